@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -30,7 +31,27 @@ def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite, real CPU engines included (pytest arguments after --)."""
     install_engine(session)
-    session.run("pytest", *session.posargs)
+    # Here a missing engine is a failure, never a skip.
+    session.run("pytest", *session.posargs, env={"LAB_STACK_TESTS": "required"})
+
+
+@nox.session(name="cpu-lab")
+def cpu_lab(session: nox.Session) -> None:
+    """Bring up the CPU stack, smoke-test it, check routing, run its scenarios, tear down."""
+    install_engine(session, extras="engine")
+    session.run("python", "-m", "lab", "model", "tiny")
+    session.run("python", "-m", "lab", "cycle", "--profile", "cpu", *session.posargs)
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Run one benchmark of benchmarks/ (its name after --) and print its figures."""
+    if not session.posargs:
+        names = sorted(p.stem for p in Path("benchmarks").glob("*.py"))
+        session.error(f"name a benchmark after --: {', '.join(names)}")
+    install_engine(session)
+    name, *rest = session.posargs
+    session.run("python", f"benchmarks/{name.replace('-', '_')}.py", *rest)
 
 
 @nox.session

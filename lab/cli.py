@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    # A terminated lab (CI timeout, kill) cleans up like an interrupted one.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.run(args)
     except ConfigError as exc:
@@ -35,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vllm-lab",
@@ -43,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND")
     _values_parser(verbs)
+    _model_parser(verbs)
+    _lifecycle_parsers(verbs)
     return parser
 
 
@@ -93,4 +102,104 @@ def _values(args: argparse.Namespace) -> int:
     platform = args.platform or profile.platform
     hf_token = bool(os.environ.get(profile.model.hf_token_env))
     sys.stdout.write(values.to_yaml(values.render(profile, platform, hf_token=hf_token)))
+    return 0
+
+
+def _model_parser(verbs: argparse._SubParsersAction) -> None:
+    model = verbs.add_parser("model", help="make the lab's tiny model (lab:tiny-llama)")
+    model.add_argument("which", choices=["tiny"], help="the model to make")
+    model.add_argument("--out", help="folder to write it to (default: the lab's model cache)")
+    model.set_defaults(run=_model)
+
+
+def _model(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab import model
+    from lab.console import ok
+
+    folder, made = model.ensure_tiny(Path(args.out) if args.out else None)
+    ok(f"{'made' if made else 'already made'}: lab:tiny-llama at {folder} (recipe {model.RECIPE})")
+    return 0
+
+
+def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
+    up = verbs.add_parser("up", help="bring a stack up, then smoke-test it")
+    profile_options(up)
+    platform_option(up)
+    up.add_argument("--no-smoke", action="store_true", help="skip the smoke test after up")
+    up.set_defaults(run=_up)
+
+    cycle = verbs.add_parser(
+        "cycle", help="up, smoke, routing check, scenarios, down: what nox -s cpu-lab runs"
+    )
+    profile_options(cycle)
+    platform_option(cycle)
+    cycle.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    cycle.set_defaults(run=_cycle)
+
+    verbs.add_parser("status", help="the running lab at one glance").set_defaults(run=_status)
+    verbs.add_parser("smoke", help="smoke-test the running stack").set_defaults(run=_smoke)
+    verbs.add_parser(
+        "check-routing", help="prove the routing logic from the engines' own counters"
+    ).set_defaults(run=_check_routing)
+    verbs.add_parser("down", help="stop exactly what the lab started").set_defaults(run=_down)
+
+
+def platform_option(parser: argparse.ArgumentParser) -> None:
+    from lab.platforms import PLATFORMS
+
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        help="where the stack runs (default: LAB_PLATFORM, then the profile, then auto-detect)",
+    )
+
+
+def _up(args: argparse.Namespace) -> int:
+    from lab import lifecycle, profile
+
+    lifecycle.up(profile.load(args.profile, args.sets), args.platform, not args.no_smoke)
+    return 0
+
+
+def _cycle(args: argparse.Namespace) -> int:
+    from lab import lifecycle, profile
+
+    lifecycle.cycle(profile.load(args.profile, args.sets), args.platform, args.keep)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from lab import platforms, state, status
+    from lab.console import say
+
+    current = state.load()
+    if current is None or current.endpoints is None:
+        say("💤 no lab is up here; start one with `python -m lab up --profile cpu`")
+        return 0
+    conditions = platforms.get(current.platform).health(current)
+    return 0 if status.show(current, conditions) else 1
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from lab import smoke, state
+
+    smoke.run(state.require().endpoints)
+    return 0
+
+
+def _check_routing(args: argparse.Namespace) -> int:
+    from lab import routing_check, state
+
+    routing_check.run(state.require().endpoints)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from lab import lifecycle
+    from lab.console import say
+
+    if not lifecycle.down():
+        say("💤 nothing to stop: no lab is up here")
     return 0

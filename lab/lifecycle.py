@@ -1,0 +1,73 @@
+"""Bringing a lab up and down on whichever platform, and the whole cycle `nox -s cpu-lab` runs:
+up -> smoke -> routing check -> scenarios -> down.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lab import platforms, processes, routing_check, smoke, state
+from lab.console import note, ok, say
+from lab.errors import LabError
+from lab.profile import Profile
+from lab.state import State
+
+
+def up(profile: Profile, requested_platform: str | None = None, run_smoke: bool = True) -> State:
+    """Check, then start the stack; refuse to start a twin of a lab that is already up."""
+    name, why = platforms.choose(requested_platform, profile)
+    say(f"🧭 platform: {name} ({why})")
+    platform = platforms.get(name)
+    platform.check(profile)
+    with state.locked():
+        _refuse_twins()
+        began = time.monotonic()
+        current = platform.up(profile)
+    ok(f"stack up in {time.monotonic() - began:.1f} s: router at {current.endpoints.router}")
+    if run_smoke:
+        smoke.run(current.endpoints)
+    return current
+
+
+def down() -> bool:
+    """Stop what the running lab started; False when nothing was up."""
+    with state.locked():
+        current = state.load()
+        if current is None:
+            return False
+        for line in platforms.get(current.platform).down(current):
+            say(f"🧹 {line}")
+    return True
+
+
+def cycle(
+    profile: Profile,
+    requested_platform: str | None = None,
+    keep: bool = False,
+) -> State:
+    """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
+    the stack is torn down whatever happened."""
+    current = up(profile, requested_platform)
+    try:
+        routing_check.run(current.endpoints)
+    finally:
+        if keep:
+            note("--keep: the stack stays up; `python -m lab down` stops it")
+        else:
+            down()
+    return current
+
+
+def _refuse_twins() -> None:
+    existing = state.load()
+    if existing is None:
+        return
+    if existing.processes and not any(processes.alive(p) for p in existing.processes):
+        note(f"a previous lab ({existing.profile['name']}) left a state file but nothing runs")
+        state.clear()
+        return
+    router = existing.endpoints.router if existing.endpoints else "still starting"
+    raise LabError(
+        f"a lab is already up here ({existing.profile['name']} on {existing.platform}, "
+        f"router {router}): run `python -m lab down` first, or use another LAB_STATE_DIR"
+    )

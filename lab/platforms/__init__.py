@@ -1,0 +1,74 @@
+"""Where the stack runs. Every platform has the same small interface; one dict names them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Protocol
+
+from lab.errors import ConfigError
+from lab.profile import Profile
+from lab.state import State
+
+PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
+
+
+class Platform(Protocol):
+    name: str
+
+    def check(self, profile: Profile) -> None:
+        """Refuse, before anything is started, a profile or a machine this platform cannot serve;
+        name each missing prerequisite and how to get it."""
+
+    def up(self, profile: Profile) -> State:
+        """Bring the stack up and return its state (saved as it goes) with its endpoints."""
+
+    def health(self, state: State) -> dict[str, str]:
+        """{component: condition} as the platform sees it (process running, pod phase, ...)."""
+
+    def down(self, state: State) -> list[str]:
+        """Stop or delete only what the lab created; one line per thing, said as done."""
+
+
+def get(name: str) -> Platform:
+    from lab.platforms.local import LocalPlatform
+
+    known: dict[str, type] = {"local": LocalPlatform}
+    if name not in known:
+        available = ", ".join(sorted(known))
+        raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
+    return known[name]()
+
+
+def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
+    """(platform, why). The flag wins, then LAB_PLATFORM, then the profile, then auto-detection:
+    kind when a Docker daemon answers and kind, kubectl and helm are installed, otherwise local.
+    """
+    if requested:
+        return _known(requested, "--platform"), "chosen with --platform"
+    if env := os.environ.get("LAB_PLATFORM"):
+        return _known(env, "LAB_PLATFORM"), "chosen by LAB_PLATFORM"
+    if profile.platform != "auto":
+        return profile.platform, f"the profile's choice ({profile.source})"
+    if all(shutil.which(tool) for tool in ("kind", "kubectl", "helm")) and docker_answers():
+        return "kind", "auto: Docker answers and kind, kubectl and helm are installed"
+    return "local", "auto: no Docker daemon with kind, kubectl and helm here"
+
+
+def docker_answers() -> bool:
+    """Does a Docker daemon answer (DOCKER_HOST or the default socket)?"""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+    except Exception:  # any failure means: no usable daemon
+        return False
+    return True
+
+
+def _known(name: str, where: str) -> str:
+    if name not in PLATFORMS:
+        raise ConfigError(f"{where}: '{name}' is not a platform; expected one of {PLATFORMS}")
+    return name

@@ -1,0 +1,104 @@
+"""Process supervision with real (tiny) processes: groups, identity, ports."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import psutil
+import pytest
+
+from lab import processes
+
+# A parent that starts a child in its own group and then sleeps: like vLLM's API server and
+# its engine core.
+FAMILY = (
+    "import subprocess, sys, time\n"
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+    "time.sleep(600)\n"
+)
+
+
+def family(tmp_path) -> processes.Proc:
+    proc = processes.spawn("family", [sys.executable, "-c", FAMILY], tmp_path / "family.log")
+    assert processes.wait_until(lambda: len(processes.members(proc)) == 2, timeout=10)
+    return proc
+
+
+def test_stop_ends_the_whole_group(tmp_path) -> None:
+    proc = family(tmp_path)
+    pids = [p.pid for p in processes.members(proc)]
+    assert processes.stop(proc, grace=5)
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+    )
+    assert not processes.alive(proc)
+
+
+def test_stop_reaches_children_left_behind_by_a_killed_leader(tmp_path) -> None:
+    proc = family(tmp_path)
+    child = next(p for p in processes.members(proc) if p.pid != proc.pid)
+    processes.kill(proc)
+    assert processes.wait_until(lambda: not processes.alive(proc), timeout=5)
+    assert child.is_running()
+    assert processes.stop(proc, grace=5)
+    assert processes.wait_until(lambda: not child.is_running() or child.status() == "zombie", 5)
+
+
+def test_a_process_with_the_recorded_pid_but_another_start_time_is_not_touched(tmp_path) -> None:
+    stranger = psutil.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        impostor = processes.Proc(
+            name="engine-0",
+            pid=stranger.pid,
+            started=stranger.create_time() - 100,  # recorded for an older process of that PID
+            log=str(tmp_path / "x.log"),
+            cmd=("x",),
+        )
+        assert not processes.alive(impostor)
+        assert not processes.stop(impostor)
+        processes.kill(impostor)
+        time.sleep(0.2)
+        assert stranger.is_running()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_stop_of_something_already_gone_says_so(tmp_path) -> None:
+    proc = processes.spawn("quick", [sys.executable, "-c", "pass"], tmp_path / "q.log")
+    assert processes.wait_until(lambda: not processes.alive(proc), timeout=10)
+    assert processes.stop(proc) is False
+
+
+def test_output_goes_to_the_log(tmp_path) -> None:
+    log = tmp_path / "talk.log"
+    proc = processes.spawn("talk", [sys.executable, "-c", "print('hello from the log')"], log)
+    processes.wait_until(lambda: not processes.alive(proc), timeout=10)
+    assert processes.tail(log) == "hello from the log"
+
+
+def test_secrets_in_env_are_not_in_the_record(tmp_path) -> None:
+    proc = processes.spawn(
+        "env", [sys.executable, "-c", "pass"], tmp_path / "e.log", env={"VLLM_API_KEY": "sk-x"}
+    )
+    assert "sk-x" not in repr(proc.to_json())
+
+
+def test_free_port_skips_taken_ports() -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert not processes.port_free(port)
+        chosen = processes.free_port(port)
+        assert chosen > port
+        assert processes.free_port(port, taken={chosen}) != chosen
+
+
+@pytest.mark.parametrize("lines", [1, 3])
+def test_tail_returns_the_last_lines(tmp_path, lines: int) -> None:
+    log = tmp_path / "l.log"
+    log.write_text("\n".join(f"line {i}" for i in range(10)))
+    assert processes.tail(log, lines).splitlines() == [f"line {i}" for i in range(10 - lines, 10)]

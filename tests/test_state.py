@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from lab import lifecycle, processes, state
+from lab.endpoints import Endpoints, Engine
+from lab.errors import LabError
+from lab.state import State
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+
+
+def sample_state(procs) -> State:
+    return State(
+        platform="local",
+        profile={"name": "cpu"},
+        profile_source="profiles/cpu.yaml",
+        endpoints=Endpoints(
+            router="http://127.0.0.1:30080",
+            engines=(Engine("engine-0", "http://127.0.0.1:8000"),),
+            model="tiny-llama",
+            routing="roundrobin",
+            session_key="x-user-id",
+        ),
+        processes=procs,
+    )
+
+
+def test_state_round_trips(tmp_path) -> None:
+    proc = processes.Proc("engine-0", 1, 2.0, "log", ("a", "b"), 8000, {"k": "v"})
+    state.save(sample_state([proc]))
+    loaded = state.load()
+    assert loaded.to_json() == sample_state([proc]).to_json() | {"created": loaded.created}
+    assert loaded.endpoints.engines[0].metrics == "http://127.0.0.1:8000/metrics"
+
+
+def test_a_stale_state_file_is_cleared_not_obeyed(tmp_path) -> None:
+    dead = processes.Proc("engine-0", 999999, 1.0, "log", ("x",))
+    state.save(sample_state([dead]))
+    lifecycle._refuse_twins()
+    assert state.load() is None
+
+
+def test_a_live_lab_refuses_a_twin(tmp_path) -> None:
+    proc = processes.spawn(
+        "engine-0", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "e.log"
+    )
+    try:
+        state.save(sample_state([proc]))
+        with pytest.raises(LabError, match="a lab is already up here"):
+            lifecycle._refuse_twins()
+    finally:
+        processes.stop(proc)
+
+
+def test_concurrent_up_or_down_is_refused() -> None:
+    with (
+        state.locked(),
+        pytest.raises(LabError, match="another `up` or `down` is running"),
+        state.locked(),
+    ):
+        pass
+
+
+def test_unreadable_state_is_named(tmp_path) -> None:
+    state.path().write_text("{not json")
+    with pytest.raises(LabError, match="unreadable state file"):
+        state.load()
