@@ -128,6 +128,7 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     profile_options(up)
     platform_option(up)
     up.add_argument("--no-smoke", action="store_true", help="skip the smoke test after up")
+    dry_run_option(up)
     up.set_defaults(run=_up)
 
     cycle = verbs.add_parser(
@@ -143,7 +144,15 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     verbs.add_parser(
         "check-routing", help="prove the routing logic from the engines' own counters"
     ).set_defaults(run=_check_routing)
-    verbs.add_parser("down", help="stop exactly what the lab started").set_defaults(run=_down)
+    down = verbs.add_parser("down", help="stop exactly what the lab started")
+    dry_run_option(down)
+    down.set_defaults(run=_down)
+
+
+def dry_run_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the exact plan and change nothing"
+    )
 
 
 def platform_option(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +168,8 @@ def platform_option(parser: argparse.ArgumentParser) -> None:
 def _up(args: argparse.Namespace) -> int:
     from lab import lifecycle, profile
 
-    lifecycle.up(profile.load(args.profile, args.sets), args.platform, not args.no_smoke)
+    lab = profile.load(args.profile, args.sets)
+    lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
     return 0
 
 
@@ -200,6 +210,6 @@ def _down(args: argparse.Namespace) -> int:
     from lab import lifecycle
     from lab.console import say
 
-    if not lifecycle.down():
+    if not lifecycle.down(dry_run=args.dry_run):
         say("💤 nothing to stop: no lab is up here")
     return 0

@@ -13,12 +13,20 @@ from lab.profile import Profile
 from lab.state import State
 
 
-def up(profile: Profile, requested_platform: str | None = None, run_smoke: bool = True) -> State:
-    """Check, then start the stack; refuse to start a twin of a lab that is already up."""
+def up(
+    profile: Profile,
+    requested_platform: str | None = None,
+    run_smoke: bool = True,
+    dry_run: bool = False,
+) -> State | None:
+    """Check, then start the stack; refuse to start a twin of a lab that is already up.
+    A dry run prints the plan and returns None."""
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
-    platform = platforms.get(name)
+    platform = platforms.get(name, dry_run=dry_run)
     platform.check(profile)
+    if dry_run:
+        return platform.up(profile)
     with state.locked():
         _refuse_twins()
         began = time.monotonic()
@@ -29,13 +37,13 @@ def up(profile: Profile, requested_platform: str | None = None, run_smoke: bool 
     return current
 
 
-def down() -> bool:
+def down(dry_run: bool = False) -> bool:
     """Stop what the running lab started; False when nothing was up."""
     with state.locked():
         current = state.load()
         if current is None:
             return False
-        for line in platforms.get(current.platform).down(current):
+        for line in platforms.get(current.platform, dry_run=dry_run).down(current):
             say(f"🧹 {line}")
     return True
 

@@ -14,13 +14,17 @@ PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
 
 
 class Platform(Protocol):
+    """A platform is built with `dry_run`: then `up` and `down` print their exact plan (commands,
+    files written with their content hashes), change nothing, save no state, and `up` returns
+    None."""
+
     name: str
 
     def check(self, profile: Profile) -> None:
         """Refuse, before anything is started, a profile or a machine this platform cannot serve;
         name each missing prerequisite and how to get it."""
 
-    def up(self, profile: Profile) -> State:
+    def up(self, profile: Profile) -> State | None:
         """Bring the stack up and return its state (saved as it goes) with its endpoints."""
 
     def health(self, state: State) -> dict[str, str]:
@@ -29,15 +33,24 @@ class Platform(Protocol):
     def down(self, state: State) -> list[str]:
         """Stop or delete only what the lab created; one line per thing, said as done."""
 
+    def kill_engine(self, state: State, index: int) -> str:
+        """Hard-kill engine `index` as a crash would; say what was killed."""
 
-def get(name: str) -> Platform:
+    def restart_engine(self, state: State, index: int, profile: Profile) -> str:
+        """Start engine `index` again and wait until it serves; say what was started."""
+
+    def scale(self, state: State, replicas: int, profile: Profile) -> State:
+        """Run `replicas` engines, telling the router; removed engines drain first."""
+
+
+def get(name: str, dry_run: bool = False) -> Platform:
     from lab.platforms.local import LocalPlatform
 
     known: dict[str, type] = {"local": LocalPlatform}
     if name not in known:
         available = ", ".join(sorted(known))
         raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
-    return known[name]()
+    return known[name](dry_run=dry_run)
 
 
 def choose(requested: str | None, profile: Profile) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -49,6 +50,9 @@ def router_binary() -> str | None:
 class LocalPlatform:
     name = "local"
 
+    def __init__(self, dry_run: bool = False) -> None:
+        self.dry_run = dry_run
+
     def check(self, profile: Profile) -> None:
         problems = []
         if importlib.util.find_spec("vllm") is None:
@@ -86,7 +90,10 @@ class LocalPlatform:
         if problems:
             raise ConfigError(problems)
 
-    def up(self, profile: Profile) -> State:
+    def up(self, profile: Profile) -> State | None:
+        if self.dry_run:
+            self._say_plan(profile)
+            return None
         current = State(platform=self.name, profile=profile.resolved, profile_source=profile.source)
         phases: dict[str, float] = {}
         current.details["phases"] = phases
@@ -144,14 +151,14 @@ class LocalPlatform:
         state.clear()
         return done
 
-    def kill_engine(self, current: State, index: int) -> Proc:
+    def kill_engine(self, current: State, index: int) -> str:
         """Hard-kill engine `index`'s API server, as a crash would (its workers are left to
         notice, as they would be)."""
         proc = _engine_proc(current, index)
         processes.kill(proc)
-        return proc
+        return f"killed {proc.name} (pid {proc.pid})"
 
-    def restart_engine(self, current: State, index: int, profile: Profile) -> Proc:
+    def restart_engine(self, current: State, index: int, profile: Profile) -> str:
         """Start engine `index` again on its port, once what is left of it has been stopped."""
         old = _engine_proc(current, index)
         processes.stop(old)
@@ -166,7 +173,21 @@ class LocalPlatform:
         current.processes[current.processes.index(old)] = proc
         state.save(current)
         _wait_engines([Engine(old.name, f"http://127.0.0.1:{old.port}")], [proc], 600)
-        return proc
+        return f"restarted {proc.name} (pid {proc.pid}) on port {proc.port}"
+
+    def _say_plan(self, profile: Profile) -> None:
+        """The processes `up` would start, with the ports it would try first."""
+        weights = model.tiny_dir() if profile.model.is_tiny else profile.model.source
+        for index in range(profile.engine.replicas):
+            command = engine_command(profile, str(weights), ENGINE_PORT + index)
+            env = engine_env(profile, index)
+            env.pop("VLLM_API_KEY", None)
+            say(f"[dry-run] engine-{index}: {_env_line(env)} {shlex.join(command)}")
+        urls = [f"http://127.0.0.1:{ENGINE_PORT + i}" for i in range(profile.engine.replicas)]
+        router = router_command(profile, urls, ROUTER_PORT, ROUTER_METRICS_PORT)
+        say(f"[dry-run] router: {shlex.join(router)}")
+        if profile.observability.prometheus:
+            say(f"[dry-run] prometheus on 127.0.0.1:{PROMETHEUS_PORT}, scraping engines and router")
 
     # --- the steps of up ----------------------------------------------------------------------
 
@@ -300,6 +321,10 @@ def _port(preferred: int, taken: set[int], what: str) -> int:
     if port != preferred:
         note(f"port {preferred} is taken: {what} uses {port} instead")
     return port
+
+
+def _env_line(env: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in env.items())
 
 
 def _engine_proc(current: State, index: int) -> Proc:
