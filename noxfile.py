@@ -44,6 +44,13 @@ def cpu_lab(session: nox.Session) -> None:
 
 
 @nox.session
+def ui(session: nox.Session) -> None:
+    """Serve the Locust web UI (127.0.0.1:8089) on the lab's scenarios; Ctrl-C stops all."""
+    install_engine(session, extras="engine")
+    session.run("python", "-m", "lab", "ui", "--profile", "cpu", *session.posargs)
+
+
+@nox.session
 def benchmark(session: nox.Session) -> None:
     """Run one benchmark of benchmarks/ (its name after --) and print its figures."""
     if not session.posargs:

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     _values_parser(verbs)
     _model_parser(verbs)
     _lifecycle_parsers(verbs)
+    _scenario_parsers(verbs)
+    _ui_parser(verbs)
     return parser
 
 
@@ -137,6 +139,7 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     profile_options(cycle)
     platform_option(cycle)
     cycle.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    scenario_options(cycle)
     cycle.set_defaults(run=_cycle)
 
     verbs.add_parser("status", help="the running lab at one glance").set_defaults(run=_status)
@@ -174,9 +177,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _cycle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from lab import lifecycle, profile
 
-    lifecycle.cycle(profile.load(args.profile, args.sets), args.platform, args.keep)
+    lab = profile.load(args.profile, args.sets)
+    lifecycle.cycle(lab, args.platform, args.keep, args.scenario, Path(args.out))
     return 0
 
 
@@ -212,4 +218,69 @@ def _down(args: argparse.Namespace) -> int:
 
     if not lifecycle.down(dry_run=args.dry_run):
         say("💤 nothing to stop: no lab is up here")
+    return 0
+
+
+def scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this scenario of the profile (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--out",
+        default="results",
+        help="folder that receives the results folder (default: results)",
+    )
+
+
+def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
+    run = verbs.add_parser("run", help="run the profile's Locust scenarios against the stack up")
+    profile_options(run)
+    scenario_options(run)
+    run.set_defaults(run=_run)
+
+    report = verbs.add_parser("report", help="render report.html of a results folder again")
+    report.add_argument("folder", help="a results folder")
+    report.set_defaults(run=_report)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab import profile, scenarios, state
+
+    lab = profile.load(args.profile, args.sets)
+    scenarios.run(lab, state.require(), args.scenario, Path(args.out))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab import report, results
+    from lab.console import ok
+
+    folder = Path(args.folder)
+    results.load_manifest(folder)
+    ok(f"report: {report.write(folder)}")
+    return 0
+
+
+def _ui_parser(verbs: argparse._SubParsersAction) -> None:
+    ui = verbs.add_parser(
+        "ui", help="serve the Locust web UI with the lab's scenarios (brings a stack up if none is)"
+    )
+    profile_options(ui)
+    platform_option(ui)
+    ui.add_argument("--web-port", type=int, default=8089, help="web UI port (default: 8089)")
+    ui.set_defaults(run=_ui)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from lab import profile, web_ui
+
+    web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
     return 0

@@ -5,8 +5,9 @@ up -> smoke -> routing check -> scenarios -> down.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from lab import platforms, processes, routing_check, smoke, state
+from lab import platforms, processes, routing_check, scenarios, smoke, state
 from lab.console import note, ok, say
 from lab.errors import LabError
 from lab.profile import Profile
@@ -52,12 +53,18 @@ def cycle(
     profile: Profile,
     requested_platform: str | None = None,
     keep: bool = False,
+    scenario_names: list[str] | None = None,
+    results_base: Path = Path("results"),
 ) -> State:
     """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
     the stack is torn down whatever happened."""
     current = up(profile, requested_platform)
     try:
         routing_check.run(current.endpoints)
+        if profile.scenarios:
+            scenarios.run(profile, current, scenario_names or [], results_base)
+        else:
+            note(f"{profile.source} has no scenarios: nothing to load the stack with")
     finally:
         if keep:
             note("--keep: the stack stays up; `python -m lab down` stops it")

@@ -49,9 +49,11 @@ ARCHITECTURE = {
 }
 VOCAB_SIZE = 512
 RECIPE = hashlib.sha256(
-    json.dumps([CORPUS, CHAT_TEMPLATE, ARCHITECTURE, VOCAB_SIZE, SEED]).encode()
+    json.dumps([CORPUS, CHAT_TEMPLATE, ARCHITECTURE, VOCAB_SIZE, SEED, 2]).encode()
 ).hexdigest()[:16]
 RECIPE_FILE = "lab-recipe.txt"
+# Words that are exactly one token each: prompts made of them have known lengths.
+WORDS_FILE = "lab-words.txt"
 
 
 def tiny_dir() -> Path:
@@ -101,6 +103,14 @@ def make_tiny(folder: Path) -> None:
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
     fast.chat_template = CHAT_TEMPLATE
+    single = sorted(
+        {
+            word
+            for line in CORPUS
+            for word in (w.strip(".,") for w in line.split()[1:])
+            if word.isalpha() and len(tokenizer.encode(" " + word).ids) == 1
+        }
+    )
 
     torch.manual_seed(SEED)
     config = LlamaConfig(
@@ -117,6 +127,7 @@ def make_tiny(folder: Path) -> None:
     try:
         fast.save_pretrained(staging)
         model.save_pretrained(staging)
+        (staging / WORDS_FILE).write_text("\n".join(single) + "\n")
         (staging / RECIPE_FILE).write_text(RECIPE + "\n")
         if folder.exists():
             shutil.rmtree(folder)

@@ -25,6 +25,7 @@ def test_engine_command_carries_every_engine_setting() -> None:
     assert pairs["--max-model-len"] == "1024"
     assert pairs["--dtype"] == "float32"
     assert "--enable-prefix-caching" in cmd and "--no-enable-chunked-prefill" in cmd
+    assert pairs["--middleware"] == "lab.engine_tag.EngineTag"
     assert cmd[-1] == "--enforce-eager"
 
 
@@ -42,7 +43,8 @@ def test_engines_are_spread_over_cores(monkeypatch) -> None:
 
 
 def test_engine_env_sets_kv_cache_and_offline_hub() -> None:
-    env = local.engine_env(load("engine.kv_cache_gb=2"), 0)
+    env = local.engine_env(load("engine.kv_cache_gb=2"), 1)
+    assert env["LAB_ENGINE_NAME"] == "engine-1"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert env["HF_HUB_OFFLINE"] == "1"
 

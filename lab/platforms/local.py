@@ -273,6 +273,9 @@ def engine_command(profile: Profile, weights: str, port: int) -> list[str]:
         engine.dtype,
         "--enable-prefix-caching" if engine.prefix_caching else "--no-enable-prefix-caching",
         "--enable-chunked-prefill" if engine.chunked_prefill else "--no-enable-chunked-prefill",
+        # Tags each response with the engine that served it (lab/engine_tag.py).
+        "--middleware",
+        "lab.engine_tag.EngineTag",
     ]
     if profile.model.revision:
         command += ["--revision", profile.model.revision]
@@ -286,6 +289,7 @@ def engine_env(profile: Profile, index: int) -> dict[str, str]:
     first = (index * profile.engine.cpu) % cores
     last = min(first + profile.engine.cpu, cores) - 1
     env = {
+        "LAB_ENGINE_NAME": f"engine-{index}",
         "VLLM_CPU_KVCACHE_SPACE": str(profile.engine.kv_cache_gb),
         # Spread engines over the cores; vLLM's automatic binding would put all on core 0.
         "VLLM_CPU_OMP_THREADS_BIND": f"{first}-{last}" if last > first else str(first),

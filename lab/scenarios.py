@@ -1,0 +1,291 @@
+"""Running a profile's scenarios against the stack that is up: one headless Locust process per
+load level, the engines' counters read before and after each, results written as they come.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lab import metrics, model, report, results, summary
+from lab.console import bad, note, ok, say
+from lab.endpoints import Endpoints
+from lab.errors import LabError, StepFailed
+from lab.paths import asset
+from lab.profile import Profile, RoutingScenario, Scenario, ThroughputScenario
+from lab.state import State
+
+COUNTER_NAMES = {
+    metrics.SERVED: "requests",
+    metrics.PROMPT_TOKENS: "prompt_tokens",
+    metrics.GENERATION_TOKENS: "generation_tokens",
+    metrics.PREFIX_QUERIES: "prefix_cache_queries",
+    metrics.PREFIX_HITS: "prefix_cache_hits",
+}
+STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
+
+
+@dataclass(frozen=True)
+class Level:
+    """One Locust run: a locustfile at a given load for a given time."""
+
+    name: str
+    locustfile: str
+    users: int
+    spawn_rate: float
+    run_time: int
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def levels(scenario: Scenario) -> list[Level]:
+    if isinstance(scenario, RoutingScenario):
+        return [_routing_level(scenario)]
+    return _throughput_levels(scenario)
+
+
+def _routing_level(s: RoutingScenario) -> Level:
+    spawn_rate = max(1.0, s.users / 4)  # users join staggered, as in multi-round QA
+    ramp = s.users / spawn_rate
+    return Level(
+        name="routing",
+        locustfile="routing.py",
+        users=s.users,
+        spawn_rate=spawn_rate,
+        # An upper bound: the last conversation to end stops the run.
+        run_time=math.ceil(ramp + s.rounds / s.user_qps * 3 + 60),
+        options={
+            "--lab-rounds": str(s.rounds),
+            "--lab-system-words": str(s.system_prompt_words),
+            "--lab-history-words": str(s.history_words),
+            "--lab-answer-tokens": str(s.answer_tokens),
+            "--lab-user-qps": str(s.user_qps),
+        },
+    )
+
+
+def _throughput_levels(s: ThroughputScenario) -> list[Level]:
+    lengths = {
+        "--lab-prompt-tokens": str(s.prompt_tokens),
+        "--lab-output-tokens": str(s.output_tokens),
+    }
+    closed = [
+        Level(f"c{c}", "throughput.py", c, c, s.duration, dict(lengths)) for c in s.concurrency
+    ]
+    # Enough users that arrivals are seldom late; lateness is recorded per request anyway.
+    opened = [
+        Level(
+            f"rate{rate:g}",
+            "throughput.py",
+            users := min(100, max(4, math.ceil(rate * 3))),
+            users,
+            s.duration,
+            {**lengths, "--lab-rate": str(rate)},
+        )
+        for rate in s.rates
+    ]
+    return closed + opened
+
+
+def locust_command(
+    level: Level, scenario: Scenario, endpoints: Endpoints, folder: Path, words: str
+) -> list[str]:
+    prefix = folder / level.name / "locust"
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(asset("locustfiles", level.locustfile)),
+        "--headless",
+        "--users",
+        str(level.users),
+        "--spawn-rate",
+        f"{level.spawn_rate:g}",
+        "--run-time",
+        f"{level.run_time}s",
+        "--stop-timeout",
+        str(STOP_TIMEOUT),
+        "--host",
+        endpoints.router,
+        "--csv",
+        str(prefix),
+        "--csv-full-history",
+        # Locust's _stats.csv is its last one-second snapshot; the JSON is written at the end.
+        "--json-file",
+        f"{prefix}_stats",
+        "--html",
+        f"{prefix}.html",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",  # failed requests are results, not a failed run
+        "--loglevel",
+        "WARNING",
+        "--lab-model",
+        endpoints.model,
+        "--lab-samples",
+        str(folder / "requests.csv"),
+        "--lab-scenario",
+        scenario.name,
+        "--lab-level",
+        level.name,
+    ]
+    if words:
+        command += ["--lab-words", words]
+    if endpoints.api_key_env:
+        command += ["--lab-api-key-env", endpoints.api_key_env]
+    if isinstance(scenario, RoutingScenario):
+        command += ["--lab-session-key", endpoints.session_key]
+    for option, value in level.options.items():
+        command += [option, value]
+    return command
+
+
+def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
+    """Run the named scenarios (all when none) into a new results folder; return the folder.
+
+    Ctrl-C stops the Locust process, marks the scenario interrupted and keeps every file.
+    """
+    endpoints = current.endpoints
+    assert endpoints is not None
+    chosen = [profile.scenario(n) for n in names] if names else list(profile.scenarios)
+    if not chosen:
+        raise LabError(f"{profile.source}: the profile has no scenarios to run")
+    folder = results.create(base, profile)
+    manifest = results.start_manifest(profile, current)
+    results.save_manifest(folder, manifest)
+    say(f"📁 results: {folder}")
+    words = word_list(profile)
+    try:
+        for scenario in chosen:
+            _run_scenario(scenario, endpoints, folder, manifest, words)
+        failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
+        manifest["status"] = "failed" if failed else "completed"
+    except KeyboardInterrupt:
+        manifest["status"] = "interrupted"
+        raise
+    finally:
+        manifest["ended"] = results.now()
+        results.save_manifest(folder, manifest)
+        report.write(folder)
+        say(f"📊 report: {folder / 'report.html'}")
+    if manifest["status"] == "failed":
+        raise StepFailed(f"scenario(s) failed: {', '.join(failed)} (results in {folder})")
+    return folder
+
+
+def _run_scenario(
+    scenario: Scenario, endpoints: Endpoints, folder: Path, manifest: dict, words: str
+) -> None:
+    entry = {
+        "name": scenario.name,
+        "kind": scenario.kind,
+        "status": "running",
+        "started": results.now(),
+        "ended": None,
+        "levels": [],
+        "error": "",
+    }
+    manifest["scenarios"].append(entry)
+    results.save_manifest(folder, manifest)
+    place = folder / scenario.name
+    place.mkdir()
+    units: dict[str, dict] = {}
+    try:
+        for level in levels(scenario):
+            say(
+                f"🦗 {scenario.name}/{level.name}: {level.users} users for up to {level.run_time} s"
+            )
+            deltas = _run_level(level, scenario, endpoints, place, words)
+            results.write_engines(place / "engines.csv", level.name, deltas)
+            entry["levels"].append(level.name)
+            units[level.name] = _summarize(place, level.name, deltas)
+            _say_level(scenario.name, level.name, units[level.name])
+            results.save_manifest(folder, manifest)
+        entry["status"] = "completed"
+    except KeyboardInterrupt:
+        entry["status"], entry["error"] = "interrupted", "Ctrl-C"
+        raise
+    except StepFailed as exc:
+        entry["status"], entry["error"] = "failed", str(exc)
+        bad(f"{scenario.name}: {exc}")
+    finally:
+        entry["ended"] = results.now()
+        (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+
+
+def _run_level(
+    level: Level, scenario: Scenario, endpoints: Endpoints, place: Path, words: str
+) -> dict[str, dict[str, float]]:
+    (place / level.name).mkdir()
+    before = _counters(endpoints)
+    command = locust_command(level, scenario, endpoints, place, words)
+    log = place / level.name / "locust.log"
+    with log.open("w") as out:
+        locust = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = locust.wait(timeout=level.run_time + STOP_TIMEOUT + 120)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+            # Locust writes its CSVs and report when told to stop.
+            locust.send_signal(signal.SIGINT)
+            try:
+                locust.wait(timeout=STOP_TIMEOUT + 10)
+            except subprocess.TimeoutExpired:
+                locust.kill()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
+    if code != 0:
+        raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
+    return metrics.delta(_counters(endpoints), before)
+
+
+def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
+    """Engine counters under the lab's names; an engine that does not answer counts nothing."""
+    out = {}
+    with httpx.Client(timeout=5) as client:
+        for engine in endpoints.engines:
+            try:
+                snapshot = metrics.scrape(engine.metrics, client)
+            except httpx.HTTPError:
+                note(f"{engine.name}: /metrics did not answer; its counters are left out")
+                continue
+            out[engine.name] = {label: snapshot.get(n, 0.0) for n, label in COUNTER_NAMES.items()}
+    return out
+
+
+def _summarize(place: Path, level: str, deltas: dict[str, dict[str, float]]) -> dict:
+    samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
+    return summary.summarize(samples, deltas)
+
+
+def _say_level(scenario: str, level: str, figures: dict) -> None:
+    def ms(key: str) -> str:
+        value = figures.get(key)
+        return "-" if value is None else f"{value:.0f} ms"
+
+    line = (
+        f"{scenario}/{level}: {figures['completed']} ok, {figures['failed']} failed, "
+        f"{figures['requests_per_s']:.2f} req/s, {figures['output_tokens_per_s']:.0f} tok/s, "
+        f"TTFT p50 {ms('p50_ttft_ms')}, TPOT p50 {ms('p50_tpot_ms')}, E2E p50 {ms('p50_e2e_ms')}"
+    )
+    if figures.get("prefix_cache_hit_rate") is not None:
+        line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"
+    if figures.get("session_stickiness") is not None:
+        line += f", stickiness {figures['session_stickiness']:.0%}"
+    (ok if figures["failed"] == 0 else bad)(line)
+
+
+def word_list(profile: Profile) -> str:
+    """The tiny model's one-token words, so prompt lengths in the profile are token counts."""
+    if profile.model.is_tiny:
+        words = model.tiny_dir() / model.WORDS_FILE
+        if words.exists():
+            return str(words)
+    return ""

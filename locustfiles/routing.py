@@ -1,0 +1,90 @@
+"""Routing: multi-round QA, as production-stack's benchmarks/multi-round-qa. Every user shares
+one system prompt, has its own history, and asks --lab-rounds questions, one every
+1/--lab-user-qps seconds, each carrying the whole conversation so far and a session header.
+Which engine answers, and whether its prefix cache hits, is what routing decides.
+
+    locust -f locustfiles/routing.py --host http://127.0.0.1:30080 -u 8 -r 2
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import gevent
+from locust import constant_pacing, events, task
+
+from lab.llm_user import LLMUser, words
+
+SYSTEM_SEED = 20250305  # one system prompt for every user
+FINISHED = itertools.count(1)
+
+
+@events.test_start.add_listener
+def count_afresh(**_) -> None:
+    global FINISHED
+    FINISHED = itertools.count(1)
+
+
+@events.init_command_line_parser.add_listener
+def options(parser) -> None:
+    parser.add_argument("--lab-rounds", type=int, default=5, help="questions per user")
+    parser.add_argument("--lab-system-words", type=int, default=200, help="shared system prompt")
+    parser.add_argument("--lab-history-words", type=int, default=100, help="each user's history")
+    parser.add_argument("--lab-answer-tokens", type=int, default=16, help="tokens per answer")
+    parser.add_argument("--lab-user-qps", type=float, default=1.0, help="requests/s per user")
+    parser.add_argument("--lab-session-key", default="x-user-id", help="session header")
+
+
+class MultiRoundQAUser(LLMUser):
+    def wait_time(self) -> float:
+        return constant_pacing(1 / self.environment.parsed_options.lab_user_qps)(self)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self.session = f"user-{self.number}"
+        system = words(options.lab_system_words, random.Random(SYSTEM_SEED))
+        history = words(options.lab_history_words, random.Random(self.number))
+        self.messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"My notes so far: {history}"},
+            {"role": "assistant", "content": "Noted."},
+        ]
+        self.round = 0
+        self.done = False
+
+    @task
+    def ask_next_question(self) -> None:
+        options = self.environment.parsed_options
+        if self.round >= options.lab_rounds:
+            self.finish()
+            return
+        question = f"Here's question #{self.round}: can you tell me a new long story?"
+        self.messages.append({"role": "user", "content": question})
+        answer = self.chat(
+            self.messages,
+            options.lab_answer_tokens,
+            headers={options.lab_session_key: self.session},
+            session=self.session,
+            round=self.round,
+        )
+        self.messages.append({"role": "assistant", "content": answer.text if answer else ""})
+        self.round += 1
+
+    def finish(self) -> None:
+        """This conversation is over: the user stays, idle (a user that stopped would be
+        replaced by a new one while others are still spawning); the last conversation to end
+        stops the test (headless runs end, the web UI stays open for the next)."""
+        if self.done:
+            return
+        self.done = True
+        runner = self.environment.runner
+        if runner is not None and next(FINISHED) >= runner.target_user_count:
+            headless = self.environment.parsed_options.headless
+            gevent.spawn(runner.quit if headless else runner.stop)
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(MultiRoundQAUser)

@@ -1,0 +1,57 @@
+"""Throughput: fixed-length prompts, closed loop (each user sends its next request as soon as
+the last one ends) or, with --lab-rate, open-loop Poisson arrivals shared by all users.
+
+    locust -f locustfiles/throughput.py --host http://127.0.0.1:30080 -u 4 -r 4
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import gevent
+from locust import constant, events, task
+
+from lab.llm_user import LLMUser, words
+from lab.poisson import Pacer
+
+ARRIVALS = Pacer()
+
+
+@events.init_command_line_parser.add_listener
+def options(parser) -> None:
+    parser.add_argument("--lab-prompt-tokens", type=int, default=128, help="prompt length")
+    parser.add_argument("--lab-output-tokens", type=int, default=32, help="answer length")
+    parser.add_argument(
+        "--lab-rate", type=float, default=0.0, help="Poisson arrivals per second (0: closed loop)"
+    )
+
+
+@events.test_start.add_listener
+def start_arrivals(environment, **_) -> None:
+    ARRIVALS.start(environment.parsed_options.lab_rate)
+
+
+class ThroughputUser(LLMUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+
+    @task
+    def ask(self) -> None:
+        options = self.environment.parsed_options
+        due = ARRIVALS.claim()
+        gevent.sleep(max(0.0, due - time.monotonic()))
+        lag_ms = (time.monotonic() - due) * 1000
+        # A fresh random prompt each time: no prefix-cache hits, as vllm bench's random data.
+        prompt = words(options.lab_prompt_tokens, self.rng)
+        self.chat(
+            [{"role": "user", "content": prompt}], options.lab_output_tokens, lag_ms=f"{lag_ms:.1f}"
+        )
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(ThroughputUser)

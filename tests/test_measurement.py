@@ -1,0 +1,145 @@
+"""Measurement accuracy of the Locust user, end to end: a real Locust process against a scripted
+streaming endpoint whose delays are known and whose every write is timestamped.
+
+TTFT as a client sees it includes sending the request (a few ms between two Python processes
+on loopback): so the truth each measurement is held to is the server's own timeline, on the
+same wall clock as the client's `start_time`; the delays between tokens are held to the script.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lab.paths import asset
+
+TTFT_S = 0.150
+GAPS_S = (0.040, 0.020, 0.060, 0.030)
+PROMPT_TOKENS = 77
+TOLERANCE_MS = 5.0
+TIMELINES: list[list[float]] = []  # per request, wall time of each token write
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """Streams a fixed answer with fixed delays. HTTP/1.1 answers are chunked, as vLLM's are;
+    HTTP/1.0 answers end when the connection closes (the harder case for a client)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("x-lab-engine", "scripted")
+        if self.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.chunk({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+        writes: list[float] = []
+        TIMELINES.append(writes)
+        for delay in (TTFT_S, *GAPS_S):
+            time.sleep(delay)
+            writes.append(time.time())
+            self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": None}]})
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(GAPS_S) + 1}
+        self.chunk({"choices": [], "usage": usage})
+        self.send(b"data: [DONE]\n\n")
+        if self.chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    @property
+    def chunked(self) -> bool:
+        return self.protocol_version == "HTTP/1.1"
+
+    def chunk(self, payload: dict) -> None:
+        self.send(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    def send(self, data: bytes) -> None:
+        if self.chunked:
+            data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(params=["HTTP/1.1", "HTTP/1.0"])
+def scripted_endpoint(request):
+    TIMELINES.clear()
+    handler = type("Handler", (Scripted,), {"protocol_version": request.param})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def run_locust(host: str, tmp_path) -> None:
+    command = [
+        sys.executable, "-m", "locust", "-f", str(asset("locustfiles", "throughput.py")),
+        "--headless", "-u", "1", "-r", "1", "-t", "3s", "--stop-timeout", "5",
+        "--host", host, "--csv", str(tmp_path / "locust"), "--only-summary",
+        "--json-file", str(tmp_path / "locust_stats"),
+        "--lab-samples", str(tmp_path / "requests.csv"), "--lab-scenario", "accuracy",
+        "--lab-level", "c1", "--lab-prompt-tokens", "8", "--lab-output-tokens", "5",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, timeout=60, capture_output=True)
+
+
+def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(scripted_endpoint, tmp_path) -> None:
+    run_locust(scripted_endpoint, tmp_path)
+    with (tmp_path / "requests.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) >= 5
+    assert len(rows) == len(TIMELINES)  # one user: requests and timelines in the same order
+    assert [row["phase"] for row in rows[:-1]] == ["run"] * (len(rows) - 1)
+    for row, writes in zip(rows, TIMELINES, strict=True):
+        if row["phase"] == "drain":
+            continue  # finished while Locust was stopping: timed late by Locust's own stop
+        assert row["status"] == "ok", row["error"]
+        sent = float(row["start_time"])
+        # Token arrivals are timed when they land, not when a buffer fills.
+        assert abs(float(row["ttft_ms"]) - (writes[0] - sent) * 1000) < TOLERANCE_MS, row
+        assert abs(float(row["e2e_ms"]) - (writes[-1] - sent) * 1000) < TOLERANCE_MS, row
+        gaps = [float(g) for g in row["itl_ms"].split(";")]
+        written = [(b - a) * 1000 for a, b in itertools.pairwise(writes)]
+        assert len(gaps) == len(GAPS_S)
+        for measured, truth in zip(gaps, written, strict=True):
+            assert abs(measured - truth) < TOLERANCE_MS, row
+        tpot = (writes[-1] - writes[0]) * 1000 / len(GAPS_S)
+        assert abs(float(row["tpot_ms"]) - tpot) < TOLERANCE_MS, row
+        assert float(row["ttft_ms"]) >= TTFT_S * 1000  # never earlier than the script allows
+        assert int(row["prompt_tokens"]) == PROMPT_TOKENS
+        assert int(row["output_tokens"]) == len(GAPS_S) + 1
+        assert row["engine"] == "scripted"
+        assert (row["scenario"], row["level"]) == ("accuracy", "c1")
+
+
+def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(
+    scripted_endpoint, tmp_path
+) -> None:
+    run_locust(scripted_endpoint, tmp_path)
+    with (tmp_path / "requests.csv").open() as file:
+        phases = [row["phase"] for row in csv.DictReader(file)]
+    # Locust's final figures (its _stats.csv is the last one-second snapshot, not final).
+    final = {
+        (e["method"], e["name"]): e["num_requests"]
+        for e in json.loads((tmp_path / "locust_stats.json").read_text())
+    }
+    assert final[("POST", "/v1/chat/completions")] == len(phases)
+    measured = phases.count("run")  # drained requests stay out of the metric rows
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert final[("METRIC", name)] == measured
+    assert final[("METRIC", "itl_ms")] == measured * len(GAPS_S)
+    with (tmp_path / "locust_stats.csv").open() as file:
+        snapshot = {(row["Type"], row["Name"]): row for row in csv.DictReader(file)}
+    http = snapshot[("POST", "/v1/chat/completions")]["Request Count"]
+    assert snapshot[("", "Aggregated")]["Request Count"] == http  # HTTP requests only
+    assert abs(float(snapshot[("METRIC", "ttft_ms")]["Median Response Time"]) - 150) <= 10

@@ -1,0 +1,156 @@
+"""Results folders, manifests, per-level summaries and the report, without engines."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lab import profile, report, results, scenarios, summary
+from lab.endpoints import Endpoints, Engine
+from lab.errors import ConfigError
+from lab.state import State
+from lab.summary import SAMPLE_COLUMNS
+
+ENDPOINTS = Endpoints(
+    router="http://127.0.0.1:30080",
+    engines=(Engine("engine-0", "http://127.0.0.1:1"), Engine("engine-1", "http://127.0.0.1:2")),
+    model="tiny-llama",
+    routing="session",
+    session_key="x-user-id",
+)
+
+
+def fake_state() -> State:
+    return State(
+        platform="local", profile={"name": "cpu"}, profile_source="cpu", endpoints=ENDPOINTS
+    )
+
+
+def row(**fields) -> dict:
+    base = {c: "" for c in SAMPLE_COLUMNS}
+    base.update(status="ok", phase="run", prompt_tokens="10", output_tokens="4")
+    base.update({k: str(v) for k, v in fields.items()})
+    return base
+
+
+def write_samples(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=SAMPLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_levels_of_the_default_profile() -> None:
+    routing, throughput = profile.load("cpu").scenarios
+    (level,) = scenarios.levels(routing)
+    assert (level.name, level.locustfile, level.users) == ("routing", "routing.py", 8)
+    assert level.options["--lab-rounds"] == "5"
+    names = [(lv.name, lv.users) for lv in scenarios.levels(throughput)]
+    assert names == [("c1", 1), ("c4", 4), ("rate4", 12)]
+    assert scenarios.levels(throughput)[2].options["--lab-rate"] == "4.0"
+
+
+def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> None:
+    routing = profile.load("cpu").scenarios[0]
+    level = scenarios.levels(routing)[0]
+    command = scenarios.locust_command(level, routing, ENDPOINTS, tmp_path, "/w.txt")
+    flag = {command[i]: command[i + 1] for i in range(len(command) - 1)}
+    assert command[1:3] == ["-m", "locust"] and "--headless" in command
+    assert flag["--csv"] == str(tmp_path / "routing" / "locust")
+    assert flag["--json-file"] == str(tmp_path / "routing" / "locust_stats")
+    assert flag["--html"] == str(tmp_path / "routing" / "locust.html")
+    assert flag["--lab-samples"] == str(tmp_path / "requests.csv")
+    assert flag["--lab-session-key"] == "x-user-id"
+    assert flag["--lab-words"] == "/w.txt"
+    assert flag["--exit-code-on-error"] == "0"
+
+
+def test_results_folders_are_never_reused(tmp_path) -> None:
+    lab = profile.load("cpu")
+    first = results.create(tmp_path, lab)
+    second = results.create(tmp_path, lab)
+    assert first != second and first.name.endswith("-cpu") and second.name.endswith("-2")
+
+
+def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(results, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    results.save_manifest(tmp_path, manifest)
+    assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
+    assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda d: None, r"not a results folder \(no manifest.json\)"),
+        (lambda d: (d / "manifest.json").write_text("{nope"), "not valid JSON"),
+        (lambda d: (d / "manifest.json").write_text('{"schema_version": 1}'), "is a required"),
+    ],
+)
+def test_unusable_folders_are_refused(tmp_path, setup, expected: str) -> None:
+    setup(tmp_path)
+    with pytest.raises(ConfigError, match=expected):
+        results.load_manifest(tmp_path)
+
+
+def test_summary_of_samples(tmp_path) -> None:
+    rows = [
+        row(start_time=100 + i, level="c1", session=f"s{i % 2}", engine=f"engine-{i % 2}",
+            ttft_ms=10 * (i + 1), tpot_ms=2, e2e_ms=100, itl_ms="1;2;3")
+        for i in range(10)
+    ]  # fmt: skip
+    rows.append(row(start_time=111, level="c1", status="error", error="HTTP 503: busy"))
+    rows.append(row(start_time=112, level="c1", ttft_ms=9999, e2e_ms=9999, phase="drain"))
+    samples = summary.read_samples(write_samples(tmp_path / "r.csv", rows))
+    engines = {"engine-0": {"prefix_cache_queries": 100, "prefix_cache_hits": 25}}
+    figures = summary.summarize(samples, engines)
+    assert (figures["requests"], figures["completed"], figures["failed"]) == (11, 10, 1)
+    assert figures["drained"] == 1  # counted, but its timing stays out of the latencies
+    assert figures["errors"] == {"HTTP 503": 1}
+    assert figures["p50_ttft_ms"] == pytest.approx(55)
+    assert figures["p50_itl_ms"] == 2
+    assert figures["session_stickiness"] == 1.0
+    assert figures["requests_per_engine"] == {"engine-0": 5, "engine-1": 5}
+    assert figures["engine_balance"] == 1.0
+    assert figures["prefix_cache_hit_rate"] == 0.25
+    # From the first start to the last end among measured requests (the error at t=111).
+    assert figures["output_tokens_per_s"] == pytest.approx(40 / (111 - 100))
+
+
+def test_stickiness_counts_each_sessions_home_share() -> None:
+    def s(session: str, engine: str) -> summary.Sample:
+        return summary.Sample(0, "", session, "0", engine, 1, 1, 1, 1, 1, (), True, "", "run")
+
+    samples = [s("a", "e0"), s("a", "e0"), s("a", "e1"), s("b", "e1")]
+    assert summary.stickiness(samples) == pytest.approx((2 / 3 + 1) / 2)
+    assert summary.stickiness([s("", "e0")]) is None
+
+
+def test_report_renders_from_the_folder_alone(tmp_path) -> None:
+    manifest = {
+        "profile_name": "cpu", "platform": "local", "started": "t0", "ended": "t1",
+        "status": "interrupted", "endpoints": {"routing": "roundrobin", "engines": ["a", "b"]},
+        "versions": {"vllm": "0.32.0"}, "git_commit": None,
+        "host": {"cpu_model": "cpu", "cpu_count": 2, "memory_gib": 24},
+        "scenarios": [
+            {"name": "routing", "kind": "routing", "status": "interrupted", "error": "Ctrl-C"}
+        ],
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "routing").mkdir()
+    rows = [
+        row(start_time=100 + i, level="routing", round=i % 3, session="s", engine="engine-0",
+            ttft_ms=20 + i, e2e_ms=50 + i, itl_ms="1;2")
+        for i in range(9)
+    ]  # fmt: skip
+    write_samples(tmp_path / "routing" / "requests.csv", rows)
+    page = report.write(tmp_path).read_text()
+    assert "routing (routing): interrupted" in page and "Ctrl-C" in page
+    assert page.count("data:image/png;base64,") >= 4  # CDFs, timeline, by-round

@@ -1,0 +1,82 @@
+"""Stream timing definitions, with a scripted clock: exact numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab import streaming
+
+
+def event(payload: dict | str) -> bytes:
+    return b"data: " + (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+
+
+def chat(content: str, finish: str | None = None) -> bytes:
+    return event({"choices": [{"delta": {"content": content}, "finish_reason": finish}]})
+
+
+def usage(prompt: int, completion: int) -> bytes:
+    return event(
+        {"choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+    )
+
+
+class Clock:
+    """Returns the scripted arrival time of each line in turn."""
+
+    def __init__(self, times: list[float]) -> None:
+        self.times = iter(times)
+
+    def __call__(self) -> float:
+        return next(self.times)
+
+
+def test_ttft_itl_e2e_tpot_and_tokens() -> None:
+    role = event({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+    lines = [
+        role,
+        b"",
+        chat("a"),
+        b"",
+        chat("b"),
+        chat("c", "length"),
+        usage(12, 3),
+        event("[DONE]"),
+    ]
+    times = [10.05, 10.06, 10.2, 10.21, 10.25, 10.4, 10.41, 10.42]
+    m = streaming.read(lines, sent=10.0, started=1000.0, clock=Clock(times))
+    assert m.ttft_ms == pytest.approx(200)  # the role-only chunk carries no text
+    assert m.itl_ms == pytest.approx([50, 150])
+    assert m.e2e_ms == pytest.approx(400)  # the usage chunk does not count
+    assert m.tpot_ms == pytest.approx((400 - 200) / 2)
+    assert (m.prompt_tokens, m.output_tokens, m.chunks) == (12, 3, 3)
+    assert m.text == "abc" and m.finish_reason == "length"
+
+
+def test_completions_stream_text_counts_too() -> None:
+    text = event({"choices": [{"text": "x", "finish_reason": None}]})
+    m = streaming.read([text, text], sent=0.0, started=0.0, clock=Clock([0.1, 0.3]))
+    assert m.ttft_ms == pytest.approx(100) and m.itl_ms == pytest.approx([200])
+
+
+def test_comments_and_pings_are_skipped() -> None:
+    m = streaming.read([b": ping", chat("a")], sent=0.0, started=0.0, clock=Clock([0.05, 0.1]))
+    assert m.ttft_ms == pytest.approx(100)
+
+
+def test_one_token_has_no_tpot() -> None:
+    m = streaming.read([chat("a"), usage(1, 1)], sent=0.0, started=0.0, clock=Clock([0.1, 0.2]))
+    assert m.tpot_ms is None and m.itl_ms_mean is None
+
+
+def test_a_stream_without_text_fails() -> None:
+    with pytest.raises(streaming.StreamError, match="without any generated text"):
+        streaming.read([usage(1, 0), event("[DONE]")], 0.0, 0.0, Clock([0.1, 0.2]))
+
+
+def test_an_error_event_fails_with_its_message() -> None:
+    error = event({"error": {"message": "model overloaded"}})
+    with pytest.raises(streaming.StreamError, match="model overloaded"):
+        streaming.read([error], 0.0, 0.0, Clock([0.1]))
