@@ -215,6 +215,7 @@ def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:
     return {
         "prompt_tokens": m.prompt_tokens,
         "output_tokens": m.output_tokens,
+        "cached_tokens": "" if m.cached_tokens is None else m.cached_tokens,
         "ttft_ms": ms(m.ttft_ms),
         "tpot_ms": ms(m.tpot_ms),
         "itl_ms_mean": ms(m.itl_ms_mean),

@@ -4,7 +4,8 @@
 - ITL: every gap between two text-bearing chunks (pooled per token, not per request).
 - E2E: from sending to the last text-bearing chunk (the trailing usage chunk does not count).
 - TPOT: (E2E - TTFT) / (output tokens - 1), per request.
-- Token counts: from the usage chunk (`stream_options.include_usage`).
+- Token counts: from the usage chunk (`stream_options.include_usage`), with the prompt tokens
+  served from the prefix cache when the engine reports them (`--enable-prompt-tokens-details`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Measurement:
     itl_ms: list[float] = field(default_factory=list)
     prompt_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int | None = None  # prompt tokens served from the prefix cache, if told
     chunks: int = 0
     finish_reason: str = ""
     text: str = ""  # the answer, for conversations that carry it into the next round
@@ -79,6 +81,8 @@ def read(
         if usage := data.get("usage"):
             result.prompt_tokens = usage.get("prompt_tokens", 0)
             result.output_tokens = usage.get("completion_tokens", 0)
+            if details := usage.get("prompt_tokens_details"):
+                result.cached_tokens = details.get("cached_tokens")
         for choice in data.get("choices") or []:
             if choice.get("finish_reason"):
                 result.finish_reason = choice["finish_reason"]

@@ -25,6 +25,7 @@ SAMPLE_COLUMNS = (
     "engine",
     "prompt_tokens",
     "output_tokens",
+    "cached_tokens",
     "ttft_ms",
     "tpot_ms",
     "itl_ms_mean",
@@ -50,6 +51,7 @@ class Sample:
     engine: str
     prompt_tokens: int
     output_tokens: int
+    cached_tokens: int | None
     ttft_ms: float | None
     tpot_ms: float | None
     e2e_ms: float | None
@@ -85,6 +87,7 @@ def _sample(row: dict[str, str]) -> Sample:
         engine=row.get("engine", ""),
         prompt_tokens=int(row.get("prompt_tokens") or 0),
         output_tokens=int(row.get("output_tokens") or 0),
+        cached_tokens=int(row["cached_tokens"]) if row.get("cached_tokens") else None,
         ttft_ms=number("ttft_ms"),
         tpot_ms=number("tpot_ms"),
         e2e_ms=number("e2e_ms"),
@@ -152,6 +155,10 @@ def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]])
     queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
     hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
     out["prefix_cache_hit_rate"] = hits / queries if queries else None
+    # The same, as the requests' own usage reports it (per request, so it has a spread).
+    told = [s for s in samples if s.ok and s.cached_tokens is not None and s.prompt_tokens]
+    prompt = sum(s.prompt_tokens for s in told)
+    out["request_cache_hit_rate"] = sum(s.cached_tokens for s in told) / prompt if prompt else None
     return out
 
 

@@ -76,7 +76,13 @@ def _overlay(profile: Profile, platform: str, hf_token: bool) -> dict[str, Any]:
         "dtype": engine.dtype,
         "tensorParallelSize": engine.tensor_parallel_size,
         # The chart serves under modelURL unless told otherwise; clients use model.name.
-        "extraArgs": ["--served-model-name", profile.model.name, *engine.extra_args],
+        # Prompt-token details put each request's prefix-cache hits in its usage.
+        "extraArgs": [
+            "--served-model-name",
+            profile.model.name,
+            "--enable-prompt-tokens-details",
+            *engine.extra_args,
+        ],
     }
     if profile.gpu:
         vllm_config["gpuMemoryUtilization"] = engine.gpu_memory_utilization

@@ -126,7 +126,7 @@ def test_summary_of_samples(tmp_path) -> None:
 
 def test_stickiness_counts_each_sessions_home_share() -> None:
     def s(session: str, engine: str) -> summary.Sample:
-        return summary.Sample(0, "", session, "0", engine, 1, 1, 1, 1, 1, (), True, "", "run")
+        return summary.Sample(0, "", session, "0", engine, 1, 1, None, 1, 1, 1, (), True, "", "run")
 
     samples = [s("a", "e0"), s("a", "e0"), s("a", "e1"), s("b", "e1")]
     assert summary.stickiness(samples) == pytest.approx((2 / 3 + 1) / 2)

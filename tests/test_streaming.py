@@ -55,6 +55,17 @@ def test_ttft_itl_e2e_tpot_and_tokens() -> None:
     assert m.text == "abc" and m.finish_reason == "length"
 
 
+def test_cached_prompt_tokens_are_read_when_reported() -> None:
+    details = event(
+        {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 1,
+                                  "prompt_tokens_details": {"cached_tokens": 32}}}
+    )  # fmt: skip
+    m = streaming.read([chat("a"), details], 0.0, 0.0, Clock([0.1, 0.2]))
+    assert (m.prompt_tokens, m.cached_tokens) == (40, 32)
+    plain = streaming.read([chat("a"), usage(40, 1)], 0.0, 0.0, Clock([0.1, 0.2]))
+    assert plain.cached_tokens is None
+
+
 def test_completions_stream_text_counts_too() -> None:
     text = event({"choices": [{"text": "x", "finish_reason": None}]})
     m = streaming.read([text, text], sent=0.0, started=0.0, clock=Clock([0.1, 0.3]))

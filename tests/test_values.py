@@ -77,7 +77,12 @@ def test_gpu_memory_utilization_reaches_gpu_engines_only() -> None:
 
 def test_served_name_and_extra_args_reach_extra_args() -> None:
     args = vllm_config(render("engine.extra_args=[--enforce-eager]"))["extraArgs"]
-    assert args == ["--served-model-name", "tiny-llama", "--enforce-eager"]
+    assert args == [
+        "--served-model-name",
+        "tiny-llama",
+        "--enable-prompt-tokens-details",
+        "--enforce-eager",
+    ]
 
 
 @pytest.mark.parametrize(

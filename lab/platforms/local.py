@@ -276,6 +276,8 @@ def engine_command(profile: Profile, weights: str, port: int) -> list[str]:
         # Tags each response with the engine that served it (lab/engine_tag.py).
         "--middleware",
         "lab.engine_tag.EngineTag",
+        # Each answer's usage then says how many prompt tokens hit the prefix cache.
+        "--enable-prompt-tokens-details",
     ]
     if profile.model.revision:
         command += ["--revision", profile.model.revision]
