@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from lab import dashboards
 from lab.errors import ConfigError
 from lab.paths import asset
 from lab.profile import Profile
@@ -136,7 +137,7 @@ def _overlay(profile: Profile, platform: str, hf_token: bool) -> dict[str, Any]:
         serving["vllmApiKey"] = dict(API_KEY_SECRET)
         router_spec["vllmApiKey"] = dict(API_KEY_SECRET)
 
-    return {
+    overlay: dict[str, Any] = {
         "servingEngineSpec": serving,
         "routerSpec": router_spec,
         "grafanaDashboards": {"enabled": profile.observability.grafana},
@@ -145,6 +146,10 @@ def _overlay(profile: Profile, platform: str, hf_token: bool) -> dict[str, Any]:
             "grafana": {"enabled": profile.observability.grafana},
         },
     }
+    if profile.observability.grafana:
+        # The lab's own dashboards, beside the chart's, as ConfigMaps of the release.
+        overlay["extraObjects"] = dashboards.configmaps(profile.kubernetes.release)
+    return overlay
 
 
 def _model_url(profile: Profile, platform: str) -> str:
