@@ -44,9 +44,17 @@ class Platform(Protocol):
 
 
 def get(name: str, dry_run: bool = False) -> Platform:
+    from lab.platforms.existing import ExistingPlatform
+    from lab.platforms.kind import KindPlatform
     from lab.platforms.local import LocalPlatform
+    from lab.platforms.minikube import MinikubePlatform
 
-    known: dict[str, type] = {"local": LocalPlatform}
+    known: dict[str, type] = {
+        "local": LocalPlatform,
+        "kind": KindPlatform,
+        "minikube": MinikubePlatform,
+        "existing": ExistingPlatform,
+    }
     if name not in known:
         available = ", ".join(sorted(known))
         raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
