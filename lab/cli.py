@@ -151,6 +151,12 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     dry_run_option(down)
     down.set_defaults(run=_down)
 
+    monitor = verbs.add_parser("monitor", help="where the lab's Prometheus and Grafana are")
+    monitor.add_argument(
+        "--port-forward", action="store_true", help="forward them to loopback (down stops it)"
+    )
+    monitor.set_defaults(run=_monitor)
+
 
 def dry_run_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -209,6 +215,13 @@ def _check_routing(args: argparse.Namespace) -> int:
     from lab import routing_check, state
 
     routing_check.run(state.require().endpoints)
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from lab import monitor
+
+    monitor.run(port_forward=args.port_forward)
     return 0
 
 
