@@ -43,6 +43,16 @@ def cpu_lab(session: nox.Session) -> None:
     session.run("python", "-m", "lab", "cycle", "--profile", "cpu", *session.posargs)
 
 
+@nox.session(name="gpu-lab")
+def gpu_lab(session: nox.Session) -> None:
+    """Bring up the GPU stack (Minikube with the NVIDIA GPU operator by default), check it, load it, tear down."""  # noqa: E501
+    # The engines run in the cluster: no vLLM here. Later options win, so posargs such as
+    # `--platform kind` or `--profile gpu-lmcache` override these defaults.
+    session.install("-e", ".")
+    lab = ("python", "-m", "lab", "cycle", "--profile", "gpu", "--platform", "minikube")
+    session.run(*lab, *session.posargs)
+
+
 @nox.session
 def ui(session: nox.Session) -> None:
     """Serve the Locust web UI (127.0.0.1:8089) on the lab's scenarios; Ctrl-C stops all."""
