@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _lifecycle_parsers(verbs)
     _scenario_parsers(verbs)
     _ui_parser(verbs)
+    _compare_parsers(verbs)
     return parser
 
 
@@ -297,3 +298,59 @@ def _ui(args: argparse.Namespace) -> int:
 
     web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
     return 0
+
+
+def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
+    """compare: two runs, or two sets of repeated runs."""
+
+    def gate_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--metrics",
+            action="append",
+            default=[],
+            metavar="NAMES",
+            help="metrics or families to compare, comma-separated (default: all)",
+        )
+        parser.add_argument(
+            "--threshold",
+            action="append",
+            default=[],
+            metavar="METRIC=PCT",
+            help="smallest change that counts: %% of A, or points for rates (repeatable)",
+        )
+        parser.add_argument(
+            "--alpha", type=float, default=0.05, help="significance level (default: 0.05)"
+        )
+        parser.add_argument(
+            "--fail-on-regression",
+            action="store_true",
+            help="exit 1 when a metric is significantly worse beyond its threshold",
+        )
+
+    compare = verbs.add_parser(
+        "compare", help="compare two results folders (or folders of repeated runs): B against A"
+    )
+    compare.add_argument("run_a", metavar="RUN_A", help="results folder, or folder of runs")
+    compare.add_argument("run_b", metavar="RUN_B", help="results folder, or folder of runs")
+    gate_options(compare)
+    compare.add_argument(
+        "--out", help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)"
+    )
+    compare.set_defaults(run=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab import compare_report
+
+    out = Path(args.out) if args.out else None
+    return compare_report.run(
+        Path(args.run_a),
+        Path(args.run_b),
+        metric_names=args.metrics,
+        threshold_items=args.threshold,
+        alpha=args.alpha,
+        out=out,
+        fail_on_regression=args.fail_on_regression,
+    )
