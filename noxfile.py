@@ -70,6 +70,15 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session
+def ab(session: nox.Session) -> None:
+    """Run two profiles interleaved (A B A B ...) on one platform, then compare them."""
+    if len(session.posargs) < 2:
+        session.error("name two profiles after --: nox -s ab -- PROFILE_A PROFILE_B [--repeat N]")
+    install_engine(session, extras="engine")
+    session.run("python", "-m", "lab", "ab", *session.posargs)
+
+
+@nox.session
 def benchmark(session: nox.Session) -> None:
     """Run one benchmark of benchmarks/ (its name after --) and print its figures."""
     if not session.posargs:

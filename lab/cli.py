@@ -301,7 +301,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
-    """compare: two runs, or two sets of repeated runs."""
+    """compare (two runs or sets of runs) and ab (run two configurations interleaved, compare)."""
 
     def gate_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -338,6 +338,25 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     )
     compare.set_defaults(run=_compare)
 
+    ab = verbs.add_parser(
+        "ab", help="run two configurations interleaved (A B A B ...), then compare them"
+    )
+    ab.add_argument("profile_a", metavar="PROFILE_A", help="profile of A (file or shipped name)")
+    ab.add_argument("profile_b", metavar="PROFILE_B", help="profile of B (file or shipped name)")
+    ab.add_argument("--repeat", type=int, default=5, help="runs of each (default: 5)")
+    for side in ("a", "b"):
+        ab.add_argument(
+            f"--set-{side}",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help=f"override a setting of {side.upper()}'s profile (repeatable)",
+        )
+    platform_option(ab)
+    scenario_options(ab)
+    gate_options(ab)
+    ab.set_defaults(run=_ab)
+
 
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -352,5 +371,28 @@ def _compare(args: argparse.Namespace) -> int:
         threshold_items=args.threshold,
         alpha=args.alpha,
         out=out,
+        fail_on_regression=args.fail_on_regression,
+    )
+
+
+def _ab(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab import ab, compare_metrics, compare_report, profile
+
+    compare_metrics.select(args.metrics)  # refuse bad gate options before hours of runs
+    compare_metrics.thresholds(args.threshold)
+    arms = [
+        ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),
+        ab.Arm("B", profile.load(args.profile_b, args.set_b), tuple(args.set_b)),
+    ]
+    folder = ab.run(arms, args.repeat, args.platform, args.scenario, Path(args.out))
+    return compare_report.run(
+        folder / "A",
+        folder / "B",
+        metric_names=args.metrics,
+        threshold_items=args.threshold,
+        alpha=args.alpha,
+        out=folder / "compare",
         fail_on_regression=args.fail_on_regression,
     )
