@@ -4,8 +4,9 @@ from A, how sure that is, and a verdict (better, worse, no significant change, n
 Statistical units: with one run on either side, the requests of a level (sessions for
 stickiness, time windows for throughput); with repeated runs on both sides, the runs, each
 summarised by the same statistic (benchstat's practice: requests within a run are not
-independent, runs are). A change is significant when the rank test rejects at alpha and the
-bootstrap interval agrees; it gets a verdict only if it is also beyond its threshold.
+independent, runs are). A change is significant when the rank test, one-sided in the
+direction of the change, rejects at alpha and the bootstrap interval agrees; it gets a verdict
+only if it is also beyond its threshold.
 Rendering is lab.compare_report's; this module only computes.
 """
 
