@@ -59,6 +59,7 @@ class Router:
     session_key: str
     image: str
     tag: str
+    implementation: str  # production-stack | vllm-router (which router the Compose platform runs)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class LMCache:
 class Observability:
     prometheus: bool
     grafana: bool
+    prometheus_image: str  # image:tag, Compose platform
+    grafana_image: str
 
 
 @dataclass(frozen=True)
