@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND")
     _values_parser(verbs)
     _model_parser(verbs)
+    _images_parser(verbs)
     _lifecycle_parsers(verbs)
     _scenario_parsers(verbs)
     _ui_parser(verbs)
@@ -123,6 +124,28 @@ def _model(args: argparse.Namespace) -> int:
 
     folder, made = model.ensure_tiny(Path(args.out) if args.out else None)
     ok(f"{'made' if made else 'already made'}: lab:tiny-llama at {folder} (recipe {model.RECIPE})")
+    return 0
+
+
+def _images_parser(verbs: argparse._SubParsersAction) -> None:
+    images = verbs.add_parser(
+        "images", help="build the lab's own container images (for Docker hosts with no registry)"
+    )
+    images.add_argument("action", choices=["build"], help="build (cached) and load them")
+    images.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="engine, router, prometheus (default: all three)",
+    )
+    dry_run_option(images)
+    images.set_defaults(run=_images)
+
+
+def _images(args: argparse.Namespace) -> int:
+    from lab import images
+
+    images.build(args.names, dry_run=args.dry_run)
     return 0
 
 
