@@ -172,6 +172,9 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
         "check-routing", help="prove the routing logic from the engines' own counters"
     ).set_defaults(run=_check_routing)
     down = verbs.add_parser("down", help="stop exactly what the lab started")
+    down.add_argument(
+        "--volumes", action="store_true", help="remove the lab's volumes too (compose platform)"
+    )
     dry_run_option(down)
     down.set_defaults(run=_down)
 
@@ -253,7 +256,7 @@ def _down(args: argparse.Namespace) -> int:
     from lab import lifecycle
     from lab.console import say
 
-    if not lifecycle.down(dry_run=args.dry_run):
+    if not lifecycle.down(dry_run=args.dry_run, volumes=args.volumes):
         say("💤 nothing to stop: no lab is up here")
     return 0
 

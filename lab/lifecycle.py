@@ -4,12 +4,13 @@ up -> smoke -> routing check -> scenarios -> down.
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 
 from lab import platforms, processes, routing_check, scenarios, smoke, state
 from lab.console import note, ok, say
-from lab.errors import LabError
+from lab.errors import ConfigError, LabError
 from lab.profile import Profile
 from lab.state import State
 
@@ -38,13 +39,18 @@ def up(
     return current
 
 
-def down(dry_run: bool = False) -> bool:
-    """Stop what the running lab started; False when nothing was up."""
+def down(dry_run: bool = False, volumes: bool = False) -> bool:
+    """Stop what the running lab started (and, with `volumes`, remove its volumes, where the
+    platform has any); False when nothing was up."""
     with state.locked():
         current = state.load()
         if current is None:
             return False
-        for line in platforms.get(current.platform, dry_run=dry_run).down(current):
+        platform = platforms.get(current.platform, dry_run=dry_run)
+        if volumes and "volumes" not in inspect.signature(platform.down).parameters:
+            raise ConfigError(f"--volumes: the {current.platform} platform keeps no volumes")
+        lines = platform.down(current, volumes=True) if volumes else platform.down(current)
+        for line in lines:
             say(f"🧹 {line}")
     return True
 

@@ -44,6 +44,7 @@ class Platform(Protocol):
 
 
 def get(name: str, dry_run: bool = False) -> Platform:
+    from lab.platforms.compose import ComposePlatform
     from lab.platforms.existing import ExistingPlatform
     from lab.platforms.kind import KindPlatform
     from lab.platforms.local import LocalPlatform
@@ -54,6 +55,7 @@ def get(name: str, dry_run: bool = False) -> Platform:
         "kind": KindPlatform,
         "minikube": MinikubePlatform,
         "existing": ExistingPlatform,
+        "compose": ComposePlatform,
     }
     if name not in known:
         available = ", ".join(sorted(known))
