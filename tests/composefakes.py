@@ -66,7 +66,8 @@ if tool == "docker-compose":
         save()
         done()
     if verb == "down":
-        lines = [f"Removing vllm-lab_{{s}}_1 ... done" for s in state["containers"]]
+        lines = [f"Removing vllm-lab_{{s}}_1 ... " for s in state["containers"]]
+        lines += [f"Removing vllm-lab_{{s}}_1 ... done" for s in state["containers"]]
         lines.append("Removing network vllm-lab_default")
         if "--volumes" in args:
             lines += [f"Removing volume {{v}}" for v in state["volumes"]]

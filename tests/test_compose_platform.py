@@ -170,7 +170,14 @@ def test_up_starts_engines_first_then_the_rest_and_down_removes_the_project(fake
     }
     lines = runner.down(current)
     assert compose_calls(fakes)[-1] == ["down", "--remove-orphans", "--timeout", "10"]
-    assert "Removing network vllm-lab_default" in lines
+    assert lines == [
+        "removed container vllm-lab_engine-0_1",
+        "removed container vllm-lab_engine-1_1",
+        "removed container vllm-lab_router_1",
+        "removed container vllm-lab_prometheus_1",
+        "removed container vllm-lab_grafana_1",
+        "removed network vllm-lab_default",
+    ]
     assert "kept volumes vllm-lab_engine-cache" in capsys.readouterr().out
     assert state.load() is None
 
@@ -386,6 +393,25 @@ def test_cli_down_has_volumes(fakes, tmp_path) -> None:
         [sys.executable, "-m", "lab", "down", "--help"], capture_output=True, text=True, check=True
     )
     assert "--volumes" in done.stdout
+
+
+def test_what_down_removed_is_said_once_per_thing() -> None:
+    v1 = (
+        "Stopping vllm-lab_router_1 ... \nStopping vllm-lab_router_1 ... done\n"
+        "Removing vllm-lab_router_1 ... \nRemoving vllm-lab_router_1 ... done\n"
+        "Removing network vllm-lab_default\nRemoving volume vllm-lab_engine-cache\n"
+    )
+    assert compose.removed(v1) == [
+        "removed container vllm-lab_router_1",
+        "removed network vllm-lab_default",
+        "removed volume vllm-lab_engine-cache",
+    ]
+    v2 = " Container vllm-lab-router-1  Stopping\n Container vllm-lab-router-1  Removed\n"
+    v2 += " Network vllm-lab_default  Removed\n"
+    assert compose.removed(v2) == [
+        "removed container vllm-lab-router-1",
+        "removed network vllm-lab_default",
+    ]
 
 
 def test_the_platform_is_registered() -> None:

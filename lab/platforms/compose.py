@@ -330,11 +330,7 @@ class ComposePlatform(EngineOps):
         done = self.compose(current, *args)
         if self.dry_run:
             return []
-        lines = [
-            line.strip().replace(" ... done", "")
-            for line in (done.stdout + done.stderr).splitlines()
-            if line.strip().startswith(("Removing", "Container", "Network", "Volume"))
-        ]
+        lines = removed(done.stdout + done.stderr)
         left = self.containers()
         if left:
             raise StepFailed(f"containers of {PROJECT} still there: {', '.join(left)}")
@@ -352,6 +348,26 @@ class ComposePlatform(EngineOps):
             check=False,
         )
         return done.stdout.split()
+
+
+def removed(output: str) -> list[str]:
+    """What `down` said it removed, one line each: docker-compose 1.29 writes 'Removing NAME
+    ... done' (and the same line unfinished before it), 'Removing network NAME'; Compose v2
+    writes 'Container NAME  Removed'."""
+    found = []
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "Removing" and words[1] in ("network", "volume"):
+            found.append(f"removed {words[1]} {words[2]}")
+        elif len(words) >= 2 and words[0] == "Removing" and words[-1] == "done":
+            found.append(f"removed container {words[1]}")
+        elif (
+            len(words) >= 3
+            and words[0] in ("Container", "Network", "Volume")
+            and (words[-1] == "Removed")
+        ):
+            found.append(f"removed {words[0].lower()} {words[1]}")
+    return list(dict.fromkeys(found))
 
 
 def _profile_problems(profile: Profile) -> list[str]:
