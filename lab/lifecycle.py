@@ -4,13 +4,12 @@ up -> smoke -> routing check -> scenarios -> down.
 
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 
 from lab import platforms, processes, routing_check, scenarios, smoke, state
 from lab.console import note, ok, say
-from lab.errors import ConfigError, LabError
+from lab.errors import LabError
 from lab.profile import Profile
 from lab.state import State
 
@@ -47,10 +46,7 @@ def down(dry_run: bool = False, volumes: bool = False) -> bool:
         if current is None:
             return False
         platform = platforms.get(current.platform, dry_run=dry_run)
-        if volumes and "volumes" not in inspect.signature(platform.down).parameters:
-            raise ConfigError(f"--volumes: the {current.platform} platform keeps no volumes")
-        lines = platform.down(current, volumes=True) if volumes else platform.down(current)
-        for line in lines:
+        for line in platform.down(current, volumes=volumes):
             say(f"🧹 {line}")
     return True
 
@@ -83,7 +79,10 @@ def _refuse_twins() -> None:
     existing = state.load()
     if existing is None:
         return
-    if existing.processes and not any(processes.alive(p) for p in existing.processes):
+    # Only a local lab is nothing but its processes; elsewhere a dead port-forward says nothing
+    # of the cluster or containers, which `down` must still remove.
+    local = existing.platform == "local"
+    if local and not any(processes.alive(p) for p in existing.processes):
         note(f"a previous lab ({existing.profile['name']}) left a state file but nothing runs")
         state.clear()
         return

@@ -12,6 +12,7 @@ import it from locustfiles only.
 from __future__ import annotations
 
 import csv
+import http.client
 import itertools
 import os
 import random
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
+import urllib3
 from locust import HttpUser, events
 from locust.env import Environment
 from requests.exceptions import RequestException
@@ -46,6 +49,12 @@ def add_options(parser: Any) -> None:
     )
     group.add_argument(
         "--lab-words", default="", help="file of one-token words prompts are made of"
+    )
+    group.add_argument(
+        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
+    )
+    group.add_argument(
+        "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
     )
 
 
@@ -107,9 +116,39 @@ def _open_samples(environment: Environment, **_: Any) -> None:
     SAMPLES.open(getattr(environment.parsed_options, "lab_samples", ""))
 
 
+SEED = {"base": 0}
+
+
+@events.test_start.add_listener
+def _choose_seed(environment: Environment, **_: Any) -> None:
+    given = getattr(environment.parsed_options, "lab_seed", -1)
+    SEED["base"] = given if given >= 0 else random.SystemRandom().randrange(2**31)
+
+
+def rng(*stream: int) -> random.Random:
+    """A random generator for one stream of prompts (e.g. a user's), from the run's seed: runs
+    with the same seed send the same prompts; runs without one never repeat a prompt."""
+    return random.Random(hash((SEED["base"], *stream)))
+
+
 @events.test_stopping.add_listener
 def _draining(**_: Any) -> None:
     STOPPING["since"] = time.time()
+
+
+@events.test_start.add_listener
+def _watch_stop_file(environment: Environment, **_: Any) -> None:
+    """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
+    creating a file: no signal, which a process started in the background may be deaf to."""
+    path = getattr(environment.parsed_options, "lab_stop_file", "")
+    if path and environment.runner is not None:
+        gevent.spawn(_quit_when_present, environment, Path(path))
+
+
+def _quit_when_present(environment: Environment, path: Path) -> None:
+    while not path.exists():
+        gevent.sleep(0.5)
+    environment.runner.quit()
 
 
 @events.quitting.add_listener
@@ -128,6 +167,18 @@ def record(environment: Environment, m: streaming.Measurement) -> None:
     itl = stats.get("itl_ms", METRIC)
     for gap in m.itl_ms:
         itl.log(gap, 1)
+
+
+# A stream that breaks off (an engine killed mid-answer) raises urllib3's own errors, which
+# requests does not wrap when the body is read raw: all of them are recorded failures.
+BROKEN_STREAM = (
+    streaming.StreamError,
+    ValueError,
+    RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
 
 
 class LLMUser(HttpUser):
@@ -191,7 +242,7 @@ class LLMUser(HttpUser):
                 return None
             try:
                 m = streaming.read(streaming.lines(response.raw), sent, started)
-            except (streaming.StreamError, ValueError, RequestException) as exc:
+            except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
                 SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})

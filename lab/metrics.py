@@ -62,9 +62,16 @@ def engine_counters(engines: Iterable[Engine], client: httpx.Client | None = Non
 
 
 def delta(after: Mapping[str, Snapshot], before: Mapping[str, Snapshot]) -> dict[str, Snapshot]:
-    """Per engine, per counter: after - before."""
+    """Per engine, per counter: after - before. A counter that went down was reset (the engine
+    restarted): then what it counted since, as Prometheus' increase() does."""
+
+    def grew(now: float, then: float) -> float:
+        return now - then if now >= then else now
+
     return {
-        engine: {name: value - before.get(engine, {}).get(name, 0.0) for name, value in now.items()}
+        engine: {
+            name: grew(value, before.get(engine, {}).get(name, 0.0)) for name, value in now.items()
+        }
         for engine, now in after.items()
     }
 

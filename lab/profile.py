@@ -59,6 +59,7 @@ class Router:
     session_key: str
     image: str
     tag: str
+    health_check_interval: int
     implementation: str  # production-stack | vllm-router (which router the Compose platform runs)
 
 
@@ -94,6 +95,7 @@ class RoutingScenario:
     history_words: int
     answer_tokens: int
     user_qps: float
+    seed: int | None
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,40 @@ class ThroughputScenario:
     duration: int
     prompt_tokens: int
     output_tokens: int
+    seed: int | None
 
 
-Scenario = RoutingScenario | ThroughputScenario
+@dataclass(frozen=True)
+class FailoverScenario:
+    name: str
+    kind: str
+    users: int
+    duration: int
+    prompt_tokens: int
+    output_tokens: int
+    engine: int
+    kill_at: int
+    restart_at: int
+
+
+@dataclass(frozen=True)
+class ScaleScenario:
+    name: str
+    kind: str
+    users: int
+    duration: int
+    prompt_tokens: int
+    output_tokens: int
+    up_at: int
+    down_at: int
+
+
+Scenario = RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario
 SCENARIO_KINDS: dict[str, type[Scenario]] = {
     "routing": RoutingScenario,
     "throughput": ThroughputScenario,
+    "failover": FailoverScenario,
+    "scale": ScaleScenario,
 }
 
 
@@ -167,7 +197,9 @@ def load(name_or_path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Pr
         set_paths.append(apply_set(document, assignment))
     check(document, "lab-profile", origin=_origin(path, set_paths))
     _check_names_unique(document, path)
-    return build(with_defaults(document, "lab-profile"), str(path))
+    built = build(with_defaults(document, "lab-profile"), str(path))
+    _check_event_times(built)
+    return built
 
 
 def apply_set(document: dict[str, Any], assignment: str) -> str:
@@ -236,6 +268,25 @@ def _check_names_unique(document: dict[str, Any], path: Path) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{path}: scenarios: names must be unique, repeated: {', '.join(twice)}")
+
+
+def _check_event_times(profile: Profile) -> None:
+    """Events must happen in order, inside the load, to an engine that exists."""
+    problems = []
+    for index, s in enumerate(profile.scenarios):
+        where = f"{profile.source}: scenarios[{index}]"
+        if isinstance(s, FailoverScenario):
+            if not s.kill_at < s.restart_at < s.duration:
+                problems.append(f"{where}: expected kill_at < restart_at < duration")
+            if s.engine >= profile.engine.replicas:
+                last = profile.engine.replicas - 1
+                problems.append(f"{where}.engine: {s.engine} is not an engine (expected 0..{last})")
+            if profile.engine.replicas < 2:
+                problems.append(f"{where}: failover needs engine.replicas >= 2")
+        if isinstance(s, ScaleScenario) and not s.up_at < s.down_at < s.duration:
+            problems.append(f"{where}: expected up_at < down_at < duration")
+    if problems:
+        raise ConfigError(problems)
 
 
 def build(document: dict[str, Any], source: str) -> Profile:

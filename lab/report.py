@@ -94,6 +94,7 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     return (
         title
         + _table(figures)
+        + _resilience(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 
@@ -114,6 +115,27 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
     note = "<p class='meta'>Latencies in ms, from raw per-request samples.</p>"
     return f"<table>{head}{''.join(rows)}</table>{note}"
+
+
+RESILIENCE = (
+    "failed_after_kill", "failure_errors", "failover_time_s", "recovery_time_s",
+    "ttft_p50_before_ms", "ttft_p50_during_ms", "ttft_p50_after_ms",
+    "router_marked_unhealthy_after_s", "new_engine", "time_to_first_request_s",
+    "time_to_first_request_after_added_s", "new_engine_share", "failed_during_scale_down",
+    "scale_down_errors", "failed_total",
+)  # fmt: skip
+
+
+def _resilience(figures: dict[str, dict[str, Any]]) -> str:
+    """Failover and scale figures, where the level has them (times in seconds)."""
+    rows = []
+    for values in figures.values():
+        for key in RESILIENCE:
+            if key in values:
+                value = values[key]
+                shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+                rows.append(f"<tr><td>{_e(key)}</td><td>{_e(shown)}</td></tr>")
+    return f"<table>{''.join(rows)}</table>" if rows else ""
 
 
 def _levels(samples: list[summary.Sample]) -> list[str]:

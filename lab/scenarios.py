@@ -6,20 +6,28 @@ from __future__ import annotations
 
 import json
 import math
-import signal
+import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from lab import metrics, model, report, results, summary
+from lab import metrics, model, platforms, report, resilience, results, summary
 from lab.console import bad, note, ok, say
-from lab.endpoints import Endpoints
+from lab.endpoints import Endpoints, Engine
 from lab.errors import LabError, StepFailed
 from lab.paths import asset
-from lab.profile import Profile, RoutingScenario, Scenario, ThroughputScenario
+from lab.profile import (
+    FailoverScenario,
+    Profile,
+    RoutingScenario,
+    ScaleScenario,
+    Scenario,
+    ThroughputScenario,
+)
 from lab.state import State
 
 COUNTER_NAMES = {
@@ -30,6 +38,8 @@ COUNTER_NAMES = {
     metrics.PREFIX_HITS: "prefix_cache_hits",
 }
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
+SETTLE = 30  # seconds of load after a resilience scenario's last event
+EVENT_ALLOWANCE = 900  # seconds events (engine starts) may take beyond a scenario's duration
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,29 @@ class Level:
     spawn_rate: float
     run_time: int
     options: dict[str, str] = field(default_factory=dict)
+    # Levels with events: load for at least `minimum` s, and `settle` s after the last event.
+    minimum: int = 0
+    settle: int = 0
 
 
 def levels(scenario: Scenario) -> list[Level]:
     if isinstance(scenario, RoutingScenario):
         return [_routing_level(scenario)]
+    if isinstance(scenario, FailoverScenario | ScaleScenario):
+        return [_steady_level(scenario)]
     return _throughput_levels(scenario)
+
+
+def _steady_level(s: FailoverScenario | ScaleScenario) -> Level:
+    """Closed-loop load all along, while the scenario's events happen. An engine may take
+    minutes to load on a busy machine, so the load lasts until the last event is done and
+    SETTLE seconds more (and at least `duration`), within EVENT_ALLOWANCE."""
+    lengths = {
+        "--lab-prompt-tokens": str(s.prompt_tokens),
+        "--lab-output-tokens": str(s.output_tokens),
+    }
+    run_time = s.duration + EVENT_ALLOWANCE
+    return Level(s.kind, "throughput.py", s.users, s.users, run_time, lengths, s.duration, SETTLE)
 
 
 def _routing_level(s: RoutingScenario) -> Level:
@@ -164,7 +191,7 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     words = word_list(profile)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, endpoints, folder, manifest, words)
+            _run_scenario(scenario, profile, current, folder, manifest, words)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -181,8 +208,9 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
 
 
 def _run_scenario(
-    scenario: Scenario, endpoints: Endpoints, folder: Path, manifest: dict, words: str
+    scenario: Scenario, profile: Profile, current: State, folder: Path, manifest: dict, words: str
 ) -> None:
+    seed = _seed(scenario)
     entry = {
         "name": scenario.name,
         "kind": scenario.kind,
@@ -191,6 +219,7 @@ def _run_scenario(
         "ended": None,
         "levels": [],
         "error": "",
+        "seed": seed,
     }
     manifest["scenarios"].append(entry)
     results.save_manifest(folder, manifest)
@@ -198,14 +227,16 @@ def _run_scenario(
     place.mkdir()
     units: dict[str, dict] = {}
     try:
-        for level in levels(scenario):
-            say(
-                f"🦗 {scenario.name}/{level.name}: {level.users} users for up to {level.run_time} s"
-            )
-            deltas = _run_level(level, scenario, endpoints, place, words)
+        for index, level in enumerate(levels(scenario)):
+            say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
+            events = _events(scenario, profile, current)
+            engine = _target(scenario, current)
+            # Each level its own prompts: a level must not hit what the one before cached.
+            level_seed = None if seed is None else seed + index
+            deltas = _run_level(level, scenario, current, place, words, events, level_seed)
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
-            units[level.name] = _summarize(place, level.name, deltas)
+            units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
             _say_level(scenario.name, level.name, units[level.name])
             results.save_manifest(folder, manifest)
         entry["status"] = "completed"
@@ -220,30 +251,76 @@ def _run_scenario(
         (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
 
 
+def _events(scenario: Scenario, profile: Profile, current: State) -> list[resilience.Event]:
+    if not isinstance(scenario, FailoverScenario | ScaleScenario):
+        return []
+    return resilience.plan(scenario, platforms.get(current.platform), current, profile)
+
+
+def _target(scenario: Scenario, current: State) -> Engine | None:
+    """The engine a failover scenario kills."""
+    if isinstance(scenario, FailoverScenario):
+        return current.endpoints.engines[scenario.engine]
+    return None
+
+
 def _run_level(
-    level: Level, scenario: Scenario, endpoints: Endpoints, place: Path, words: str
+    level: Level,
+    scenario: Scenario,
+    current: State,
+    place: Path,
+    words: str,
+    events: list[resilience.Event],
+    seed: int | None,
 ) -> dict[str, dict[str, float]]:
+    endpoints = current.endpoints
     (place / level.name).mkdir()
     before = _counters(endpoints)
-    command = locust_command(level, scenario, endpoints, place, words)
+    stop_file = place / level.name / ".stop"
+    command = [*locust_command(level, scenario, endpoints, place, words),
+               "--lab-stop-file", str(stop_file)]  # fmt: skip
+    if seed is not None:
+        command += ["--lab-seed", str(seed)]
     log = place / level.name / "locust.log"
     with log.open("w") as out:
+        began = time.time()
         locust = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
+            if events:
+                resilience.inject(events, began, place, current)
+                end = max(began + level.minimum, time.time() + level.settle)
+                time.sleep(max(0.0, end - time.time()))
+                stop_file.touch()  # Locust ends the run and writes its files
             code = locust.wait(timeout=level.run_time + STOP_TIMEOUT + 120)
         except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
-            # Locust writes its CSVs and report when told to stop.
-            locust.send_signal(signal.SIGINT)
-            try:
-                locust.wait(timeout=STOP_TIMEOUT + 10)
-            except subprocess.TimeoutExpired:
-                locust.kill()
+            _stop(locust, stop_file)
             if isinstance(exc, KeyboardInterrupt):
                 raise
             raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
+        finally:
+            stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
-    return metrics.delta(_counters(endpoints), before)
+    return metrics.delta(_counters(current.endpoints), before)
+
+
+def _seed(scenario: Scenario) -> int | None:
+    """The scenario's seed, or a fresh one: a run must not find its prompts already cached."""
+    if isinstance(scenario, FailoverScenario | ScaleScenario):
+        return None
+    return scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**30)
+
+
+def _stop(locust: subprocess.Popen, stop_file: Path) -> None:
+    """Ask Locust to end its run (it then writes every file); terminate it if it will not."""
+    stop_file.touch()
+    for ask in (lambda: None, locust.terminate, locust.kill):
+        ask()
+        try:
+            locust.wait(timeout=STOP_TIMEOUT + 10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
@@ -260,9 +337,13 @@ def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
     return out
 
 
-def _summarize(place: Path, level: str, deltas: dict[str, dict[str, float]]) -> dict:
+def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine | None) -> dict:
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
-    return summary.summarize(samples, deltas)
+    figures = summary.summarize(samples, deltas)
+    if kind in ("failover", "scale"):
+        # Every request, drained ones included: none may be lost without a word.
+        figures.update(resilience.figures(place, samples, kind, engine))
+    return figures
 
 
 def _say_level(scenario: str, level: str, figures: dict) -> None:

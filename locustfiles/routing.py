@@ -9,14 +9,12 @@ Which engine answers, and whether its prefix cache hits, is what routing decides
 from __future__ import annotations
 
 import itertools
-import random
 
 import gevent
 from locust import constant_pacing, events, task
 
-from lab.llm_user import LLMUser, words
+from lab.llm_user import LLMUser, rng, words
 
-SYSTEM_SEED = 20250305  # one system prompt for every user
 FINISHED = itertools.count(1)
 
 
@@ -43,8 +41,8 @@ class MultiRoundQAUser(LLMUser):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.session = f"user-{self.number}"
-        system = words(options.lab_system_words, random.Random(SYSTEM_SEED))
-        history = words(options.lab_history_words, random.Random(self.number))
+        system = words(options.lab_system_words, rng(0))  # one system prompt for every user
+        history = words(options.lab_history_words, rng(1, self.number))
         self.messages = [
             {"role": "system", "content": system},
             {"role": "user", "content": f"My notes so far: {history}"},

@@ -6,13 +6,12 @@ the last one ends) or, with --lab-rate, open-loop Poisson arrivals shared by all
 
 from __future__ import annotations
 
-import random
 import time
 
 import gevent
 from locust import constant, events, task
 
-from lab.llm_user import LLMUser, words
+from lab.llm_user import LLMUser, rng, words
 from lab.poisson import Pacer
 
 ARRIVALS = Pacer()
@@ -36,7 +35,7 @@ class ThroughputUser(LLMUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.rng = random.Random()
+        self.rng = rng(2, self.number)
 
     @task
     def ask(self) -> None:

@@ -65,6 +65,7 @@ def test_routing_maps_to_the_routers_policy(routing: str, policy: str) -> None:
     assert cmd[cmd.index("--policy") + 1] == policy
     assert cmd[cmd.index("--worker-urls") + 1 : cmd.index("--policy")] == ["http://a", "http://b"]
     assert cmd[cmd.index("--prometheus-port") + 1] == "2"
+    assert cmd[cmd.index("--health-check-interval-secs") + 1] == "60"
 
 
 @pytest.mark.parametrize(

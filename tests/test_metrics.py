@@ -31,3 +31,12 @@ def test_delta_per_engine_and_counter() -> None:
 
 def test_hit_rate_of_nothing_is_zero() -> None:
     assert metrics.hit_rate({}) == 0.0
+
+
+def test_a_reset_counter_counts_from_its_restart() -> None:
+    before = {"engine-1": {metrics.SERVED: 50.0}}
+    after = {"engine-1": {metrics.SERVED: 7.0}, "engine-2": {metrics.SERVED: 3.0}}
+    assert metrics.delta(after, before) == {
+        "engine-1": {metrics.SERVED: 7.0},
+        "engine-2": {metrics.SERVED: 3.0},
+    }

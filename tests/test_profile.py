@@ -22,7 +22,7 @@ def test_every_shipped_profile_loads(name: str) -> None:
 
 
 def test_the_promised_profiles_are_shipped() -> None:
-    assert {"compose-local", "cpu", "cpu-quick", "gpu", "gpu-lmcache"} <= set(SHIPPED)
+    assert {"cpu", "cpu-quick", "cpu-resilience", "gpu", "gpu-lmcache"} <= set(SHIPPED)
 
 
 def test_default_profile_is_two_tiny_cpu_engines_round_robin() -> None:
@@ -61,12 +61,8 @@ def test_dataclasses_mirror_the_schema() -> None:
     for key, cls in sections.items():
         assert set(props[key]["properties"]) == set(cls.__dataclass_fields__), key
     defs = schema("lab-profile")["$defs"]
-    assert set(defs["routingScenario"]["properties"]) == set(
-        profile.RoutingScenario.__dataclass_fields__
-    )
-    assert set(defs["throughputScenario"]["properties"]) == set(
-        profile.ThroughputScenario.__dataclass_fields__
-    )
+    for kind, cls in profile.SCENARIO_KINDS.items():
+        assert set(defs[f"{kind}Scenario"]["properties"]) == set(cls.__dataclass_fields__), kind
 
 
 @pytest.mark.parametrize(
@@ -131,6 +127,22 @@ def test_every_violation_is_listed_at_once(write) -> None:
     assert len(exc.value.problems) == 3
 
 
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("{name: f, kind: failover, kill_at: 40, restart_at: 30}", "kill_at < restart_at"),
+        ("{name: f, kind: failover, restart_at: 200, duration: 100}", "restart_at < duration"),
+        ("{name: f, kind: failover, engine: 2}", "scenarios[0].engine: 2 is not an engine"),
+        ("{name: s, kind: scale, up_at: 50, down_at: 20}", "up_at < down_at < duration"),
+    ],
+)
+def test_events_out_of_order_are_refused(write, scenario: str, expected: str) -> None:
+    path = write("p.yaml", f"name: p\nengine: {{replicas: 2}}\nscenarios: [{scenario}]\n")
+    with pytest.raises(ConfigError) as exc:
+        profile.load(path)
+    assert expected in problems(exc)
+
+
 def test_duplicate_scenario_names_are_refused(write) -> None:
     text = "name: p\nscenarios:\n  - {name: a, kind: routing}\n  - {name: a, kind: throughput}\n"
     with pytest.raises(ConfigError, match="repeated: a"):
@@ -159,8 +171,9 @@ def test_missing_file_is_named(tmp_path) -> None:
 
 
 def test_unknown_shipped_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ConfigError, match=r"cpu, cpu-quick, gpu, gpu-lmcache"):
+    with pytest.raises(ConfigError, match=r"no such profile file or shipped profile") as exc:
         profile.load("cpuu")
+    assert all(name in problems(exc) for name in SHIPPED)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,16 @@ def test_a_stale_state_file_is_cleared_not_obeyed(tmp_path) -> None:
     assert state.load() is None
 
 
+def test_a_kubernetes_lab_with_dead_port_forwards_is_still_up(tmp_path) -> None:
+    dead = processes.Proc("forward-router", 999999, 1.0, "log", ("kubectl",))
+    kube = sample_state([dead])
+    kube.platform = "kind"
+    state.save(kube)
+    with pytest.raises(LabError, match="a lab is already up here"):
+        lifecycle._refuse_twins()
+    assert state.load() is not None
+
+
 def test_a_live_lab_refuses_a_twin(tmp_path) -> None:
     proc = processes.spawn(
         "engine-0", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "e.log"
@@ -71,3 +81,18 @@ def test_unreadable_state_is_named(tmp_path) -> None:
     state.path().write_text("{not json")
     with pytest.raises(LabError, match="unreadable state file"):
         state.load()
+
+
+def test_a_dry_run_down_stops_nothing(tmp_path) -> None:
+    from lab.platforms.local import LocalPlatform
+
+    proc = processes.spawn("engine-0", [sys.executable, "-c", "import time; time.sleep(60)"],
+                           tmp_path / "e.log")  # fmt: skip
+    try:
+        lab = sample_state([proc])
+        state.save(lab)
+        lines = LocalPlatform(dry_run=True).down(lab)
+        assert lines == [f"[dry-run] would stop engine-0 (pid {proc.pid})"]
+        assert processes.alive(proc) and state.load() is not None
+    finally:
+        processes.stop(proc)

@@ -30,8 +30,9 @@ class Platform(Protocol):
     def health(self, state: State) -> dict[str, str]:
         """{component: condition} as the platform sees it (process running, pod phase, ...)."""
 
-    def down(self, state: State) -> list[str]:
-        """Stop or delete only what the lab created; one line per thing, said as done."""
+    def down(self, state: State, volumes: bool = False) -> list[str]:
+        """Stop or delete only what the lab created; one line per thing, said as done. With
+        `volumes`, its volumes too (a platform without any refuses)."""
 
     def kill_engine(self, state: State, index: int) -> str:
         """Hard-kill engine `index` as a crash would; say what was killed."""

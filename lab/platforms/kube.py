@@ -162,7 +162,9 @@ class KubePlatform(EngineOps):
                 conditions[key] = conditions.get(key, key) + "; port-forward not running"
         return conditions
 
-    def down(self, current: State) -> list[str]:
+    def down(self, current: State, volumes: bool = False) -> list[str]:
+        if volumes:
+            raise ConfigError("--volumes: a Kubernetes lab keeps no volumes of its own")
         teardown = Teardown(self.run)
         for proc in reversed(current.processes):
             if self.dry_run:

@@ -4,17 +4,19 @@ loopback. The embedded default where there is no Docker (laptops, CI).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from lab import model, processes, prometheus, state
+from lab import metrics, model, processes, prometheus, state
 from lab.console import bad, note, ok, say
 from lab.endpoints import Endpoints, Engine
 from lab.errors import ConfigError, StepFailed
@@ -27,6 +29,8 @@ ROUTER_PORT = 30080
 ROUTER_METRICS_PORT = 29000
 PROMETHEUS_PORT = 9090
 ROUTER_READY_TIMEOUT = 60
+ROUTER_CALL_TIMEOUT = 60
+DRAIN_TIMEOUT = 120
 
 # Production-stack's routing names -> vllm-router's policies.
 POLICIES = {"roundrobin": "round_robin", "session": "consistent_hash", "prefixaware": "cache_aware"}
@@ -141,7 +145,13 @@ class LocalPlatform:
             for proc in current.processes
         }
 
-    def down(self, current: State) -> list[str]:
+    def down(self, current: State, volumes: bool = False) -> list[str]:
+        if volumes:
+            raise ConfigError("--volumes: the local platform keeps no volumes")
+        if self.dry_run:
+            return [
+                f"[dry-run] would stop {p.name} (pid {p.pid})" for p in reversed(current.processes)
+            ]
         done = []
         for proc in reversed(current.processes):
             if processes.stop(proc):
@@ -174,6 +184,60 @@ class LocalPlatform:
         state.save(current)
         _wait_engines([Engine(old.name, f"http://127.0.0.1:{old.port}")], [proc], 600)
         return f"restarted {proc.name} (pid {proc.pid}) on port {proc.port}"
+
+    def scale(self, current: State, replicas: int, profile: Profile) -> State:
+        """Start or stop engines until `replicas` run, telling the router through its worker
+        API (POST /add_worker, /remove_worker). A removed engine leaves the router first, then
+        finishes what it is serving, then stops: no request is dropped."""
+        engines = [p for p in current.processes if p.name.startswith("engine-")]
+        if replicas < 1:
+            raise ConfigError(f"scale: expected at least 1 replica, not {replicas}")
+        weights = model.resolve(profile) if replicas > len(engines) else ""
+        for index in range(len(engines), replicas):
+            self._add_engine(current, profile, weights, index)
+        for proc in reversed(engines[replicas:]):
+            self._remove_engine(current, proc)
+        self._refresh_prometheus(current)
+        state.save(current)
+        return current
+
+    def _add_engine(self, current: State, profile: Profile, weights: str, index: int) -> None:
+        name = f"engine-{index}"
+        port = _port(ENGINE_PORT + index, {p.port for p in current.processes}, name)
+        proc = processes.spawn(
+            name,
+            engine_command(profile, weights, port),
+            state.logs_dir() / f"{name}.log",
+            env=engine_env(profile, index),
+            port=port,
+        )
+        _record(current, proc)
+        engine = Engine(name, f"http://127.0.0.1:{port}")
+        say(f"⏳ {name}: starting vLLM on port {port}")
+        _wait_engines([engine], [proc], profile.engine.startup_timeout)
+        _router_call(current, "add_worker", engine.url)
+        endpoints = current.endpoints
+        current.endpoints = dataclasses.replace(endpoints, engines=(*endpoints.engines, engine))
+        ok(f"{name} added to the router")
+
+    def _remove_engine(self, current: State, proc: Proc) -> None:
+        engine = next(e for e in current.endpoints.engines if e.name == proc.name)
+        _router_call(current, "remove_worker", engine.url)
+        kept = tuple(e for e in current.endpoints.engines if e.name != proc.name)
+        current.endpoints = dataclasses.replace(current.endpoints, engines=kept)
+        drained = processes.wait_until(lambda: _idle(engine), timeout=DRAIN_TIMEOUT)
+        processes.stop(proc)
+        current.processes.remove(proc)
+        ok(f"{proc.name} left the router and stopped" + ("" if drained else " (drain timed out)"))
+
+    def _refresh_prometheus(self, current: State) -> None:
+        """Point the lab's Prometheus at the engines that run now (SIGHUP reloads its config)."""
+        for proc in current.processes:
+            if proc.name == "prometheus" and processes.alive(proc):
+                config = state.logs_dir().parent / "prometheus" / "prometheus.yml"
+                urls = [e.url for e in current.endpoints.engines]
+                prometheus.write_config(config, urls, current.endpoints.router_metrics)
+                os.kill(proc.pid, signal.SIGHUP)
 
     def _say_plan(self, profile: Profile) -> None:
         """The processes `up` would start, with the ports it would try first."""
@@ -318,6 +382,8 @@ def router_command(profile: Profile, worker_urls: list[str], port: int, metrics:
         "127.0.0.1",
         "--prometheus-port",
         str(metrics),
+        "--health-check-interval-secs",
+        str(profile.router.health_check_interval),
     ]
 
 
@@ -327,6 +393,29 @@ def _port(preferred: int, taken: set[int], what: str) -> int:
     if port != preferred:
         note(f"port {preferred} is taken: {what} uses {port} instead")
     return port
+
+
+def _router_call(current: State, action: str, worker_url: str) -> None:
+    """vllm-router's worker API; add_worker answers once the worker is healthy."""
+    url = f"{current.endpoints.router}/{action}"
+    try:
+        response = httpx.post(url, params={"url": worker_url}, timeout=ROUTER_CALL_TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"router {action} {worker_url}: {exc}") from None
+    if response.status_code != 200:
+        raise StepFailed(f"router {action} {worker_url}: {response.status_code} {response.text}")
+
+
+def _idle(engine: Engine) -> bool:
+    """Is the engine serving nothing (no request running or waiting)?"""
+    try:
+        snapshot = metrics.scrape(engine.metrics)
+    except httpx.HTTPError:
+        return True
+    busy = snapshot.get("vllm:num_requests_running", 0) + snapshot.get(
+        "vllm:num_requests_waiting", 0
+    )
+    return busy == 0
 
 
 def _env_line(env: dict[str, str]) -> str:
