@@ -13,6 +13,7 @@ alpha, thresholds and bootstrap size. `--pairs N` per level (default 200), `--si
 reports detection at larger sample sizes (how many requests the target needs).
 
     nox -s benchmark -- compare-calibration [--pairs 200] [--sizes 100,200,400]
+    nox -s benchmark -- compare-calibration --record cpu-gate   # record runs first (~10 min)
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ SHIFT = 1.2
 TTFT = compare_metrics.FAMILIES["ttft"]
 
 
-def recordings() -> dict[str, list[np.ndarray]]:
-    """Level -> the TTFTs of that level in each recorded run."""
+def recordings(data: Path) -> dict[str, list[np.ndarray]]:
+    """Level -> the TTFTs of that level in each recorded run (a folder of results folders, or
+    of folders of them)."""
     found: dict[str, list[np.ndarray]] = defaultdict(list)
-    for config in sorted(DATA.iterdir()):
+    for config in sorted(p for p in data.iterdir() if p.is_dir()):
         for run in runsets.load(config).runs:
             for scenario in run.scenarios.values():
                 for level, data in scenario.levels.items():
@@ -129,18 +131,48 @@ def needed(levels: dict[str, list[np.ndarray]], sizes: list[int], pairs: int, se
         print(f"{level:<10}" + "".join(cells))
 
 
+def record(name: str, runs: int = 2) -> Path:
+    """Bring the profile's stack up on the local platform, run its scenarios `runs` times
+    (fresh prompts each time), bring it down; return the folder of the runs."""
+    import os
+    import tempfile
+
+    from lab import lifecycle, profile, scenarios
+
+    os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-calibration-"))
+    data = Path(tempfile.mkdtemp(prefix="lab-calibration-runs-"))
+    lab = profile.load(name)
+    current = lifecycle.up(lab, "local", run_smoke=False)
+    try:
+        for _ in range(runs):
+            scenarios.run(lab, current, [], data / name)
+    finally:
+        lifecycle.down()
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200, help="pairs per level (default 200)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--sizes", default="", help="also: detection at these sample sizes")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help=f"recorded runs to draw from (default {DATA})"
+    )
+    parser.add_argument(
+        "--record",
+        metavar="PROFILE",
+        help="first record two runs of this profile on the local platform, and draw from them",
+    )
     args = parser.parse_args()
-    levels = recordings()
+    if args.record:
+        args.data = record(args.record)
+    levels = recordings(args.data)
     began = time.monotonic()
     rows = calibrate(levels, args.pairs, args.seed)
     thresholds = ", ".join(f"{m.name} {m.threshold:g}%" for m in TTFT)
     print(
-        f"compare calibration: TTFT from {DATA.relative_to(DATA.parents[2])}, {args.pairs} A/A "
+        f"compare calibration: TTFT from {args.data}, {args.pairs} A/A "
         f"and {args.pairs} shifted (+{SHIFT - 1:.0%}) pairs per level; alpha {compare.ALPHA}, "
         f"thresholds {thresholds}, {stats.N_BOOT} bootstrap resamples"
     )

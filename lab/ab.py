@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import lifecycle, platforms, scenarios
+from lab import lifecycle, platforms, results, scenarios
 from lab.console import say
-from lab.errors import ConfigError, LabError
+from lab.errors import ConfigError
 from lab.profile import Profile
 
 SIDES = ("A", "B")
@@ -54,15 +53,7 @@ def platform_for(arms: list[Arm], requested: str | None) -> str:
 
 
 def create(base: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
-        folder = base / f"ab-{stamp}{suffix}"
-        try:
-            folder.mkdir(parents=True)
-        except FileExistsError:
-            continue
-        return folder
-    raise LabError(f"{base}: no free folder name for ab-{stamp}")
+    return results.new_folder(base, f"ab-{results.stamp()}")
 
 
 def check(arms: list[Arm], repeat: int, scenario_names: list[str]) -> None:

@@ -82,7 +82,7 @@ def _forwarded(current: State, key: str) -> str:
 def _forward(current: State, key: str, service: str, remote: int, preferred: int) -> str:
     details = current.details
     taken = {proc.port for proc in current.processes}
-    port = portforward.choose_port(preferred, taken, key)
+    port = processes.claim_port(preferred, taken, key)
     target = f"svc/{service}"
     argv = portforward.command(details["context"], details["namespace"], target, port, remote)
     proc = portforward.start(f"forward-{key}", argv, port, Runner(), meta={"component": key})

@@ -10,7 +10,7 @@ import time
 
 from lab import processes, state
 from lab.commands import Runner
-from lab.console import bad, note, say
+from lab.console import bad, say
 from lab.errors import StepFailed
 from lab.processes import Proc
 
@@ -30,15 +30,6 @@ def command(context: str, namespace: str, target: str, local: int, remote: int) 
         "--context",
         context,
     ]
-
-
-def choose_port(preferred: int, taken: set[int], what: str) -> int:
-    """`preferred` if free, else the next free one (said): a port is never silently shared."""
-    port = processes.free_port(preferred, taken)
-    taken.add(port)
-    if port != preferred:
-        note(f"port {preferred} is taken: {what} uses {port} instead")
-    return port
 
 
 def start(

@@ -140,6 +140,23 @@ def free_port(preferred: int, taken: set[int] | None = None, host: str = "127.0.
     raise OSError(f"no free port in {preferred}..{preferred + 999}")
 
 
+def claim_port(preferred: int, taken: set[int], what: str) -> int:
+    """`preferred` if free, else the next free one, said aloud: a port is never silently
+    shared. The port joins `taken`."""
+    from lab.console import note
+
+    port = free_port(preferred, taken)
+    taken.add(port)
+    if port != preferred:
+        note(f"port {preferred} is taken: {what} uses {port} instead")
+    return port
+
+
+def indent(text: str) -> str:
+    """Text set off by four spaces, as the lab shows other programs' output."""
+    return "\n".join(f"    {line}" for line in text.splitlines()) or "    (no output)"
+
+
 def tail(path: str | Path, lines: int = 20) -> str:
     """The last lines of a log file ('' if there is none)."""
     try:

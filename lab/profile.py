@@ -270,8 +270,19 @@ def _check_names_unique(document: dict[str, Any], path: Path) -> None:
         raise ConfigError(f"{path}: scenarios: names must be unique, repeated: {', '.join(twice)}")
 
 
+# A round adds a question (about 25 tokens with its chat-template markers) and an answer.
+QUESTION_TOKENS = 40
+
+
+def conversation_tokens(s: RoutingScenario) -> int:
+    """About how long the last round's prompt is, in tokens (one per word, as with the tiny
+    model's words; real tokenizers need somewhat more)."""
+    return s.system_prompt_words + s.history_words + s.rounds * (QUESTION_TOKENS + s.answer_tokens)
+
+
 def _check_event_times(profile: Profile) -> None:
-    """Events must happen in order, inside the load, to an engine that exists."""
+    """Events happen in order, inside the load, to an engine that exists; conversations fit
+    the engines' context."""
     problems = []
     for index, s in enumerate(profile.scenarios):
         where = f"{profile.source}: scenarios[{index}]"
@@ -285,6 +296,12 @@ def _check_event_times(profile: Profile) -> None:
                 problems.append(f"{where}: failover needs engine.replicas >= 2")
         if isinstance(s, ScaleScenario) and not s.up_at < s.down_at < s.duration:
             problems.append(f"{where}: expected up_at < down_at < duration")
+        if isinstance(s, RoutingScenario) and conversation_tokens(s) > profile.engine.max_model_len:
+            problems.append(
+                f"{where}: its conversations grow to about {conversation_tokens(s)} tokens, "
+                f"beyond engine.max_model_len ({profile.engine.max_model_len}): expected fewer "
+                "rounds, shorter prompts or answers, or a longer max_model_len"
+            )
     if problems:
         raise ConfigError(problems)
 

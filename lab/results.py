@@ -53,16 +53,25 @@ def now() -> str:
 
 
 def create(base: Path, profile: Profile) -> Path:
-    """A new, empty results folder; a name already taken gets a suffix, never reused."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """A new, empty results folder <UTC time>-<profile> in `base`."""
+    return new_folder(base, f"{stamp()}-{profile.name}")
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_folder(base: Path, name: str) -> Path:
+    """A new, empty folder `name` in `base`; a name already taken gets a suffix: results are
+    never overwritten."""
     for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
-        folder = base / f"{stamp}-{profile.name}{suffix}"
+        folder = base / f"{name}{suffix}"
         try:
             folder.mkdir(parents=True)
         except FileExistsError:
             continue
         return folder
-    raise LabError(f"{base}: cannot find a free results folder name for {stamp}-{profile.name}")
+    raise LabError(f"{base}: cannot find a free folder name for {name}")
 
 
 def start_manifest(profile: Profile, current: State) -> dict[str, Any]:

@@ -38,6 +38,7 @@ COUNTER_NAMES = {
     metrics.PREFIX_HITS: "prefix_cache_hits",
 }
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
+ANSWER_ALLOWANCE = 5  # seconds one routing round may take beyond its pacing
 SETTLE = 30  # seconds of load after a resilience scenario's last event
 EVENT_ALLOWANCE = 900  # seconds events (engine starts) may take beyond a scenario's duration
 
@@ -85,8 +86,9 @@ def _routing_level(s: RoutingScenario) -> Level:
         locustfile="routing.py",
         users=s.users,
         spawn_rate=spawn_rate,
-        # An upper bound: the last conversation to end stops the run.
-        run_time=math.ceil(ramp + s.rounds / s.user_qps * 3 + 60),
+        # An upper bound only (the last conversation to end stops the run): a round takes its
+        # pacing, or as long as a slow stack needs to answer (up to ANSWER_ALLOWANCE s).
+        run_time=math.ceil(ramp + s.rounds * (1 / s.user_qps + ANSWER_ALLOWANCE) + 60),
         options={
             "--lab-rounds": str(s.rounds),
             "--lab-system-words": str(s.system_prompt_words),

@@ -18,11 +18,18 @@ import time
 import psutil
 import pytest
 
-from lab import processes
+from lab import processes, results
 from lab.processes import Proc
 from tests.conftest import gone, lab_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
+
+
+# The default profile as nox -s cpu-lab runs it, with shorter load (the same code paths).
+SHORT_SCENARIOS = (
+    "--set", "scenarios[0].users=4", "--set", "scenarios[0].rounds=3",
+    "--set", "scenarios[1].duration=6", "--set", "scenarios[1].rates=[4]",
+)  # fmt: skip
 
 
 def stopped_pids(output: str) -> list[int]:
@@ -34,7 +41,10 @@ def test_cycle_brings_up_checks_and_tears_down(engines_installed, tmp_path) -> N
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", 8000))
         squatter.listen()
-        done = lab_cli("cycle", "--profile", "cpu", "--platform", "local", state_dir=tmp_path)
+        done = lab_cli(
+            "cycle", "--profile", "cpu", "--platform", "local", "--out", str(tmp_path / "results"),
+            *SHORT_SCENARIOS, state_dir=tmp_path,
+        )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     out = done.stdout
     assert "port 8000 is taken: engine-0 uses 8001 instead" in out
@@ -44,6 +54,13 @@ def test_cycle_brings_up_checks_and_tears_down(engines_installed, tmp_path) -> N
     assert len(pids) == 4  # two engines, the router, Prometheus (when installed) or not
     assert not gone(pids)
     assert not (tmp_path / "state.json").exists()
+    # The results folder it left: valid against its schema, every scenario measured, a report.
+    (folder,) = (tmp_path / "results").iterdir()
+    manifest = results.load_manifest(folder)
+    assert manifest["status"] == "completed"
+    assert [s["name"] for s in manifest["scenarios"]] == ["routing", "throughput"]
+    assert (folder / "routing" / "requests.csv").stat().st_size > 0
+    assert "data:image/png;base64," in (folder / "report.html").read_text()
 
 
 def test_an_engine_that_cannot_start_stops_everything_and_shows_its_log(

@@ -134,6 +134,7 @@ def test_every_violation_is_listed_at_once(write) -> None:
         ("{name: f, kind: failover, restart_at: 200, duration: 100}", "restart_at < duration"),
         ("{name: f, kind: failover, engine: 2}", "scenarios[0].engine: 2 is not an engine"),
         ("{name: s, kind: scale, up_at: 50, down_at: 20}", "up_at < down_at < duration"),
+        ("{name: r, kind: routing, rounds: 40}", "beyond engine.max_model_len (2048)"),
     ],
 )
 def test_events_out_of_order_are_refused(write, scenario: str, expected: str) -> None:

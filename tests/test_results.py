@@ -47,11 +47,11 @@ def write_samples(path: Path, rows: list[dict]) -> Path:
 def test_levels_of_the_default_profile() -> None:
     routing, throughput = profile.load("cpu").scenarios
     (level,) = scenarios.levels(routing)
-    assert (level.name, level.locustfile, level.users) == ("routing", "routing.py", 8)
-    assert level.options["--lab-rounds"] == "5"
+    assert (level.name, level.locustfile, level.users) == ("routing", "routing.py", 10)
+    assert level.options["--lab-rounds"] == "10"
     names = [(lv.name, lv.users) for lv in scenarios.levels(throughput)]
-    assert names == [("c1", 1), ("c4", 4), ("rate4", 12)]
-    assert scenarios.levels(throughput)[2].options["--lab-rate"] == "4.0"
+    assert names == [("c1", 1), ("c4", 4), ("rate8", 24)]
+    assert scenarios.levels(throughput)[2].options["--lab-rate"] == "8.0"
 
 
 def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import composefile, images, model, state
+from lab import composefile, images, model, processes, state
 from lab.commands import Runner
 from lab.composefile import PROJECT, Ports
 from lab.console import bad, note, ok, say
@@ -191,7 +191,7 @@ class ComposePlatform(EngineOps):
         taken: set[int] = set()
 
         def pick(key: str, what: str, offset: int = 0) -> int:
-            return local._port(self.ports[key] + offset, taken, what)
+            return processes.claim_port(self.ports[key] + offset, taken, what)
 
         engines = tuple(pick("engine", f"engine-{i}", i) for i in range(replicas))
         return Ports(
@@ -309,7 +309,7 @@ class ComposePlatform(EngineOps):
             ["docker", "logs", "--tail", "25", container.id], query=True, check=False
         )
         bad(f"{container.service} {why}; last lines of its log (docker logs {container.name}):")
-        say(local._indent((logs.stdout + logs.stderr).strip()))
+        say(processes.indent((logs.stdout + logs.stderr).strip()))
         raise StepFailed(f"{container.service} {why} (docker logs {container.name})")
 
     # --- status and down ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from lab import composefile, state
+from lab import composefile, processes, state
 from lab.composefile import Ports
 from lab.console import note, ok, say
 from lab.endpoints import Engine
@@ -105,13 +105,14 @@ class EngineOps:
         return found[service]
 
     def _more_ports(self: ComposePlatform, ports: Ports, replicas: int) -> Ports:
-        from lab.platforms import local
 
         taken = {ports.router, ports.router_metrics, ports.prometheus, ports.grafana}
         taken |= set(ports.engines)
         engines = list(ports.engines)
         for index in range(len(engines), replicas):
-            engines.append(local._port(self.ports["engine"] + index, taken, f"engine-{index}"))
+            engines.append(
+                processes.claim_port(self.ports["engine"] + index, taken, f"engine-{index}")
+            )
         return dataclasses.replace(ports, engines=tuple(engines))
 
     def _tell_router(

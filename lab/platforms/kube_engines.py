@@ -167,7 +167,7 @@ class EngineOps:
         if self.dry_run:
             return preferred  # nothing listens in a dry run: the plan shows the usual port
         taken = {proc.port for proc in current.processes}
-        return portforward.choose_port(preferred, taken, what)
+        return processes.claim_port(preferred, taken, what)
 
     def wait_router(self, url: str) -> None:
         """The router answers /health through whatever path reaches it from here."""

@@ -202,23 +202,13 @@ class LocalPlatform:
         return current
 
     def _add_engine(self, current: State, profile: Profile, weights: str, index: int) -> None:
-        name = f"engine-{index}"
-        port = _port(ENGINE_PORT + index, {p.port for p in current.processes}, name)
-        proc = processes.spawn(
-            name,
-            engine_command(profile, weights, port),
-            state.logs_dir() / f"{name}.log",
-            env=engine_env(profile, index),
-            port=port,
-        )
-        _record(current, proc)
-        engine = Engine(name, f"http://127.0.0.1:{port}")
-        say(f"⏳ {name}: starting vLLM on port {port}")
+        taken = {p.port for p in current.processes}
+        engine, proc = _start_engine(current, profile, weights, index, taken)
         _wait_engines([engine], [proc], profile.engine.startup_timeout)
         _router_call(current, "add_worker", engine.url)
         endpoints = current.endpoints
         current.endpoints = dataclasses.replace(endpoints, engines=(*endpoints.engines, engine))
-        ok(f"{name} added to the router")
+        ok(f"{engine.name} added to the router")
 
     def _remove_engine(self, current: State, proc: Proc) -> None:
         engine = next(e for e in current.endpoints.engines if e.name == proc.name)
@@ -256,29 +246,18 @@ class LocalPlatform:
     # --- the steps of up ----------------------------------------------------------------------
 
     def _start_engines(self, profile: Profile, weights: str, current: State) -> list[Engine]:
-        engines = []
         taken: set[int] = set()
-        for index in range(profile.engine.replicas):
-            name = f"engine-{index}"
-            port = _port(ENGINE_PORT + index, taken, name)
-            proc = processes.spawn(
-                name,
-                engine_command(profile, weights, port),
-                state.logs_dir() / f"{name}.log",
-                env=engine_env(profile, index),
-                port=port,
-            )
-            _record(current, proc)
-            engines.append(Engine(name, f"http://127.0.0.1:{port}"))
-            say(f"⏳ {name}: starting vLLM on port {port} (log: {proc.log})")
-        return engines
+        return [
+            _start_engine(current, profile, weights, index, taken)[0]
+            for index in range(profile.engine.replicas)
+        ]
 
     def _start_router(
         self, profile: Profile, engines: list[Engine], current: State
     ) -> tuple[str, str]:
         taken = {proc.port for proc in current.processes}
-        port = _port(ROUTER_PORT, taken, "router")
-        metrics_port = _port(ROUTER_METRICS_PORT, taken | {port}, "router metrics")
+        port = processes.claim_port(ROUTER_PORT, taken, "router")
+        metrics_port = processes.claim_port(ROUTER_METRICS_PORT, taken | {port}, "router metrics")
         proc = processes.spawn(
             "router",
             router_command(profile, [e.url for e in engines], port, metrics_port),
@@ -297,7 +276,7 @@ class LocalPlatform:
             note("Prometheus not installed (e.g. apt install prometheus): going on without it")
             return ""
         taken = {proc.port for proc in current.processes}
-        port = _port(PROMETHEUS_PORT, taken, "prometheus")
+        port = processes.claim_port(PROMETHEUS_PORT, taken, "prometheus")
         base = state.logs_dir().parent / "prometheus"
         config = prometheus.write_config(
             base / "prometheus.yml", [e.url for e in engines], router_metrics
@@ -387,14 +366,6 @@ def router_command(profile: Profile, worker_urls: list[str], port: int, metrics:
     ]
 
 
-def _port(preferred: int, taken: set[int], what: str) -> int:
-    port = processes.free_port(preferred, taken)
-    taken.add(port)
-    if port != preferred:
-        note(f"port {preferred} is taken: {what} uses {port} instead")
-    return port
-
-
 def _router_call(current: State, action: str, worker_url: str) -> None:
     """vllm-router's worker API; add_worker answers once the worker is healthy."""
     url = f"{current.endpoints.router}/{action}"
@@ -416,6 +387,24 @@ def _idle(engine: Engine) -> bool:
         "vllm:num_requests_waiting", 0
     )
     return busy == 0
+
+
+def _start_engine(
+    current: State, profile: Profile, weights: str, index: int, taken: set[int]
+) -> tuple[Engine, Proc]:
+    """Start engine `index` on a free port, recorded in the state as it starts."""
+    name = f"engine-{index}"
+    port = processes.claim_port(ENGINE_PORT + index, taken, name)
+    proc = processes.spawn(
+        name,
+        engine_command(profile, weights, port),
+        state.logs_dir() / f"{name}.log",
+        env=engine_env(profile, index),
+        port=port,
+    )
+    _record(current, proc)
+    say(f"⏳ {name}: starting vLLM on port {port} (log: {proc.log})")
+    return Engine(name, f"http://127.0.0.1:{port}"), proc
 
 
 def _env_line(env: dict[str, str]) -> str:
@@ -481,9 +470,5 @@ def _answers(client: httpx.Client, url: str) -> bool:
 
 def _failed(name: str, proc: Proc, why: str) -> None:
     bad(f"{name} {why}; last lines of {proc.log}:")
-    say(_indent(processes.tail(proc.log, 25)))
+    say(processes.indent(processes.tail(proc.log, 25)))
     raise StepFailed(f"{name} {why} (log: {proc.log})")
-
-
-def _indent(text: str) -> str:
-    return "\n".join(f"    {line}" for line in text.splitlines()) or "    (empty log)"
