@@ -118,6 +118,7 @@ class FailoverScenario:
     duration: int
     prompt_tokens: int
     output_tokens: int
+    rate: float | None
     engine: int
     kill_at: int
     restart_at: int
@@ -131,6 +132,7 @@ class ScaleScenario:
     duration: int
     prompt_tokens: int
     output_tokens: int
+    rate: float | None
     up_at: int
     down_at: int
 

@@ -65,9 +65,9 @@ def plan(scenario: FailoverScenario | ScaleScenario, platform: Any, current: Sta
 
 
 def inject(events: list[Event], began: float, place: Path, current: State) -> None:
-    """Run the events at their times (one after the other: an event that takes long, such as a
-    restart waiting for its engine, delays the next), writing events.csv as they happen, and
-    sample the router's workers meanwhile."""
+    """Run the events at their times, writing events.csv as they happen, and sample the
+    router's workers meanwhile. An event that ends late (an engine can take minutes to load on
+    a busy machine) delays the next one: it keeps its planned spacing after the late one."""
     stop = threading.Event()
     sampler = threading.Thread(
         target=_sample_router, args=(current, place / "router.csv", stop), daemon=True
@@ -77,13 +77,16 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
         with (place / "events.csv").open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(EVENT_COLUMNS)
+            previous_at, previous_done = 0, began
             for event in events:
-                time.sleep(max(0.0, began + event.at - time.time()))
+                due = max(began + event.at, previous_done + event.at - previous_at)
+                time.sleep(max(0.0, due - time.time()))
                 writer.writerow([f"{time.time():.3f}", event.name, "begin"])
                 file.flush()
                 say(f"⚡ {event.name} at {time.time() - began:.0f} s")
                 detail = event.action()
-                writer.writerow([f"{time.time():.3f}", f"{event.name} done", detail])
+                previous_at, previous_done = event.at, time.time()
+                writer.writerow([f"{previous_done:.3f}", f"{event.name} done", detail])
                 file.flush()
                 state.save(current)
     finally:

@@ -67,15 +67,20 @@ def levels(scenario: Scenario) -> list[Level]:
 
 
 def _steady_level(s: FailoverScenario | ScaleScenario) -> Level:
-    """Closed-loop load all along, while the scenario's events happen. An engine may take
-    minutes to load on a busy machine, so the load lasts until the last event is done and
-    SETTLE seconds more (and at least `duration`), within EVENT_ALLOWANCE."""
-    lengths = {
+    """Steady load (closed loop, or Poisson arrivals at `rate`) while the scenario's events
+    happen. An engine may take minutes to load on a busy machine, so the load lasts until the
+    last event is done and SETTLE seconds more (and at least `duration`), within
+    EVENT_ALLOWANCE."""
+    options = {
         "--lab-prompt-tokens": str(s.prompt_tokens),
         "--lab-output-tokens": str(s.output_tokens),
     }
+    users = s.users
+    if s.rate is not None:
+        users = _open_loop_users(s.rate)
+        options["--lab-rate"] = str(s.rate)
     run_time = s.duration + EVENT_ALLOWANCE
-    return Level(s.kind, "throughput.py", s.users, s.users, run_time, lengths, s.duration, SETTLE)
+    return Level(s.kind, "throughput.py", users, users, run_time, options, s.duration, SETTLE)
 
 
 def _routing_level(s: RoutingScenario) -> Level:
@@ -107,12 +112,11 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
     closed = [
         Level(f"c{c}", "throughput.py", c, c, s.duration, dict(lengths)) for c in s.concurrency
     ]
-    # Enough users that arrivals are seldom late; lateness is recorded per request anyway.
     opened = [
         Level(
             f"rate{rate:g}",
             "throughput.py",
-            users := min(100, max(4, math.ceil(rate * 3))),
+            users := _open_loop_users(rate),
             users,
             s.duration,
             {**lengths, "--lab-rate": str(rate)},
@@ -120,6 +124,12 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
         for rate in s.rates
     ]
     return closed + opened
+
+
+def _open_loop_users(rate: float) -> int:
+    """Enough users that Poisson arrivals are seldom late (lateness is recorded per request
+    anyway)."""
+    return min(100, max(4, math.ceil(rate * 3)))
 
 
 def locust_command(
@@ -266,6 +276,15 @@ def _target(scenario: Scenario, current: State) -> Engine | None:
     return None
 
 
+def _router_check_interval(current: State) -> int:
+    """Seconds vllm-router (local platform, or Compose when chosen) may take to notice that a
+    worker is back; the load goes on that long after the last event, so that it is seen."""
+    router = current.profile["router"]
+    if current.platform == "local" or router["implementation"] == "vllm-router":
+        return router["health_check_interval"]
+    return 0
+
+
 def _run_level(
     level: Level,
     scenario: Scenario,
@@ -290,7 +309,8 @@ def _run_level(
         try:
             if events:
                 resilience.inject(events, began, place, current)
-                end = max(began + level.minimum, time.time() + level.settle)
+                settle = level.settle + _router_check_interval(current)
+                end = max(began + level.minimum, time.time() + settle)
                 time.sleep(max(0.0, end - time.time()))
                 stop_file.touch()  # Locust ends the run and writes its files
             code = locust.wait(timeout=level.run_time + STOP_TIMEOUT + 120)

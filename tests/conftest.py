@@ -25,6 +25,12 @@ from lab.state import State
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that bring up labs of their own run before the shared stack starts: they need
+    the default ports and both cores to themselves."""
+    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture
 def write(tmp_path: Path):
     """Write a text file under tmp_path and return its path."""

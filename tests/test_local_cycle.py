@@ -1,7 +1,7 @@
 """The README's main job end to end, and the faults a user meets, on the real local stack.
 
-These run before the shared stack of test_local_stack.py exists (files run in name order), so
-the ports and cores are theirs.
+These run before the shared stack of the other stack tests exists (conftest.py orders them
+so), so the default ports and the cores are theirs.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ def test_engine_env_sets_kv_cache_and_offline_hub() -> None:
     assert env["LAB_ENGINE_NAME"] == "engine-1"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert env["HF_HUB_OFFLINE"] == "1"
+    assert env["VLLM_USE_AOT_COMPILE"] == "0"  # its cache never loads with this torch
 
 
 def test_api_key_travels_in_the_environment_only(monkeypatch) -> None:
@@ -65,7 +66,9 @@ def test_routing_maps_to_the_routers_policy(routing: str, policy: str) -> None:
     assert cmd[cmd.index("--policy") + 1] == policy
     assert cmd[cmd.index("--worker-urls") + 1 : cmd.index("--policy")] == ["http://a", "http://b"]
     assert cmd[cmd.index("--prometheus-port") + 1] == "2"
-    assert cmd[cmd.index("--health-check-interval-secs") + 1] == "60"
+    assert (
+        cmd[cmd.index("--health-check-interval-secs") + 1] == "10"
+    )  # cpu.yaml: noticed in 10 s, not 60
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,8 @@ def test_a_second_up_says_a_lab_is_running(stack: State) -> None:
 
 def test_a_killed_engine_shows_in_status_and_fails_smoke(stack: State) -> None:
     platform = local.LocalPlatform()
-    killed = platform.kill_engine(stack, 1)
+    killed = next(p for p in stack.processes if p.name == "engine-1")
+    assert platform.kill_engine(stack, 1) == f"killed engine-1 (pid {killed.pid})"
     assert processes.wait_until(lambda: not processes.alive(killed), timeout=10)
     try:
         status = lab_cli("status", state_dir=state.path().parent)

@@ -1,0 +1,35 @@
+"""Event timing of the resilience scenarios, without a stack (the stack tests are in
+test_resilience_stack.py)."""
+
+from __future__ import annotations
+
+import time
+
+from lab import resilience
+from lab.endpoints import Endpoints
+from lab.state import State
+
+
+def test_a_late_event_keeps_the_planned_spacing_before_the_next(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    nowhere = Endpoints("http://127.0.0.1:9", (), "m", "roundrobin", "x-user-id")
+    current = State("local", {}, "test", endpoints=nowhere)
+    calls: list[tuple[str, float]] = []
+
+    def slow() -> str:  # an engine that takes longer to load than the plan allowed
+        calls.append(("up", time.time()))
+        time.sleep(1.5)
+        return "up"
+
+    def quick() -> str:
+        calls.append(("down", time.time()))
+        return "down"
+
+    began = time.time()
+    events = [resilience.Event(0, "scale-up", slow), resilience.Event(1, "scale-down", quick)]
+    resilience.inject(events, began, tmp_path, current)
+    (_, up), (_, down) = calls
+    assert up - began < 0.5
+    assert down - (up + 1.5) >= 1.0  # one planned second after the late event ended, not at 1 s
+    recorded = [name for _, name, _ in resilience.read_events(tmp_path / "events.csv")]
+    assert recorded == ["scale-up", "scale-up done", "scale-down", "scale-down done"]
