@@ -89,19 +89,24 @@ def main() -> None:
     os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-bench-"))
     work = Path(tempfile.mkdtemp(prefix="lab-bench-out-"))
     lab = profile.load("cpu")
+    words = scenarios.word_list(lab)
+    throughput = workload((args.concurrency,), (), args.duration)
     existing = state.load()
     current = existing or lifecycle.up(lab, "local")
     owned = existing is None  # a stack this benchmark brought up is stopped by it
-    words = scenarios.word_list(lab)
-    throughput = ThroughputScenario(
-        "bench", "throughput", (args.concurrency,), (), args.duration, PROMPT, OUTPUT
-    )
     try:
         side_by_side(current, work, args, words, throughput)
-        max_rates(current, work, words, throughput)
+        max_rates(current, work, words)
     finally:
         if owned:
             lifecycle.down()
+
+
+def workload(concurrency: tuple[int, ...], rates: tuple[float, ...], duration: int):
+    """The lab's throughput scenario at the benchmark's lengths, with fresh prompts."""
+    return ThroughputScenario(
+        "bench", "throughput", concurrency, rates, duration, PROMPT, OUTPUT, seed=None
+    )
 
 
 def side_by_side(current, work: Path, args, words: str, throughput) -> None:
@@ -133,7 +138,7 @@ def side_by_side(current, work: Path, args, words: str, throughput) -> None:
     Console().print(table)
 
 
-def max_rates(current, work: Path, words: str, throughput) -> None:
+def max_rates(current, work: Path, words: str) -> None:
     table = Table(title="open loop: achieved request rate and client CPU per request")
     for column in ("offered req/s", "lab achieved", "lab CPU ms/req", "vllm achieved",
                    "vllm CPU ms/req"):  # fmt: skip
@@ -146,14 +151,9 @@ def max_rates(current, work: Path, words: str, throughput) -> None:
             current.endpoints, work / f"vllm-r{rate:g}", None, rate, n
         )
         vllm = json.loads(result.read_text())
-        level = scenarios.Level(
-            f"rate{rate:g}", "throughput.py", min(100, max(4, int(rate * 3))),
-            min(100, max(4, int(rate * 3))), 20,
-            {"--lab-prompt-tokens": str(PROMPT), "--lab-output-tokens": str(OUTPUT),
-             "--lab-rate": str(rate)},
-        )  # fmt: skip
-        samples_file, lab_cpu = run_locust(current, work / f"lab-r{rate:g}", level, words,
-                                           throughput)  # fmt: skip
+        opened = workload((), (rate,), 20)
+        (level,) = scenarios.levels(opened)
+        samples_file, lab_cpu = run_locust(current, work / f"lab-r{rate:g}", level, words, opened)
         lab = summary.summarize(summary.read_samples(samples_file))
         achieved = {"lab": lab["requests_per_s"], "vllm": vllm["request_throughput"]}
         table.add_row(
