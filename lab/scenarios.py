@@ -174,11 +174,8 @@ def locust_command(
         scenario.name,
         "--lab-level",
         level.name,
+        *user_options(endpoints, words),
     ]
-    if words:
-        command += ["--lab-words", words]
-    if endpoints.api_key_env:
-        command += ["--lab-api-key-env", endpoints.api_key_env]
     if isinstance(scenario, RoutingScenario):
         command += ["--lab-session-key", endpoints.session_key]
     for option, value in level.options.items():
@@ -274,6 +271,15 @@ def _target(scenario: Scenario, current: State) -> Engine | None:
     if isinstance(scenario, FailoverScenario):
         return current.endpoints.engines[scenario.engine]
     return None
+
+
+def user_options(endpoints: Endpoints, words: str) -> list[str]:
+    """Options of the lab's Locust user wherever it runs: the prompt words of the model's
+    vocabulary (when it has such a list) and the variable holding the API key (never the key)."""
+    options = ["--lab-words", words] if words else []
+    if endpoints.api_key_env:
+        options += ["--lab-api-key-env", endpoints.api_key_env]
+    return options
 
 
 def _router_check_interval(current: State) -> int:

@@ -17,7 +17,7 @@ LOCUSTFILES = ("routing.py", "throughput.py")
 
 def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
     files = ",".join(str(asset("locustfiles", name)) for name in LOCUSTFILES)
-    command = [
+    return [
         sys.executable,
         "-m",
         "locust",
@@ -34,12 +34,8 @@ def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
         endpoints.model,
         "--lab-session-key",
         endpoints.session_key,
+        *scenarios.user_options(endpoints, words),
     ]
-    if words:
-        command += ["--lab-words", words]
-    if endpoints.api_key_env:
-        command += ["--lab-api-key-env", endpoints.api_key_env]
-    return command
 
 
 def serve(profile: Profile, requested_platform: str | None, port: int) -> None:
