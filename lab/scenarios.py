@@ -78,7 +78,7 @@ def _steady_level(s: FailoverScenario | ScaleScenario) -> Level:
     users = s.users
     if s.rate is not None:
         users = _open_loop_users(s.rate)
-        options["--lab-rate"] = str(s.rate)
+        options["--lab-rate"] = str(float(s.rate))
     run_time = s.duration + EVENT_ALLOWANCE
     return Level(s.kind, "throughput.py", users, users, run_time, options, s.duration, SETTLE)
 

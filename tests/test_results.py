@@ -54,6 +54,16 @@ def test_levels_of_the_default_profile() -> None:
     assert scenarios.levels(throughput)[2].options["--lab-rate"] == "8.0"
 
 
+def test_resilience_load_is_closed_loop_or_poisson_at_a_rate() -> None:
+    failover = profile.load("cpu-resilience").scenario("failover")
+    (level,) = scenarios.levels(failover)
+    assert (level.users, level.options["--lab-rate"]) == (12, "4.0")  # Poisson, 4/s
+    assert (level.minimum, level.settle) == (120, scenarios.SETTLE)
+    closed = profile.load("cpu-resilience", ["scenarios[1].rate=null", "scenarios[1].users=3"])
+    (level,) = scenarios.levels(closed.scenarios[1])
+    assert level.users == 3 and "--lab-rate" not in level.options
+
+
 def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> None:
     routing = profile.load("cpu").scenarios[0]
     level = scenarios.levels(routing)[0]
