@@ -111,7 +111,9 @@ class ThroughputScenario:
 
 
 @dataclass(frozen=True)
-class FailoverScenario:
+class SteadyLoadScenario:
+    """Steady load while events happen to the stack: what failover and scale share."""
+
     name: str
     kind: str
     users: int
@@ -119,20 +121,17 @@ class FailoverScenario:
     prompt_tokens: int
     output_tokens: int
     rate: float | None
+
+
+@dataclass(frozen=True)
+class FailoverScenario(SteadyLoadScenario):
     engine: int
     kill_at: int
     restart_at: int
 
 
 @dataclass(frozen=True)
-class ScaleScenario:
-    name: str
-    kind: str
-    users: int
-    duration: int
-    prompt_tokens: int
-    output_tokens: int
-    rate: float | None
+class ScaleScenario(SteadyLoadScenario):
     up_at: int
     down_at: int
 

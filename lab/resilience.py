@@ -22,7 +22,7 @@ import numpy as np
 from lab import state, summary
 from lab.console import say
 from lab.endpoints import Engine
-from lab.profile import FailoverScenario, Profile, ScaleScenario
+from lab.profile import FailoverScenario, Profile, SteadyLoadScenario
 from lab.state import State
 
 EVENT_COLUMNS = ("time", "event", "detail")
@@ -36,7 +36,7 @@ class Event:
     action: Callable[[], str]
 
 
-def plan(scenario: FailoverScenario | ScaleScenario, platform: Any, current: State,
+def plan(scenario: SteadyLoadScenario, platform: Any, current: State,
          profile: Profile) -> list[Event]:  # fmt: skip
     """The events of a scenario, as calls on the platform's operations."""
     if isinstance(scenario, FailoverScenario):

@@ -24,8 +24,8 @@ from lab.profile import (
     FailoverScenario,
     Profile,
     RoutingScenario,
-    ScaleScenario,
     Scenario,
+    SteadyLoadScenario,
     ThroughputScenario,
 )
 from lab.state import State
@@ -61,12 +61,12 @@ class Level:
 def levels(scenario: Scenario) -> list[Level]:
     if isinstance(scenario, RoutingScenario):
         return [_routing_level(scenario)]
-    if isinstance(scenario, FailoverScenario | ScaleScenario):
+    if isinstance(scenario, SteadyLoadScenario):
         return [_steady_level(scenario)]
     return _throughput_levels(scenario)
 
 
-def _steady_level(s: FailoverScenario | ScaleScenario) -> Level:
+def _steady_level(s: SteadyLoadScenario) -> Level:
     """Steady load (closed loop, or Poisson arrivals at `rate`) while the scenario's events
     happen. An engine may take minutes to load on a busy machine, so the load lasts until the
     last event is done and SETTLE seconds more (and at least `duration`), within
@@ -261,7 +261,7 @@ def _run_scenario(
 
 
 def _events(scenario: Scenario, profile: Profile, current: State) -> list[resilience.Event]:
-    if not isinstance(scenario, FailoverScenario | ScaleScenario):
+    if not isinstance(scenario, SteadyLoadScenario):
         return []
     return resilience.plan(scenario, platforms.get(current.platform), current, profile)
 
@@ -334,7 +334,7 @@ def _run_level(
 
 def _seed(scenario: Scenario) -> int | None:
     """The scenario's seed, or a fresh one: a run must not find its prompts already cached."""
-    if isinstance(scenario, FailoverScenario | ScaleScenario):
+    if isinstance(scenario, SteadyLoadScenario):
         return None
     return scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**30)
 

@@ -11,9 +11,10 @@ starts), FAKE_IMAGES=a,b (images present; `all` for every one).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = r"""#!{python}
 import json, os, sys
@@ -143,5 +144,9 @@ def is_query(call: list[str]) -> bool:
     )
 
 
-def environment(folder: Path, **switches: str) -> dict[str, str]:
-    return {"PATH": str(folder), "FAKE_DIR": str(folder), **switches, "HOME": os.environ["HOME"]}
+def activate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fakes installed under tmp_path, alone on PATH for the test; returns their folder."""
+    folder = install(tmp_path / "fakes")
+    monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.setenv("FAKE_DIR", str(folder))
+    return folder

@@ -30,9 +30,7 @@ PORTS = {"router": 18680, "router_metrics": 18690, "engine": 18600, "prometheus"
 
 @pytest.fixture
 def fakes(tmp_path, monkeypatch) -> Path:
-    folder = composefakes.install(tmp_path / "fakes")
-    for key, value in composefakes.environment(folder).items():
-        monkeypatch.setenv(key, value)
+    folder = composefakes.activate(tmp_path, monkeypatch)
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DOCKER_HOST", "unix:///fake.sock")
     return folder

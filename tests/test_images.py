@@ -15,9 +15,7 @@ from tests import composefakes
 
 @pytest.fixture
 def fakes(tmp_path, monkeypatch) -> Path:
-    folder = composefakes.install(tmp_path / "fakes")
-    for key, value in composefakes.environment(folder).items():
-        monkeypatch.setenv(key, value)
+    folder = composefakes.activate(tmp_path, monkeypatch)
     monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
     return folder
 
