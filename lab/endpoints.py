@@ -27,6 +27,9 @@ class Endpoints:
     prometheus: str = ""  # URL of a Prometheus scraping the stack, if any
     grafana: str = ""
     api_key_env: str = ""  # environment variable holding the API key, if the engines need one
+    # Set where the router routes on token IDs (vllm-router): the routing scenario then sends
+    # conversations as token IDs made with this tokenizer (a folder or a Hugging Face id).
+    tokenizer: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property

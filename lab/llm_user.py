@@ -182,7 +182,7 @@ BROKEN_STREAM = (
 
 
 class LLMUser(HttpUser):
-    """Sends streamed chat completions and measures them. Scenario users subclass it."""
+    """Sends streamed completions and measures them. Scenario users subclass it."""
 
     abstract = True
     numbers = itertools.count()
@@ -200,10 +200,32 @@ class LLMUser(HttpUser):
     ) -> streaming.Measurement | None:
         """One streamed chat completion, measured and recorded; None when it failed (the
         failure is recorded too, with its error)."""
+        return self._stream(
+            "/v1/chat/completions", {"messages": messages}, max_tokens, headers, sample
+        )
+
+    def complete(
+        self,
+        prompt: list[int],
+        max_tokens: int,
+        headers: dict[str, str] | None = None,
+        **sample: Any,
+    ) -> streaming.Measurement | None:
+        """One streamed completion of a prompt given as token IDs, as `chat` measures it."""
+        return self._stream("/v1/completions", {"prompt": prompt}, max_tokens, headers, sample)
+
+    def _stream(
+        self,
+        path: str,
+        prompt: dict[str, Any],
+        max_tokens: int,
+        headers: dict[str, str] | None,
+        sample: dict[str, Any],
+    ) -> streaming.Measurement | None:
         options = self.environment.parsed_options
         body = {
             "model": options.lab_model,
-            "messages": messages,
+            **prompt,
             "max_tokens": max_tokens,
             "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
             "stream": True,
@@ -222,12 +244,7 @@ class LLMUser(HttpUser):
             **sample,
         }
         with self.client.post(
-            "/v1/chat/completions",
-            json=body,
-            headers=headers,
-            stream=True,
-            catch_response=True,
-            name="/v1/chat/completions",
+            path, json=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
             row["engine"] = response.headers.get(ENGINE_HEADER, "")
             if response.status_code != 200:

@@ -89,6 +89,7 @@ def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
             "router": endpoints.router,
             "engines": [e.url for e in endpoints.engines],
             "routing": endpoints.routing,
+            "tokenizer": endpoints.tokenizer,
         },
         "versions": versions(endpoints.engines[0].url if endpoints.engines else ""),
         "git_commit": git_commit(),

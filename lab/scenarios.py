@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from lab import metrics, model, platforms, report, resilience, results, summary
+from lab import chat_tokens, metrics, model, platforms, report, resilience, results, summary
 from lab.console import bad, note, ok, say
 from lab.endpoints import Endpoints, Engine
 from lab.errors import LabError, StepFailed
@@ -177,7 +177,7 @@ def locust_command(
         *user_options(endpoints, words),
     ]
     if isinstance(scenario, RoutingScenario):
-        command += ["--lab-session-key", endpoints.session_key]
+        command += routing_options(endpoints)
     for option, value in level.options.items():
         command += [option, value]
     return command
@@ -193,6 +193,8 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     chosen = [profile.scenario(n) for n in names] if names else list(profile.scenarios)
     if not chosen:
         raise LabError(f"{profile.source}: the profile has no scenarios to run")
+    if endpoints.tokenizer and any(isinstance(s, RoutingScenario) for s in chosen):
+        chat_tokens.tokenizer(endpoints.tokenizer)  # refused here, not by every request
     folder = results.create(base, profile)
     manifest = results.start_manifest(profile, current)
     results.save_manifest(folder, manifest)
@@ -279,6 +281,15 @@ def user_options(endpoints: Endpoints, words: str) -> list[str]:
     options = ["--lab-words", words] if words else []
     if endpoints.api_key_env:
         options += ["--lab-api-key-env", endpoints.api_key_env]
+    return options
+
+
+def routing_options(endpoints: Endpoints) -> list[str]:
+    """Options of the routing user: the session header, and the tokenizer to send token IDs
+    with where the router routes on them."""
+    options = ["--lab-session-key", endpoints.session_key]
+    if endpoints.tokenizer:
+        options += ["--lab-tokenizer", endpoints.tokenizer]
     return options
 
 

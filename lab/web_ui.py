@@ -32,8 +32,7 @@ def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
         endpoints.router,
         "--lab-model",
         endpoints.model,
-        "--lab-session-key",
-        endpoints.session_key,
+        *scenarios.routing_options(endpoints),
         *scenarios.user_options(endpoints, words),
     ]
 

@@ -3,6 +3,9 @@ one system prompt, has its own history, and asks --lab-rounds questions, one eve
 1/--lab-user-qps seconds, each carrying the whole conversation so far and a session header.
 Which engine answers, and whether its prefix cache hits, is what routing decides.
 
+With --lab-tokenizer the conversation goes out as the token IDs the model's chat template
+makes of it, on /v1/completions: for a router that routes on token IDs (lab.chat_tokens).
+
     locust -f locustfiles/routing.py --host http://127.0.0.1:30080 -u 8 -r 2
 """
 
@@ -13,6 +16,7 @@ import itertools
 import gevent
 from locust import constant_pacing, events, task
 
+from lab import chat_tokens
 from lab.llm_user import LLMUser, rng, words
 
 FINISHED = itertools.count(1)
@@ -32,6 +36,9 @@ def options(parser) -> None:
     parser.add_argument("--lab-answer-tokens", type=int, default=16, help="tokens per answer")
     parser.add_argument("--lab-user-qps", type=float, default=1.0, help="requests/s per user")
     parser.add_argument("--lab-session-key", default="x-user-id", help="session header")
+    parser.add_argument(
+        "--lab-tokenizer", default="", help="send token IDs made with this model's tokenizer"
+    )
 
 
 class MultiRoundQAUser(LLMUser):
@@ -59,8 +66,11 @@ class MultiRoundQAUser(LLMUser):
             return
         question = f"Here's question #{self.round}: can you tell me a new long story?"
         self.messages.append({"role": "user", "content": question})
-        answer = self.chat(
-            self.messages,
+        send, prompt = self.chat, self.messages
+        if options.lab_tokenizer:
+            send, prompt = self.complete, chat_tokens.token_ids(options.lab_tokenizer, prompt)
+        answer = send(
+            prompt,
             options.lab_answer_tokens,
             headers={options.lab_session_key: self.session},
             session=self.session,

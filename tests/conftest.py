@@ -120,6 +120,7 @@ def extra_router(current: State, routing: str) -> Iterator[Endpoints]:
             routing=routing,
             session_key=lab.router.session_key,
             router_metrics=f"http://127.0.0.1:{metrics}/metrics",
+            tokenizer=endpoints.tokenizer,
         )
     finally:
         processes.stop(proc)

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from lab import chat_tokens, model
 from lab.paths import asset
 
 TTFT_S = 0.150
@@ -26,6 +27,7 @@ GAPS_S = (0.040, 0.020, 0.060, 0.030)
 PROMPT_TOKENS = 77
 TOLERANCE_MS = 5.0
 TIMELINES: list[list[float]] = []  # per request, wall time of each token write
+REQUESTS: list[tuple[str, dict]] = []  # per request, its path and body
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -33,7 +35,8 @@ class Scripted(BaseHTTPRequestHandler):
     HTTP/1.0 answers end when the connection closes (the harder case for a client)."""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        REQUESTS.append((self.path, json.loads(body)))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("x-lab-engine", "scripted")
@@ -46,7 +49,10 @@ class Scripted(BaseHTTPRequestHandler):
         for delay in (TTFT_S, *GAPS_S):
             time.sleep(delay)
             writes.append(time.time())
-            self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": None}]})
+            if self.path == "/v1/completions":
+                self.chunk({"choices": [{"text": "tok", "finish_reason": None}]})
+            else:
+                self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": None}]})
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(GAPS_S) + 1}
         self.chunk({"choices": [], "usage": usage})
         self.send(b"data: [DONE]\n\n")
@@ -73,6 +79,7 @@ class Scripted(BaseHTTPRequestHandler):
 @pytest.fixture(params=["HTTP/1.1", "HTTP/1.0"])
 def scripted_endpoint(request):
     TIMELINES.clear()
+    REQUESTS.clear()
     handler = type("Handler", (Scripted,), {"protocol_version": request.param})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -81,14 +88,14 @@ def scripted_endpoint(request):
     server.shutdown()
 
 
-def run_locust(host: str, tmp_path) -> None:
+def run_locust(host: str, tmp_path, locustfile: str = "throughput.py", *options: str) -> None:
     command = [
-        sys.executable, "-m", "locust", "-f", str(asset("locustfiles", "throughput.py")),
+        sys.executable, "-m", "locust", "-f", str(asset("locustfiles", locustfile)),
         "--headless", "-u", "1", "-r", "1", "-t", "3s", "--stop-timeout", "5",
         "--host", host, "--csv", str(tmp_path / "locust"), "--only-summary",
         "--json-file", str(tmp_path / "locust_stats"),
         "--lab-samples", str(tmp_path / "requests.csv"), "--lab-scenario", "accuracy",
-        "--lab-level", "c1", "--lab-prompt-tokens", "8", "--lab-output-tokens", "5",
+        "--lab-level", "c1", *(options or ("--lab-prompt-tokens", "8", "--lab-output-tokens", "5")),
     ]  # fmt: skip
     subprocess.run(command, check=True, timeout=60, capture_output=True)
 
@@ -143,3 +150,34 @@ def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(
     http = snapshot[("POST", "/v1/chat/completions")]["Request Count"]
     assert snapshot[("", "Aggregated")]["Request Count"] == http  # HTTP requests only
     assert abs(float(snapshot[("METRIC", "ttft_ms")]["Median Response Time"]) - 150) <= 10
+
+
+@pytest.mark.parametrize("scripted_endpoint", ["HTTP/1.1"], indirect=True)
+def test_routing_user_sends_its_conversation_as_token_ids(
+    engines_installed, scripted_endpoint, tmp_path
+) -> None:
+    """With --lab-tokenizer every round goes to /v1/completions as the token IDs the model's
+    chat template makes of the conversation, each round's prompt extending the last one's (what
+    a router matching token prefixes follows), and is measured as a chat request is. The last
+    token may differ: the prompt's trailing "assistant: " merges with the answer that follows."""
+    folder, _ = model.ensure_tiny()
+    run_locust(
+        scripted_endpoint, tmp_path, "routing.py",
+        "--lab-rounds", "3", "--lab-user-qps", "20", "--lab-system-words", "20",
+        "--lab-history-words", "10", "--lab-answer-tokens", "5", "--lab-tokenizer", str(folder),
+    )  # fmt: skip
+    assert [path for path, _ in REQUESTS] == ["/v1/completions"] * 3
+    prompts = [body["prompt"] for _, body in REQUESTS]
+    tokenizer = chat_tokens.tokenizer(str(folder))
+    assert tokenizer.decode(prompts[0]).startswith("<s>system: ")
+    for shorter, longer in itertools.pairwise(prompts):
+        assert all(isinstance(token, int) for token in longer)
+        assert longer[: len(shorter) - 1] == shorter[:-1] and len(longer) > len(shorter)
+        assert tokenizer.decode(longer).endswith("<s>assistant: ")
+    with (tmp_path / "requests.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["status"] for row in rows] == ["ok"] * 3
+    for row, writes in zip(rows, TIMELINES, strict=True):
+        sent = float(row["start_time"])
+        assert abs(float(row["ttft_ms"]) - (writes[0] - sent) * 1000) < TOLERANCE_MS, row
+        assert int(row["output_tokens"]) == len(GAPS_S) + 1

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lab import model, profile
+from lab import chat_tokens, model, profile
 from lab.errors import ConfigError
 
 
@@ -54,3 +54,9 @@ def test_local_folder_sources(tmp_path, write) -> None:
 def test_hugging_face_ids_pass_through(write) -> None:
     lab = profile.load(write("p.yaml", "name: p\nmodel: {source: facebook/opt-125m}\n"))
     assert model.resolve(lab) == "facebook/opt-125m"
+
+
+def test_token_id_prompts_need_the_models_tokenizer(tmp_path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=f"tokenizer {tmp_path}: cannot be loaded"):
+        chat_tokens.tokenizer(str(tmp_path))

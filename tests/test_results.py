@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -77,6 +78,21 @@ def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> N
     assert flag["--lab-session-key"] == "x-user-id"
     assert flag["--lab-words"] == "/w.txt"
     assert flag["--exit-code-on-error"] == "0"
+    assert "--lab-tokenizer" not in command  # chat messages, unless the router needs token IDs
+
+
+def test_token_ids_go_to_the_routing_scenario_only(tmp_path) -> None:
+    """Where the router routes on token IDs, the routing user gets the tokenizer; the
+    throughput users, whose prompts share no prefix, keep sending chat messages."""
+    lab = profile.load("cpu")
+    endpoints = dataclasses.replace(ENDPOINTS, tokenizer="/models/tiny")
+    routing, throughput = lab.scenarios[0], lab.scenarios[1]
+    (level,) = scenarios.levels(routing)
+    command = scenarios.locust_command(level, routing, endpoints, tmp_path, "")
+    assert command[command.index("--lab-tokenizer") + 1] == "/models/tiny"
+    for level in scenarios.levels(throughput):
+        command = scenarios.locust_command(level, throughput, endpoints, tmp_path, "")
+        assert "--lab-tokenizer" not in command
 
 
 def test_results_folders_are_never_reused(tmp_path) -> None:

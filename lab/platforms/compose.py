@@ -449,6 +449,8 @@ def endpoints(profile: Profile, ports: Ports) -> Endpoints:
             else ""
         ),
         api_key_env=profile.engine.api_key_env,
+        # vllm-router routes on token IDs (lab.chat_tokens); production-stack's router on text.
+        tokenizer=model.resolve(profile) if profile.router.implementation == "vllm-router" else "",
         notes=(
             f"Compose project {PROJECT}: python -m lab status, or docker-compose -p {PROJECT} ps",
         ),

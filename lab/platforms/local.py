@@ -130,6 +130,7 @@ class LocalPlatform:
                 router_metrics=router_metrics,
                 prometheus=prometheus_url,
                 api_key_env=profile.engine.api_key_env,
+                tokenizer=weights,  # vllm-router routes on token IDs (lab.chat_tokens)
             )
             state.save(current)
             return current
