@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import openai
 
+from lab import chat_tokens
 from lab.console import bad, note, ok, say
 from lab.endpoints import Endpoints
 from lab.errors import StepFailed
@@ -46,13 +47,15 @@ class Probe:
     def send(self, prompt: str, headers: dict[str, str] | None = None) -> tuple[str, float, float]:
         """(engine name, prefix-cache hit tokens, prefix-cache queried tokens) of one request."""
         before = engine_counters(self.endpoints.engines, self.http)
-        self.client.chat.completions.create(
-            model=self.endpoints.model,
-            messages=[{"role": "user", "content": prompt}],
-            max_tokens=2,
-            temperature=0,
-            extra_headers=headers or {},
-        )
+        messages = [{"role": "user", "content": prompt}]
+        common = {"model": self.endpoints.model, "max_tokens": 2, "temperature": 0}
+        if self.endpoints.tokenizer:  # a router that routes on token IDs gets them
+            ids = chat_tokens.token_ids(self.endpoints.tokenizer, messages)
+            self.client.completions.create(prompt=ids, extra_headers=headers or {}, **common)
+        else:
+            self.client.chat.completions.create(
+                messages=messages, extra_headers=headers or {}, **common
+            )
         for _ in range(40):  # the counter is updated as the response leaves; allow a moment
             after = engine_counters(self.endpoints.engines, self.http)
             rose = [n for n in after if after[n][SERVED] > before[n][SERVED]]
@@ -146,8 +149,8 @@ def prefix_aware(probe: Probe) -> Verdict:
     figures = {"followed": followed, "repeats": repeats, "hit_rate": rate, "engines_used": used}
     if used == 1 and engines > 1:
         # Sticky, but by sending everything to one engine: say so rather than call it balanced.
-        say(f"⚠️  all {len(prefixes)} distinct prefixes went to one engine; router's own account:")
-        figures["router_decisions"] = _router_decisions(probe.endpoints)
+        say(f"⚠️  all {len(prefixes)} distinct prefixes went to one engine")
+    figures["router_decisions"] = _router_decisions(probe.endpoints)
     return Verdict(
         "prefixaware",
         passed,
@@ -167,7 +170,8 @@ def _router_decisions(endpoints: Endpoints) -> dict[str, float]:
         )
     except httpx.HTTPError:
         return {}
-    say("    " + (", ".join(f"{k}={v:.0f}" for k, v in outcomes.items()) or "none reported"))
+    told = ", ".join(f"{k}={v:.0f}" for k, v in outcomes.items()) or "none reported"
+    say(f"    the router's own account of its prefix decisions: {told}")
     return outcomes
 
 

@@ -47,6 +47,8 @@ def test_prefix_aware_routing_returns_prefixes_to_their_engine(stack: State) -> 
     assert verdict.passed
     assert verdict.figures["followed"] == verdict.figures["repeats"] == 12
     assert verdict.figures["hit_rate"] > 0.5
+    # Followed because the router matched them: it was sent token IDs (lab.chat_tokens).
+    assert verdict.figures["router_decisions"].get("prefix_hit", 0) >= 12
 
 
 def _homes(endpoints, headers_for, body_for) -> dict[str, set[str]]:
