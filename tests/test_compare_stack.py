@@ -1,5 +1,6 @@
-"""compare on the real local stack: the routing scenario under session routing against
-round-robin, on the same engines, compared the way a user would (lab.compare_report.run).
+"""compare on the real local stack: the routing scenario under session routing and under
+prefix-aware routing, each against one round-robin run on the same engines, compared the way a
+user would (lab.compare_report.run).
 
 Every run draws fresh prompts (a new seed), so a run never finds in the engines' prefix caches
 what the run before it left: only the routing differs.
@@ -30,16 +31,23 @@ def routing_run(stack: State, routing: str, base: Path) -> Path:
         )
 
 
-def test_session_routing_raises_the_hit_rate_significantly(stack: State, tmp_path) -> None:
-    round_robin = routing_run(stack, "roundrobin", tmp_path / "rr")
-    session = routing_run(stack, "session", tmp_path / "session")
-    out = tmp_path / "compare"
-    compare_report.run(round_robin, session, GATED, [], 0.05, out, False)
+def compared(a: Path, b: Path, out: Path) -> dict[str, dict[str, str]]:
+    compare_report.run(a, b, GATED, [], 0.05, out, False)
     with (out / "compare.csv").open(newline="") as file:
-        found = {r["metric"]: r for r in csv.DictReader(file) if r["level"] == "routing"}
-    hit, errors = found["prefix_cache_hit_rate"], found["error_rate"]
-    assert float(errors["a"]) == float(errors["b"]) == 0
-    assert hit["units"] == "requests (cached / prompt tokens)"
-    figures = {m: (r["a"], r["b"], r["p_value"], r["verdict"]) for m, r in found.items()}
-    assert hit["verdict"] == BETTER and hit["significant"] == "True", figures
-    assert found["session_stickiness"]["verdict"] == BETTER, figures
+        return {r["metric"]: r for r in csv.DictReader(file) if r["level"] == "routing"}
+
+
+def test_session_and_prefix_aware_routing_raise_the_hit_rate_significantly(
+    stack: State, tmp_path
+) -> None:
+    round_robin = routing_run(stack, "roundrobin", tmp_path / "rr")
+    for routing in ("session", "prefixaware"):
+        routed = routing_run(stack, routing, tmp_path / routing)
+        found = compared(round_robin, routed, tmp_path / f"compare-{routing}")
+        hit, errors = found["prefix_cache_hit_rate"], found["error_rate"]
+        assert float(errors["a"]) == float(errors["b"]) == 0
+        assert hit["units"] == "requests (cached / prompt tokens)"
+        figures = {m: (r["a"], r["b"], r["p_value"], r["verdict"]) for m, r in found.items()}
+        assert hit["verdict"] == BETTER and hit["significant"] == "True", (routing, figures)
+        if routing == "session":
+            assert found["session_stickiness"]["verdict"] == BETTER, figures

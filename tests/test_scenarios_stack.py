@@ -34,25 +34,22 @@ def run_routing(stack: State, routing: str, tmp_path) -> tuple[dict, dict]:
     return figures, decisions
 
 
-def test_session_routing_is_sticky_and_raises_the_prefix_cache_hit_rate(
+def test_session_and_prefix_aware_routing_raise_the_prefix_cache_hit_rate(
     stack: State, tmp_path
 ) -> None:
+    """Against one round-robin run: session routing keeps every conversation on its engine, and
+    vllm-router's cache_aware follows the conversations' token-ID prefixes (its own count of
+    prefix hits says so); both raise the engines' prefix-cache hit rate."""
     round_robin, _ = run_routing(stack, "roundrobin", tmp_path / "rr")
     session, _ = run_routing(stack, "session", tmp_path / "session")
-    assert round_robin["failed"] == session["failed"] == 0
-    assert session["completed"] == 6 * 4
+    prefix, decisions = run_routing(stack, "prefixaware", tmp_path / "prefix")
+    assert round_robin["failed"] == session["failed"] == prefix["failed"] == 0
+    assert session["completed"] == prefix["completed"] == 6 * 4
     assert session["session_stickiness"] == 1.0
     assert len([n for n in session["requests_per_engine"].values() if n]) == 2
-    assert session["prefix_cache_hit_rate"] > round_robin["prefix_cache_hit_rate"]
-    assert session["request_cache_hit_rate"] > round_robin["request_cache_hit_rate"]
-
-
-def test_prefix_aware_routing_as_vllm_router_does_it(stack: State, tmp_path) -> None:
-    """Pins what vllm-router 0.1.17's cache_aware does with text prompts over HTTP workers: it
-    routes on token IDs, which it does not compute for HTTP workers, so every decision is
-    'missing_tokens' and prefixes are not followed (see the README). When a router version
-    routes text by prefix, this test fails and the README must change."""
-    figures, decisions = run_routing(stack, "prefixaware", tmp_path)
-    assert figures["failed"] == 0 and figures["completed"] == 6 * 4
-    assert decisions.get("missing_tokens", 0) >= figures["completed"]
-    assert set(decisions) == {"missing_tokens"}
+    # Every later round of a conversation shares its earlier rounds' tokens: a prefix hit.
+    assert decisions.get("prefix_hit", 0) >= 6 * 3, decisions
+    assert "missing_tokens" not in decisions, decisions
+    for routed in (session, prefix):
+        assert routed["prefix_cache_hit_rate"] > round_robin["prefix_cache_hit_rate"]
+        assert routed["request_cache_hit_rate"] > round_robin["request_cache_hit_rate"]
