@@ -25,9 +25,8 @@ def tokenizer(source: str) -> Any:
         loaded = PreTrainedTokenizerFast.from_pretrained(source)
     except (OSError, ValueError) as exc:
         raise ConfigError(
-            f"tokenizer {source}: cannot be loaded ({str(exc).splitlines()[0]}); token-ID "
-            "prompts need the model's "
-            "tokenizer.json"
+            f"tokenizer {source}: cannot be loaded ({str(exc).splitlines()[0]}); "
+            "token-ID prompts need the model's tokenizer.json"
         ) from None
     if not loaded.chat_template:
         raise ConfigError(f"tokenizer {source}: has no chat template to render conversations")

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lab import composefile, lifecycle, profile, state
+from lab import composefile, lifecycle, model, profile, state
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.platforms import compose
 from lab.platforms.compose import ComposePlatform
@@ -154,6 +154,7 @@ def test_up_starts_engines_first_then_the_rest_and_down_removes_the_project(fake
     ]
     assert endpoints.router_metrics == "http://127.0.0.1:18680/metrics"  # production-stack's
     assert endpoints.prometheus == "http://127.0.0.1:18695"
+    assert endpoints.tokenizer == ""  # production-stack's router matches text: chat it gets
     assert state.load() is not None
     override = Path(current.details["compose"]["override"])
     assert override.parent == state.path().parent / "compose"
@@ -370,6 +371,7 @@ def test_scale_with_vllm_router_uses_its_worker_api(fakes, fake_router) -> None:
     runner = platform()
     runner.check(lab)
     current = runner.up(lab)
+    assert current.endpoints.tokenizer == str(model.tiny_dir())  # vllm-router: token IDs
     current.endpoints = dataclasses.replace(current.endpoints, router=fake_router)
     marker = len(compose_calls(fakes))
     current = runner.scale(current, 3, lab)

@@ -137,7 +137,7 @@ class ComposePlatform(EngineOps):
         try:
             self._refuse_other_project()
             started = time.monotonic()
-            model.resolve(profile)
+            weights = model.resolve(profile)
             self._images(profile)
             phases["images"] = time.monotonic() - started
             replicas = profile.engine.replicas
@@ -156,7 +156,7 @@ class ComposePlatform(EngineOps):
             self.compose(current, "up", "--detach", "--no-color", *rest, profile=profile)
             self.wait(rest, self.ready_timeout)
             phases["router"] = time.monotonic() - started
-            current.endpoints = endpoints(profile, ports)
+            current.endpoints = endpoints(profile, ports, weights)
             state.save(current)
             return current
         except BaseException:
@@ -423,7 +423,8 @@ def secrets(profile: Profile) -> dict[str, str]:
     return found
 
 
-def endpoints(profile: Profile, ports: Ports) -> Endpoints:
+def endpoints(profile: Profile, ports: Ports, weights: str) -> Endpoints:
+    """`weights`: the model as resolved on this host (the tokenizer of token-ID prompts)."""
     router = f"http://127.0.0.1:{ports.router}"
     if profile.router.implementation == "vllm-router":
         router_metrics = f"http://127.0.0.1:{ports.router_metrics}/metrics"
@@ -450,7 +451,7 @@ def endpoints(profile: Profile, ports: Ports) -> Endpoints:
         ),
         api_key_env=profile.engine.api_key_env,
         # vllm-router routes on token IDs (lab.chat_tokens); production-stack's router on text.
-        tokenizer=model.resolve(profile) if profile.router.implementation == "vllm-router" else "",
+        tokenizer=weights if profile.router.implementation == "vllm-router" else "",
         notes=(
             f"Compose project {PROJECT}: python -m lab status, or docker-compose -p {PROJECT} ps",
         ),
