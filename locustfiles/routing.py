@@ -28,6 +28,14 @@ def count_afresh(**_) -> None:
     FINISHED = itertools.count(1)
 
 
+@events.init.add_listener
+def load_tokenizer(environment, **_) -> None:
+    """At start-up, not in the run: loading it blocks the event loop for about 2 s."""
+    options = environment.parsed_options
+    if tokenizer := getattr(options, "lab_tokenizer", "") if options else "":
+        chat_tokens.tokenizer(tokenizer)
+
+
 @events.init_command_line_parser.add_listener
 def options(parser) -> None:
     parser.add_argument("--lab-rounds", type=int, default=5, help="questions per user")

@@ -88,10 +88,12 @@ def scripted_endpoint(request):
     server.shutdown()
 
 
-def run_locust(host: str, tmp_path, locustfile: str = "throughput.py", *options: str) -> None:
+def run_locust(
+    host: str, tmp_path, locustfile: str = "throughput.py", run_time: str = "3s", *options: str
+) -> None:
     command = [
         sys.executable, "-m", "locust", "-f", str(asset("locustfiles", locustfile)),
-        "--headless", "-u", "1", "-r", "1", "-t", "3s", "--stop-timeout", "5",
+        "--headless", "-u", "1", "-r", "1", "-t", run_time, "--stop-timeout", "5",
         "--host", host, "--csv", str(tmp_path / "locust"), "--only-summary",
         "--json-file", str(tmp_path / "locust_stats"),
         "--lab-samples", str(tmp_path / "requests.csv"), "--lab-scenario", "accuracy",
@@ -162,7 +164,8 @@ def test_routing_user_sends_its_conversation_as_token_ids(
     token may differ: the prompt's trailing "assistant: " merges with the answer that follows."""
     folder, _ = model.ensure_tiny()
     run_locust(
-        scripted_endpoint, tmp_path, "routing.py",
+        # An upper bound: the user ends the run when its conversation is over.
+        scripted_endpoint, tmp_path, "routing.py", "30s",
         "--lab-rounds", "3", "--lab-user-qps", "20", "--lab-system-words", "20",
         "--lab-history-words", "10", "--lab-answer-tokens", "5", "--lab-tokenizer", str(folder),
     )  # fmt: skip
