@@ -18,8 +18,9 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from lab import processes, profile, state
-from lab.platforms.local import LocalPlatform
+from lab.config import profile
+from lab.platforms.local.platform import LocalPlatform
+from lab.stack import processes, state
 
 
 def sample(stop: threading.Event, peak: dict[str, float]) -> None:

@@ -8,9 +8,9 @@ replacement from that level's recorded TTFTs, each as many requests as the level
     p99 is a false alarm; target at most 5%.
   - shifted pairs: B's draws times 1.2 (TTFT 20% worse). A regression verdict on TTFT is a
     detection; target at least 95%.
-The verdicts are compare's own (lab.compare.verdict on lab.stats.change), with the default
-alpha, thresholds and bootstrap size. `--pairs N` per level (default 200), `--sizes` also
-reports detection at larger sample sizes (how many requests the target needs).
+The verdicts are compare's own (lab.compare.comparison.verdict on lab.compare.stats.change),
+with the default alpha, thresholds and bootstrap size. `--pairs N` per level (default 200),
+`--sizes` also reports detection at larger sample sizes (how many requests the target needs).
 
     nox -s benchmark -- compare-calibration [--pairs 200] [--sizes 100,200,400]
     nox -s benchmark -- compare-calibration --record cpu-gate   # record runs first (~10 min)
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lab import compare, compare_metrics, runsets, stats
+from lab.compare import comparison as compare
+from lab.compare import metrics as compare_metrics
+from lab.compare import runsets, stats
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "compare"
 SHIFT = 1.2
@@ -137,7 +139,9 @@ def record(name: str, runs: int = 2) -> Path:
     import os
     import tempfile
 
-    from lab import lifecycle, profile, scenarios
+    from lab import lifecycle
+    from lab.config import profile
+    from lab.load import scenarios
 
     os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-calibration-"))
     data = Path(tempfile.mkdtemp(prefix="lab-calibration-runs-"))

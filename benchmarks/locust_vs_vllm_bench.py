@@ -27,8 +27,12 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from lab import lifecycle, model, profile, scenarios, state, summary
-from lab.profile import ThroughputScenario
+from lab import lifecycle
+from lab.config import model, profile
+from lab.config.profile import ThroughputScenario
+from lab.load import scenarios
+from lab.results import summary
+from lab.stack import state
 
 PROMPT, OUTPUT = 128, 32
 VLLM_BENCH = """

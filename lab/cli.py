@@ -95,8 +95,8 @@ def _values(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from lab import profile as profiles
-    from lab import values
+    from lab.config import profile as profiles
+    from lab.config import values
 
     if args.check:
         values.check_file(Path(args.check))
@@ -119,7 +119,7 @@ def _model_parser(verbs: argparse._SubParsersAction) -> None:
 def _model(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import model
+    from lab.config import model
     from lab.console import ok
 
     folder, made = model.ensure_tiny(Path(args.out) if args.out else None)
@@ -143,7 +143,7 @@ def _images_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _images(args: argparse.Namespace) -> int:
-    from lab import images
+    from lab.platforms.compose import images
 
     images.build(args.names, dry_run=args.dry_run)
     return 0
@@ -202,7 +202,8 @@ def platform_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from lab import lifecycle, profile
+    from lab import lifecycle
+    from lab.config import profile
 
     lab = profile.load(args.profile, args.sets)
     lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
@@ -212,7 +213,8 @@ def _up(args: argparse.Namespace) -> int:
 def _cycle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import lifecycle, profile
+    from lab import lifecycle
+    from lab.config import profile
 
     lab = profile.load(args.profile, args.sets)
     lifecycle.cycle(lab, args.platform, args.keep, args.scenario, Path(args.out))
@@ -220,8 +222,9 @@ def _cycle(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from lab import platforms, state, status
+    from lab import platforms
     from lab.console import say
+    from lab.stack import state, status
 
     current = state.load()
     if current is None or current.endpoints is None:
@@ -232,14 +235,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from lab import smoke, state
+    from lab.stack import smoke, state
 
     smoke.run(state.require().endpoints)
     return 0
 
 
 def _check_routing(args: argparse.Namespace) -> int:
-    from lab import routing_check, state
+    from lab.stack import routing_check, state
 
     routing_check.run(state.require().endpoints)
     return 0
@@ -290,7 +293,9 @@ def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import profile, scenarios, state
+    from lab.config import profile
+    from lab.load import scenarios
+    from lab.stack import state
 
     lab = profile.load(args.profile, args.sets)
     scenarios.run(lab, state.require(), args.scenario, Path(args.out))
@@ -300,8 +305,9 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import report, results
     from lab.console import ok
+    from lab.results import folder as results
+    from lab.results import report
 
     folder = Path(args.folder)
     results.load_manifest(folder)
@@ -320,7 +326,8 @@ def _ui_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from lab import profile, web_ui
+    from lab.config import profile
+    from lab.load import web_ui
 
     web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
     return 0
@@ -387,7 +394,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import compare_report
+    from lab.compare import report as compare_report
 
     out = Path(args.out) if args.out else None
     return compare_report.run(
@@ -404,7 +411,10 @@ def _compare(args: argparse.Namespace) -> int:
 def _ab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import ab, compare_metrics, compare_report, profile
+    from lab.compare import metrics as compare_metrics
+    from lab.compare import report as compare_report
+    from lab.config import profile
+    from lab.load import ab
 
     compare_metrics.select(args.metrics)  # refuse bad gate options before hours of runs
     compare_metrics.thresholds(args.threshold)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lab import platforms, processes, routing_check, scenarios, smoke, state
+from lab import platforms
+from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import LabError
-from lab.profile import Profile
-from lab.state import State
+from lab.load import scenarios
+from lab.stack import processes, routing_check, smoke, state
+from lab.stack.state import State
 
 
 def up(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from lab import portforward, processes, state
-from lab.commands import Runner
+from lab.config.values import KUBERNETES_PLATFORMS
 from lab.console import note, say
-from lab.platforms.kube import DEFAULT_PORTS
-from lab.state import State
-from lab.values import KUBERNETES_PLATFORMS
+from lab.platforms.kube import portforward
+from lab.platforms.kube.platform import DEFAULT_PORTS
+from lab.runner import Runner
+from lab.stack import processes, state
+from lab.stack.state import State
 
 PROMETHEUS_PORT = 9090
 GRAFANA_PORT = 80

@@ -4,7 +4,7 @@ one system prompt, has its own history, and asks --lab-rounds questions, one eve
 Which engine answers, and whether its prefix cache hits, is what routing decides.
 
 With --lab-tokenizer the conversation goes out as the token IDs the model's chat template
-makes of it, on /v1/completions: for a router that routes on token IDs (lab.chat_tokens).
+makes of it, on /v1/completions: for a router that routes on token IDs (lab.inproc.chat_tokens).
 
     locust -f locustfiles/routing.py --host http://127.0.0.1:30080 -u 8 -r 2
 """
@@ -16,8 +16,8 @@ import itertools
 import gevent
 from locust import constant_pacing, events, task
 
-from lab import chat_tokens
-from lab.llm_user import LLMUser, rng, words
+from lab.inproc import chat_tokens
+from lab.inproc.llm_user import LLMUser, rng, words
 
 FINISHED = itertools.count(1)
 

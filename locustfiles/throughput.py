@@ -11,8 +11,8 @@ import time
 import gevent
 from locust import constant, events, task
 
-from lab.llm_user import LLMUser, rng, words
-from lab.poisson import Pacer
+from lab.inproc.llm_user import LLMUser, rng, words
+from lab.inproc.poisson import Pacer
 
 ARRIVALS = Pacer()
 

@@ -16,10 +16,11 @@ import httpx
 import psutil
 import pytest
 
-from lab import processes, profile, state
-from lab.endpoints import Endpoints
-from lab.platforms import local
-from lab.state import State
+from lab.config import profile
+from lab.platforms.local import platform as local
+from lab.stack import processes, state
+from lab.stack.endpoints import Endpoints
+from lab.stack.state import State
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"

@@ -362,7 +362,8 @@ class Lab:
     loopback ports far from the conventional ones (others use those on this machine)."""
 
     def __init__(self, tmp: Path, monkeypatch: Any) -> None:
-        from lab import model, processes
+        from lab.config import model
+        from lab.stack import processes
 
         self.tmp = tmp
         self.clock = FakeClock()
@@ -390,10 +391,10 @@ class Lab:
         self.ports["prometheus"] = base + 50
 
     def platform(self, name: str, dry_run: bool = False) -> Any:
-        from lab.kubeapi import Clock
-        from lab.platforms.existing import ExistingPlatform
-        from lab.platforms.kind import KindPlatform
-        from lab.platforms.minikube import MinikubePlatform
+        from lab.platforms.kube.api import Clock
+        from lab.platforms.kube.existing import ExistingPlatform
+        from lab.platforms.kube.kind import KindPlatform
+        from lab.platforms.kube.minikube import MinikubePlatform
 
         known = {"kind": KindPlatform, "minikube": MinikubePlatform, "existing": ExistingPlatform}
         clock = Clock(poll=1.0, now=self.clock.now, sleep=self.clock.sleep)
@@ -417,7 +418,7 @@ class Lab:
 
     def close(self) -> None:
         """Stop what a test left running (port-forwards), and the fake API."""
-        from lab import processes, state
+        from lab.stack import processes, state
 
         current = state.load()
         for proc in current.processes if current else []:

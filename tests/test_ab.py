@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lab import ab, lifecycle, profile, results, runsets, scenarios
+from lab import lifecycle
 from lab.cli import main
+from lab.compare import runsets
+from lab.config import profile
 from lab.errors import ConfigError, StepFailed
+from lab.load import ab, scenarios
+from lab.results import folder as results
 from tests.test_results import fake_state
 
 DATA = Path(__file__).parent / "data" / "compare"

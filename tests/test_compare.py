@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import compare, compare_metrics, runsets, stats
 from lab.cli import main
-from lab.compare import BETTER, MISSING, SAME, WORSE
+from lab.compare import comparison as compare
+from lab.compare import metrics as compare_metrics
+from lab.compare import runsets, stats
+from lab.compare.comparison import BETTER, MISSING, SAME, WORSE
 from lab.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "compare"

@@ -1,6 +1,6 @@
 """compare on the real local stack: the routing scenario under session routing and under
 prefix-aware routing, each against one round-robin run on the same engines, compared the way a
-user would (lab.compare_report.run).
+user would (lab.compare.report.run).
 
 Every run draws fresh prompts (a new seed), so a run never finds in the engines' prefix caches
 what the run before it left: only the routing differs.
@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import compare_report, profile, scenarios
-from lab.compare import BETTER
-from lab.state import State
+from lab.compare import report as compare_report
+from lab.compare.comparison import BETTER
+from lab.config import profile
+from lab.load import scenarios
+from lab.stack.state import State
 from tests.conftest import extra_router
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]

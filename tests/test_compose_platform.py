@@ -18,10 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lab import composefile, lifecycle, model, profile, state
+from lab import lifecycle
+from lab.config import model, profile
 from lab.errors import ConfigError, LabError, StepFailed
-from lab.platforms import compose
-from lab.platforms.compose import ComposePlatform
+from lab.platforms.compose import composefile
+from lab.platforms.compose import platform as compose
+from lab.platforms.compose.platform import ComposePlatform
+from lab.stack import state
 from tests import composefakes
 
 # Host ports away from the conventional ones (other labs may run on this machine).

@@ -23,8 +23,9 @@ import httpx
 import psutil
 import pytest
 
-from lab import profile, prometheus, routing_check, smoke, state
-from lab.platforms.compose import PROJECT_LABEL, ComposePlatform
+from lab.config import profile
+from lab.platforms.compose.platform import PROJECT_LABEL, ComposePlatform
+from lab.stack import prometheus, routing_check, smoke, state
 
 pytestmark = pytest.mark.docker
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import composefile, dashboards, model, profile
+from lab.config import dashboards, model, profile
 from lab.paths import PACKAGE, asset
-from lab.platforms import local
+from lab.platforms.compose import composefile
+from lab.platforms.local import platform as local
 
 PORTS = composefile.Ports(
     router=30080, router_metrics=29000, prometheus=9090, grafana=3000, engines=(8000, 8001, 8002)

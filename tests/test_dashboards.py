@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import dashboards, profile, values
-from lab.validation import violations
+from lab.config import dashboards, profile, values
+from lab.config.validation import violations
 
 # What vLLM's engines export (vllm/v1/metrics/loggers.py; counters get _total, histograms
 # _bucket/_sum/_count), as the dashboards may use it.

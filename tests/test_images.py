@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import images
-from lab.commands import Runner
 from lab.errors import ConfigError
+from lab.platforms.compose import images
+from lab.runner import Runner
 from tests import composefakes
 
 

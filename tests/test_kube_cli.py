@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import monitor, processes, profile, state
-from lab.platforms import kind, minikube
+from lab import monitor
+from lab.config import profile
+from lab.platforms.kube import kind, minikube
+from lab.stack import processes, state
 from tests.kubefakes import Lab, machine
 
 
@@ -206,7 +208,7 @@ def test_gpu_kind_host_needs_the_default_runtime_and_volume_mounts(lab: Lab, mon
     )
     setting = lab.tmp / "config.toml"
     setting.write_text("#accept-nvidia-visible-devices-as-volume-mounts = false\n")
-    monkeypatch.setattr("lab.gpu.NVIDIA_RUNTIME_CONFIG", setting)
+    monkeypatch.setattr("lab.platforms.kube.gpu.NVIDIA_RUNTIME_CONFIG", setting)
     with pytest.raises(Exception) as refused:
         lab.platform("kind").check(profile.load("gpu"))
     problems = "\n".join(refused.value.problems)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from lab import processes, profile, state, values
+from lab.config import profile, values
 from lab.errors import ConfigError, StepFailed
+from lab.stack import processes, state
 from tests.kubefakes import Lab, machine, pod
 
 TOKEN = "hf_lab_test_TOKEN_do_not_leak_4242"
@@ -183,7 +184,7 @@ def test_gpu_lab_on_kind_lets_the_operator_install_the_nodes_toolkit(lab: Lab, m
     lab.fakes.answer("docker", ["info"], json.dumps(info))
     setting = lab.tmp / "nvidia-config.toml"
     setting.write_text("accept-nvidia-visible-devices-as-volume-mounts = true\n")
-    monkeypatch.setattr("lab.gpu.NVIDIA_RUNTIME_CONFIG", setting)
+    monkeypatch.setattr("lab.platforms.kube.gpu.NVIDIA_RUNTIME_CONFIG", setting)
     lab.ready_stack(engines=1, model_name="opt-125m")
     lab.up("kind", load("gpu"))
     (operator,) = [c for c in lab.fakes.changes() if "gpu-operator" in c and "upgrade" in c]

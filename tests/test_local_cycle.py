@@ -18,8 +18,9 @@ import time
 import psutil
 import pytest
 
-from lab import processes, results
-from lab.processes import Proc
+from lab.results import folder as results
+from lab.stack import processes
+from lab.stack.processes import Proc
 from tests.conftest import gone, lab_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab import profile
+from lab.config import profile
 from lab.errors import ConfigError
-from lab.platforms import choose, local
+from lab.platforms import choose
+from lab.platforms.local import platform as local
 
 
 def load(*sets: str, name: str = "cpu") -> profile.Profile:
@@ -25,7 +26,7 @@ def test_engine_command_carries_every_engine_setting() -> None:
     assert pairs["--max-model-len"] == "1024"
     assert pairs["--dtype"] == "float32"
     assert "--enable-prefix-caching" in cmd and "--no-enable-chunked-prefill" in cmd
-    assert pairs["--middleware"] == "lab.engine_tag.EngineTag"
+    assert pairs["--middleware"] == "lab.inproc.engine_tag.EngineTag"
     assert cmd[-1] == "--enforce-eager"
 
 

@@ -10,10 +10,11 @@ import httpx
 import openai
 import pytest
 
-from lab import processes, profile, routing_check, smoke, state
-from lab.metrics import SERVED, engine_counters
-from lab.platforms import local
-from lab.state import State
+from lab.config import profile
+from lab.platforms.local import platform as local
+from lab.stack import processes, routing_check, smoke, state
+from lab.stack.metrics import SERVED, engine_counters
+from lab.stack.state import State
 from tests.conftest import extra_router, lab_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
@@ -47,7 +48,7 @@ def test_prefix_aware_routing_returns_prefixes_to_their_engine(stack: State) -> 
     assert verdict.passed
     assert verdict.figures["followed"] == verdict.figures["repeats"] == 12
     assert verdict.figures["hit_rate"] > 0.5
-    # Followed because the router matched them: it was sent token IDs (lab.chat_tokens).
+    # Followed because the router matched them: it was sent token IDs (lab.inproc.chat_tokens).
     assert verdict.figures["router_decisions"].get("prefix_hit", 0) >= 12
 
 

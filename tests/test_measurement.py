@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lab import chat_tokens, model
+from lab.config import model
+from lab.inproc import chat_tokens
 from lab.paths import asset
 
 TTFT_S = 0.150

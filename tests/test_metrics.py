@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from lab import metrics
+from lab.stack import metrics
 
 PAGE = """\
 # HELP vllm:request_success_total Count of successfully processed requests.

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from lab import chat_tokens, model, profile
+from lab.config import model, profile
 from lab.errors import ConfigError
+from lab.inproc import chat_tokens
 
 
 def digest(folder) -> dict[str, str]:

@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from lab import processes
+from lab.stack import processes
 
 # A parent that starts a child in its own group and then sleeps: like vLLM's API server and
 # its engine core.

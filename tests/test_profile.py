@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab import profile
+from lab.config import profile
+from lab.config.validation import schema
 from lab.errors import ConfigError
 from lab.paths import asset
-from lab.validation import schema
 
 SHIPPED = sorted(p.stem for p in asset("profiles").glob("*.yaml"))
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from lab import kubeapi, readiness
 from lab.errors import StepFailed
-from lab.kubeapi import Clock, Group
+from lab.platforms.kube import api as kubeapi
+from lab.platforms.kube import readiness
+from lab.platforms.kube.api import Clock, Group
 from tests.kubefakes import FakeClock, pod
 
 ENGINE = "vllm-tiny-llama-deployment-vllm-7d9f-0"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from lab import resilience
-from lab.endpoints import Endpoints
-from lab.state import State
+from lab.load import resilience
+from lab.stack.endpoints import Endpoints
+from lab.stack.state import State
 
 
 def test_a_late_event_keeps_the_planned_spacing_before_the_next(tmp_path, monkeypatch) -> None:

@@ -9,10 +9,12 @@ import sys
 import psutil
 import pytest
 
-from lab import processes, profile, scenarios, smoke
-from lab.platforms import local
-from lab.processes import Proc
-from lab.state import State
+from lab.config import profile
+from lab.load import scenarios
+from lab.platforms.local import platform as local
+from lab.stack import processes, smoke
+from lab.stack.processes import Proc
+from lab.stack.state import State
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
 

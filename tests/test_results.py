@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import profile, report, results, scenarios, summary
-from lab.endpoints import Endpoints, Engine
+from lab.config import profile
 from lab.errors import ConfigError
-from lab.state import State
-from lab.summary import SAMPLE_COLUMNS
+from lab.load import scenarios
+from lab.results import folder as results
+from lab.results import report, summary
+from lab.results.summary import SAMPLE_COLUMNS
+from lab.stack.endpoints import Endpoints, Engine
+from lab.stack.state import State
 
 ENDPOINTS = Endpoints(
     router="http://127.0.0.1:30080",

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from lab import profile, results, scenarios
-from lab.metrics import by_label
-from lab.state import State
+from lab.config import profile
+from lab.load import scenarios
+from lab.results import folder as results
+from lab.stack.metrics import by_label
+from lab.stack.state import State
 from tests.conftest import extra_router
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]

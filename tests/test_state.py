@@ -4,10 +4,11 @@ import sys
 
 import pytest
 
-from lab import lifecycle, processes, state
-from lab.endpoints import Endpoints, Engine
+from lab import lifecycle
 from lab.errors import LabError
-from lab.state import State
+from lab.stack import processes, state
+from lab.stack.endpoints import Endpoints, Engine
+from lab.stack.state import State
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +85,7 @@ def test_unreadable_state_is_named(tmp_path) -> None:
 
 
 def test_a_dry_run_down_stops_nothing(tmp_path) -> None:
-    from lab.platforms.local import LocalPlatform
+    from lab.platforms.local.platform import LocalPlatform
 
     proc = processes.spawn("engine-0", [sys.executable, "-c", "import time; time.sleep(60)"],
                            tmp_path / "e.log")  # fmt: skip

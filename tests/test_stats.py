@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab import stats
+from lab.compare import stats
 
 
 def lognormal(n: int, seed: int, scale: float = 1.0) -> np.ndarray:

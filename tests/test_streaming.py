@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lab import streaming
+from lab.inproc import streaming
 
 
 def event(payload: dict | str) -> bytes:

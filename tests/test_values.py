@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import profile, values
+from lab.config import profile, values
+from lab.config.validation import violations
 from lab.errors import ConfigError
-from lab.validation import violations
 
 
 def render(*sets: str, name: str = "cpu", platform: str = "kind", **kw: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import sys
 import httpx
 import pytest
 
-from lab import processes, smoke, state
-from lab.state import State
+from lab.stack import processes, smoke, state
+from lab.stack.state import State
 from tests.conftest import browser
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(600)]

@@ -6,9 +6,9 @@ import os
 import shutil
 from typing import Protocol
 
+from lab.config.profile import Profile
 from lab.errors import ConfigError
-from lab.profile import Profile
-from lab.state import State
+from lab.stack.state import State
 
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
 
@@ -45,11 +45,11 @@ class Platform(Protocol):
 
 
 def get(name: str, dry_run: bool = False) -> Platform:
-    from lab.platforms.compose import ComposePlatform
-    from lab.platforms.existing import ExistingPlatform
-    from lab.platforms.kind import KindPlatform
-    from lab.platforms.local import LocalPlatform
-    from lab.platforms.minikube import MinikubePlatform
+    from lab.platforms.compose.platform import ComposePlatform
+    from lab.platforms.kube.existing import ExistingPlatform
+    from lab.platforms.kube.kind import KindPlatform
+    from lab.platforms.kube.minikube import MinikubePlatform
+    from lab.platforms.local.platform import LocalPlatform
 
     known: dict[str, type] = {
         "local": LocalPlatform,

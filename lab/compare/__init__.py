@@ -1,0 +1,1 @@
+"""Comparing runs: run sets, metrics, statistics, verdicts and their rendering."""

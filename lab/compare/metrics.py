@@ -1,0 +1,213 @@
+"""What `compare` compares: each metric's name, unit, good direction and default threshold, and
+how one level's recorded requests become units for the statistics (lab.compare.stats measures).
+
+Metrics of one family (the percentiles of TTFT, say) share one measure: one bootstrap, one
+rank test. Rates (error rate, hit rate, stickiness, balance) are fractions; their thresholds
+are in percentage points. Latencies and throughput have thresholds in percent of A.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lab.compare import stats
+from lab.errors import ConfigError
+from lab.results import summary
+from lab.results.summary import Sample
+
+PERCENTILES = (50, 90, 99)
+LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E"}
+WINDOW_S = 2.0  # throughput of one run is measured per time window of about this length
+MIN_WINDOWS, MAX_WINDOWS = 4, 30
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    family: str
+    unit: str  # ms, req/s, tok/s, or % for fractions shown as percentages
+    higher_is_better: bool
+    threshold: float  # default: percent of A when relative, else percentage points
+    relative: bool
+
+    @property
+    def rate(self) -> bool:
+        return self.unit == "%"
+
+
+METRICS: tuple[Metric, ...] = (
+    *(
+        Metric(f"{family}_p{q}", f"{label} p{q}", family, "ms", False, 10.0, True)
+        for family, label in LATENCIES.items()
+        for q in PERCENTILES
+    ),
+    Metric("requests_per_s", "requests/s", "throughput", "req/s", True, 5.0, True),
+    Metric("output_tokens_per_s", "output tokens/s", "throughput", "tok/s", True, 5.0, True),
+    Metric("error_rate", "error rate", "errors", "%", False, 1.0, False),
+    Metric("prefix_cache_hit_rate", "prefix-cache hit rate", "hit_rate", "%", True, 5.0, False),
+    Metric("session_stickiness", "session stickiness", "stickiness", "%", True, 5.0, False),
+    Metric("engine_balance", "engine balance (min/max)", "balance", "%", True, 10.0, False),
+)
+BY_NAME = {m.name: m for m in METRICS}
+FAMILIES: dict[str, tuple[Metric, ...]] = {}
+for _metric in METRICS:
+    FAMILIES[_metric.family] = (*FAMILIES.get(_metric.family, ()), _metric)
+
+
+def select(names: Iterable[str]) -> list[Metric]:
+    """Metrics by name or family name (ttft = ttft_p50, ttft_p90, ttft_p99); all when none.
+    Comma-separated lists are split. An unknown name is refused with the valid ones."""
+    wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
+    if not wanted:
+        return list(METRICS)
+    unknown = [n for n in wanted if n not in BY_NAME and n not in FAMILIES]
+    if unknown:
+        raise ConfigError(
+            f"--metrics: unknown metric {', '.join(unknown)}; valid metrics: "
+            f"{', '.join(BY_NAME)}; or a family: {', '.join(FAMILIES)}"
+        )
+    chosen = {m.name for n in wanted for m in (FAMILIES.get(n) or (BY_NAME[n],))}
+    return [m for m in METRICS if m.name in chosen]
+
+
+def thresholds(items: Iterable[str]) -> dict[str, float]:
+    """Each metric's threshold: the defaults, overridden by METRIC=PCT (or FAMILY=PCT)."""
+    out = {m.name: m.threshold for m in METRICS}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%?\s*", raw)
+        if not sep or not match:
+            raise ConfigError(f"--threshold {item}: expected METRIC=PCT, e.g. ttft_p99=15")
+        targets = FAMILIES.get(name) or ((BY_NAME[name],) if name in BY_NAME else ())
+        if not targets:
+            raise ConfigError(
+                f"--threshold {item}: unknown metric {name}; valid metrics: {', '.join(BY_NAME)}"
+                f"; or a family: {', '.join(FAMILIES)}"
+            )
+        for metric in targets:
+            out[metric.name] = float(match[1])
+    return out
+
+
+@dataclass(frozen=True)
+class LevelData:
+    """One run's records of one level: its requests and the engines' counter deltas."""
+
+    samples: list[Sample]
+    engines: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> list[Sample]:
+        return [s for s in self.samples if s.measured]
+
+    @property
+    def ok(self) -> list[Sample]:
+        return [s for s in self.measured if s.ok]
+
+    def tells_cached_tokens(self) -> bool:
+        """Every successful request reports its cached prompt tokens."""
+        ok = self.ok
+        return bool(ok) and all(s.cached_tokens is not None for s in ok)
+
+
+def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stats.Measure, str]:
+    """The measure of a family on one run's level, with a word on its units; raises
+    LookupError when the level has nothing to measure it with."""
+    if family in LATENCIES:
+        return _latency(family, level)
+    found = {
+        "throughput": _throughput,
+        "errors": _errors,
+        "stickiness": _stickiness,
+        "balance": _balance,
+    }.get(family)
+    if found:
+        return found(level)
+    if per_request_hits:
+        return _request_hits(level)
+    return _counter_hits(level)
+
+
+def _latency(family: str, level: LevelData) -> tuple[stats.Measure, str]:
+    if family == "itl":
+        groups = tuple(np.array(s.itl_ms) for s in level.ok if s.itl_ms)
+        _need(groups)
+        return stats.ClusteredQuantiles(groups, PERCENTILES), "requests (gaps resampled by request)"
+    data = np.array(summary.values(level.samples, f"{family}_ms"))
+    _need(data)
+    return stats.Quantiles(data, PERCENTILES), "requests"
+
+
+def windows(level: LevelData) -> tuple[np.ndarray, float]:
+    """Requests/s and output tokens/s in equal time windows spanning the level, one row per
+    window; their means are the level's throughput (completed over the whole span)."""
+    measured, ok = level.measured, level.ok
+    _need(ok)
+    t0, t1 = min(s.start for s in measured), max(s.end for s in measured)
+    count = int(np.clip(round((t1 - t0) / WINDOW_S), MIN_WINDOWS, MAX_WINDOWS))
+    edges = np.linspace(t0, t1, count + 1)
+    width = edges[1] - edges[0]
+    if width <= 0:
+        raise LookupError("no time span")
+    ends = np.array([s.end for s in ok])
+    done = np.histogram(ends, edges)[0]
+    tokens = np.histogram(ends, edges, weights=[s.output_tokens for s in ok])[0]
+    return np.column_stack([done, tokens]) / width, width
+
+
+def _throughput(level: LevelData) -> tuple[stats.Measure, str]:
+    values, width = windows(level)
+    return stats.Means(values), f"{len(values)} time windows of {width:.1f} s"
+
+
+def _errors(level: LevelData) -> tuple[stats.Measure, str]:
+    flags = np.array([0.0 if s.ok else 1.0 for s in level.measured])
+    _need(flags)
+    return stats.Means(flags[:, None]), "requests"
+
+
+def _request_hits(level: LevelData) -> tuple[stats.Measure, str]:
+    told = [s for s in level.ok if s.cached_tokens is not None and s.prompt_tokens]
+    _need(told)
+    cached = np.array([s.cached_tokens for s in told], dtype=float)
+    prompt = np.array([s.prompt_tokens for s in told], dtype=float)
+    return stats.PooledRatio(cached, prompt), "requests (cached / prompt tokens)"
+
+
+def _counter_hits(level: LevelData) -> tuple[stats.Measure, str]:
+    queries = sum(c.get("prefix_cache_queries", 0.0) for c in level.engines.values())
+    hits = sum(c.get("prefix_cache_hits", 0.0) for c in level.engines.values())
+    if not queries:
+        raise LookupError("no prefix-cache queries counted")
+    return stats.Fixed((hits / queries,)), "engine counters (one value per run)"
+
+
+def _stickiness(level: LevelData) -> tuple[stats.Measure, str]:
+    homes: dict[str, Counter] = defaultdict(Counter)
+    for s in level.ok:
+        if s.session and s.engine:
+            homes[s.session][s.engine] += 1
+    shares = np.array([max(c.values()) / sum(c.values()) for c in homes.values()])
+    _need(shares)
+    return stats.Means(shares[:, None]), "sessions"
+
+
+def _balance(level: LevelData) -> tuple[stats.Measure, str]:
+    served = [s.engine for s in level.ok if s.engine]
+    if not served:
+        served = [e for e, c in level.engines.items() for _ in range(int(c.get("requests", 0)))]
+    _need(served)
+    names = sorted(set(served) | set(level.engines))
+    codes = np.array([names.index(e) for e in served])
+    return stats.Balance(codes, len(names)), "requests (bootstrap test)"
+
+
+def _need(found: object) -> None:
+    if not len(found):  # type: ignore[arg-type]
+        raise LookupError("nothing recorded")

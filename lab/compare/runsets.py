@@ -1,0 +1,164 @@
+"""One side of a comparison: a results folder, or a folder of results folders that are repeated
+runs of one configuration (as `lab ab` writes them). Everything is checked on loading, so that
+unusable input is refused before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.compare.metrics import LevelData
+from lab.errors import ConfigError
+from lab.results import folder as results
+from lab.results import summary
+
+REQUEST_COLUMNS = (
+    "start_time",
+    "level",
+    "session",
+    "engine",
+    "prompt_tokens",
+    "output_tokens",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "itl_ms",
+    "status",
+    "phase",
+)  # of lab.results.summary.SAMPLE_COLUMNS, those compare reads (cached_tokens is optional)
+ENGINE_COLUMNS = ("level", "engine", "requests", "prefix_cache_queries", "prefix_cache_hits")
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    name: str
+    kind: str
+    levels: dict[str, LevelData]
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    manifest: dict[str, Any]
+    scenarios: dict[str, ScenarioRun]
+
+
+@dataclass(frozen=True)
+class RunSet:
+    path: Path
+    runs: tuple[Run, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    def scenarios(self) -> dict[str, list[str]]:
+        """Scenario -> levels that every run of the set has."""
+        first, *rest = self.runs
+        out = {}
+        for name, scenario in first.scenarios.items():
+            levels = [
+                level
+                for level in scenario.levels
+                if all(name in r.scenarios and level in r.scenarios[name].levels for r in rest)
+            ]
+            if levels:
+                out[name] = levels
+        return out
+
+
+def load(path: Path) -> RunSet:
+    """A results folder, or a folder whose subfolders are results folders (repeated runs)."""
+    if not path.is_dir():
+        raise ConfigError(f"{path}: not a folder")
+    if (path / results.MANIFEST).exists():
+        return RunSet(path, (load_run(path),))
+    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).is_file())
+    if not folders:
+        raise ConfigError(
+            f"{path}: not a results folder (no {results.MANIFEST}), nor a folder of results folders"
+        )
+    return RunSet(path, tuple(load_run(folder) for folder in folders))
+
+
+def load_run(folder: Path) -> Run:
+    manifest = results.load_manifest(folder)
+    scenarios = {}
+    for entry in manifest["scenarios"]:
+        if entry["levels"]:
+            scenarios[entry["name"]] = _scenario(folder / entry["name"], entry)
+    return Run(folder, manifest, scenarios)
+
+
+def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
+    requests = place / "requests.csv"
+    if not requests.is_file():
+        raise ConfigError(f"{requests}: missing, though the manifest lists finished levels")
+    _check_columns(requests, REQUEST_COLUMNS)
+    engines_file = place / "engines.csv"
+    if engines_file.exists():
+        _check_columns(engines_file, ENGINE_COLUMNS)
+    try:
+        samples = summary.read_samples(requests)
+        engines = results.read_engines(engines_file)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{place}: unreadable CSV: {exc}") from None
+    levels = {
+        level: LevelData([s for s in samples if s.level == level], engines.get(level, {}))
+        for level in entry["levels"]
+    }
+    return ScenarioRun(entry["name"], entry["kind"], levels)
+
+
+def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
+    with path.open(newline="") as file:
+        header = next(csv.reader(file), [])
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A scenario's level, present in every run of both sides."""
+
+    scenario: str
+    kind: str
+    level: str
+
+
+def common_units(a: RunSet, b: RunSet) -> tuple[list[Unit], list[str]]:
+    """The units both sides have, and notes on what only one side has. No scenario in common
+    is unusable input."""
+    in_a, in_b = a.scenarios(), b.scenarios()
+    notes = [
+        f"scenario {name} is only in {side.path}"
+        for side, mine, theirs in ((a, in_a, in_b), (b, in_b, in_a))
+        for name in mine
+        if name not in theirs
+    ]
+    shared = [name for name in in_a if name in in_b]
+    if not shared:
+        raise ConfigError([f"{a.path} and {b.path} have no scenario in common", *notes])
+    units = []
+    for name in shared:
+        kind = a.runs[0].scenarios[name].kind
+        for level in in_a[name]:
+            if level in in_b[name]:
+                units.append(Unit(name, kind, level))
+            else:
+                notes.append(f"level {name}/{level} is only in {a.path}")
+        notes += [
+            f"level {name}/{lv} is only in {b.path}" for lv in in_b[name] if lv not in in_a[name]
+        ]
+    if not units:
+        raise ConfigError([f"{a.path} and {b.path} have no level in common", *notes])
+    return units, notes
+
+
+def levels(side: RunSet, unit: Unit) -> list[LevelData]:
+    """The unit's records in each run of a side."""
+    return [run.scenarios[unit.scenario].levels[unit.level] for run in side.runs]

@@ -1,0 +1,292 @@
+"""The streaming OpenAI-compatible Locust user the lab's scenarios subclass (locustfiles/).
+
+Per request it records TTFT, every inter-token gap, TPOT, E2E and token counts
+(lab.inproc.streaming) twice: as Locust stats rows of type METRIC (so they show in the web UI, the
+CSVs and the HTML report) and as one raw row in the samples CSV (Locust buckets its response times
+to about two significant digits; statistics need the raw values).
+
+Importing this module imports Locust, which monkey-patches the standard library with gevent:
+import it from locustfiles only.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import itertools
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import urllib3
+from locust import HttpUser, events
+from locust.env import Environment
+from requests.exceptions import RequestException
+
+from lab.config.model import CORPUS
+from lab.inproc import streaming
+from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
+from lab.results.summary import SAMPLE_COLUMNS
+
+METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
+# Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.
+DEFAULT_WORDS = sorted({w.strip(".,") for line in CORPUS for w in line.split()[1:]})
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    """Options every lab scenario takes (Locust's own parser; they show in the web UI too)."""
+    group = parser.add_argument_group("vLLM Stack Lab")
+    group.add_argument("--lab-model", default="tiny-llama", help="served model name")
+    group.add_argument("--lab-samples", default="", help="CSV file for one raw row per request")
+    group.add_argument("--lab-scenario", default="", help="scenario name written in samples")
+    group.add_argument("--lab-level", default="", help="load level written in samples")
+    group.add_argument(
+        "--lab-api-key-env", default="", help="environment variable holding the API key"
+    )
+    group.add_argument(
+        "--lab-words", default="", help="file of one-token words prompts are made of"
+    )
+    group.add_argument(
+        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
+    )
+    group.add_argument(
+        "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
+    )
+
+
+@events.init.add_listener
+def _load_words(environment: Environment, **_: Any) -> None:
+    path = (
+        getattr(environment.parsed_options, "lab_words", "") if environment.parsed_options else ""
+    )
+    VOCABULARY[:] = Path(path).read_text().split() if path else DEFAULT_WORDS
+
+
+VOCABULARY: list[str] = list(DEFAULT_WORDS)
+
+
+def words(count: int, rng: random.Random) -> str:
+    """`count` words; with the tiny model's word list (--lab-words), `count` tokens."""
+    return " ".join(rng.choice(VOCABULARY) for _ in range(count))
+
+
+class SampleLog:
+    """Appends one row per request, flushed at once: a crash keeps what was measured."""
+
+    def __init__(self) -> None:
+        self.file = None
+        self.writer: Any = None
+        self.ids = itertools.count()
+
+    def open(self, path: str) -> None:
+        if not path or self.file:
+            return
+        new = not Path(path).exists() or Path(path).stat().st_size == 0
+        self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
+        self.writer = csv.DictWriter(self.file, fieldnames=SAMPLE_COLUMNS)
+        if new:
+            self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        self.writer.writerow({"request_id": next(self.ids), **row})
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+            self.file = None
+            self.writer = None
+
+
+SAMPLES = SampleLog()
+# Set when the run time is up. Locust's stop does slow work in this process (it walks the
+# stack), so a request still streaming then is timed late: it is kept, marked "drain".
+STOPPING = {"since": 0.0}
+
+
+@events.test_start.add_listener
+def _open_samples(environment: Environment, **_: Any) -> None:
+    STOPPING["since"] = 0.0
+    SAMPLES.open(getattr(environment.parsed_options, "lab_samples", ""))
+
+
+SEED = {"base": 0}
+
+
+@events.test_start.add_listener
+def _choose_seed(environment: Environment, **_: Any) -> None:
+    given = getattr(environment.parsed_options, "lab_seed", -1)
+    SEED["base"] = given if given >= 0 else random.SystemRandom().randrange(2**31)
+
+
+def rng(*stream: int) -> random.Random:
+    """A random generator for one stream of prompts (e.g. a user's), from the run's seed: runs
+    with the same seed send the same prompts; runs without one never repeat a prompt."""
+    return random.Random(hash((SEED["base"], *stream)))
+
+
+@events.test_stopping.add_listener
+def _draining(**_: Any) -> None:
+    STOPPING["since"] = time.time()
+
+
+@events.test_start.add_listener
+def _watch_stop_file(environment: Environment, **_: Any) -> None:
+    """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
+    creating a file: no signal, which a process started in the background may be deaf to."""
+    path = getattr(environment.parsed_options, "lab_stop_file", "")
+    if path and environment.runner is not None:
+        gevent.spawn(_quit_when_present, environment, Path(path))
+
+
+def _quit_when_present(environment: Environment, path: Path) -> None:
+    while not path.exists():
+        gevent.sleep(0.5)
+    environment.runner.quit()
+
+
+@events.quitting.add_listener
+def _close_samples(environment: Environment, **_: Any) -> None:
+    SAMPLES.close()
+
+
+def record(environment: Environment, m: streaming.Measurement) -> None:
+    """The measurement as Locust METRIC rows. Logged on the rows themselves, not through the
+    request event, so they do not inflate the Aggregated row's request count."""
+    stats = environment.stats
+    stats.get("ttft_ms", METRIC).log(m.ttft_ms, m.prompt_tokens)
+    stats.get("e2e_ms", METRIC).log(m.e2e_ms, m.output_tokens)
+    if m.tpot_ms is not None:
+        stats.get("tpot_ms", METRIC).log(m.tpot_ms, m.output_tokens)
+    itl = stats.get("itl_ms", METRIC)
+    for gap in m.itl_ms:
+        itl.log(gap, 1)
+
+
+# A stream that breaks off (an engine killed mid-answer) raises urllib3's own errors, which
+# requests does not wrap when the body is read raw: all of them are recorded failures.
+BROKEN_STREAM = (
+    streaming.StreamError,
+    ValueError,
+    RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+class LLMUser(HttpUser):
+    """Sends streamed completions and measures them. Scenario users subclass it."""
+
+    abstract = True
+    numbers = itertools.count()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.number = next(LLMUser.numbers)
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        headers: dict[str, str] | None = None,
+        **sample: Any,
+    ) -> streaming.Measurement | None:
+        """One streamed chat completion, measured and recorded; None when it failed (the
+        failure is recorded too, with its error)."""
+        return self._stream(
+            "/v1/chat/completions", {"messages": messages}, max_tokens, headers, sample
+        )
+
+    def complete(
+        self,
+        prompt: list[int],
+        max_tokens: int,
+        headers: dict[str, str] | None = None,
+        **sample: Any,
+    ) -> streaming.Measurement | None:
+        """One streamed completion of a prompt given as token IDs, as `chat` measures it."""
+        return self._stream("/v1/completions", {"prompt": prompt}, max_tokens, headers, sample)
+
+    def _stream(
+        self,
+        path: str,
+        prompt: dict[str, Any],
+        max_tokens: int,
+        headers: dict[str, str] | None,
+        sample: dict[str, Any],
+    ) -> streaming.Measurement | None:
+        options = self.environment.parsed_options
+        body = {
+            "model": options.lab_model,
+            **prompt,
+            "max_tokens": max_tokens,
+            "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        headers = dict(headers or {})
+        if options.lab_api_key_env and os.environ.get(options.lab_api_key_env):
+            headers["Authorization"] = f"Bearer {os.environ[options.lab_api_key_env]}"
+        started = time.time()
+        sent = time.perf_counter()
+        row: dict[str, Any] = {
+            "start_time": f"{started:.6f}",
+            "scenario": options.lab_scenario,
+            "level": options.lab_level,
+            "user": self.number,
+            **sample,
+        }
+        with self.client.post(
+            path, json=body, headers=headers, stream=True, catch_response=True, name=path
+        ) as response:
+            row["engine"] = response.headers.get(ENGINE_HEADER, "")
+            if response.status_code != 200:
+                # Locust turns a refused or reset connection into status 0 with its error.
+                error = (
+                    f"{type(response.error).__name__}: {response.error}"
+                    if response.error
+                    else f"HTTP {response.status_code}: {response.text[:200]}"
+                )[:300]
+                response.failure(error)
+                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                return None
+            try:
+                m = streaming.read(streaming.lines(response.raw), sent, started)
+            except BROKEN_STREAM as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                response.failure(error)
+                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                return None
+            response.success()
+        phase = self._phase()
+        if phase == "run":
+            record(self.environment, m)
+        SAMPLES.write({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
+        return m
+
+    @staticmethod
+    def _phase() -> str:
+        return "drain" if STOPPING["since"] else "run"
+
+
+def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    return {
+        "prompt_tokens": m.prompt_tokens,
+        "output_tokens": m.output_tokens,
+        "cached_tokens": "" if m.cached_tokens is None else m.cached_tokens,
+        "ttft_ms": ms(m.ttft_ms),
+        "tpot_ms": ms(m.tpot_ms),
+        "itl_ms_mean": ms(m.itl_ms_mean),
+        "e2e_ms": ms(m.e2e_ms),
+        "itl_ms": ";".join(f"{gap:.3f}" for gap in m.itl_ms),
+    }

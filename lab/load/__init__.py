@@ -1,0 +1,1 @@
+"""Load generation: levels planned from scenarios, Locust runs, resilience events, A/B."""

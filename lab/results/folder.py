@@ -1,0 +1,210 @@
+"""The results folder of a run: results/<UTC time>-<profile>/, never overwritten, written as it
+goes so that an interrupted run keeps every finished scenario and says which was cut short.
+
+    manifest.json          what ran, where, with which versions (schemas/run-manifest.schema.json)
+    report.html            plots and a summary table (lab.results.report)
+    <scenario>/
+        requests.csv       one row per request (lab.inproc.llm_user.SAMPLE_COLUMNS)
+        engines.csv        per level and engine: counter deltas over the level
+        summary.json       per level: lab.results.summary figures
+        <level>/locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
+                locust_exceptions.csv, locust.html, locust.log
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from lab import __version__
+from lab.config import values
+from lab.runner import Runner
+from lab.errors import ConfigError, LabError
+from lab.paths import CHECKOUT
+from lab.config.profile import Profile
+from lab.stack.state import State
+from lab.config.validation import check, violations
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+ENGINE_COLUMNS = (
+    "level",
+    "engine",
+    "requests",
+    "prompt_tokens",
+    "generation_tokens",
+    "prefix_cache_queries",
+    "prefix_cache_hits",
+    "prefix_cache_hit_rate",
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def create(base: Path, profile: Profile) -> Path:
+    """A new, empty results folder <UTC time>-<profile> in `base`."""
+    return new_folder(base, f"{stamp()}-{profile.name}")
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_folder(base: Path, name: str) -> Path:
+    """A new, empty folder `name` in `base`; a name already taken gets a suffix: results are
+    never overwritten."""
+    for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
+        folder = base / f"{name}{suffix}"
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise LabError(f"{base}: cannot find a free folder name for {name}")
+
+
+def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
+    endpoints = current.endpoints
+    assert endpoints is not None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "lab_version": __version__,
+        "profile_name": profile.name,
+        "profile_source": profile.source,
+        "profile": profile.resolved,
+        "helm_values": _helm_values(profile),
+        "platform": current.platform,
+        "endpoints": {
+            "router": endpoints.router,
+            "engines": [e.url for e in endpoints.engines],
+            "routing": endpoints.routing,
+            "tokenizer": endpoints.tokenizer,
+        },
+        "versions": versions(endpoints.engines[0].url if endpoints.engines else ""),
+        "git_commit": git_commit(),
+        "host": host(),
+        "started": now(),
+        "ended": None,
+        "status": "running",
+        "scenarios": [],
+    }
+
+
+def save_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Atomic write; the manifest must satisfy its schema at every step."""
+    check(manifest, "run-manifest", f"{folder / MANIFEST} (as written)")
+    partial = folder / f".{MANIFEST}.tmp"
+    partial.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(partial, folder / MANIFEST)
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    """A results folder's manifest, validated; ConfigError names what is wrong."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder")
+    if not path.is_file():
+        raise ConfigError(f"{folder}: not a results folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    problems = violations(manifest, "run-manifest")
+    if problems:
+        raise ConfigError([f"{path}: {where}: {message}" for where, message in problems])
+    return manifest
+
+
+def write_engines(path: Path, level: str, deltas: dict[str, dict[str, float]]) -> None:
+    """Append one row per engine for a level (header on first write)."""
+    new = not path.exists()
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=ENGINE_COLUMNS)
+        if new:
+            writer.writeheader()
+        for engine, counters in deltas.items():
+            queries = counters.get("prefix_cache_queries", 0.0)
+            hits = counters.get("prefix_cache_hits", 0.0)
+            writer.writerow(
+                {
+                    "level": level,
+                    "engine": engine,
+                    **{k: f"{counters.get(k, 0.0):.0f}" for k in ENGINE_COLUMNS[2:7]},
+                    "prefix_cache_hit_rate": f"{hits / queries:.4f}" if queries else "",
+                }
+            )
+
+
+def read_engines(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """{level: {engine: {counter: value}}} from engines.csv."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    if not path.exists():
+        return out
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            counters = {k: float(row[k] or 0) for k in ENGINE_COLUMNS[2:7]}
+            out.setdefault(row["level"], {})[row["engine"]] = counters
+    return out
+
+
+def versions(engine_url: str) -> dict[str, str]:
+    found = {"lab": __version__, "python": platform.python_version()}
+    for name, dist in (("locust", "locust"), ("vllm_router", "vllm-router")):
+        try:
+            found[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed here"
+    try:
+        found["vllm"] = httpx.get(f"{engine_url}/version", timeout=5).json()["version"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        found["vllm"] = "unknown"
+    return found
+
+
+def git_commit() -> str | None:
+    if not (CHECKOUT / ".git").exists():
+        return None
+    done = Runner(quiet=True).run(
+        ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], query=True, check=False
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def host() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count() or 0,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _helm_values(profile: Profile) -> dict[str, Any] | None:
+    """What this profile deploys as on Kubernetes (None if it cannot go there as it is)."""
+    try:
+        return values.render(profile)
+    except ConfigError:
+        return None

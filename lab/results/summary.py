@@ -1,0 +1,190 @@
+"""What one load level measured, computed from its raw per-request samples (requests.csv) and
+the engines' counter deltas. Metric definitions follow `vllm bench serve` (lab.inproc.streaming).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
+SAMPLE_COLUMNS = (
+    "request_id",
+    "start_time",
+    "scenario",
+    "level",
+    "user",
+    "session",
+    "round",
+    "engine",
+    "prompt_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms_mean",
+    "e2e_ms",
+    "status",
+    "error",
+    "phase",
+    "lag_ms",
+    "itl_ms",
+)
+LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request, as requests.csv records it."""
+
+    start: float
+    level: str
+    session: str
+    round: str
+    engine: str
+    prompt_tokens: int
+    output_tokens: int
+    cached_tokens: int | None
+    ttft_ms: float | None
+    tpot_ms: float | None
+    e2e_ms: float | None
+    itl_ms: tuple[float, ...]
+    ok: bool
+    error: str
+    phase: str  # run, or drain: finished while the load generator was stopping
+
+    @property
+    def measured(self) -> bool:
+        """Timed while the load generator ran undisturbed."""
+        return self.phase != "drain"
+
+    @property
+    def end(self) -> float:
+        return self.start + (self.e2e_ms or 0.0) / 1000
+
+
+def read_samples(path: Path) -> list[Sample]:
+    with path.open(newline="") as file:
+        return [_sample(row) for row in csv.DictReader(file)]
+
+
+def _sample(row: dict[str, str]) -> Sample:
+    def number(key: str) -> float | None:
+        return float(row[key]) if row.get(key) else None
+
+    return Sample(
+        start=float(row["start_time"]),
+        level=row.get("level", ""),
+        session=row.get("session", ""),
+        round=row.get("round", ""),
+        engine=row.get("engine", ""),
+        prompt_tokens=int(row.get("prompt_tokens") or 0),
+        output_tokens=int(row.get("output_tokens") or 0),
+        cached_tokens=int(row["cached_tokens"]) if row.get("cached_tokens") else None,
+        ttft_ms=number("ttft_ms"),
+        tpot_ms=number("tpot_ms"),
+        e2e_ms=number("e2e_ms"),
+        itl_ms=tuple(float(g) for g in row.get("itl_ms", "").split(";") if g),
+        ok=row["status"] == "ok",
+        error=row.get("error", ""),
+        phase=row.get("phase") or "run",
+    )
+
+
+def values(samples: Iterable[Sample], metric: str) -> list[float]:
+    """Raw values of a latency metric over successful, undisturbed requests; ITL pools every
+    gap."""
+    ok = [s for s in samples if s.ok and s.measured]
+    if metric == "itl_ms":
+        return [gap for s in ok for gap in s.itl_ms]
+    return [v for s in ok if (v := getattr(s, metric)) is not None]
+
+
+def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None = None) -> dict:
+    """The figures of one level: counts, throughput, latency percentiles, routing figures.
+
+    Requests that finished while the load generator was stopping (phase drain) count as
+    requests, but not in latencies or throughput: their timing is the generator's, not the
+    stack's."""
+    drained = [s for s in samples if not s.measured]
+    samples = [s for s in samples if s.measured]
+    ok = [s for s in samples if s.ok]
+    duration = _duration(samples)
+    out: dict[str, Any] = {
+        "requests": len(samples),
+        "completed": len(ok),
+        "failed": len(samples) - len(ok),
+        "drained": len(drained),
+        "error_rate": (len(samples) - len(ok)) / len(samples) if samples else 0.0,
+        "duration_s": duration,
+        "requests_per_s": len(ok) / duration if duration else 0.0,
+        "output_tokens_per_s": sum(s.output_tokens for s in ok) / duration if duration else 0.0,
+        "mean_prompt_tokens": float(np.mean([s.prompt_tokens for s in ok])) if ok else 0.0,
+        "mean_output_tokens": float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
+        "errors": dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
+    }
+    for metric in LATENCIES:
+        data = values(samples, metric)
+        name = metric.removesuffix("_ms")
+        out[f"mean_{name}_ms"] = float(np.mean(data)) if data else None
+        for p in PERCENTILES:
+            out[f"p{p}_{name}_ms"] = float(np.percentile(data, p)) if data else None
+    out.update(routing_figures(samples, engines or {}))
+    return out
+
+
+def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]]) -> dict:
+    """Requests per engine, their balance, session stickiness and the prefix-cache hit rate."""
+    served = Counter(s.engine for s in samples if s.ok and s.engine)
+    if not served and engines:
+        served = Counter({name: int(c.get("requests", 0)) for name, c in engines.items()})
+    per_engine = {name: served.get(name, 0) for name in sorted(set(served) | set(engines))}
+    counts = list(per_engine.values())
+    out: dict[str, Any] = {
+        "requests_per_engine": per_engine,
+        "engine_balance": min(counts) / max(counts) if counts and max(counts) else None,
+        "session_stickiness": stickiness(samples),
+    }
+    queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
+    hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
+    out["prefix_cache_hit_rate"] = hits / queries if queries else None
+    # The same, as the requests' own usage reports it (per request, so it has a spread).
+    told = [s for s in samples if s.ok and s.cached_tokens is not None and s.prompt_tokens]
+    prompt = sum(s.prompt_tokens for s in told)
+    out["request_cache_hit_rate"] = sum(s.cached_tokens for s in told) / prompt if prompt else None
+    return out
+
+
+def stickiness(samples: Iterable[Sample]) -> float | None:
+    """Mean over sessions of the share of its requests served by its most-used engine;
+    None when no request says its session and engine."""
+    homes: dict[str, Counter] = defaultdict(Counter)
+    for s in samples:
+        if s.ok and s.session and s.engine:
+            homes[s.session][s.engine] += 1
+    if not homes:
+        return None
+    shares = [max(c.values()) / sum(c.values()) for c in homes.values()]
+    return float(np.mean(shares))
+
+
+def ttft_by_round(samples: Iterable[Sample]) -> dict[str, float]:
+    """Median TTFT of each round of a multi-round conversation."""
+    rounds: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        if s.ok and s.round != "" and s.ttft_ms is not None:
+            rounds[s.round].append(s.ttft_ms)
+    return {r: float(np.median(v)) for r, v in sorted(rounds.items(), key=lambda kv: int(kv[0]))}
+
+
+def _duration(samples: list[Sample]) -> float:
+    if not samples:
+        return 0.0
+    return max(s.end for s in samples) - min(s.start for s in samples)

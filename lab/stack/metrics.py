@@ -1,0 +1,82 @@
+"""Reading engines' and the router's Prometheus metrics, parsed by prometheus_client.
+
+The lab trusts the engines' own counters for what happened (which engine served a request,
+how many prompt tokens hit the prefix cache), not the router's account of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.stack.endpoints import Engine
+
+Snapshot = dict[str, float]  # sample name -> value summed over all label sets
+
+SERVED = "vllm:request_success_total"
+PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
+PREFIX_HITS = "vllm:prefix_cache_hits_total"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+ENGINE_COUNTERS = (SERVED, PREFIX_QUERIES, PREFIX_HITS, PROMPT_TOKENS, GENERATION_TOKENS)
+
+
+def parse(text: str) -> Snapshot:
+    totals: Snapshot = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + float(sample.value)
+    return totals
+
+
+def scrape(url: str, client: httpx.Client | None = None, timeout: float = 5.0) -> Snapshot:
+    """One /metrics page, summed per sample name. Raises httpx errors to the caller."""
+    getter = client or httpx
+    response = getter.get(url, timeout=timeout)
+    response.raise_for_status()
+    return parse(response.text)
+
+
+def by_label(url: str, sample: str, label: str) -> dict[str, float]:
+    """{label value: value} of one sample name, e.g. the router's decisions by outcome."""
+    response = httpx.get(url, timeout=5.0)
+    response.raise_for_status()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for item in family.samples:
+            if item.name == sample:
+                key = item.labels.get(label, "")
+                out[key] = out.get(key, 0.0) + float(item.value)
+    return out
+
+
+def engine_counters(engines: Iterable[Engine], client: httpx.Client | None = None) -> dict:
+    """{engine name: {counter: value}} for the counters the lab reads."""
+    out: dict[str, Snapshot] = {}
+    for engine in engines:
+        snap = scrape(engine.metrics, client)
+        out[engine.name] = {name: snap.get(name, 0.0) for name in ENGINE_COUNTERS}
+    return out
+
+
+def delta(after: Mapping[str, Snapshot], before: Mapping[str, Snapshot]) -> dict[str, Snapshot]:
+    """Per engine, per counter: after - before. A counter that went down was reset (the engine
+    restarted): then what it counted since, as Prometheus' increase() does."""
+
+    def grew(now: float, then: float) -> float:
+        return now - then if now >= then else now
+
+    return {
+        engine: {
+            name: grew(value, before.get(engine, {}).get(name, 0.0)) for name, value in now.items()
+        }
+        for engine, now in after.items()
+    }
+
+
+def hit_rate(counters: Mapping[str, float]) -> float:
+    """Prefix-cache hit rate in tokens (hits / queries); 0 when nothing was queried."""
+    queries = counters.get(PREFIX_QUERIES, 0.0)
+    return counters.get(PREFIX_HITS, 0.0) / queries if queries else 0.0
