@@ -16,8 +16,9 @@ from lab.compare import metrics as compare_metrics
 from lab.compare import runsets, stats
 from lab.compare.comparison import BETTER, MISSING, SAME, WORSE
 from lab.errors import ConfigError
+from tests.helpers.samples import DATA as SAMPLES
 
-DATA = Path(__file__).parent / "data" / "compare"
+DATA = SAMPLES / "compare"
 RR, PA = DATA / "roundrobin", DATA / "prefixaware"
 RR1, RR2 = sorted(RR.iterdir())
 PA1, PA2 = sorted(PA.iterdir())

@@ -19,7 +19,7 @@ from lab.compare.comparison import BETTER
 from lab.config import profile
 from lab.load import scenarios
 from lab.stack.state import State
-from tests.conftest import extra_router
+from tests.helpers.stacks import extra_router
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
 GATED = ["prefix_cache_hit_rate", "session_stickiness", "error_rate"]

@@ -16,10 +16,11 @@ from lab.config import profile
 from lab.errors import ConfigError, StepFailed
 from lab.load import ab, scenarios
 from lab.results import folder as results
-from tests.test_results import fake_state
+from tests.helpers.samples import DATA, fake_state
 
-DATA = Path(__file__).parent / "data" / "compare"
-RECORDED = {name: sorted((DATA / name).iterdir()) for name in ("roundrobin", "prefixaware")}
+RECORDED = {
+    name: sorted((DATA / "compare" / name).iterdir()) for name in ("roundrobin", "prefixaware")
+}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from lab.load import scenarios
 from lab.results import folder as results
 from lab.stack.metrics import by_label
 from lab.stack.state import State
-from tests.conftest import extra_router
+from tests.helpers.stacks import extra_router
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 

@@ -12,7 +12,8 @@ import pytest
 
 from lab.stack import processes, smoke, state
 from lab.stack.state import State
-from tests.conftest import browser
+from tests.helpers.browser import browser
+from tests.helpers.samples import interrupted_run
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -59,9 +60,7 @@ def test_a_test_started_from_the_web_ui_shows_ttft_rows(stack: State, tmp_path) 
 
 
 def test_a_report_renders_in_the_browser(tmp_path) -> None:
-    from tests.test_results import test_report_renders_from_the_folder_alone as make_report
-
-    make_report(tmp_path)
+    interrupted_run(tmp_path)
     with browser() as chromium:
         page = chromium.new_page()
         page.goto((tmp_path / "report.html").as_uri())

@@ -25,7 +25,7 @@ from lab.platforms.compose import composefile
 from lab.platforms.compose import platform as compose
 from lab.platforms.compose.platform import ComposePlatform
 from lab.stack import state
-from tests import composefakes
+from tests.helpers import composefakes
 
 # Host ports away from the conventional ones (other labs may run on this machine).
 PORTS = {"router": 18680, "router_metrics": 18690, "engine": 18600, "prometheus": 18695}

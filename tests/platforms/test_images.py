@@ -10,7 +10,7 @@ import pytest
 from lab.errors import ConfigError
 from lab.platforms.compose import images
 from lab.runner import Runner
-from tests import composefakes
+from tests.helpers import composefakes
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from lab import monitor
 from lab.config import profile
 from lab.platforms.kube import kind, minikube
 from lab.stack import processes, state
-from tests.kubefakes import Lab, machine
+from tests.helpers.kubefakes import Lab, machine
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
         env=dict(os.environ),
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
 
 

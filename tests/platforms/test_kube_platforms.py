@@ -17,7 +17,7 @@ import pytest
 from lab.config import profile, values
 from lab.errors import ConfigError, StepFailed
 from lab.stack import processes, state
-from tests.kubefakes import Lab, machine, pod
+from tests.helpers.kubefakes import Lab, machine, pod
 
 TOKEN = "hf_lab_test_TOKEN_do_not_leak_4242"
 ENGINE_IMAGE = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0"

@@ -21,7 +21,7 @@ import pytest
 from lab.results import folder as results
 from lab.stack import processes
 from lab.stack.processes import Proc
-from tests.conftest import gone, lab_cli
+from tests.helpers.lab import gone, lab_cli
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 

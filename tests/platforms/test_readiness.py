@@ -11,7 +11,7 @@ from lab.errors import StepFailed
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import readiness
 from lab.platforms.kube.api import Clock, Group
-from tests.kubefakes import FakeClock, pod
+from tests.helpers.kubefakes import FakeClock, pod
 
 ENGINE = "vllm-tiny-llama-deployment-vllm-7d9f-0"
 

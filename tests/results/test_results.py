@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
-from pathlib import Path
 
 import pytest
 
@@ -14,38 +11,7 @@ from lab.errors import ConfigError
 from lab.load import scenarios
 from lab.results import folder as results
 from lab.results import report, summary
-from lab.results.summary import SAMPLE_COLUMNS
-from lab.stack.endpoints import Endpoints, Engine
-from lab.stack.state import State
-
-ENDPOINTS = Endpoints(
-    router="http://127.0.0.1:30080",
-    engines=(Engine("engine-0", "http://127.0.0.1:1"), Engine("engine-1", "http://127.0.0.1:2")),
-    model="tiny-llama",
-    routing="session",
-    session_key="x-user-id",
-)
-
-
-def fake_state() -> State:
-    return State(
-        platform="local", profile={"name": "cpu"}, profile_source="cpu", endpoints=ENDPOINTS
-    )
-
-
-def row(**fields) -> dict:
-    base = {c: "" for c in SAMPLE_COLUMNS}
-    base.update(status="ok", phase="run", prompt_tokens="10", output_tokens="4")
-    base.update({k: str(v) for k, v in fields.items()})
-    return base
-
-
-def write_samples(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=SAMPLE_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
 
 
 def test_levels_of_the_default_profile() -> None:
@@ -163,23 +129,7 @@ def test_stickiness_counts_each_sessions_home_share() -> None:
 
 
 def test_report_renders_from_the_folder_alone(tmp_path) -> None:
-    manifest = {
-        "profile_name": "cpu", "platform": "local", "started": "t0", "ended": "t1",
-        "status": "interrupted", "endpoints": {"routing": "roundrobin", "engines": ["a", "b"]},
-        "versions": {"vllm": "0.32.0"}, "git_commit": None,
-        "host": {"cpu_model": "cpu", "cpu_count": 2, "memory_gib": 24},
-        "scenarios": [
-            {"name": "routing", "kind": "routing", "status": "interrupted", "error": "Ctrl-C"}
-        ],
-    }  # fmt: skip
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    (tmp_path / "routing").mkdir()
-    rows = [
-        row(start_time=100 + i, level="routing", round=i % 3, session="s", engine="engine-0",
-            ttft_ms=20 + i, e2e_ms=50 + i, itl_ms="1;2")
-        for i in range(9)
-    ]  # fmt: skip
-    write_samples(tmp_path / "routing" / "requests.csv", rows)
+    interrupted_run(tmp_path)
     page = report.write(tmp_path).read_text()
     assert "routing (routing): interrupted" in page and "Ctrl-C" in page
     assert page.count("data:image/png;base64,") >= 4  # CDFs, timeline, by-round

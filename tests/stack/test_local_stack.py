@@ -15,7 +15,8 @@ from lab.platforms.local import platform as local
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.metrics import SERVED, engine_counters
 from lab.stack.state import State
-from tests.conftest import extra_router, lab_cli
+from tests.helpers.lab import lab_cli
+from tests.helpers.stacks import extra_router
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 

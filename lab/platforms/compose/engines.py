@@ -2,11 +2,11 @@
 (a crash), start it again, run more or fewer engine services and tell the router.
 
 vllm-router 0.1.17 is told through its worker API, found by experiment and pinned by
-tests/test_compose_stack.py: POST /add_worker?url=URL (200 once the worker is healthy; 400 if
-it is already there; it blocks while the worker does not answer, so engines are added only
-once healthy) and POST /remove_worker?url=URL (200, for an unknown URL too); GET
-/list_workers says {"urls": [...]}. production-stack's router takes its static backends on
-its command line, so it is recreated with the new list.
+tests/platforms/test_compose_stack.py: POST /add_worker?url=URL (200 once the worker is healthy; 400
+if it is already there; it blocks while the worker does not answer, so engines are added only once
+healthy) and POST /remove_worker?url=URL (200, for an unknown URL too); GET /list_workers says
+{"urls": [...]}. production-stack's router takes its static backends on its command line, so it is
+recreated with the new list.
 """
 
 from __future__ import annotations

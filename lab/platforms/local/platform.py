@@ -36,7 +36,7 @@ DRAIN_TIMEOUT = 120
 # Production-stack's routing names -> vllm-router's policies.
 POLICIES = {"roundrobin": "round_robin", "session": "consistent_hash", "prefixaware": "cache_aware"}
 # Headers vllm-router 0.1.17's consistent_hash keys on (found by experiment and pinned by
-# tests/test_local_stack.py); body fields such as `user` are not used.
+# tests/stack/test_local_stack.py); body fields such as `user` are not used.
 SESSION_HEADERS = (
     "x-session-id",
     "x-user-id",

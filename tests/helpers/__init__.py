@@ -1,0 +1,1 @@
+"""Helpers the tests share: fakes of external programs, stacks, recorded samples."""
