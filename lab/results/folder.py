@@ -28,12 +28,12 @@ import psutil
 
 from lab import __version__
 from lab.config import values
-from lab.runner import Runner
+from lab.config.profile import Profile
+from lab.config.validation import check, violations
 from lab.errors import ConfigError, LabError
 from lab.paths import CHECKOUT
-from lab.config.profile import Profile
+from lab.runner import Runner
 from lab.stack.state import State
-from lab.config.validation import check, violations
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
