@@ -4,7 +4,7 @@ goes so that an interrupted run keeps every finished scenario and says which was
     manifest.json          what ran, where, with which versions (schemas/run-manifest.schema.json)
     report.html            plots and a summary table (lab.results.report)
     <scenario>/
-        requests.csv       one row per request (lab.inproc.llm_user.SAMPLE_COLUMNS)
+        requests.csv       one row per request (lab.inproc.samples.SAMPLE_COLUMNS)
         engines.csv        per level and engine: counter deltas over the level
         summary.json       per level: lab.results.summary figures
         <level>/locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
