@@ -10,7 +10,7 @@ from lab.config import profile
 from lab.errors import ConfigError
 from lab.load import levels, locust
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import provenance, report, summary
 from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
 
 
@@ -72,7 +72,7 @@ def test_results_folders_are_never_reused(tmp_path) -> None:
 
 
 def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "versions", lambda url: {
+    monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
     manifest = results.start_manifest(profile.load("cpu"), fake_state())
