@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lab.config.profile import Profile
@@ -13,10 +14,19 @@ from lab.stack.state import State
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
 
 
+@dataclass
+class Plan:
+    """What `up` would do, said as it is found and changing nothing: its steps (commands, files
+    with their content hashes) and the ports it would use (taken ones already skipped)."""
+
+    platform: str
+    steps: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+
+
 class Platform(Protocol):
-    """A platform is built with `dry_run`: then `up` and `down` print their exact plan (commands,
-    files written with their content hashes), change nothing, save no state, and `up` returns
-    None."""
+    """`plan` prints and returns what `up` would do and changes nothing. A platform built with
+    `dry_run` has `down` print its plan instead of acting."""
 
     name: str
 
@@ -24,7 +34,11 @@ class Platform(Protocol):
         """Refuse, before anything is started, a profile or a machine this platform cannot serve;
         name each missing prerequisite and how to get it."""
 
-    def up(self, profile: Profile) -> State | None:
+    def plan(self, profile: Profile) -> Plan:
+        """What `up` would do, resolved as `up` would resolve it (the model, free ports); said
+        with a [dry-run] prefix and returned. Saves no state, starts nothing."""
+
+    def up(self, profile: Profile) -> State:
         """Bring the stack up and return its state (saved as it goes) with its endpoints."""
 
     def health(self, state: State) -> dict[str, str]:

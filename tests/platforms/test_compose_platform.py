@@ -236,8 +236,11 @@ def test_another_vllm_lab_project_is_refused_and_left_alone(fakes) -> None:
 
 
 def test_dry_run_prints_the_rendered_configuration_and_changes_nothing(fakes, capsys) -> None:
-    assert lifecycle.up(cpu("router.implementation=vllm-router"), "compose", dry_run=True) is None
+    plan = lifecycle.plan(cpu("router.implementation=vllm-router"), "compose")
     printed = capsys.readouterr().out
+    assert plan.ports["router"] >= 30080 and plan.ports["engine-1"] >= 8001
+    assert f"127.0.0.1:{plan.ports['router']}:8000" in printed  # the ports the file publishes
+    assert any(step.startswith("docker-compose --project-name vllm-lab") for step in plan.steps)
     assert composefakes.changes(fakes) == []
     assert not (state.path().parent / "compose").exists()
     assert state.load() is None

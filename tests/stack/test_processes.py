@@ -69,7 +69,7 @@ def test_a_process_with_the_recorded_pid_but_another_start_time_is_not_touched(t
 def test_stop_of_something_already_gone_says_so(tmp_path) -> None:
     proc = processes.spawn("quick", [sys.executable, "-c", "pass"], tmp_path / "q.log")
     assert processes.wait_until(lambda: not processes.alive(proc), timeout=10)
-    assert processes.stop(proc) is False
+    assert processes.stop(proc) is processes.Outcome.NOT_RUNNING
 
 
 def test_output_goes_to_the_log(tmp_path) -> None:
