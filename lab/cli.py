@@ -210,8 +210,8 @@ def platform_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.config import profile
+    from lab.load import lifecycle
 
     lab = profile.load(args.profile, args.sets)
     if args.dry_run:
@@ -232,8 +232,8 @@ def _restart_router(args: argparse.Namespace) -> int:
 def _cycle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import lifecycle
     from lab.config import profile
+    from lab.load import lifecycle
 
     lab = profile.load(args.profile, args.sets)
     lifecycle.cycle(lab, args.platform, args.keep, args.scenario, Path(args.out))
@@ -275,8 +275,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.console import say
+    from lab.load import lifecycle
 
     if not lifecycle.down(dry_run=args.dry_run, volumes=args.volumes):
         say("💤 nothing to stop: no lab is up here")

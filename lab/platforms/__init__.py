@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from lab.config.profile import Profile
 from lab.errors import ConfigError
+from lab.platforms.plan import Plan
 from lab.stack.state import State
 
+__all__ = ["PLATFORMS", "Plan", "Platform", "choose", "get"]
+
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
-
-
-@dataclass
-class Plan:
-    """What `up` would do, said as it is found and changing nothing: its steps (commands, files
-    with their content hashes) and the ports it would use (taken ones already skipped)."""
-
-    platform: str
-    steps: list[str] = field(default_factory=list)
-    ports: dict[str, int] = field(default_factory=dict)
 
 
 class Platform(Protocol):

@@ -10,7 +10,7 @@ drains by the one rule (lab.stack.drain) before its container stops.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Any
 
 from lab.config.commandlines import POLICIES
 from lab.config.profile import Profile
@@ -18,22 +18,38 @@ from lab.console import bad, note, ok, say
 from lab.errors import ConfigError
 from lab.platforms.compose import composefile
 from lab.platforms.compose.composefile import Ports
+from lab.runner import Runner
 from lab.stack import drain, endpoints, processes, state
 from lab.stack.endpoints import Engine
 from lab.stack.router import Router
 from lab.stack.state import State
 
-if TYPE_CHECKING:
-    from lab.platforms.compose.platform import ComposePlatform
-
 
 class EngineOps:
-    def kill_engine(self: ComposePlatform, current: State, index: int) -> str:
+    """Engine operations of ComposePlatform (which provides these attributes)."""
+
+    run: Runner
+    ports: dict[str, int]
+    ready_timeout: float
+
+    def compose(self, current: State, *args: str, profile: Profile | None = None) -> Any:
+        raise NotImplementedError
+
+    def containers(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wait(self, services: list[str], timeout: float) -> None:
+        raise NotImplementedError
+
+    def _render(self, profile: Profile, replicas: int, ports: Ports, current: State) -> None:
+        raise NotImplementedError
+
+    def kill_engine(self, current: State, index: int) -> str:
         container = self._engine_container(current, index)
         self.run.run(["docker", "kill", container.id])
         return f"killed {container.service} (container {container.name})"
 
-    def restart_engine(self: ComposePlatform, current: State, index: int, profile: Profile) -> str:
+    def restart_engine(self, current: State, index: int, profile: Profile) -> str:
         """Start the engine's container again (same port, same command) and wait for health."""
         container = self._engine_container(current, index)
         self.compose(current, "start", container.service)
@@ -41,7 +57,7 @@ class EngineOps:
         port = current.details["compose"]["ports"]["engines"][index]
         return f"restarted {container.service} (container {container.name}) on port {port}"
 
-    def scale(self: ComposePlatform, current: State, replicas: int, profile: Profile) -> State:
+    def scale(self, current: State, replicas: int, profile: Profile) -> State:
         """More engines: started, healthy, then given to the router. Fewer: taken from the
         router first, drained (lab.stack.drain), then stopped and removed."""
         if replicas < 1:
@@ -84,7 +100,7 @@ class EngineOps:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _engine_container(self: ComposePlatform, current: State, index: int):  # type: ignore[no-untyped-def]
+    def _engine_container(self, current: State, index: int):  # type: ignore[no-untyped-def]
         service = f"engine-{index}"
         found = self.containers()
         if service not in found:
@@ -92,7 +108,7 @@ class EngineOps:
             raise ConfigError(f"no {service} in this lab (it has {known})")
         return found[service]
 
-    def _more_ports(self: ComposePlatform, ports: Ports, replicas: int) -> Ports:
+    def _more_ports(self, ports: Ports, replicas: int) -> Ports:
 
         taken = {ports.router, ports.router_metrics, ports.prometheus, ports.grafana}
         taken |= set(ports.engines)
@@ -104,7 +120,7 @@ class EngineOps:
         return dataclasses.replace(ports, engines=tuple(engines))
 
     def _tell_router(
-        self: ComposePlatform,
+        self,
         current: State,
         profile: Profile,
         replicas: int,
@@ -126,18 +142,18 @@ class EngineOps:
         for name in remove or []:
             say(f"🔀 router: {router.remove_worker(worker_url(name))}")
 
-    def router(self: ComposePlatform, current: State) -> Router:
+    def router(self, current: State) -> Router:
         where = current.require_endpoints()
         return Router(where.router, where.router_metrics, POLICIES[where.routing])
 
-    def drain_signals(self: ComposePlatform, current: State) -> tuple[str, ...]:
+    def drain_signals(self, current: State) -> tuple[str, ...]:
         """The engines run the lab's middleware; vllm-router counts where its policy does;
         production-stack's router is not asked."""
         if current.profile["router"]["implementation"] == "vllm-router":
             return ("router", "middleware", "engine")
         return ("middleware", "engine")
 
-    def _drain(self: ComposePlatform, current: State, removed: list[str]) -> None:
+    def _drain(self, current: State, removed: list[str]) -> None:
         """Each removed engine drains by the one rule before its container stops."""
         where = current.require_endpoints()
         vllm_router = current.profile["router"]["implementation"] == "vllm-router"

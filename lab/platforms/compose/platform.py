@@ -15,15 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import commandlines, model
+from lab.config import commandlines, environment, model
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.paths import state_dir
-from lab.platforms import Plan, checks
+from lab.platforms import checks
 from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
 from lab.platforms.compose.engines import EngineOps, engine_list
+from lab.platforms.plan import Plan
 from lab.runner import Runner
 from lab.stack import endpoints, processes, state
 from lab.stack.endpoints import Endpoints
@@ -76,7 +77,7 @@ class ComposePlatform(EngineOps):
     # --- prerequisites ------------------------------------------------------------------------
 
     def check(self, profile: Profile) -> None:
-        problems = _profile_problems(profile) + checks.profile_problems(profile)
+        problems = _profile_problems(profile) + environment.problems(profile)
         problems += checks.simulated_problems(profile, self.name)
         problems += self._docker_problems()
         if not problems:

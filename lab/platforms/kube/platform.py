@@ -16,16 +16,17 @@ import shutil
 from pathlib import Path
 
 from lab import paths
-from lab.config import model, values
+from lab.config import environment, model, values
 from lab.config.profile import Profile
 from lab.console import bad, note, say
 from lab.errors import ConfigError, LabError, StepFailed
-from lab.platforms import Plan, checks
+from lab.platforms import checks
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import gpu, portforward, prereqs, readiness
 from lab.platforms.kube.api import Api, ApiFactory, Clock, Group
 from lab.platforms.kube.engines import EngineOps, engine_selector, kubectl, router_selector
 from lab.platforms.kube.teardown import Teardown, remove_from_cluster
+from lab.platforms.plan import Plan
 from lab.runner import Runner
 from lab.stack import endpoints, processes, state
 from lab.stack.state import State
@@ -115,7 +116,7 @@ class KubePlatform(EngineOps):
             problems += gpu.host_problems(self.run, self.name, self.docker)
         if shutil.which("helm"):
             problems += prereqs.repo_problems(self._known_repos())
-        problems += checks.profile_problems(profile) + checks.simulated_problems(profile, self.name)
+        problems += environment.problems(profile) + checks.simulated_problems(profile, self.name)
         if not missing:
             problems += self.cluster_problems(profile)
         if problems:

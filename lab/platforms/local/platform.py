@@ -30,7 +30,7 @@ from lab.config.commandlines import (
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
-from lab.platforms import Plan
+from lab.platforms.plan import Plan
 from lab.stack import drain, endpoints, processes, prometheus, state
 from lab.stack.endpoints import Engine
 from lab.stack.processes import Outcome, Proc
