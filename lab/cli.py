@@ -222,8 +222,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _restart_router(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.config import profile
+    from lab.load import lifecycle
 
     lifecycle.restart_router(profile.load(args.profile, args.sets))
     return 0

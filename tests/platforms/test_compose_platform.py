@@ -425,3 +425,21 @@ def test_the_platform_is_registered() -> None:
 
     assert isinstance(platforms.get("compose"), ComposePlatform)
     assert composefile.PROJECT == "vllm-lab"
+
+
+def test_restart_router_recreates_only_the_router_with_the_new_settings(fakes, running) -> None:
+    runner, current = running
+    engines = {s: c.id for s, c in runner.containers().items() if s.startswith("engine-")}
+    marker = len(compose_calls(fakes))
+    said = runner.restart_router(current, cpu("observability.grafana=false",
+                                              "router.routing=session"))  # fmt: skip
+    assert said == "recreated the router (production-stack, session)"
+    assert compose_calls(fakes)[marker:] == [
+        ["up", "--detach", "--no-color", "--no-deps", "--force-recreate", "router"]
+    ]
+    assert {s: c.id for s, c in runner.containers().items() if s.startswith("engine-")} == engines
+    assert (
+        "--routing-logic\n    - session" in Path(current.details["compose"]["override"]).read_text()
+    )
+    assert current.endpoints.routing == "session" and len(current.endpoints.engines) == 2
+    assert state.load().profile["router"]["routing"] == "session"

@@ -7,6 +7,7 @@ vLLM, behind the same real router; the state and results say so.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shlex
@@ -237,7 +238,11 @@ class LocalPlatform:
         if outcome is Outcome.NOT_OURS:
             raise LabError(processes.said(old, outcome))
         where = current.require_endpoints()
-        metrics_port = int(where.router_metrics.rsplit(":", 1)[1].split("/")[0])
+        # vllm-router's metrics listener cannot bind a port that recent scrapes left in
+        # TIME_WAIT: it may move (said aloud), and Prometheus is told.
+        was = int(where.router_metrics.rsplit(":", 1)[1].split("/")[0])
+        taken = {p.port for p in current.processes}
+        metrics_port = processes.claim_port(was, taken, "router metrics")
         proc = processes.spawn(
             "router",
             router_command(profile, [e.url for e in where.engines], old.port, metrics_port),
@@ -247,9 +252,15 @@ class LocalPlatform:
         )
         current.processes[current.processes.index(old)] = proc
         current.profile = {**current.profile, "router": profile.resolved["router"]}
-        current.endpoints = where.with_routing(profile.router.routing, profile.router.session_key)
+        metrics_url = f"{endpoints.loopback(metrics_port)}/metrics"
+        current.endpoints = dataclasses.replace(
+            where.with_routing(profile.router.routing, profile.router.session_key),
+            router_metrics=metrics_url,
+        )
         state.save(current)
         _wait_healthy("router", proc, f"{where.router}/health", ROUTER_READY_TIMEOUT)
+        if metrics_port != was:
+            self._refresh_prometheus(current)
         return (
             f"restarted the router (pid {proc.pid}): {POLICIES[profile.router.routing]} over "
             f"{len(where.engines)} engines, engines untouched"
