@@ -9,10 +9,12 @@ import csv
 import json
 import sys
 
+import httpx
 import pytest
 
 from lab.config import profile
 from lab.load import levels, scenarios
+from lab.stack import processes
 from tests.helpers.simstack import sim_stack
 
 # Slow answers: 20 tokens 100 ms apart.
@@ -61,9 +63,18 @@ def test_failover_under_load_on_simulated_engines(tmp_path) -> None:
             platform, current, tmp_path, "failover",
             "scenarios[0].kill_at=2", "scenarios[0].restart_at=4", "scenarios[0].duration=10",
         )  # fmt: skip
-    assert figures["recovery_time_s"] is not None
+        restarted = current.require_endpoints().engine("engine-1")
+        answer = httpx.get(f"{restarted.url}/v1/models", timeout=5)
+        assert answer.headers["x-lab-engine"] == "engine-1"
+        router = platform.router(current)
+        assert processes.wait_until(lambda: all(w.healthy for w in router.workers()), 10)
+    shown = ("failed_after_kill", "failover_time_s", "recovery_time_s", "failed_total")
+    print(json.dumps({k: figures[k] for k in shown}), file=sys.stderr)
+    # The kill is recorded and what it cut is counted: failures broke on engine-1 (or on no
+    # engine) after the kill. When the restarted engine serves again through the router is
+    # the router's circuit breaker's business here (seconds); the real-engine test holds it.
     assert figures["failover_time_s"] is not None and figures["failover_time_s"] < 10
-    # What the kill cut broke on engine-1 (or on no engine), after the kill.
     assert figures["failed_after_kill"] <= figures["failed_total"]
     failed = [r for r in rows if r["status"] != "ok"]
     assert all(r["engine"] in ("engine-1", "") for r in failed), failed
+    assert figures["failed_after_kill"] == len(failed)
