@@ -64,6 +64,7 @@ def down(dry_run: bool = False, volumes: bool = False) -> bool:
 def restart_router(profile: Profile) -> None:
     """The running lab's router again, with `profile`'s router settings; engines untouched.
     Only where the router is a process of its own (local, Compose)."""
+    state.require()  # nothing up: said before anything (a lock file) is written
     with state.locked():
         current = state.require()
         platform = platforms.get(current.platform)
