@@ -97,7 +97,7 @@ def test_prefixaware_routing_did_not_raise_the_hit_rate_in_these_recordings(tmp_
 
 def test_a_warm_prefix_cache_is_a_significant_better_hit_rate(tmp_path) -> None:
     """The second run on the same engines finds the shared prompts cached by the first: a real
-    hit-rate change of about +20 points, beyond the 10-point floor of single runs."""
+    hit-rate change of about +20 points, beyond the 5-point floor of single runs."""
     out = str(tmp_path / "o")
     args = ["compare", str(RR1), str(RR2), "--metrics", "prefix_cache_hit_rate", "--out", out]
     assert main(args) == 0

@@ -91,8 +91,8 @@ def test_metrics_not_gated_are_each_judged_at_alpha() -> None:
 def test_without_run_to_run_noise_single_runs_are_judged_only_beyond_the_floor() -> None:
     near = change("ttft_p50", 100, 170, 1e-6, noise=comparison.WITHIN_ONLY)
     far = change("ttft_p50", 100, 210, 1e-6, noise=comparison.WITHIN_ONLY)
-    rate = change("prefix_cache_hit_rate", 0.6, 0.52, 1e-6, noise=comparison.WITHIN_ONLY)
-    found = judged(("ttft_p50", near), ("ttft_p90", far), ("prefix_cache_hit_rate", rate))
+    rate = change("error_rate", 0.01, 0.04, 1e-6, noise=comparison.WITHIN_ONLY)  # +3 points
+    found = judged(("ttft_p50", near), ("ttft_p90", far), ("error_rate", rate))
     assert [f.verdict.word for f in found] == [INCONCLUSIVE, WORSE, INCONCLUSIVE]
     assert "run-to-run noise unknown" in found[0].verdict.reason
     (old,) = judged(("ttft_p50", near), floor=False)  # the old gate judged on it anyway
