@@ -101,10 +101,6 @@ class Comparison:
         return self.options.alpha
 
     @property
-    def by_runs(self) -> bool:
-        return len(self.a.runs) > 1 or len(self.b.runs) > 1
-
-    @property
     def gated(self) -> list[Row]:
         return [r for r in self.rows if r.gated]
 
@@ -163,9 +159,11 @@ def _own_sources(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> tuple[bo
     """Whether each side's repeated runs count as a source of run-to-run noise: not when they
     are among the noise profile's own runs (they would count twice)."""
     made_of = profile.run_folders() if profile else set()
-    return tuple(  # type: ignore[return-value]
-        not made_of & {run.folder.resolve() for run in side.runs} for side in (a, b)
-    )
+
+    def own(side: RunSet) -> bool:
+        return not made_of & {run.folder.resolve() for run in side.runs}
+
+    return own(a), own(b)
 
 
 def _profile_notes(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> list[str]:
@@ -270,9 +268,9 @@ def _row(
         verdict = _untestable(c)
     else:
         worse = (c.d > 0) != x.metric.higher_is_better
-        p = c.p(up=c.d > 0) if c.d else 1.0
+        p = c.p_up if c.d > 0 else 1.0 - c.p_up if c.d < 0 else 1.0
         p_adjusted = adjusted.get((i, worse)) if x.gated else None
-        decisive = p_adjusted if p_adjusted is not None else p
+        decisive = p if p_adjusted is None else p_adjusted
         significant = c.d != 0 and decisive < options.alpha
         beyond = abs(size(x.metric, c.d)) > threshold
         verdict = _verdict(x.metric, c, worse, significant and beyond, options.floor)

@@ -1,9 +1,10 @@
 """What `compare` compares: each metric's name, unit, good direction and default threshold, and
 how one level's recorded requests become units for the statistics (lab.compare.stats measures).
 
-Metrics of one family (the percentiles of TTFT, say) share one measure: one bootstrap, one
-rank test. Rates (error rate, hit rate, stickiness, balance) are fractions; their thresholds
-are in percentage points. Latencies and throughput have thresholds in percent of A.
+Metrics of one family (the percentiles of TTFT, say) share one measure and one bootstrap. Rates
+(error rate, hit rate, stickiness, balance) are fractions, tested on their values, with
+thresholds in percentage points; latencies and throughput are tested on the log scale, with
+thresholds in percent of A.
 """
 
 from __future__ import annotations

@@ -199,11 +199,11 @@ def gate_lines(result: Comparison) -> list[tuple[str, str]]:
     else:
         lines.append(("✅ no gated regression", "green"))
     left = [r for r in gated if r.verdict.word in (outcomes.INCONCLUSIVE, outcomes.NA)]
-    for said in dict.fromkeys(str(r.verdict) for r in left):
-        named = [_named(r) for r in left if str(r.verdict) == said]
-        lines.append(
-            (f"{len(named)} gated {said} (never fails the gate): {', '.join(named)}", "yellow")
-        )
+    for verdict in dict.fromkeys(r.verdict for r in left):
+        named = ", ".join(_named(r) for r in left if r.verdict == verdict)
+        count = sum(r.verdict == verdict for r in left)
+        said = f"{count} gated {verdict.word} (never fail the gate), {verdict.reason}: {named}"
+        lines.append((said, "yellow"))
     return lines
 
 
@@ -290,8 +290,9 @@ def sides(result: Comparison) -> list[tuple[str, str]]:
 def markdown(result: Comparison) -> str:
     lines = [f"# Comparison: {result.a.name} (A) → {result.b.name} (B)", ""]
     lines += [f"- **{label}**: {text}" for label, text in sides(result)]
-    lines += ["", f"Run-to-run noise: {result.noise()}.", "", f"Method: {method(result)}.", ""]
-    lines += [f"- {note}" for note in result.notes]
+    lines += ["", f"Run-to-run noise: {result.noise()}.", "", f"Method: {method(result)}."]
+    if result.notes:
+        lines += ["", *(f"- {note}" for note in result.notes)]
     decision = [line for line, _ in gate_lines(result)]
     lines += ["", decision[0], "", f"**{decision[1]}**", "", *decision[2:], ""]
     head = [*HEAD[:5], f"{conf(result)} CI", *HEAD[6:], "sees", "verdict", "units"]

@@ -31,7 +31,10 @@ CHUNK = 2_000_000  # resampled values held at once, to bound memory on large lev
 class Measure(Protocol):
     """One side's units and the statistics computed from them."""
 
-    size: int  # number of units (the bootstrap resamples this many, with replacement)
+    @property
+    def size(self) -> int:
+        """Number of units (the bootstrap resamples this many, with replacement)."""
+        ...
 
     def statistics(self, rows: np.ndarray) -> np.ndarray:
         """(B, size) unit indices -> (B, k) statistics, one row per resample."""
@@ -299,10 +302,9 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
     sources' variance is kept (conservative). With runs of equal sizes this is Student's
     pooled t-test on the runs' figures. With no source, se² = W alone (within-run noise only,
     degrees of freedom by Welch–Satterthwaite)."""
-    ys_a, ys_b = np.array([e.y for e in a]), np.array([e.y for e in b])
-    d = float(ys_b.mean() - ys_a.mean())
-    shown = np.exp if log else float
-    side_a, side_b = float(shown(ys_a.mean())), float(shown(ys_b.mean()))
+    mean_a, mean_b = float(np.mean([e.y for e in a])), float(np.mean([e.y for e in b]))
+    d = mean_b - mean_a
+    side_a, side_b = (float(np.exp(m)) if log else m for m in (mean_a, mean_b))
     parts = [(e.within, e.units, len(a)) for e in a] + [(e.within, e.units, len(b)) for e in b]
     within = sum(w / n**2 for w, _, n in parts if w is not None)
 
@@ -323,5 +325,5 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
         return made(0.0, 0.0, "none", "one value per run (engine counters)")
     terms = [(w / n**2, units - 1) for w, units, n in parts if w is not None and units > 1]
     spread = sum(c**2 / dof for c, dof in terms)
-    df = within**2 / spread if spread else np.inf
-    return made(float(np.sqrt(within)), float(df), "within-run only")
+    welch = within**2 / spread if spread else np.inf
+    return made(float(np.sqrt(within)), float(welch), "within-run only")
