@@ -126,6 +126,13 @@ def out_not_writable(tmp: Path) -> tuple[list[str], list[str]]:
     ]
 
 
+def out_under_a_file(tmp: Path) -> tuple[list[str], list[str]]:
+    (tmp / "file").write_text("mine")
+    return [str(RR1), str(PA1), "--out", str(tmp / "file" / "o")], [
+        f"--out {tmp / 'file' / 'o'}: cannot be created ({tmp / 'file'} is not a writable folder)"
+    ]
+
+
 def out_is_a_file(tmp: Path) -> tuple[list[str], list[str]]:
     (tmp / "file").write_text("mine")
     return [str(RR1), str(PA1), "--out", str(tmp / "file")], [
@@ -153,6 +160,7 @@ def out_is_a_file(tmp: Path) -> tuple[list[str], list[str]]:
         noise_profile_against_its_schema,
         noise_profile_not_json,
         out_not_writable,
+        out_under_a_file,
         out_is_a_file,
     ],
 )
