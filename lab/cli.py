@@ -170,6 +170,14 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     scenario_options(cycle)
     cycle.set_defaults(run=_cycle)
 
+    restart = verbs.add_parser(
+        "restart-router",
+        help="start the router again with the profile's router settings; engines untouched "
+        "(local, compose)",
+    )
+    profile_options(restart)
+    restart.set_defaults(run=_restart_router)
+
     verbs.add_parser("status", help="the running lab at one glance").set_defaults(run=_status)
     verbs.add_parser("smoke", help="smoke-test the running stack").set_defaults(run=_smoke)
     verbs.add_parser(
@@ -206,19 +214,30 @@ def platform_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.config import profile
+    from lab.load import lifecycle
 
     lab = profile.load(args.profile, args.sets)
-    lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
+    if args.dry_run:
+        lifecycle.plan(lab, args.platform)
+    else:
+        lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke)
+    return 0
+
+
+def _restart_router(args: argparse.Namespace) -> int:
+    from lab.config import profile
+    from lab.load import lifecycle
+
+    lifecycle.restart_router(profile.load(args.profile, args.sets))
     return 0
 
 
 def _cycle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab import lifecycle
     from lab.config import profile
+    from lab.load import lifecycle
 
     lab = profile.load(args.profile, args.sets)
     lifecycle.cycle(lab, args.platform, args.keep, args.scenario, Path(args.out))
@@ -260,8 +279,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.console import say
+    from lab.load import lifecycle
 
     if not lifecycle.down(dry_run=args.dry_run, volumes=args.volumes):
         say("💤 nothing to stop: no lab is up here")

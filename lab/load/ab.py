@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import lifecycle, platforms
+from lab import platforms
 from lab.config.profile import Profile
 from lab.console import say
 from lab.errors import ConfigError
-from lab.load import scenarios
+from lab.load import lifecycle, scenarios
 from lab.results import folder as results
 
 SIDES = ("A", "B")
@@ -106,10 +106,9 @@ def run(
 
 def one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
     """One run on a fresh stack: up, the scenarios into a new results folder in `into`, down."""
-    current = lifecycle.up(arm.profile, platform)
-    assert current is not None
+    running, current = lifecycle.up(arm.profile, platform)
     try:
-        return scenarios.run(arm.profile, current, names, into)
+        return scenarios.run(arm.profile, current, names, into, running)
     finally:
         lifecycle.down()
 

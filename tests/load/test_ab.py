@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import lifecycle
 from lab.cli import main
 from lab.compare import runsets
 from lab.config import profile
 from lab.errors import ConfigError, StepFailed
-from lab.load import ab, scenarios
+from lab.load import ab, lifecycle, scenarios
 from lab.results import folder as results
 from tests.helpers.samples import DATA, fake_state
 
@@ -31,9 +30,9 @@ def recorder(monkeypatch) -> list[str]:
 
     def up(lab: profile.Profile, platform: str | None = None, **_):
         calls.append(f"up {lab.router.routing} on {platform}")
-        return fake_state()
+        return None, fake_state()  # (the platform that ran up, its state)
 
-    def run(lab: profile.Profile, current, names: list[str], base: Path) -> Path:
+    def run(lab: profile.Profile, current, names: list[str], base: Path, platform=None) -> Path:
         calls.append(f"run {lab.router.routing} -> {base.name}")
         runs = RECORDED[lab.router.routing]
         source = runs[used[lab.router.routing] % len(runs)]

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import lifecycle
 from lab.cli import main
 from lab.config import profile
 from lab.errors import StepFailed
-from lab.load import ab, calibrate, scenarios
+from lab.load import ab, calibrate, lifecycle, scenarios
 from lab.results import folder as results
 from tests.helpers.runs import QUIET, drifted
 from tests.helpers.samples import fake_state
@@ -28,9 +27,9 @@ def recorder(monkeypatch, tmp_path) -> list[str]:
 
     def up(lab: profile.Profile, platform: str | None = None, **_):
         calls.append(f"up {lab.name} on {platform}")
-        return fake_state()
+        return None, fake_state()  # (the platform that ran up, its state)
 
-    def run(lab: profile.Profile, current, names: list[str], base: Path) -> Path:
+    def run(lab: profile.Profile, current, names: list[str], base: Path, platform=None) -> Path:
         calls.append(f"run {' '.join(names) or 'all'}")
         folder = results.create(base, lab)
         shutil.rmtree(folder)

@@ -8,36 +8,36 @@ import pytest
 
 from lab.config import profile
 from lab.errors import ConfigError
-from lab.load import scenarios
+from lab.load import levels, locust
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import provenance, report, summary
 from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
 
 
 def test_levels_of_the_default_profile() -> None:
     routing, throughput = profile.load("cpu").scenarios
-    (level,) = scenarios.levels(routing)
+    (level,) = levels.levels(routing)
     assert (level.name, level.locustfile, level.users) == ("routing", "routing.py", 10)
     assert level.options["--lab-rounds"] == "10"
-    names = [(lv.name, lv.users) for lv in scenarios.levels(throughput)]
+    names = [(lv.name, lv.users) for lv in levels.levels(throughput)]
     assert names == [("c1", 1), ("c4", 4), ("rate8", 24)]
-    assert scenarios.levels(throughput)[2].options["--lab-rate"] == "8.0"
+    assert levels.levels(throughput)[2].options["--lab-rate"] == "8.0"
 
 
 def test_resilience_load_is_closed_loop_or_poisson_at_a_rate() -> None:
     failover = profile.load("cpu-resilience").scenario("failover")
-    (level,) = scenarios.levels(failover)
+    (level,) = levels.levels(failover)
     assert (level.users, level.options["--lab-rate"]) == (12, "4.0")  # Poisson, 4/s
-    assert (level.minimum, level.settle) == (120, scenarios.SETTLE)
+    assert (level.minimum, level.settle) == (120, levels.SETTLE)
     closed = profile.load("cpu-resilience", ["scenarios[1].rate=null", "scenarios[1].users=3"])
-    (level,) = scenarios.levels(closed.scenarios[1])
+    (level,) = levels.levels(closed.scenarios[1])
     assert level.users == 3 and "--lab-rate" not in level.options
 
 
 def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> None:
     routing = profile.load("cpu").scenarios[0]
-    level = scenarios.levels(routing)[0]
-    command = scenarios.locust_command(level, routing, ENDPOINTS, tmp_path, "/w.txt")
+    level = levels.levels(routing)[0]
+    command = locust.command(level, routing, ENDPOINTS, tmp_path, "/w.txt")
     flag = {command[i]: command[i + 1] for i in range(len(command) - 1)}
     assert command[1:3] == ["-m", "locust"] and "--headless" in command
     assert flag["--csv"] == str(tmp_path / "routing" / "locust")
@@ -56,11 +56,11 @@ def test_token_ids_go_to_the_routing_scenario_only(tmp_path) -> None:
     lab = profile.load("cpu")
     endpoints = dataclasses.replace(ENDPOINTS, tokenizer="/models/tiny")
     routing, throughput = lab.scenarios[0], lab.scenarios[1]
-    (level,) = scenarios.levels(routing)
-    command = scenarios.locust_command(level, routing, endpoints, tmp_path, "")
+    (level,) = levels.levels(routing)
+    command = locust.command(level, routing, endpoints, tmp_path, "")
     assert command[command.index("--lab-tokenizer") + 1] == "/models/tiny"
-    for level in scenarios.levels(throughput):
-        command = scenarios.locust_command(level, throughput, endpoints, tmp_path, "")
+    for level in levels.levels(throughput):
+        command = locust.command(level, throughput, endpoints, tmp_path, "")
         assert "--lab-tokenizer" not in command
 
 
@@ -72,7 +72,7 @@ def test_results_folders_are_never_reused(tmp_path) -> None:
 
 
 def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "versions", lambda url: {
+    monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
     manifest = results.start_manifest(profile.load("cpu"), fake_state())

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from lab import lifecycle
 from lab.errors import LabError
+from lab.load import lifecycle
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
