@@ -131,6 +131,19 @@ def members(proc: Proc) -> list[psutil.Process]:
     return found
 
 
+def listens(proc: Proc, port: int) -> bool:
+    """Is one of the lab's members of `proc`'s group listening on `port`? A server that answers
+    on a port we chose is ours only then: another may have taken the port first."""
+    for member in members(proc):
+        try:
+            sockets = member.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            return True
+    return False
+
+
 def alive(proc: Proc) -> bool:
     """Is the process the lab started (same PID, same start time) still running?"""
     return bool(leader(proc)[0])
