@@ -396,6 +396,12 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     ab.add_argument("profile_a", metavar="PROFILE_A", help="profile of A (file or shipped name)")
     ab.add_argument("profile_b", metavar="PROFILE_B", help="profile of B (file or shipped name)")
     ab.add_argument("--repeat", type=int, default=5, help="runs of each (default: 5)")
+    ab.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="both up at once (local platform), one load spread over both at random; "
+        "--repeat runs on the same stacks (docs/ab.md)",
+    )
     for side in ("a", "b"):
         ab.add_argument(
             f"--set-{side}",
@@ -433,7 +439,7 @@ def _ab(args: argparse.Namespace) -> int:
     from lab.compare import metrics as compare_metrics
     from lab.compare import report as compare_report
     from lab.config import profile
-    from lab.load import ab
+    from lab.load import ab, concurrent
 
     compare_metrics.select(args.metrics)  # refuse bad gate options before hours of runs
     compare_metrics.thresholds(args.threshold)
@@ -441,7 +447,8 @@ def _ab(args: argparse.Namespace) -> int:
         ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),
         ab.Arm("B", profile.load(args.profile_b, args.set_b), tuple(args.set_b)),
     ]
-    folder = ab.run(arms, args.repeat, args.platform, args.scenario, Path(args.out))
+    design = concurrent.run if args.concurrent else ab.run
+    folder = design(arms, args.repeat, args.platform, args.scenario, Path(args.out))
     return compare_report.run(
         folder / "A",
         folder / "B",
