@@ -77,9 +77,13 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsy
     assert a_run["endpoints"]["router"] != b_run["endpoints"]["router"]
     assert b_run["profile"]["engine"]["test_delay"]["ttft_share"] == 0.2
     assert a_run["profile"]["engine"]["test_delay"] is None
-    engines_b = results.read_engines(folder / run["B"] / "throughput" / "engines.csv")
-    served_b = sum(e["requests"] for e in engines_b["c4"].values())
-    assert served_b == arms.count("B")
+    # Each arm's folder holds its own engines' counters, under their own names. (At least its
+    # requests: on a shared machine another session's stale router may reach a port it took.)
+    mixed = results.read_engines(folder / run["mixed"] / "throughput" / "engines.csv")["c4"]
+    for side in "AB":
+        mine = results.read_engines(folder / run[side] / "throughput" / "engines.csv")["c4"]
+        assert mine == {"engine-0": mixed[f"{side}/engine-0"]}
+        assert mine["engine-0"]["requests"] >= arms.count(side)
 
     # compare reads A/ and B/ as it reads interleaved runs, and its gate fails on B's TTFT.
     assert [len(runsets.load(folder / side).runs) for side in "AB"] == [1, 1]
