@@ -419,6 +419,12 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     ab.add_argument("profile_a", metavar="PROFILE_A", help="profile of A (file or shipped name)")
     ab.add_argument("profile_b", metavar="PROFILE_B", help="profile of B (file or shipped name)")
     ab.add_argument("--repeat", type=int, default=5, help="runs of each (default: 5)")
+    ab.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="both up at once (local platform), one load spread over both at random; "
+        "--repeat runs on the same stacks (docs/ab.md)",
+    )
     for side in ("a", "b"):
         ab.add_argument(
             f"--set-{side}",
@@ -483,14 +489,15 @@ def _ab(args: argparse.Namespace) -> int:
 
     from lab.compare import run as compare_run
     from lab.config import profile
-    from lab.load import ab
+    from lab.load import ab, concurrent
 
     chosen = _compare_options(args)  # refuse bad gate options before hours of runs
     arms = [
         ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),
         ab.Arm("B", profile.load(args.profile_b, args.set_b), tuple(args.set_b)),
     ]
-    folder = ab.run(arms, args.repeat, args.platform, args.scenario, Path(args.out))
+    design = concurrent.run if args.concurrent else ab.run
+    folder = design(arms, args.repeat, args.platform, args.scenario, Path(args.out))
     return compare_run.run(
         folder / "A", folder / "B", chosen, folder / "compare", args.fail_on_regression
     )

@@ -15,6 +15,7 @@ Rendering is lab.compare.report's; orchestration lab.compare.run's; this module 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ ALPHA = 0.05
 FLOOR_RATIO = 2.0
 FLOOR_POINTS = 5.0
 WITHIN_ONLY = "within-run only"
+SIDE_BY_SIDE = (
+    "A and B ran side by side (ab --concurrent), so the machine's drift fell on both alike and "
+    "requests are fair units: no floor"
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ class Comparison:
         used = sorted({r.change.noise for r in self.rows if r.change and r.change.p_up is not None})
         if not used:
             return "none measurable"
+        if used == [WITHIN_ONLY] and not self.options.floor:
+            return f"{WITHIN_ONLY}: {SIDE_BY_SIDE}"
         if used == [WITHIN_ONLY]:
             return (
                 "unknown: one run a side and no noise profile, so only the runs' own sampling "
@@ -136,6 +143,10 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
     if not 0 < options.alpha < 0.5:
         raise ConfigError(f"--alpha {options.alpha}: must be between 0 and 0.5")
     units, notes = runsets.common_units(a, b)
+    if side_by_side(a, b):
+        # Drift falls on both arms alike: each run's own sampling noise is the whole noise.
+        options = dataclasses.replace(options, floor=False)
+        notes.append(SIDE_BY_SIDE)
     result = Comparison(a, b, options, notes=notes)
     result.notes += _profile_notes(a, b, options.noise)
     assessed: list[Assessed] = []
@@ -153,6 +164,20 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
             result.ttft[unit] = (_pooled_ttft(levels_a), _pooled_ttft(levels_b))
     result.rows = judge(assessed, options)
     return result
+
+
+def side_by_side(a: RunSet, b: RunSet) -> bool:
+    """Are A and B the two arms of the same `ab --concurrent` runs (one load spread over both at
+    once, lab.load.concurrent), each run of A beside the run of B it shared its time with?"""
+
+    def mixed(side: RunSet, arm: str) -> list[str] | None:
+        found = [run.manifest.get("ab") or {} for run in side.runs]
+        if not all(e.get("design") == "concurrent" and e.get("arm") == arm for e in found):
+            return None
+        return sorted(e["mixed"] for e in found)
+
+    pairs = mixed(a, "A")
+    return pairs is not None and pairs == mixed(b, "B")
 
 
 def _own_sources(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> tuple[bool, bool]:

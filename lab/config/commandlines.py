@@ -6,6 +6,7 @@ profile, one set of flags.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -25,8 +26,11 @@ SESSION_HEADERS = (
     "x-correlation-id",
     "x-trace-id",
 )
-# The lab's engine middleware (lab.inproc.engine_tag): tags responses, counts open requests.
+# The lab's engine middleware (lab.inproc.engine_tag): tags responses, counts open requests,
+# and delays first chunks where engine.test_delay says. It reads this variable by the same name
+# of its own: it runs inside vLLM and imports nothing of the lab.
 MIDDLEWARE = "lab.inproc.engine_tag.EngineTag"
+TEST_DELAY_ENV = "LAB_TEST_DELAY"
 
 
 def router_binary() -> str | None:
@@ -83,6 +87,8 @@ def engine_env(profile: Profile, index: int) -> dict[str, str]:
         # compile cache does load: a warm start took 45 s instead of 57 s here.
         "VLLM_USE_AOT_COMPILE": "0",
     }
+    if profile.engine.test_delay:
+        env[TEST_DELAY_ENV] = test_delay_value(profile)
     if profile.engine.api_key_env:
         env["VLLM_API_KEY"] = os.environ[profile.engine.api_key_env]
     if profile.model.is_tiny or Path(profile.model.source).expanduser().exists():
@@ -131,7 +137,8 @@ def sim_command(profile: Profile, port: int, name: str) -> list[str]:
         str(engine.max_model_len),
     ]
     for key in SIM_OPTIONS:
-        command += [f"--{key.replace('_', '-')}", str(sim.get(key, 0))]
+        value = sim_ttft_ms(profile) if key == "ttft_ms" else sim.get(key, 0)
+        command += [f"--{key.replace('_', '-')}", str(value)]
     if sim.get("eos_after") is not None:
         command += ["--eos-after", str(sim["eos_after"])]
     if not engine.prefix_caching:
@@ -148,6 +155,21 @@ SIM_OPTIONS = (
     "kv_blocks",
     "block_size",
 )
+
+
+def test_delay_value(profile: Profile) -> str:
+    """engine.test_delay as the middleware reads it: JSON, both settings, zeros filled."""
+    delay = profile.engine.test_delay or {}
+    return json.dumps({key: delay.get(key, 0) for key in ("first_chunk_ms", "ttft_share")})
+
+
+def sim_ttft_ms(profile: Profile) -> float:
+    """A simulated engine's ttft_ms with engine.test_delay on top: the same slowdown the
+    middleware gives vLLM, where the share is a share of ttft_ms (the sim's own time to a first
+    token before queueing and prefill)."""
+    base = (profile.engine.simulated or {}).get("ttft_ms", 0)
+    delay = profile.engine.test_delay or {}
+    return base * (1 + delay.get("ttft_share", 0)) + delay.get("first_chunk_ms", 0)
 
 
 def sim_env(index: int) -> dict[str, str]:

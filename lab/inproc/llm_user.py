@@ -27,7 +27,7 @@ from locust.env import Environment
 from requests.exceptions import RequestException
 
 from lab.config.model import CORPUS
-from lab.inproc import streaming
+from lab.inproc import arms, streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
 from lab.inproc.samples import SAMPLE_COLUMNS
 
@@ -129,6 +129,15 @@ def rng(*stream: int) -> random.Random:
     """A random generator for one stream of prompts (e.g. a user's), from the run's seed: runs
     with the same seed send the same prompts; runs without one never repeat a prompt."""
     return random.Random(hash((SEED["base"], *stream)))
+
+
+# A side-by-side A/B's arms (lab.inproc.arms), read when the run starts; None: one stack.
+ARMS: dict[str, arms.Arms | None] = {"now": None}
+
+
+@events.test_start.add_listener
+def _read_arms(**_: Any) -> None:
+    ARMS["now"] = arms.from_environment()
 
 
 @events.test_stopping.add_listener
@@ -243,8 +252,9 @@ class LLMUser(HttpUser):
             "user": self.number,
             **sample,
         }
+        url, row["arm"] = arms.route(ARMS["now"], path, str(sample.get("session", "")))
         with self.client.post(
-            path, json=body, headers=headers, stream=True, catch_response=True, name=path
+            url, json=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
             row["engine"] = response.headers.get(ENGINE_HEADER, "")
             if response.status_code != 200:

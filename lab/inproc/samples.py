@@ -22,4 +22,5 @@ SAMPLE_COLUMNS = (
     "phase",
     "lag_ms",
     "itl_ms",
+    "arm",  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
 )

@@ -90,7 +90,7 @@ def run(
         "scenarios": scenario_names,
         "runs": [],
     }
-    _save(folder, plan)
+    save(folder, plan)
     say(
         f"🔀 A/B: {2 * repeat} runs, {' '.join(order(repeat))}, on {platform}; each brings the "
         "stack up and down (about a minute per bring-up on the local platform)"
@@ -100,7 +100,7 @@ def run(
         say(f"🔀 run {turn}/{2 * repeat}: {label} ({arm.profile.name} {' '.join(arm.sets)})")
         result = one_run(arm, platform, scenario_names, folder / label)
         plan["runs"].append({"arm": label, "folder": str(result.relative_to(folder))})
-        _save(folder, plan)
+        save(folder, plan)
     return folder
 
 
@@ -113,5 +113,5 @@ def one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
         lifecycle.down()
 
 
-def _save(folder: Path, plan: dict) -> None:
+def save(folder: Path, plan: dict) -> None:
     (folder / "ab.json").write_text(json.dumps(plan, indent=2) + "\n")

@@ -43,6 +43,11 @@ def up(
         current = platform.up(profile)
     where = current.require_endpoints()
     ok(f"stack up in {time.monotonic() - began:.1f} s: router at {where.router}")
+    if profile.engine.test_delay:
+        note(
+            f"engine.test_delay {profile.engine.test_delay}: these engines are slowed on purpose "
+            "(tests and calibration only); every results manifest records it"
+        )
     if run_smoke:
         smoke.run(where)
     return platform, current

@@ -13,3 +13,14 @@ def simulated_problems(profile: Profile, platform: str) -> list[str]:
         f"{profile.source}: engine.simulated: simulated engines run on the local platform only "
         f"(tests and benchmarks), not on {platform}; remove the setting to run vLLM"
     ]
+
+
+def test_delay_problems(profile: Profile, platform: str) -> list[str]:
+    """The known slowdown (engine.test_delay) lives in the lab's engine middleware, which only
+    the engines the lab starts itself run (local and Compose platforms)."""
+    if not profile.engine.test_delay:
+        return []
+    return [
+        f"{profile.source}: engine.test_delay: the delay lives in the lab's engine middleware, "
+        f"which engines on {platform} do not run; expected the local or compose platform"
+    ]

@@ -3,6 +3,8 @@ platforms run these)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lab.config import commandlines, profile
@@ -82,3 +84,32 @@ def test_a_simulated_engine_takes_the_profiles_timing_and_model() -> None:
     assert pairs["--tpot-ms"] == "40" and pairs["--max-batch"] == "4"
     assert cmd[-1] == "--no-prefix-caching"
     assert commandlines.sim_env(3)["LAB_ENGINE_NAME"] == "engine-3"
+
+
+def test_a_test_delay_reaches_the_middleware_and_the_simulated_engine() -> None:
+    from lab.inproc import engine_tag
+
+    assert commandlines.TEST_DELAY_ENV == engine_tag.TEST_DELAY_ENV
+    lab = load("engine.test_delay={ttft_share: 0.2}")
+    assert json.loads(commandlines.engine_env(lab, 0)["LAB_TEST_DELAY"]) == {
+        "first_chunk_ms": 0,
+        "ttft_share": 0.2,
+    }
+    assert "LAB_TEST_DELAY" not in commandlines.engine_env(load(), 0)
+    sim = load("engine.simulated={ttft_ms: 50}", "engine.test_delay={ttft_share: 0.2}")
+    cmd = commandlines.sim_command(sim, 8000, "engine-0")
+    assert float(cmd[cmd.index("--ttft-ms") + 1]) == pytest.approx(60)
+    both = load("engine.simulated={ttft_ms: 50}",
+                "engine.test_delay={ttft_share: 0.2, first_chunk_ms: 15}")  # fmt: skip
+    cmd = commandlines.sim_command(both, 8000, "engine-0")
+    assert float(cmd[cmd.index("--ttft-ms") + 1]) == pytest.approx(75)
+
+
+def test_a_test_delay_is_refused_where_the_middleware_does_not_run() -> None:
+    from lab.platforms import checks
+
+    lab = load("engine.test_delay={first_chunk_ms: 10}")
+    assert "engine.test_delay" in checks.test_delay_problems(lab, "kind")[0]
+    assert checks.test_delay_problems(load(), "kind") == []
+    with pytest.raises(Exception, match="test_delay"):
+        load("engine.test_delay={share: 0.2}")
