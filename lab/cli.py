@@ -323,14 +323,22 @@ def _ui_parser(verbs: argparse._SubParsersAction) -> None:
     profile_options(ui)
     platform_option(ui)
     ui.add_argument("--web-port", type=int, default=8089, help="web UI port (default: 8089)")
+    ui.add_argument(
+        "--out",
+        default="results",
+        help="folder that receives a results folder per test started in the UI (default: results)",
+    )
     ui.set_defaults(run=_ui)
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from lab.config import profile
     from lab.load import web_ui
 
-    web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
+    lab = profile.load(args.profile, args.sets)
+    web_ui.serve(lab, args.platform, args.web_port, Path(args.out))
     return 0
 
 
