@@ -1,4 +1,4 @@
-"""Tests started in the web UI are runs: `python -m lab ui` over scripted engines behind the real
+"""Tests started in the web UI are runs: `python -m lab ui` over simulated engines behind the real
 vllm-router, driven through the UI's own endpoints (as its page does) and, in the browser test,
 through the page itself in headless Chromium."""
 
@@ -8,7 +8,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -21,9 +20,10 @@ import pytest
 from lab.load import web_figures
 from lab.paths import CHECKOUT
 from lab.results import folder as results_folder
-from lab.stack import processes
+from lab.stack import metrics, processes
+from lab.stack.metrics import SERVED
 from tests.helpers.browser import browser
-from tests.helpers.webui import scripted_stack, web_ui
+from tests.helpers.webui import sim_stack, web_ui
 
 pytestmark = pytest.mark.timeout(600)
 LOCUST_FILES = {
@@ -96,7 +96,7 @@ def session(engines_installed, tmp_path_factory) -> Session:
     running when the UI is stopped (Ctrl-C)."""
     base = tmp_path_factory.mktemp("webui")
     state_dir, out = base / "state", base / "results"
-    with scripted_stack(state_dir) as stack:
+    with sim_stack(state_dir) as stack:
         with web_ui(state_dir, out) as (url, output), httpx.Client(base_url=url, timeout=90) as ui:
             page = ui.get("/").text
             options = json.loads(re.search(r"templateArgs = (.*)", page)[1])["extra_options"]
@@ -110,12 +110,7 @@ def session(engines_installed, tmp_path_factory) -> Session:
             finished(out, 2)
             start(ui, 3, "MultiRoundQAUser", lab_rounds=50, lab_user_qps=5)
             time.sleep(3)
-        served = sum(
-            float(line.split()[1])
-            for engine in stack.endpoints.engines
-            for line in httpx.get(engine.metrics).text.splitlines()
-            if line.startswith("vllm:request_success_total ")
-        )
+        served = sum(metrics.scrape(engine.metrics)[SERVED] for engine in stack.endpoints.engines)
     return Session(base, finished(out, 3), shown, counted, int(served), output, options)
 
 
@@ -180,7 +175,6 @@ def test_the_ui_showed_what_summary_json_keeps(session) -> None:
     shown = {row["figure"]: row["value"] for row in session.shown}
     assert all(shown[label] == value for label, value in web_figures.figure_rows(figures))
     assert shown["requests"] == str(session.counted)
-    assert shown["prefix-cache hit rate"] == "50.0%"  # the scripted engines hit half
     assert shown["results folder"] == f"{second} (saved)"
     assert shown["profile"] == "cpu" and shown["routing"] == "roundrobin"
 
@@ -223,7 +217,7 @@ def test_a_test_run_in_the_browser_is_recorded_as_the_ui_showed_it(
     engines_installed, tmp_path
 ) -> None:
     state_dir, out = tmp_path / "state", tmp_path / "results"
-    with scripted_stack(state_dir), web_ui(state_dir, out) as (url, _), browser() as chromium:
+    with sim_stack(state_dir), web_ui(state_dir, out) as (url, _), browser() as chromium:
         page = chromium.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(url)
         page.get_by_label("Number of users (peak concurrency)").fill("2")
@@ -254,6 +248,3 @@ def test_a_test_run_in_the_browser_is_recorded_as_the_ui_showed_it(
     assert all(shown[label] == value for label, value in web_figures.figure_rows(figures))
     assert shown["results folder"] == f"{folder} (saved)"
     assert charts == 6
-    if target := os.environ.get("LAB_SCREENSHOTS"):
-        for name in ("web-ui-llm-tab.png", "web-ui-llm-charts.png"):
-            shutil.copy(tmp_path / name, Path(target) / name)
