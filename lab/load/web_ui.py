@@ -43,7 +43,7 @@ def command(endpoints: Endpoints, port: int, words: str, base: Path, manifest: P
         *locust.routing_options(endpoints),
         *locust.user_options(endpoints, words),
         "--lab-results",
-        str(base.resolve()),
+        str(base),  # Locust runs in this directory: folders are said as the user named them
         "--lab-run-manifest",
         str(manifest),
         "--lab-engine-urls",
@@ -88,5 +88,10 @@ def _run(argv: list[str]) -> None:
         locust.wait()
     except KeyboardInterrupt:
         locust.terminate()
-        locust.wait(timeout=90)
+        try:
+            locust.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            note("Locust did not finish its test in 90 s: killed")
+            locust.kill()
+            locust.wait()
         raise
