@@ -14,6 +14,7 @@ imports Locust, which patches the standard library with gevent.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -62,9 +63,9 @@ def add_options(parser: Any) -> None:
 
 def attach(environment: Environment, **_: Any) -> None:
     """Record the web UI's tests and show their figures, when `lab ui` asked for it."""
-    options = environment.parsed_options
-    if environment.web_ui is None or not getattr(options, "lab_results", ""):
+    if environment.web_ui is None or not getattr(environment.parsed_options, "lab_results", ""):
         return
+    options = parsed(environment)
     template = json.loads(Path(options.lab_run_manifest).read_text())
     recorder = Recorder(
         environment, Path(options.lab_results), template, engines(options.lab_engine_urls)
@@ -82,8 +83,20 @@ def engines(text: str) -> tuple[Engine, ...]:
     return tuple(Engine(name, url) for name, _, url in pairs)
 
 
+def parsed(environment: Environment) -> argparse.Namespace:
+    """Locust's options: always parsed in a Locust process started from its command line."""
+    assert environment.parsed_options is not None
+    return environment.parsed_options
+
+
 def level_name(users: int, spawn_rate: float) -> str:
     return f"ui-u{users}-r{spawn_rate:g}"
+
+
+def _kind(user: type) -> str:
+    """The scenario kind a user class plays (the lab's users say it)."""
+    assert issubclass(user, llm_user.LLMUser), f"{user.__name__} is not one of the lab's users"
+    return user.kind
 
 
 @dataclass
@@ -193,8 +206,8 @@ class Recorder:
         """A new results folder for the test starting now, its samples and Locust's CSVs
         written there from now on."""
         env = self.environment
-        options = env.parsed_options
-        kinds = sorted({user.kind for user in env.user_classes})
+        options = parsed(env)
+        kinds = sorted({_kind(user) for user in env.user_classes})
         scenario = "+".join(kinds)
         level = level_name(options.num_users, options.spawn_rate)
         folder = results.new_folder(
@@ -324,7 +337,7 @@ class Recorder:
 
     def extend_web_ui(self) -> None:
         web_ui = self.environment.web_ui
-        assert web_ui is not None
+        assert web_ui is not None and web_ui.app is not None
         web_ui.template_args.update(
             extended_tabs=[{"title": "LLM", "key": TAB}],
             extended_tables=[

@@ -54,12 +54,13 @@ def command(endpoints: Endpoints, port: int, words: str, base: Path, manifest: P
 def serve(profile: Profile, requested_platform: str | None, port: int, base: Path) -> None:
     current = state.load()
     owned = current is None
-    if owned:
+    if current is None:
         current = lifecycle.up(profile, requested_platform)
     else:
         note(f"using the lab that is up ({current.profile['name']} on {current.platform})")
         # The runs describe the stack the UI drives, not the profile named on the command line.
         profile = profiles.build(current.profile, current.profile_source)
+    assert current is not None and current.endpoints is not None  # up, not a dry run
     try:
         web_port = processes.free_port(port)
         if web_port != port:
