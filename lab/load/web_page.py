@@ -46,7 +46,7 @@ function chart(title, lines, history) {
   let svg = `<svg width="${W}" height="${H}" role="img" aria-label="${title}">`;
   svg += `<line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#999"/>`;
   svg += `<line x1="${PAD}" y1="${PAD}" x2="${PAD}" y2="${H - PAD}" stroke="#999"/>`;
-  svg += `<text x="2" y="${PAD}" font-size="10">${ymax.toPrecision(3)}</text>`;
+  svg += `<text x="2" y="${PAD}" font-size="10">${+ymax.toPrecision(3)}</text>`;
   svg += `<text x="${W - PAD}" y="${H - PAD + 14}" font-size="10">${xmax} s</text>`;
   lines.forEach(([key, legend], i) => {
     const points = history.filter(p => p[key] !== null).map(p => `${x(p.t)},${y(p[key])}`);
