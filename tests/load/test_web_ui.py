@@ -11,6 +11,7 @@ import sys
 import httpx
 import pytest
 
+from lab.results import report
 from lab.stack import processes, smoke, state
 from lab.stack.state import State
 from tests.helpers.browser import browser
@@ -66,7 +67,7 @@ def test_a_test_started_from_the_web_ui_shows_ttft_rows(stack: State, tmp_path) 
 
 
 def test_a_report_renders_in_the_browser(tmp_path) -> None:
-    interrupted_run(tmp_path)
+    report.write(interrupted_run(tmp_path))
     with browser() as chromium:
         page = chromium.new_page()
         page.goto((tmp_path / "report.html").as_uri())
