@@ -55,13 +55,13 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
     current = state.load()
     owned = current is None
     if current is None:
-        current = lifecycle.up(profile, requested_platform)
+        _, current = lifecycle.up(profile, requested_platform)
     else:
         note(f"using the lab that is up ({current.profile['name']} on {current.platform})")
         # The runs describe the stack the UI drives, not the profile named on the command line.
         profile = profiles.build(current.profile, current.profile_source)
-    assert current is not None and current.endpoints is not None  # up, not a dry run
     try:
+        endpoints = current.require_endpoints()
         web_port = processes.free_port(port)
         if web_port != port:
             note(f"port {port} is taken: the web UI uses {web_port} instead")
@@ -74,7 +74,7 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
             ok(f"Locust web UI at {url} (Ctrl-C stops it); the lab's figures in its LLM tab")
             say(f"📈 charts over time at {url}/llm; each test's results folder goes to {base}/")
             words = levels.word_list(profile)
-            _run(command(current.endpoints, web_port, words, base, template))
+            _run(command(endpoints, web_port, words, base, template))
     finally:
         if owned:
             say("🧹 stopping the stack this UI brought up")
