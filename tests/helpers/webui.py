@@ -1,10 +1,9 @@
-"""The web UI (`python -m lab ui`) over simulated engines (lab.sim) behind the real
-vllm-router, saved as the lab that is up: no vLLM needed."""
+"""The web UI (`python -m lab ui`) as a user runs it, on the lab that is up in a state
+directory (in tests, simulated engines behind the real vllm-router: tests.helpers.simstack)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -14,51 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from lab.config import profile
-from lab.platforms.local import platform as local
-from lab.sim import SimOptions, running
-from lab.stack import processes, state
-from lab.stack.endpoints import Endpoints, Engine
-from lab.stack.state import State
+from lab.stack import processes
 
-# Fast enough that a few seconds make a few dozen requests on a busy 2-core machine.
-TIMELINE = {"ttft_ms": 30.0, "tpot_ms": 5.0, "max_batch": 8}
-
-
-@contextlib.contextmanager
-def sim_stack(state_dir: Path, engines: int = 2) -> Iterator[State]:
-    """Simulated engines behind the real vllm-router (the cpu profile's round-robin), saved as
-    the lab that is up in `state_dir`."""
-    lab = profile.load("cpu")
-    with contextlib.ExitStack() as stack:
-        sims = [
-            stack.enter_context(running(SimOptions(name=f"engine-{n}", **TIMELINE)))
-            for n in range(engines)
-        ]
-        port, metrics_port = processes.free_port(31080), processes.free_port(31580)
-        router = processes.spawn(
-            "router",
-            local.router_command(lab, [sim.url for sim in sims], port, metrics_port),
-            state_dir / "router.log",
-        )
-        stack.callback(processes.stop, router)
-        url = f"http://127.0.0.1:{port}"
-        ready = processes.wait_until(lambda: _answers(f"{url}/health"), timeout=30)
-        assert ready, processes.tail(router.log)
-        current = State(
-            platform="local",
-            profile=lab.resolved,
-            profile_source=lab.source,
-            endpoints=Endpoints(
-                router=url,
-                engines=tuple(Engine(sim.name, sim.url) for sim in sims),
-                model=SimOptions().served_model_name,
-                routing=lab.router.routing,
-                session_key=lab.router.session_key,
-            ),
-        )
-        (state_dir / state.path().name).write_text(json.dumps(current.to_json()))
-        yield current
+# Slow enough to stream like an engine, fast enough for a few dozen requests in seconds.
+SIMULATED = "engine.simulated={ttft_ms: 30, tpot_ms: 5, max_batch: 8}"
 
 
 @contextlib.contextmanager

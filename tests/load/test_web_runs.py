@@ -1,6 +1,6 @@
 """Tests started in the web UI are runs: `python -m lab ui` over simulated engines behind the real
-vllm-router, driven through the UI's own endpoints (as its page does) and, in the browser test,
-through the page itself in headless Chromium."""
+vllm-router (the cpu profile, engine.simulated), driven through the UI's own endpoints (as its
+page does) and, in the browser test, through the page itself in headless Chromium."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from lab.results import folder as results_folder
 from lab.stack import metrics, processes
 from lab.stack.metrics import SERVED
 from tests.helpers.browser import browser
-from tests.helpers.webui import sim_stack, web_ui
+from tests.helpers.simstack import sim_stack
+from tests.helpers.webui import SIMULATED, web_ui
 
 pytestmark = pytest.mark.timeout(600)
 LOCUST_FILES = {
@@ -91,12 +92,12 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(engines_installed, tmp_path_factory) -> Session:
+def session(tmp_path_factory) -> Session:
     """One UI session: a test reset midway then stopped (two runs), and a third test still
     running when the UI is stopped (Ctrl-C)."""
     base = tmp_path_factory.mktemp("webui")
     state_dir, out = base / "state", base / "results"
-    with sim_stack(state_dir) as stack:
+    with sim_stack(state_dir, simulated=SIMULATED) as (_, stack):
         with web_ui(state_dir, out) as (url, output), httpx.Client(base_url=url, timeout=90) as ui:
             page = ui.get("/").text
             options = json.loads(re.search(r"templateArgs = (.*)", page)[1])["extra_options"]
@@ -110,7 +111,8 @@ def session(engines_installed, tmp_path_factory) -> Session:
             finished(out, 2)
             start(ui, 3, "MultiRoundQAUser", lab_rounds=50, lab_user_qps=5)
             time.sleep(3)
-        served = sum(metrics.scrape(engine.metrics)[SERVED] for engine in stack.endpoints.engines)
+        engines = stack.require_endpoints().engines
+        served = sum(metrics.scrape(engine.metrics)[SERVED] for engine in engines)
     return Session(base, finished(out, 3), shown, counted, int(served), output, options)
 
 
@@ -213,11 +215,10 @@ def test_ui_runs_compare_like_any_other(session) -> None:
 
 
 @pytest.mark.browser
-def test_a_test_run_in_the_browser_is_recorded_as_the_ui_showed_it(
-    engines_installed, tmp_path
-) -> None:
+def test_a_test_run_in_the_browser_is_recorded_as_the_ui_showed_it(tmp_path) -> None:
     state_dir, out = tmp_path / "state", tmp_path / "results"
-    with sim_stack(state_dir), web_ui(state_dir, out) as (url, _), browser() as chromium:
+    stack = sim_stack(state_dir, simulated=SIMULATED)
+    with stack, web_ui(state_dir, out) as (url, _), browser() as chromium:
         page = chromium.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(url)
         page.get_by_label("Number of users (peak concurrency)").fill("2")
