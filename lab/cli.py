@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_parsers(verbs)
     _ui_parser(verbs)
     _compare_parsers(verbs)
+    _baseline_parser(verbs)
     return parser
 
 
@@ -345,14 +346,22 @@ def _ui_parser(verbs: argparse._SubParsersAction) -> None:
     profile_options(ui)
     platform_option(ui)
     ui.add_argument("--web-port", type=int, default=8089, help="web UI port (default: 8089)")
+    ui.add_argument(
+        "--out",
+        default="results",
+        help="folder that receives a results folder per test started in the UI (default: results)",
+    )
     ui.set_defaults(run=_ui)
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from lab.config import profile
     from lab.load import web_ui
 
-    web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
+    lab = profile.load(args.profile, args.sets)
+    web_ui.serve(lab, args.platform, args.web_port, Path(args.out))
     return 0
 
 
@@ -403,10 +412,17 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         )
 
     compare = verbs.add_parser(
-        "compare", help="compare two results folders (or folders of repeated runs): B against A"
+        "compare",
+        help="compare two results folders (or folders of repeated runs): B against A; "
+        "with none named, the newest run against the baseline or its profile's previous run",
     )
-    compare.add_argument("run_a", metavar="RUN_A", help="results folder, or folder of runs")
-    compare.add_argument("run_b", metavar="RUN_B", help="results folder, or folder of runs")
+    compare.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="RUN_A RUN_B: results folders, or folders of runs (default: picked in --results)",
+    )
+    results_option(compare)
     gate_options(compare)
     compare.add_argument(
         "--out", help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)"
@@ -477,11 +493,52 @@ def _compare_options(args: argparse.Namespace) -> Options:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lab.compare import pick
     from lab.compare import run as compare_run
 
-    chosen = _compare_options(args)
+    chosen = _compare_options(args)  # bad options are refused before runs are looked for
+    run_a, run_b = pick.runs(args.runs, Path(args.results))
     out = Path(args.out) if args.out else None
-    return compare_run.run(Path(args.run_a), Path(args.run_b), chosen, out, args.fail_on_regression)
+    return compare_run.run(run_a, run_b, chosen, out, args.fail_on_regression)
+
+
+def results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="the folder of results folders runs are picked from (default: results)",
+    )
+
+
+def _baseline_parser(verbs: argparse._SubParsersAction) -> None:
+    baseline = verbs.add_parser(
+        "baseline", help="the run `compare` with no runs named compares the newest run against"
+    )
+    baseline.add_argument("action", choices=["set", "show", "clear"])
+    baseline.add_argument(
+        "folder", nargs="?", metavar="RUN", help="with set: a results folder, or folder of runs"
+    )
+    results_option(baseline)
+    baseline.set_defaults(run=_baseline)
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab.compare import pick
+    from lab.errors import ConfigError
+
+    base = Path(args.results)
+    if (args.action == "set") != bool(args.folder):
+        wanted = "name the run to set" if args.action == "set" else "takes no run"
+        raise ConfigError(f"baseline {args.action}: {wanted}")
+    if args.action == "set":
+        pick.set_baseline(base, Path(args.folder))
+    elif args.action == "show":
+        pick.show_baseline(base)
+    else:
+        pick.clear_baseline(base)
+    return 0
 
 
 def _ab(args: argparse.Namespace) -> int:

@@ -38,22 +38,30 @@ DEFAULT_WORDS = sorted({w.strip(".,") for line in CORPUS for w in line.split()[1
 
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
-    """Options every lab scenario takes (Locust's own parser; they show in the web UI too)."""
-    group = parser.add_argument_group("vLLM Stack Lab")
-    group.add_argument("--lab-model", default="tiny-llama", help="served model name")
-    group.add_argument("--lab-samples", default="", help="CSV file for one raw row per request")
-    group.add_argument("--lab-scenario", default="", help="scenario name written in samples")
-    group.add_argument("--lab-level", default="", help="load level written in samples")
-    group.add_argument(
-        "--lab-api-key-env", default="", help="environment variable holding the API key"
+    """Options every lab scenario takes (Locust's own parser). The lab's plumbing is hidden
+    from the web UI's custom parameters; what shapes the load (the seed, and each scenario's
+    own options) shows there."""
+    # Locust honours include_in_web_ui on its parser, not on an argument group.
+    hidden = {"include_in_web_ui": False}
+    parser.add_argument("--lab-model", default="tiny-llama", help="served model name", **hidden)
+    parser.add_argument(
+        "--lab-samples", default="", help="CSV file for one raw row per request", **hidden
     )
-    group.add_argument(
-        "--lab-words", default="", help="file of one-token words prompts are made of"
+    parser.add_argument("--lab-scenario", default="", help="scenario written in samples", **hidden)
+    parser.add_argument("--lab-level", default="", help="load level written in samples", **hidden)
+    parser.add_argument(
+        "--lab-api-key-env", default="", help="environment variable holding the API key", **hidden
     )
-    group.add_argument(
-        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
+    parser.add_argument(
+        "--lab-words", default="", help="file of one-token words prompts are made of", **hidden
     )
-    group.add_argument(
+    parser.add_argument(
+        "--lab-stop-file",
+        default="",
+        help="end the run (as its run time would) once this exists",
+        **hidden,
+    )
+    parser.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
     )
 
@@ -191,9 +199,11 @@ BROKEN_STREAM = (
 
 
 class LLMUser(HttpUser):
-    """Sends streamed completions and measures them. Scenario users subclass it."""
+    """Sends streamed completions and measures them. Scenario users subclass it and say which
+    kind of scenario they play (`kind`: a scenario kind of the lab's profiles)."""
 
     abstract = True
+    kind: str
     numbers = itertools.count()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ from lab.platforms import Platform
 from lab.results import folder as results
 from lab.results import report, summary
 from lab.stack import metrics
-from lab.stack.endpoints import Endpoints, Engine
+from lab.stack.endpoints import Engine
 from lab.stack.state import State
 
 COUNTER_NAMES = {
@@ -117,8 +118,8 @@ def _run_scenario(
             deltas = _run_level(level, scenario, current, place, words, events, level_seed)
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
-            units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
-            _say_level(scenario.name, level.name, units[level.name])
+            units[level.name] = summarize_level(place, level.name, deltas, scenario.kind, engine)
+            say_level(scenario.name, level.name, units[level.name])
             results.save_manifest(folder, manifest)
         entry["status"] = "completed"
     except KeyboardInterrupt:
@@ -167,7 +168,7 @@ def _run_level(
 ) -> dict[str, dict[str, float]]:
     endpoints = current.require_endpoints()
     (place / level.name).mkdir()
-    before = _counters(endpoints)
+    before = counters(endpoints.engines)
     stop_file = place / level.name / ".stop"
     command = [*locust.command(level, scenario, endpoints, place, words),
                "--lab-stop-file", str(stop_file)]  # fmt: skip
@@ -194,14 +195,14 @@ def _run_level(
             stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
-    return metrics.delta(_counters(current.require_endpoints()), before)
+    return metrics.delta(counters(current.require_endpoints().engines), before)
 
 
-def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
+def counters(engines: Iterable[Engine]) -> dict[str, dict[str, float]]:
     """Engine counters under the lab's names; an engine that does not answer counts nothing."""
     out = {}
     with httpx.Client(timeout=5) as client:
-        for engine in endpoints.engines:
+        for engine in engines:
             try:
                 snapshot = metrics.scrape(engine.metrics, client)
             except httpx.HTTPError:
@@ -211,7 +212,10 @@ def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
     return out
 
 
-def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine | None) -> dict:
+def summarize_level(
+    place: Path, level: str, deltas: dict, kind: str, engine: Engine | None
+) -> dict:
+    """The figures of a level (summary.json), from its samples in place/requests.csv."""
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
     figures = summary.summarize(samples, deltas)
     if kind in ("failover", "scale"):
@@ -220,7 +224,9 @@ def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine 
     return figures
 
 
-def _say_level(scenario: str, level: str, figures: dict) -> None:
+def say_level(scenario: str, level: str, figures: dict) -> None:
+    """A level's figures in one line on the terminal."""
+
     def ms(key: str) -> str:
         value = figures.get(key)
         return "-" if value is None else f"{value:.0f} ms"

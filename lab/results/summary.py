@@ -50,10 +50,12 @@ class Sample:
 
 def read_samples(path: Path) -> list[Sample]:
     with path.open(newline="") as file:
-        return [_sample(row) for row in csv.DictReader(file)]
+        return [from_row(row) for row in csv.DictReader(file)]
 
 
-def _sample(row: dict[str, str]) -> Sample:
+def from_row(row: dict[str, str]) -> Sample:
+    """A Sample from one row of requests.csv."""
+
     def number(key: str) -> float | None:
         return float(row[key]) if row.get(key) else None
 
