@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from lab.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
@@ -16,8 +19,16 @@ def asset(*parts: str) -> Path:
 
 
 def state_dir() -> Path:
-    """Running stacks' state files and logs; LAB_STATE_DIR overrides (tests use their own)."""
-    return Path(os.environ.get("LAB_STATE_DIR") or Path.cwd() / ".lab")
+    """Running stacks' state files and logs; LAB_STATE_DIR overrides (tests use their own).
+    Something there that is not a folder is refused, naming it."""
+    directory = Path(os.environ.get("LAB_STATE_DIR") or Path.cwd() / ".lab")
+    if directory.exists() and not directory.is_dir():
+        chosen = "LAB_STATE_DIR" if os.environ.get("LAB_STATE_DIR") else "the lab's state folder"
+        raise ConfigError(
+            f"{directory}: {chosen} is not a folder: point LAB_STATE_DIR at a folder "
+            "(or remove the file if nothing of a lab is in it)"
+        )
+    return directory
 
 
 def cache_dir() -> Path:
@@ -26,3 +37,18 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "vllm-lab"
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (made if need be), or None when they can.
+    Nothing is left behind: the nearest folder that exists is tried with a probe, removed."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lab-probe-", dir=existing))
+    except OSError as exc:
+        return f"cannot write in {existing} ({exc.strerror or exc})"
+    return None
