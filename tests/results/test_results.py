@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from lab.config import profile
+from lab.config.validation import violations
 from lab.errors import ConfigError
 from lab.load import scenarios
 from lab.results import folder as results
@@ -79,6 +80,37 @@ def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
     results.save_manifest(tmp_path, manifest)
     assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
     assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
+    assert manifest["images"] == []  # local: engines and router are Python packages
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("kind", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                  "lmcache/lmstack-router:v0.1.12"]),
+        ("compose", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                     "lmcache/lmstack-router:v0.1.12", "prom/prometheus:v2.53.0"]),
+    ],
+)  # fmt: skip
+def test_the_manifest_records_the_images_the_platform_ran(platform, expected, monkeypatch) -> None:
+    monkeypatch.setattr(results, "versions", lambda url: {})
+    ran = dataclasses.replace(fake_state(), platform=platform)
+    manifest = results.start_manifest(profile.load("cpu"), ran)
+    assert manifest["images"] == expected
+    assert not [p for p in violations(manifest, "run-manifest") if p[0].startswith("images")]
+
+
+def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(results, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    entry = {"kind": "routing", "status": "completed", "started": "t", "ended": "t", "error": ""}
+    for name in ("../elsewhere", "/tmp/x", "a/b", ".", ""):
+        manifest["scenarios"] = [{**entry, "name": name, "levels": []}]
+        with pytest.raises(ConfigError, match=r"scenarios\[0\]\.name: .* does not match"):
+            results.save_manifest(tmp_path, manifest)
+    assert not (tmp_path / "manifest.json").exists()
 
 
 @pytest.mark.parametrize(
