@@ -6,12 +6,18 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.markup import escape
 
 from lab import __version__
 from lab.console import err
 from lab.errors import ConfigError, LabError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lab.config.profile import Profile
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -27,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except ConfigError as exc:
-        for problem in exc.problems:
+        for problem in exc.shown():
             err.print(f"[red]error:[/] {escape(problem)}")
         return exc.exit_code
     except LabError as exc:
@@ -42,8 +48,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, whose mistakes read like the lab's other errors: one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vllm-lab",
         description="Bring up the vLLM Production Stack, check it, load it, compare runs.",
     )
@@ -57,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     _ui_parser(verbs)
     _compare_parsers(verbs)
     return parser
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (1 to 65535)")
+    return port
+
+
+def writable(option: str, folder: str | Path) -> Path:
+    """`folder` of an --out-like option, refused (exit 2) before anything is computed when
+    results cannot be written there."""
+    from pathlib import Path
+
+    from lab.results import folder as results
+
+    path = Path(folder)
+    results.check_writable(path, option)
+    return path
 
 
 def profile_options(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +124,11 @@ def _values_parser(verbs: argparse._SubParsersAction) -> None:
         help="Kubernetes platform the values are for (default: the profile's, kind for auto)",
     )
     values.add_argument("--check", metavar="VALUES.yaml", help="validate this Helm values file")
+    values.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --check: refuse clear-text secrets (token, API key) instead of warning",
+    )
     values.set_defaults(run=_values)
 
 
@@ -97,10 +138,17 @@ def _values(args: argparse.Namespace) -> int:
 
     from lab.config import profile as profiles
     from lab.config import values
+    from lab.config.cleartext import clear_text_secrets
 
     if args.check:
-        values.check_file(Path(args.check))
-        err.print(f"✅ {args.check}: valid vllm-stack values")
+        path = Path(args.check)
+        secrets = clear_text_secrets(values.check_file(path))
+        lines = [f"{path}: {where}: {advice}" for where, advice in secrets]
+        if args.strict and lines:
+            raise ConfigError(lines)
+        for line in lines:
+            err.print(f"[yellow]warning:[/] {escape(line)}")
+        err.print(f"✅ {escape(args.check)}: valid vllm-stack values")
         return 0
     profile = profiles.load(args.profile, args.sets)
     platform = args.platform or profile.platform
@@ -117,12 +165,11 @@ def _model_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from lab.config import model
     from lab.console import ok
 
-    folder, made = model.ensure_tiny(Path(args.out) if args.out else None)
+    folder, made = model.ensure_tiny(writable("--out", args.out) if args.out else None)
     ok(f"{'made' if made else 'already made'}: lab:tiny-llama at {folder} (recipe {model.RECIPE})")
     return 0
 
@@ -202,22 +249,23 @@ def platform_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.config import profile
 
     lab = profile.load(args.profile, args.sets)
+    from lab import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
+
     lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
     return 0
 
 
 def _cycle(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from lab import lifecycle
     from lab.config import profile
 
     lab = profile.load(args.profile, args.sets)
-    lifecycle.cycle(lab, args.platform, args.keep, args.scenario, Path(args.out))
+    out = _scenario_arguments(lab, args)
+    from lab import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
+
+    lifecycle.cycle(lab, args.platform, args.keep, args.scenario, out)
     return 0
 
 
@@ -291,15 +339,23 @@ def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from lab.config import profile
-    from lab.load import scenarios
     from lab.stack import state
 
     lab = profile.load(args.profile, args.sets)
-    scenarios.run(lab, state.require(), args.scenario, Path(args.out))
+    out = _scenario_arguments(lab, args)
+    from lab.load import scenarios  # heavy (openai, matplotlib): after the arguments are checked
+
+    scenarios.run(lab, state.require(), args.scenario, out)
     return 0
+
+
+def _scenario_arguments(lab: Profile, args: argparse.Namespace) -> Path:
+    """--scenario names the profile has and an --out results can be written in, checked
+    before a stack is touched; the --out folder."""
+    for name in args.scenario:
+        lab.scenario(name)  # a ConfigError naming the profile's scenarios
+    return writable("--out", args.out)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -307,10 +363,12 @@ def _report(args: argparse.Namespace) -> int:
 
     from lab.console import ok
     from lab.results import folder as results
-    from lab.results import report
 
     folder = Path(args.folder)
     results.load_manifest(folder)
+    results.check_writable(folder, "report")
+    from lab.results import report  # heavy (matplotlib): after the folder is checked
+
     ok(f"report: {report.write(folder)}")
     return 0
 
@@ -321,15 +379,19 @@ def _ui_parser(verbs: argparse._SubParsersAction) -> None:
     )
     profile_options(ui)
     platform_option(ui)
-    ui.add_argument("--web-port", type=int, default=8089, help="web UI port (default: 8089)")
+    ui.add_argument(
+        "--web-port", type=port_number, default=8089, help="web UI port (default: 8089)"
+    )
     ui.set_defaults(run=_ui)
 
 
 def _ui(args: argparse.Namespace) -> int:
     from lab.config import profile
-    from lab.load import web_ui
 
-    web_ui.serve(profile.load(args.profile, args.sets), args.platform, args.web_port)
+    lab = profile.load(args.profile, args.sets)
+    from lab.load import web_ui  # heavy (openai, matplotlib): after the arguments are checked
+
+    web_ui.serve(lab, args.platform, args.web_port)
     return 0
 
 
@@ -396,7 +458,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from lab.compare import report as compare_report
 
-    out = Path(args.out) if args.out else None
+    out = writable("--out", args.out) if args.out else None
     return compare_report.run(
         Path(args.run_a),
         Path(args.run_b),
@@ -409,7 +471,6 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _ab(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from lab.compare import metrics as compare_metrics
     from lab.compare import report as compare_report
@@ -418,11 +479,12 @@ def _ab(args: argparse.Namespace) -> int:
 
     compare_metrics.select(args.metrics)  # refuse bad gate options before hours of runs
     compare_metrics.thresholds(args.threshold)
+    out = writable("--out", args.out)
     arms = [
         ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),
         ab.Arm("B", profile.load(args.profile_b, args.set_b), tuple(args.set_b)),
     ]
-    folder = ab.run(arms, args.repeat, args.platform, args.scenario, Path(args.out))
+    folder = ab.run(arms, args.repeat, args.platform, args.scenario, out)
     return compare_report.run(
         folder / "A",
         folder / "B",

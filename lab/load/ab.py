@@ -79,6 +79,8 @@ def run(
     """Run the arms interleaved into a new ab folder; return it (compare it afterwards)."""
     check(arms, repeat, scenario_names)
     platform = platform_for(arms, requested_platform)
+    for arm in arms:  # what each bring-up would refuse, refused before the folder is made
+        lifecycle.check(arm.profile, platforms.get(platform))
     by_label = {arm.label: arm for arm in arms}
     folder = create(base)
     plan = {
