@@ -39,6 +39,7 @@ def grafana_service(release: str) -> str:
 def run(port_forward: bool = False, ports: dict[str, int] | None = None) -> None:
     """Show where they are; only --port-forward starts (and records) anything, so only then
     is the state locked and written."""
+    current = state.require()  # a lab must be up (and its state usable) before any lock
     with state.locked() if port_forward else contextlib.nullcontext():
         current = state.require()
         if current.platform in KUBERNETES_PLATFORMS:

@@ -142,6 +142,12 @@ CASES = [
         "--set engine.replicas=1: scenarios[0]: failover needs",
     ),
     Case("set-long-value", ("values", "--set", "name=" + "x" * 5000), 2, "(4805 more characters)"),
+    Case(
+        "set-nested-too-deeply",
+        ("values", "--set", "engine.replicas=" + "[" * 1000),
+        2,
+        "the value: nested too deeply",
+    ),
     Case("set-no-equals", ("values", "--set", "router.routing"), 2, "expected PATH=VALUE"),
     Case("set-bad-path", ("values", "--set", "a..b=1"), 2, "'' is not a key"),
     Case("set-index-missing", ("values", "--set", "scenarios[9].users=1"), 2, "index [9]"),
@@ -290,6 +296,13 @@ CASES = [
         2,
         "not a state file",
         {".lab/state.json": state("kind")},
+    ),
+    Case(
+        "state-monitor-port-forward",
+        ("monitor", "--port-forward"),
+        2,
+        "not a state file",
+        {".lab/state.json": "[]"},
     ),
     Case(
         "state-unknown-platform",

@@ -82,6 +82,8 @@ def parse_yaml(text: str, source: str) -> Any:
         return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a lab document") from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
