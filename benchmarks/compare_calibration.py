@@ -139,9 +139,8 @@ def record(name: str, runs: int = 2) -> Path:
     import os
     import tempfile
 
-    from lab import lifecycle
     from lab.config import profile
-    from lab.load import scenarios
+    from lab.load import lifecycle, scenarios
 
     os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-calibration-"))
     data = Path(tempfile.mkdtemp(prefix="lab-calibration-runs-"))

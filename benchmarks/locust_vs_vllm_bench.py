@@ -27,10 +27,9 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from lab import lifecycle
 from lab.config import model, profile
 from lab.config.profile import ThroughputScenario
-from lab.load import scenarios
+from lab.load import levels, lifecycle, locust
 from lab.results import summary
 from lab.stack import state
 
@@ -61,9 +60,9 @@ def run_vllm_bench(endpoint, out: Path, concurrency: int | None, rate: float | N
     return timed([sys.executable, "-c", VLLM_BENCH, *args], out / "vllm.json")
 
 
-def run_locust(current, folder: Path, level: scenarios.Level, words: str, scenario):
+def run_locust(current, folder: Path, level: levels.Level, words: str, scenario):
     folder.mkdir(parents=True, exist_ok=True)
-    command = scenarios.locust_command(level, scenario, current.endpoints, folder, words)
+    command = locust.command(level, scenario, current.endpoints, folder, words)
     return timed(command, folder / "requests.csv")
 
 
@@ -93,7 +92,7 @@ def main() -> None:
     os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-bench-"))
     work = Path(tempfile.mkdtemp(prefix="lab-bench-out-"))
     lab = profile.load("cpu")
-    words = scenarios.word_list(lab)
+    words = levels.word_list(lab)
     throughput = workload((args.concurrency,), (), args.duration)
     existing = state.load()
     current = existing or lifecycle.up(lab, "local")
@@ -118,7 +117,7 @@ def side_by_side(current, work: Path, args, words: str, throughput) -> None:
         current.endpoints, work / "vllm-c", args.concurrency, None, args.requests
     )
     vllm = json.loads(result.read_text())
-    (level,) = scenarios.levels(throughput)[:1]
+    (level,) = levels.levels(throughput)[:1]
     samples_file, lab_cpu = run_locust(current, work / "lab-c", level, words, throughput)
     samples = summary.read_samples(samples_file)
     lab = summary.summarize(samples)
@@ -156,7 +155,7 @@ def max_rates(current, work: Path, words: str) -> None:
         )
         vllm = json.loads(result.read_text())
         opened = workload((), (rate,), 20)
-        (level,) = scenarios.levels(opened)
+        (level,) = levels.levels(opened)
         samples_file, lab_cpu = run_locust(current, work / f"lab-r{rate:g}", level, words, opened)
         lab = summary.summarize(summary.read_samples(samples_file))
         achieved = {"lab": lab["requests_per_s"], "vllm": vllm["request_throughput"]}

@@ -252,7 +252,7 @@ def _up(args: argparse.Namespace) -> int:
     from lab.config import profile
 
     lab = profile.load(args.profile, args.sets)
-    from lab import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
+    from lab.load import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
 
     lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
     return 0
@@ -263,7 +263,7 @@ def _cycle(args: argparse.Namespace) -> int:
 
     lab = profile.load(args.profile, args.sets)
     out = _scenario_arguments(lab, args)
-    from lab import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
+    from lab.load import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
 
     lifecycle.cycle(lab, args.platform, args.keep, args.scenario, out)
     return 0
@@ -304,8 +304,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from lab import lifecycle
     from lab.console import say
+    from lab.load import lifecycle
 
     if not lifecycle.down(dry_run=args.dry_run, volumes=args.volumes):
         say("💤 nothing to stop: no lab is up here")

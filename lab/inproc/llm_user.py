@@ -29,7 +29,7 @@ from requests.exceptions import RequestException
 from lab.config.model import CORPUS
 from lab.inproc import streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
-from lab.results.summary import SAMPLE_COLUMNS
+from lab.inproc.samples import SAMPLE_COLUMNS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
 # Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.

@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import lifecycle, platforms
+from lab import platforms
 from lab.config.profile import Profile
 from lab.console import say
 from lab.errors import ConfigError
-from lab.load import scenarios
+from lab.load import lifecycle, scenarios
 from lab.results import folder as results
 
 SIDES = ("A", "B")

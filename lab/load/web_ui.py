@@ -6,10 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lab import lifecycle
 from lab.config.profile import Profile
 from lab.console import note, ok, say
-from lab.load import scenarios
+from lab.load import levels, lifecycle, locust
 from lab.paths import asset
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints
@@ -34,8 +33,8 @@ def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
         endpoints.router,
         "--lab-model",
         endpoints.model,
-        *scenarios.routing_options(endpoints),
-        *scenarios.user_options(endpoints, words),
+        *locust.routing_options(endpoints),
+        *locust.user_options(endpoints, words),
     ]
 
 
@@ -51,9 +50,7 @@ def serve(profile: Profile, requested_platform: str | None, port: int) -> None:
         if web_port != port:
             note(f"port {port} is taken: the web UI uses {web_port} instead")
         ok(f"Locust web UI at http://127.0.0.1:{web_port} (Ctrl-C stops it)")
-        locust = subprocess.Popen(
-            command(current.endpoints, web_port, scenarios.word_list(profile))
-        )
+        locust = subprocess.Popen(command(current.endpoints, web_port, levels.word_list(profile)))
         try:
             locust.wait()
         except KeyboardInterrupt:

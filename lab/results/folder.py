@@ -4,7 +4,7 @@ goes so that an interrupted run keeps every finished scenario and says which was
     manifest.json          what ran, where, with which versions (schemas/run-manifest.schema.json)
     report.html            plots and a summary table (lab.results.report)
     <scenario>/
-        requests.csv       one row per request (lab.inproc.llm_user.SAMPLE_COLUMNS)
+        requests.csv       one row per request (lab.inproc.samples.SAMPLE_COLUMNS)
         engines.csv        per level and engine: counter deltas over the level
         summary.json       per level: lab.results.summary figures
         <level>/locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
@@ -14,26 +14,19 @@ goes so that an interrupted run keeps every finished scenario and says which was
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import json
 import os
-import platform
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
-
-from lab import __version__, platforms
+from lab import __version__
 from lab.config import values
 from lab.config.profile import Profile
 from lab.config.validation import check, violations
 from lab.errors import ConfigError, LabError
-from lab.paths import CHECKOUT, unwritable
-from lab.results import summary
-from lab.runner import Runner
+from lab.paths import unwritable
+from lab.results import provenance, summary
 from lab.stack.state import State
 
 SCHEMA_VERSION = 1
@@ -85,7 +78,9 @@ def new_folder(base: Path, name: str) -> Path:
     raise LabError(f"{base}: cannot find a free folder name for {name}")
 
 
-def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
+def start_manifest(profile: Profile, current: State, images: list[str]) -> dict[str, Any]:
+    """The manifest of a run starting now; `images` are the container images (image:tag) its
+    platform runs (lab.platforms.images)."""
     endpoints = current.endpoints
     assert endpoints is not None
     return {
@@ -102,10 +97,10 @@ def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
             "routing": endpoints.routing,
             "tokenizer": endpoints.tokenizer,
         },
-        "versions": versions(endpoints.engines[0].url if endpoints.engines else ""),
-        "images": platforms.images(current.platform, profile),
-        "git_commit": git_commit(),
-        "host": host(),
+        "versions": provenance.versions(endpoints.engines[0].url if endpoints.engines else ""),
+        "images": images,
+        "git_commit": provenance.git_commit(),
+        "host": provenance.host(),
         "started": now(),
         "ended": None,
         "status": "running",
@@ -187,49 +182,6 @@ def read_engines(path: Path) -> dict[str, dict[str, dict[str, float]]]:
                 raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from None
             out.setdefault(row["level"], {})[row["engine"]] = counters
     return out
-
-
-def versions(engine_url: str) -> dict[str, str]:
-    found = {"lab": __version__, "python": platform.python_version()}
-    for name, dist in (("locust", "locust"), ("vllm_router", "vllm-router")):
-        try:
-            found[name] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed here"
-    try:
-        found["vllm"] = httpx.get(f"{engine_url}/version", timeout=5).json()["version"]
-    except (httpx.HTTPError, ValueError, KeyError):
-        found["vllm"] = "unknown"
-    return found
-
-
-def git_commit() -> str | None:
-    if not (CHECKOUT / ".git").exists():
-        return None
-    done = Runner(quiet=True).run(
-        ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], query=True, check=False
-    )
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def host() -> dict[str, Any]:
-    return {
-        "hostname": socket.gethostname(),
-        "os": f"{platform.system()} {platform.release()}",
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count() or 0,
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _helm_values(profile: Profile) -> dict[str, Any] | None:

@@ -18,28 +18,6 @@ from lab.config.validation import shorten
 from lab.errors import ConfigError
 
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
-SAMPLE_COLUMNS = (
-    "request_id",
-    "start_time",
-    "scenario",
-    "level",
-    "user",
-    "session",
-    "round",
-    "engine",
-    "prompt_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "ttft_ms",
-    "tpot_ms",
-    "itl_ms_mean",
-    "e2e_ms",
-    "status",
-    "error",
-    "phase",
-    "lag_ms",
-    "itl_ms",
-)
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 PERCENTILES = (50, 90, 99)
 

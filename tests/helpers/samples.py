@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from lab.results.summary import SAMPLE_COLUMNS
+from lab.inproc.samples import SAMPLE_COLUMNS
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
 

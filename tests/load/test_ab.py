@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import lifecycle
 from lab.cli import main
 from lab.compare import runsets
 from lab.config import profile
 from lab.errors import ConfigError, StepFailed
-from lab.load import ab, scenarios
+from lab.load import ab, lifecycle, scenarios
 from lab.results import folder as results
 from tests.helpers.samples import DATA, fake_state
 

@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lab import lifecycle
 from lab.config import model, profile
 from lab.errors import ConfigError, LabError, StepFailed
+from lab.load import lifecycle
 from lab.platforms.compose import composefile
 from lab.platforms.compose import platform as compose
 from lab.platforms.compose.platform import ComposePlatform

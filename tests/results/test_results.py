@@ -6,39 +6,39 @@ import dataclasses
 
 import pytest
 
+from lab import platforms
 from lab.config import profile
-from lab.config.validation import violations
 from lab.errors import ConfigError
-from lab.load import scenarios
+from lab.load import levels, locust
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import provenance, report, summary
 from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
 
 
 def test_levels_of_the_default_profile() -> None:
     routing, throughput = profile.load("cpu").scenarios
-    (level,) = scenarios.levels(routing)
+    (level,) = levels.levels(routing)
     assert (level.name, level.locustfile, level.users) == ("routing", "routing.py", 10)
     assert level.options["--lab-rounds"] == "10"
-    names = [(lv.name, lv.users) for lv in scenarios.levels(throughput)]
+    names = [(lv.name, lv.users) for lv in levels.levels(throughput)]
     assert names == [("c1", 1), ("c4", 4), ("rate8", 24)]
-    assert scenarios.levels(throughput)[2].options["--lab-rate"] == "8.0"
+    assert levels.levels(throughput)[2].options["--lab-rate"] == "8.0"
 
 
 def test_resilience_load_is_closed_loop_or_poisson_at_a_rate() -> None:
     failover = profile.load("cpu-resilience").scenario("failover")
-    (level,) = scenarios.levels(failover)
+    (level,) = levels.levels(failover)
     assert (level.users, level.options["--lab-rate"]) == (12, "4.0")  # Poisson, 4/s
-    assert (level.minimum, level.settle) == (120, scenarios.SETTLE)
+    assert (level.minimum, level.settle) == (120, levels.SETTLE)
     closed = profile.load("cpu-resilience", ["scenarios[1].rate=null", "scenarios[1].users=3"])
-    (level,) = scenarios.levels(closed.scenarios[1])
+    (level,) = levels.levels(closed.scenarios[1])
     assert level.users == 3 and "--lab-rate" not in level.options
 
 
 def test_locust_command_writes_every_output_into_the_level_folder(tmp_path) -> None:
     routing = profile.load("cpu").scenarios[0]
-    level = scenarios.levels(routing)[0]
-    command = scenarios.locust_command(level, routing, ENDPOINTS, tmp_path, "/w.txt")
+    level = levels.levels(routing)[0]
+    command = locust.command(level, routing, ENDPOINTS, tmp_path, "/w.txt")
     flag = {command[i]: command[i + 1] for i in range(len(command) - 1)}
     assert command[1:3] == ["-m", "locust"] and "--headless" in command
     assert flag["--csv"] == str(tmp_path / "routing" / "locust")
@@ -57,11 +57,11 @@ def test_token_ids_go_to_the_routing_scenario_only(tmp_path) -> None:
     lab = profile.load("cpu")
     endpoints = dataclasses.replace(ENDPOINTS, tokenizer="/models/tiny")
     routing, throughput = lab.scenarios[0], lab.scenarios[1]
-    (level,) = scenarios.levels(routing)
-    command = scenarios.locust_command(level, routing, endpoints, tmp_path, "")
+    (level,) = levels.levels(routing)
+    command = locust.command(level, routing, endpoints, tmp_path, "")
     assert command[command.index("--lab-tokenizer") + 1] == "/models/tiny"
-    for level in scenarios.levels(throughput):
-        command = scenarios.locust_command(level, throughput, endpoints, tmp_path, "")
+    for level in levels.levels(throughput):
+        command = locust.command(level, throughput, endpoints, tmp_path, "")
         assert "--lab-tokenizer" not in command
 
 
@@ -73,38 +73,42 @@ def test_results_folders_are_never_reused(tmp_path) -> None:
 
 
 def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "versions", lambda url: {
+    monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
     results.save_manifest(tmp_path, manifest)
     assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
     assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
-    assert manifest["images"] == []  # local: engines and router are Python packages
 
 
 @pytest.mark.parametrize(
     ("platform", "expected"),
     [
+        ("local", []),  # engines and router are Python packages there
         ("kind", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
                   "lmcache/lmstack-router:v0.1.12"]),
         ("compose", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
                      "lmcache/lmstack-router:v0.1.12", "prom/prometheus:v2.53.0"]),
     ],
 )  # fmt: skip
-def test_the_manifest_records_the_images_the_platform_ran(platform, expected, monkeypatch) -> None:
-    monkeypatch.setattr(results, "versions", lambda url: {})
-    ran = dataclasses.replace(fake_state(), platform=platform)
-    manifest = results.start_manifest(profile.load("cpu"), ran)
-    assert manifest["images"] == expected
-    assert not [p for p in violations(manifest, "run-manifest") if p[0].startswith("images")]
+def test_the_manifest_records_the_images_the_platform_ran(
+    platform, expected, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(provenance, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    lab = profile.load("cpu")
+    assert platforms.images(platform, lab) == expected
+    results.save_manifest(tmp_path, results.start_manifest(lab, fake_state(), expected))
+    assert results.load_manifest(tmp_path)["images"] == expected
 
 
 def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(results, "versions", lambda url: {
+    monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
     entry = {"kind": "routing", "status": "completed", "started": "t", "ended": "t", "error": ""}
     for name in ("../elsewhere", "/tmp/x", "a/b", ".", ""):
         manifest["scenarios"] = [{**entry, "name": name, "levels": []}]

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from lab import lifecycle
 from lab.config import profile
 from lab.errors import ConfigError, LabError
+from lab.load import lifecycle
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import model
+from lab.config import environment, model
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
@@ -23,7 +23,6 @@ from lab.paths import state_dir
 from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
 from lab.platforms.compose.engines import EngineOps
-from lab.platforms.kube.prereqs import profile_problems
 from lab.platforms.local import platform as local
 from lab.runner import Runner
 from lab.stack import processes, state
@@ -77,7 +76,7 @@ class ComposePlatform(EngineOps):
     # --- prerequisites ------------------------------------------------------------------------
 
     def check(self, profile: Profile) -> None:
-        problems = _profile_problems(profile) + profile_problems(profile)
+        problems = _profile_problems(profile) + environment.problems(profile)
         problems += self._docker_problems()
         if not problems:
             problems += self._image_problems(profile)

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from lab import paths
-from lab.config import model, values
+from lab.config import environment, model, values
 from lab.config.profile import Profile
 from lab.console import bad, note, say
 from lab.errors import ConfigError, LabError, StepFailed
@@ -115,7 +115,7 @@ class KubePlatform(EngineOps):
             problems += gpu.host_problems(self.run, self.name, self.docker)
         if shutil.which("helm"):
             problems += prereqs.repo_problems(self._known_repos())
-        problems += prereqs.profile_problems(profile)
+        problems += environment.problems(profile)
         if not missing:
             problems += self.cluster_problems(profile)
         if problems:

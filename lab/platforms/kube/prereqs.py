@@ -6,13 +6,9 @@ Every missing piece is named with how to get it; only read-only queries run here
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shutil
 
-from lab.config import model
-from lab.config.profile import Profile
 from lab.runner import Runner, json_answer
 
 CHART_REPO = ("vllm", "https://vllm-project.github.io/production-stack")
@@ -92,23 +88,3 @@ def repo_problems(repos: dict[str, str]) -> list[str]:
             f"rename or remove yours (helm repo remove {name})"
         ]
     return []
-
-
-def profile_problems(profile: Profile) -> list[str]:
-    """Settings the environment must back: an API key variable that is set, a tiny model that
-    is made or can be made here."""
-    problems = []
-    variable = profile.engine.api_key_env
-    if variable and not os.environ.get(variable):
-        problems.append(f"{profile.source}: engine.api_key_env: ${variable} is not set")
-    if (
-        profile.model.is_tiny
-        and not model.is_made(model.tiny_dir())
-        and importlib.util.find_spec("transformers") is None
-    ):
-        problems.append(
-            f"{profile.source}: model.source: lab:tiny-llama is not made yet and this Python "
-            "cannot make it: run `python -m lab model tiny` with the lab's engine extra "
-            "installed (nox -s cpu-lab does), or serve a Hugging Face model"
-        )
-    return problems
