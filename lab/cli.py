@@ -95,10 +95,21 @@ def writable(option: str, folder: str | Path) -> Path:
     return path
 
 
+def path(text: str) -> str:
+    """An argparse type for a file or folder: a path the operating system cannot take is
+    refused here, with the option named (exit 2)."""
+    from lab.paths import unusable_name
+
+    if problem := unusable_name(text):
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def profile_options(parser: argparse.ArgumentParser) -> None:
     """--profile and --set, the same on every verb that reads a profile."""
     parser.add_argument(
         "--profile",
+        type=path,
         default="cpu",
         help="a profile file, or the name of a shipped one in profiles/ (default: cpu)",
     )
@@ -123,7 +134,9 @@ def _values_parser(verbs: argparse._SubParsersAction) -> None:
         choices=["kind", "minikube", "existing"],
         help="Kubernetes platform the values are for (default: the profile's, kind for auto)",
     )
-    values.add_argument("--check", metavar="VALUES.yaml", help="validate this Helm values file")
+    values.add_argument(
+        "--check", type=path, metavar="VALUES.yaml", help="validate this Helm values file"
+    )
     values.add_argument(
         "--strict",
         action="store_true",
@@ -160,7 +173,9 @@ def _values(args: argparse.Namespace) -> int:
 def _model_parser(verbs: argparse._SubParsersAction) -> None:
     model = verbs.add_parser("model", help="make the lab's tiny model (lab:tiny-llama)")
     model.add_argument("which", choices=["tiny"], help="the model to make")
-    model.add_argument("--out", help="folder to write it to (default: the lab's model cache)")
+    model.add_argument(
+        "--out", type=path, help="folder to write it to (default: the lab's model cache)"
+    )
     model.set_defaults(run=_model)
 
 
@@ -322,6 +337,7 @@ def scenario_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
+        type=path,
         default="results",
         help="folder that receives the results folder (default: results)",
     )
@@ -334,7 +350,7 @@ def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
     run.set_defaults(run=_run)
 
     report = verbs.add_parser("report", help="render report.html of a results folder again")
-    report.add_argument("folder", help="a results folder")
+    report.add_argument("folder", type=path, help="a results folder")
     report.set_defaults(run=_report)
 
 
@@ -425,19 +441,28 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     compare = verbs.add_parser(
         "compare", help="compare two results folders (or folders of repeated runs): B against A"
     )
-    compare.add_argument("run_a", metavar="RUN_A", help="results folder, or folder of runs")
-    compare.add_argument("run_b", metavar="RUN_B", help="results folder, or folder of runs")
+    for run in ("run_a", "run_b"):
+        compare.add_argument(
+            run, type=path, metavar=run.upper(), help="results folder, or folder of runs"
+        )
     gate_options(compare)
     compare.add_argument(
-        "--out", help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)"
+        "--out",
+        type=path,
+        help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)",
     )
     compare.set_defaults(run=_compare)
 
     ab = verbs.add_parser(
         "ab", help="run two configurations interleaved (A B A B ...), then compare them"
     )
-    ab.add_argument("profile_a", metavar="PROFILE_A", help="profile of A (file or shipped name)")
-    ab.add_argument("profile_b", metavar="PROFILE_B", help="profile of B (file or shipped name)")
+    for side in ("a", "b"):
+        ab.add_argument(
+            f"profile_{side}",
+            type=path,
+            metavar=f"PROFILE_{side.upper()}",
+            help=f"profile of {side.upper()} (file or shipped name)",
+        )
     ab.add_argument("--repeat", type=int, default=5, help="runs of each (default: 5)")
     for side in ("a", "b"):
         ab.add_argument(

@@ -22,6 +22,8 @@ def state_dir() -> Path:
     """Running stacks' state files and logs; LAB_STATE_DIR overrides (tests use their own).
     Something there that is not a folder is refused, naming it."""
     directory = Path(os.environ.get("LAB_STATE_DIR") or Path.cwd() / ".lab")
+    if problem := unusable_name(str(directory)):
+        raise ConfigError(f"LAB_STATE_DIR: {problem}")
     if directory.exists() and not directory.is_dir():
         chosen = "LAB_STATE_DIR" if os.environ.get("LAB_STATE_DIR") else "the lab's state folder"
         raise ConfigError(
@@ -51,4 +53,16 @@ def unwritable(folder: Path) -> str | None:
         os.rmdir(tempfile.mkdtemp(prefix=".lab-probe-", dir=existing))
     except OSError as exc:
         return f"cannot write in {existing} ({exc.strerror or exc})"
+    return None
+
+
+def unusable_name(text: str) -> str | None:
+    """Why the operating system would refuse `text` as a path (a name or the whole too long),
+    or None; checked where a path enters the lab, so that no file call fails on it later."""
+    name_max, path_max = os.pathconf("/", "PC_NAME_MAX"), os.pathconf("/", "PC_PATH_MAX")
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > name_max:
+            return f"'{part[:40]}…' is longer than a file name may be ({name_max} bytes)"
+    if len(os.fsencode(text)) >= path_max:
+        return f"'{text[:40]}…' is longer than a path may be ({path_max} bytes)"
     return None

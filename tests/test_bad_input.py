@@ -327,6 +327,13 @@ CASES = [
         env={"LAB_STATE_DIR": "/proc/vllm-lab/state"},
     ),
     Case(
+        "state-dir-name-too-long",
+        ("status",),
+        2,
+        "LAB_STATE_DIR: 'sss",
+        env={"LAB_STATE_DIR": "{work}/" + "s" * 300},
+    ),
+    Case(
         "state-dir-under-a-file",
         ("up", "--platform", "local"),
         2,
@@ -413,6 +420,13 @@ CASES = [
         "report.html: a folder is in the way",
         prepare=results_copy(lambda run: (run / "report.html").mkdir()),
     ),
+    Case(
+        "report-name-too-long",
+        ("report", "x" * 300),
+        2,
+        "argument folder: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' is longer than a file name",
+    ),
+    Case("compare-name-too-long", ("compare", str(RUN), "r" * 300), 2, "argument RUN_B: 'rrrr"),
     Case("report-not-a-folder", ("report", "nowhere"), 2, "nowhere: not a folder"),
     Case("run-out-unwritable", ("run", "--out", "file/results"), 2, "--out file/results", FILE),
     Case("cycle-unknown-scenario", ("cycle", "--scenario", "nope"), 2, "no scenario named 'nope'"),

@@ -182,9 +182,8 @@ def find(name_or_path: str | Path) -> Path:
     if shipped.exists():
         return shipped
     names = sorted(p.stem for p in asset("profiles").glob("*.yaml"))
-    raise ConfigError(
-        f"{name_or_path}: no such profile file or shipped profile ({', '.join(names)})"
-    )
+    shown = shorten(str(name_or_path))
+    raise ConfigError(f"{shown}: no such profile file or shipped profile ({', '.join(names)})")
 
 
 def load(name_or_path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Profile:
