@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -528,6 +529,12 @@ def outcomes(tmp_path_factory) -> dict[str, Outcome]:
 def test_the_corpus_is_large_and_every_case_named_once() -> None:
     assert len(CASES) >= 40
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+def test_the_outcome_table_names_every_case() -> None:
+    table = (Path(__file__).parent.parent / "docs" / "bad-input.md").read_text()
+    named = set(re.findall(r"`([a-z0-9-]+)`", table))
+    assert {case.id for case in CASES} - named == set()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
