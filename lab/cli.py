@@ -228,6 +228,14 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     scenario_options(cycle)
     cycle.set_defaults(run=_cycle)
 
+    restart = verbs.add_parser(
+        "restart-router",
+        help="start the router again with the profile's router settings; engines untouched "
+        "(local, compose)",
+    )
+    profile_options(restart)
+    restart.set_defaults(run=_restart_router)
+
     verbs.add_parser("status", help="the running lab at one glance").set_defaults(run=_status)
     verbs.add_parser("smoke", help="smoke-test the running stack").set_defaults(run=_smoke)
     verbs.add_parser(
@@ -269,7 +277,20 @@ def _up(args: argparse.Namespace) -> int:
     lab = profile.load(args.profile, args.sets)
     from lab.load import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
 
-    lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
+    if args.dry_run:
+        lifecycle.plan(lab, args.platform)
+    else:
+        lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke)
+    return 0
+
+
+def _restart_router(args: argparse.Namespace) -> int:
+    from lab.config import profile
+
+    lab = profile.load(args.profile, args.sets)
+    from lab.load import lifecycle  # heavy (openai, matplotlib): after the arguments are checked
+
+    lifecycle.restart_router(lab)
     return 0
 
 

@@ -102,8 +102,7 @@ def _forward(current: State, key: str, service: str, remote: int, preferred: int
 
 
 def _elsewhere(current: State) -> None:
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     if endpoints.prometheus:
         say(f"📈 Prometheus: {endpoints.prometheus}")
     else:

@@ -141,12 +141,20 @@ def resolve(profile: Profile) -> str:
 
     The tiny model is made here if it is not cached yet.
     """
-    source = profile.model.source
     if profile.model.is_tiny:
         folder, made = ensure_tiny()
         if made:
             say(f"🧱 made lab:tiny-llama at {folder}")
         return str(folder)
+    return locate(profile)
+
+
+def locate(profile: Profile) -> str:
+    """What resolve() would hand the engines, making nothing: a dry run's answer. A local
+    source that is not a model folder is refused here as it is there."""
+    source = profile.model.source
+    if profile.model.is_tiny:
+        return str(tiny_dir())
     folder = Path(source).expanduser()
     if folder.exists() or source.startswith(("/", ".", "~")):
         if not (folder / "config.json").is_file():

@@ -255,14 +255,14 @@ class LLMUser(HttpUser):
                     else f"HTTP {response.status_code}: {response.text[:200]}"
                 )[:300]
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                SAMPLES.write({**row, **_broke(sent), "error": error, "phase": self._phase()})
                 return None
             try:
                 m = streaming.read(streaming.lines(response.raw), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                SAMPLES.write({**row, **_broke(sent), "error": error, "phase": self._phase()})
                 return None
             response.success()
         phase = self._phase()
@@ -274,6 +274,12 @@ class LLMUser(HttpUser):
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def _broke(sent: float) -> dict[str, str]:
+    """A failed request's fields: its e2e_ms is how long it ran until it broke, so that a
+    failure is placed in time by when it broke (lab.load.resilience), not only when it was sent."""
+    return {"status": "error", "e2e_ms": f"{(time.perf_counter() - sent) * 1000:.3f}"}
 
 
 def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:

@@ -107,10 +107,9 @@ def run(
 
 
 def _one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
-    current = lifecycle.up(arm.profile, platform)
-    assert current is not None
+    running, current = lifecycle.up(arm.profile, platform)
     try:
-        return scenarios.run(arm.profile, current, names, into)
+        return scenarios.run(arm.profile, current, names, into, running)
     finally:
         lifecycle.down()
 

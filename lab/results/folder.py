@@ -81,8 +81,7 @@ def new_folder(base: Path, name: str) -> Path:
 def start_manifest(profile: Profile, current: State, images: list[str]) -> dict[str, Any]:
     """The manifest of a run starting now; `images` are the container images (image:tag) its
     platform runs (lab.platforms.images)."""
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     return {
         "schema_version": SCHEMA_VERSION,
         "lab_version": __version__,
@@ -96,6 +95,7 @@ def start_manifest(profile: Profile, current: State, images: list[str]) -> dict[
             "engines": [e.url for e in endpoints.engines],
             "routing": endpoints.routing,
             "tokenizer": endpoints.tokenizer,
+            "simulated": endpoints.simulated,
         },
         "versions": provenance.versions(endpoints.engines[0].url if endpoints.engines else ""),
         "images": images,

@@ -30,9 +30,9 @@ def recorder(monkeypatch) -> list[str]:
 
     def up(lab: profile.Profile, platform: str | None = None, **_):
         calls.append(f"up {lab.router.routing} on {platform}")
-        return fake_state()
+        return None, fake_state()  # (the platform that ran up, its state)
 
-    def run(lab: profile.Profile, current, names: list[str], base: Path) -> Path:
+    def run(lab: profile.Profile, current, names: list[str], base: Path, platform=None) -> Path:
         calls.append(f"run {lab.router.routing} -> {base.name}")
         runs = RECORDED[lab.router.routing]
         source = runs[used[lab.router.routing] % len(runs)]
