@@ -20,9 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from lab.sim import api
-from lab.sim.engine import Engine, Run, Timing, output_length
+from lab.sim.engine import Engine, Timing, output_length
 from lab.sim.metrics import CONTENT_TYPE, SimMetrics
 from lab.sim.options import SimOptions
+from lab.sim.run import Run
 from lab.sim.sendlog import SendLog, record
 from lab.sim.tokens import PromptError
 
