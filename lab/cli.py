@@ -565,7 +565,7 @@ def _compare(args: argparse.Namespace) -> int:
     from lab.compare import run as compare_run
 
     chosen = _compare_options(args)
-    out = writable("--out", args.out) if args.out else None
+    out = Path(args.out) if args.out else None  # compare_run.check_out refuses what it cannot use
     return compare_run.run(Path(args.run_a), Path(args.run_b), chosen, out, args.fail_on_regression)
 
 
