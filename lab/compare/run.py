@@ -5,7 +5,6 @@ lab.compare.comparison's, the rendering lab.compare.report's and lab.compare.pag
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from lab.compare.comparison import ALPHA, Comparison, Options, compare
 from lab.compare.runsets import RunSet
 from lab.console import out as console
 from lab.errors import ConfigError
+from lab.results import folder as results
 
 
 def options(
@@ -81,14 +81,6 @@ def default_out(a: RunSet, b: RunSet, base: Path = Path("results")) -> Path:
 def check_out(out: Path) -> None:
     """The output folder must be new (or empty) and writable: a comparison never overwrites,
     and is refused before anything is computed when it could not be written."""
-    if out.exists():
-        if not out.is_dir() or any(out.iterdir()):
-            raise ConfigError(
-                f"--out {out}: exists and is not empty; a comparison never overwrites"
-            )
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise ConfigError(f"--out {out}: not writable")
-        return
-    parent = next(p for p in out.absolute().parents if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out}: cannot be created ({parent} is not a writable folder)")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not empty; a comparison never overwrites")
+    results.check_writable(out, "--out")

@@ -89,23 +89,16 @@ def load_run(folder: Path) -> Run:
     scenarios = {}
     for entry in manifest["scenarios"]:
         if entry["levels"]:
-            scenarios[entry["name"]] = _scenario(folder / entry["name"], entry)
+            scenarios[entry["name"]] = _scenario(results.scenario_place(folder, entry), entry)
     return Run(folder, manifest, scenarios)
 
 
 def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
-    requests = place / "requests.csv"
-    if not requests.is_file():
-        raise ConfigError(f"{requests}: missing, though the manifest lists finished levels")
+    requests, engines_file = place / "requests.csv", place / "engines.csv"
     _check_columns(requests, REQUEST_COLUMNS)
-    engines_file = place / "engines.csv"
-    if engines_file.exists():
-        _check_columns(engines_file, ENGINE_COLUMNS)
-    try:
-        samples = summary.read_samples(requests)
-        engines = results.read_engines(engines_file)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{place}: unreadable CSV: {exc}") from None
+    _check_columns(engines_file, ENGINE_COLUMNS)
+    samples = summary.read_samples(requests)
+    engines = results.read_engines(engines_file)
     levels = {
         level: LevelData([s for s in samples if s.level == level], engines.get(level, {}))
         for level in entry["levels"]
@@ -114,8 +107,11 @@ def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
-    with path.open(newline="") as file:
-        header = next(csv.reader(file), [])
+    try:
+        with path.open(newline="") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
     missing = [c for c in needed if c not in header]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")

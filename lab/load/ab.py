@@ -69,6 +69,18 @@ def check(arms: list[Arm], repeat: int, scenario_names: list[str]) -> None:
             raise ConfigError(f"{arm.profile.source} ({arm.label}): the profile has no scenarios")
 
 
+def checked_platform(
+    arms: list[Arm], repeat: int, requested_platform: str | None, scenario_names: list[str]
+) -> str:
+    """The one platform both arms run on, once everything either bring-up would refuse has
+    been refused: before any folder is made or anything started."""
+    check(arms, repeat, scenario_names)
+    platform = platform_for(arms, requested_platform)
+    for arm in arms:
+        lifecycle.check(arm.profile, platforms.get(platform))
+    return platform
+
+
 def run(
     arms: list[Arm],
     repeat: int,
@@ -77,8 +89,7 @@ def run(
     base: Path,
 ) -> Path:
     """Run the arms interleaved into a new ab folder; return it (compare it afterwards)."""
-    check(arms, repeat, scenario_names)
-    platform = platform_for(arms, requested_platform)
+    platform = checked_platform(arms, repeat, requested_platform, scenario_names)
     by_label = {arm.label: arm for arm in arms}
     folder = create(base)
     plan = {

@@ -78,8 +78,7 @@ def run(
 ) -> Path:
     """Both arms up, `repeat` runs of the scenarios spread over them, both down; return the ab
     folder (compare A/ and B/ afterwards)."""
-    ab.check(arms, repeat, names)
-    platform = ab.platform_for(arms, requested_platform)
+    platform = ab.checked_platform(arms, repeat, requested_platform, names)
     check(arms, platform, names)
     folder = ab.create(base)
     plan = {

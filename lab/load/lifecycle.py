@@ -4,6 +4,7 @@ up -> smoke -> routing check -> scenarios -> down.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def up(
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
     platform = platforms.get(name)
-    platform.check(profile)
+    check(profile, platform)
     with state.locked():
         _refuse_twins()
         began = time.monotonic()
@@ -53,11 +54,22 @@ def up(
     return platform, current
 
 
+def check(profile: Profile, platform: Platform) -> None:
+    """Everything `up` refuses before it starts anything: a state folder or file it cannot
+    use, then what the platform cannot serve."""
+    state.load()
+    state.check_writable()
+    platform.check(profile)
+
+
 def down(dry_run: bool = False, volumes: bool = False) -> bool:
     """Stop what the running lab started (and, with `volumes`, remove its volumes, where the
-    platform has any); False when nothing was up."""
-    with state.locked():
-        current = state.load()
+    platform has any); False when nothing was up. Nothing is written when nothing is up, nor
+    in a dry run (not even the lock)."""
+    if state.load() is None:
+        return False
+    with contextlib.nullcontext() if dry_run else state.locked():
+        current = state.load()  # again under the lock: another `down` may have finished
         if current is None:
             return False
         platform = platforms.get(current.platform, dry_run=dry_run)

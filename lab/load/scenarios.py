@@ -61,7 +61,8 @@ def run(
     if endpoints.tokenizer and any(isinstance(s, RoutingScenario) for s in chosen):
         chat_tokens.tokenizer(endpoints.tokenizer)  # refused here, not by every request
     folder = results.create(base, profile)
-    manifest = results.start_manifest(profile, current)
+    images = platforms.images(current.platform, profile)
+    manifest = results.start_manifest(profile, current, images)
     results.save_manifest(folder, manifest)
     say(f"📁 results: {folder}")
     words = levels.word_list(profile)

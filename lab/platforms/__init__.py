@@ -70,6 +70,17 @@ def get(name: str, dry_run: bool = False) -> Platform:
     return known[name](dry_run=dry_run)
 
 
+def images(name: str, profile: Profile) -> list[str]:
+    """The container images (image:tag) platform `name` runs for a profile; none on local,
+    where engines and router are Python packages."""
+    from lab.platforms.compose.platform import stack_images
+    from lab.platforms.kube import platform as kube
+
+    if name == "compose":
+        return stack_images(profile)
+    return kube.images(profile) if name in ("kind", "minikube", "existing") else []
+
+
 def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
     """(platform, why). The flag wins, then LAB_PLATFORM, then the profile, then auto-detection:
     kind when a Docker daemon answers and kind, kubectl and helm are installed, otherwise local.

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
+from lab.config.validation import shorten
+from lab.errors import ConfigError
+from lab.results import folder as results
 from lab.results import summary
 
 COLUMNS = (
@@ -46,7 +49,11 @@ img { max-width: 48%; margin: 0.5%; border: 1px solid #eee; }
 
 
 def write(folder: Path) -> Path:
-    """Render folder/report.html from the folder's manifest and files."""
+    """Render folder/report.html from the folder's manifest and files. Every file is read and
+    checked before report.html is written (a ConfigError names what is wrong)."""
+    out = folder / "report.html"
+    if out.exists() and not out.is_file():
+        raise ConfigError(f"{out}: a folder is in the way; remove it to render the report")
     manifest = json.loads((folder / "manifest.json").read_text())
     parts = [_header(manifest)]
     for entry in manifest["scenarios"]:
@@ -55,8 +62,13 @@ def write(folder: Path) -> Path:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    out = folder / "report.html"
-    out.write_text(page)
+    partial = folder / ".report.html.tmp"
+    try:
+        partial.write_text(page)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"{out}: cannot write it ({exc.strerror or exc})") from None
     return out
 
 
@@ -74,7 +86,7 @@ def _header(manifest: dict[str, Any]) -> str:
 
 
 def _scenario(folder: Path, entry: dict[str, Any]) -> str:
-    place = folder / entry["name"]
+    place = results.scenario_place(folder, entry)
     title = f"<h2>{_e(entry['name'])} ({_e(entry['kind'])}): {_e(entry['status'])}</h2>"
     if entry["error"]:
         title += f"<p class='bad'>{_e(entry['error'])}</p>"
@@ -82,6 +94,8 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     if not samples_file.exists():
         return title + "<p>No request was measured.</p>"
     samples = summary.read_samples(samples_file)
+    if not samples:
+        return title + "<p>No request was measured.</p>"
     figures = _figures(place)
     images = [
         _cdf(samples, "ttft_ms", "TTFT"),
@@ -100,8 +114,29 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
 
 
 def _figures(place: Path) -> dict[str, dict[str, Any]]:
+    """summary.json's figures per level; those the report shows must be numbers."""
     file = place / "summary.json"
-    return json.loads(file.read_text())["levels"] if file.exists() else {}
+    if not file.exists():
+        return {}
+    try:
+        levels = json.loads(file.read_text())["levels"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
+        raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
+    for level, values in levels.items():
+        for key, _, _ in COLUMNS:
+            if values.get(key) is not None and not _number(values[key]):
+                raise ConfigError(f"{file}: levels.{shorten(level)}.{key}: expected a number")
+        engines = values.get("requests_per_engine") or {}
+        if not isinstance(engines, dict) or not all(_number(n) for n in engines.values()):
+            where = f"levels.{shorten(level)}.requests_per_engine"
+            raise ConfigError(f"{file}: {where}: expected a number per engine")
+    return levels
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _table(figures: dict[str, dict[str, Any]]) -> str:
@@ -189,9 +224,12 @@ def _events(folder: Path, t0: float) -> list[tuple[float, str]]:
     """Injected events (events.csv of resilience scenarios), relative to the first request."""
     found = []
     for file in folder.glob("*/events.csv"):
-        for line in file.read_text().splitlines()[1:]:
-            time_, event, *_ = line.split(",")
-            found.append((float(time_) - t0, event))
+        for number, line in enumerate(file.read_text().splitlines()[1:], 2):
+            time_, event, *_ = [*line.split(","), ""]
+            try:
+                found.append((summary.finite(time_, "time") - t0, event))
+            except ValueError as exc:
+                raise ConfigError(f"{file}: line {number}: {exc}") from None
     return found
 
 

@@ -5,6 +5,7 @@ the engines' counter deltas. Metric definitions follow `vllm bench serve` (lab.i
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lab.config.validation import shorten
+from lab.errors import ConfigError
 
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
@@ -49,33 +53,69 @@ class Sample:
 
 
 def read_samples(path: Path) -> list[Sample]:
-    with path.open(newline="") as file:
-        return [from_row(row) for row in csv.DictReader(file)]
+    """The samples of a requests.csv; a row that is not numbers where numbers belong is a
+    ConfigError naming the file, the line and the column."""
+    try:
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            return [_checked(row, path, reader.line_num) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+
+
+def _checked(row: dict[str, str], path: Path, line: int) -> Sample:
+    try:
+        return from_row(row)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: line {line}: no {exc} column") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: line {line}: {exc}") from None
 
 
 def from_row(row: dict[str, str]) -> Sample:
     """A Sample from one row of requests.csv."""
 
     def number(key: str) -> float | None:
-        return float(row[key]) if row.get(key) else None
+        return finite(row[key], key) if row.get(key) else None
 
     return Sample(
-        start=float(row["start_time"]),
+        start=finite(row["start_time"], "start_time"),
         level=row.get("level", ""),
         session=row.get("session", ""),
         round=row.get("round", ""),
         engine=row.get("engine", ""),
-        prompt_tokens=int(row.get("prompt_tokens") or 0),
-        output_tokens=int(row.get("output_tokens") or 0),
-        cached_tokens=int(row["cached_tokens"]) if row.get("cached_tokens") else None,
+        prompt_tokens=whole(row.get("prompt_tokens") or "0", "prompt_tokens"),
+        output_tokens=whole(row.get("output_tokens") or "0", "output_tokens"),
+        cached_tokens=whole(row["cached_tokens"], "cached_tokens")
+        if row.get("cached_tokens")
+        else None,
         ttft_ms=number("ttft_ms"),
         tpot_ms=number("tpot_ms"),
         e2e_ms=number("e2e_ms"),
-        itl_ms=tuple(float(g) for g in row.get("itl_ms", "").split(";") if g),
+        itl_ms=tuple(finite(g, "itl_ms") for g in (row.get("itl_ms") or "").split(";") if g),
         ok=row["status"] == "ok",
         error=row.get("error", ""),
         phase=row.get("phase") or "run",
     )
+
+
+def finite(text: str, column: str) -> float:
+    """A measured figure: a finite number (NaN or infinity would poison every statistic)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{column}: {shorten(text)!r} is not a finite number")
+    return value
+
+
+def whole(text: str, column: str) -> int:
+    """A count: a whole number."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{column}: {shorten(text)!r} is not a whole number") from None
 
 
 def values(samples: Iterable[Sample], metric: str) -> list[float]:

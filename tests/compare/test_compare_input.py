@@ -129,7 +129,7 @@ def out_not_writable(tmp: Path) -> tuple[list[str], list[str]]:
 def out_under_a_file(tmp: Path) -> tuple[list[str], list[str]]:
     (tmp / "file").write_text("mine")
     return [str(RR1), str(PA1), "--out", str(tmp / "file" / "o")], [
-        f"--out {tmp / 'file' / 'o'}: cannot be created ({tmp / 'file'} is not a writable folder)"
+        f"--out {tmp / 'file' / 'o'}: {tmp / 'file'} is not a folder"
     ]
 
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lab import platforms
 from lab.config import profile
 from lab.errors import ConfigError
 from lab.load import levels, locust
@@ -75,10 +76,45 @@ def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
     results.save_manifest(tmp_path, manifest)
     assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
     assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("local", []),  # engines and router are Python packages there
+        ("kind", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                  "lmcache/lmstack-router:v0.1.12"]),
+        ("compose", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                     "lmcache/lmstack-router:v0.1.12", "prom/prometheus:v2.53.0"]),
+    ],
+)  # fmt: skip
+def test_the_manifest_records_the_images_the_platform_ran(
+    platform, expected, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(provenance, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    lab = profile.load("cpu")
+    assert platforms.images(platform, lab) == expected
+    results.save_manifest(tmp_path, results.start_manifest(lab, fake_state(), expected))
+    assert results.load_manifest(tmp_path)["images"] == expected
+
+
+def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(provenance, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
+    entry = {"kind": "routing", "status": "completed", "started": "t", "ended": "t", "error": ""}
+    for name in ("../elsewhere", "/tmp/x", "a/b", ".", ""):
+        manifest["scenarios"] = [{**entry, "name": name, "levels": []}]
+        with pytest.raises(ConfigError, match=r"scenarios\[0\]\.name: .* does not match"):
+            results.save_manifest(tmp_path, manifest)
+    assert not (tmp_path / "manifest.json").exists()
 
 
 @pytest.mark.parametrize(

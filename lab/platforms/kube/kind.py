@@ -19,6 +19,7 @@ import yaml
 
 from lab.config import model, values
 from lab.config.profile import Profile
+from lab.config.validation import parse_yaml
 from lab.console import note, say
 from lab.paths import asset
 from lab.platforms.kube.platform import KubePlatform, images
@@ -55,7 +56,7 @@ def render_config(gpu: bool, model_cache: Path, router_port: int, certs: Path | 
     )
     if certs is None:
         return text
-    config = yaml.safe_load(text)
+    config = parse_yaml(text, f"kind/{'gpu.yaml' if gpu else 'cpu.yaml'}")
     config["containerdConfigPatches"] = [CERTS_PATCH]
     config["nodes"][0]["extraMounts"].append(
         {"hostPath": str(certs), "containerPath": CERTS_DIR, "readOnly": True}
