@@ -63,6 +63,9 @@ class Router:
     tag: str
     health_check_interval: int
     implementation: str  # production-stack | vllm-router (which router the Compose platform runs)
+    # Tuning of the routing logic (lab.config.commandlines.POLICY_FLAGS); absent keys keep the
+    # router's own defaults.
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

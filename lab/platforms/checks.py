@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.config.commandlines import POLICY_FLAGS
 from lab.config.profile import Profile
 
 
@@ -12,4 +13,17 @@ def simulated_problems(profile: Profile, platform: str) -> list[str]:
     return [
         f"{profile.source}: engine.simulated: simulated engines run on the local platform only "
         f"(tests and benchmarks), not on {platform}; remove the setting to run vLLM"
+    ]
+
+
+def policy_problems(profile: Profile, platform: str, router: str) -> list[str]:
+    """router.policy settings that `router` (vllm-router or production-stack), as `platform`
+    runs it, has no flag for: refused rather than silently dropped, so that a comparison of
+    routing logics never runs with a knob that did not reach the router."""
+    known = POLICY_FLAGS[router]
+    return [
+        f"{profile.source}: router.policy.{key}: {router}'s router, which the {platform} "
+        f"platform runs, has no such setting; expected one of {', '.join(known)}"
+        for key in profile.router.policy
+        if key not in known
     ]
