@@ -113,6 +113,9 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
+    # router adds is then "through the router" against this.
+    direct: bool = False
 
 
 @dataclass(frozen=True)

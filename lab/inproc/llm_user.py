@@ -30,6 +30,7 @@ from lab.config.model import CORPUS
 from lab.inproc import streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
 from lab.inproc.samples import SAMPLE_COLUMNS
+from lab.inproc.targets import TARGETS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
 # Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.
@@ -243,8 +244,9 @@ class LLMUser(HttpUser):
             "user": self.number,
             **sample,
         }
+        url = TARGETS.url(path)  # the router (Locust's host), or an engine in direct mode
         with self.client.post(
-            path, json=body, headers=headers, stream=True, catch_response=True, name=path
+            url, json=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
             row["engine"] = response.headers.get(ENGINE_HEADER, "")
             if response.status_code != 200:
