@@ -55,7 +55,11 @@ def test_a_run_against_itself_changes_nothing_and_passes_the_gate(itself) -> Non
     measured = [r for r in found if r["verdict"] != MISSING]
     assert measured and all(float(r["change"]) == 0 for r in measured)
     assert {r["verdict"] for r in found} == {SAME, MISSING}  # stickiness: no sessions here
-    assert {r["metric"] for r in found if r["verdict"] == MISSING} == {"session_stickiness"}
+    # No sessions here; conversation rounds only in the routing scenario.
+    missing = {(r["level"], r["metric"]) for r in found if r["verdict"] == MISSING}
+    rounds = {"ttft_first_round_p50", "ttft_later_rounds_p50"}
+    assert {m for _, m in missing} == {"session_stickiness", *rounds}
+    assert not {(lv, m) for lv, m in missing if m in rounds and lv == "routing"}
     assert all(float(r["p_value"]) == 1 for r in measured)
 
 
@@ -422,3 +426,29 @@ def test_metrics_are_chosen_by_name_or_family_in_catalogue_order() -> None:
     assert len(compare_metrics.select([])) == len(compare_metrics.METRICS)
     with pytest.raises(ConfigError, match="or a family: ttft, tpot, itl, e2e, throughput"):
         compare_metrics.select(["p99"])
+
+
+def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(tmp_path) -> None:
+    """compare of roundrobin against prefixaware shows, for the routing scenario, the hit rate,
+    the balance, the TTFT on the busiest engine and the TTFT of first and later rounds."""
+    out = tmp_path / "o"
+    assert main(["compare", str(RR1), str(PA1), "--out", str(out)]) == 0
+    found = rows(out)
+    for metric in (
+        "prefix_cache_hit_rate", "engine_balance", "ttft_busiest_engine_p50",
+        "ttft_first_round_p50", "ttft_later_rounds_p50",
+    ):  # fmt: skip
+        hit = row(found, "routing", metric)
+        assert hit["verdict"] != MISSING and hit["units"] == (
+            "requests (cached / prompt tokens)"
+            if metric == "prefix_cache_hit_rate"
+            else "requests (bootstrap test)"
+            if metric == "engine_balance"
+            else "requests"
+        ), hit
+    # Each from its own rounds' requests.
+    first = float(row(found, "routing", "ttft_first_round_p50")["a"])
+    later = float(row(found, "routing", "ttft_later_rounds_p50")["a"])
+    assert first > 0 and later > 0
+    text = (out / "compare.md").read_text()
+    assert "TTFT p50 on the busiest engine" in text and "later conversation rounds" in text
