@@ -86,8 +86,10 @@ def cycle(
 ) -> State:
     """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
     the stack is torn down whatever happened."""
-    platform, current = up(profile, requested_platform)
+    platform, current = up(profile, requested_platform, run_smoke=False)
     try:
+        # Smoke inside the try: a stack that fails it comes down like any other failed cycle.
+        smoke.run(current.require_endpoints())
         routing_check.run(current.require_endpoints())
         if profile.scenarios:
             scenarios.run(profile, current, scenario_names or [], results_base, platform)

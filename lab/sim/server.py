@@ -82,8 +82,9 @@ async def _tag(request: web.Request, response: web.StreamResponse) -> None:
 
 
 async def _close_log(app: web.Application) -> None:
-    if app[SIM].log is not None:
-        app[SIM].log.close()
+    log = app[SIM].log
+    if log is not None:
+        log.close()
 
 
 async def _health(request: web.Request) -> web.Response:

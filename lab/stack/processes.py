@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -131,6 +131,19 @@ def members(proc: Proc) -> list[psutil.Process]:
     return found
 
 
+def listens(proc: Proc, port: int) -> bool:
+    """Is one of the lab's members of `proc`'s group listening on `port`? A server that answers
+    on a port we chose is ours only then: another may have taken the port first."""
+    for member in members(proc):
+        try:
+            sockets = member.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            return True
+    return False
+
+
 def alive(proc: Proc) -> bool:
     """Is the process the lab started (same PID, same start time) still running?"""
     return bool(leader(proc)[0])
@@ -217,10 +230,10 @@ def tail(path: str | Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         time.sleep(interval)
-    return predicate()
+    return bool(predicate())

@@ -115,7 +115,7 @@ def test_the_cli_runs_then_compares_with_runs_as_units(recorder, tmp_path, capsy
     assert code == 0
     (folder,) = tmp_path.iterdir()
     report = (folder / "compare" / "compare.md").read_text()
-    assert "units: runs (median of per-run values)" in report
+    assert "| runs: 2 vs 2 |" in report and "A's 2 runs + B's 2 runs (df 2)" in report
     assert "2 run(s), profile cpu, routing roundrobin" in report
 
 

@@ -168,3 +168,20 @@ def test_the_labs_own_process_that_ignores_sigterm_is_killed_after_the_grace(tmp
     assert processes.stop(proc, grace=1) is processes.Outcome.DONE
     assert 1 <= time.monotonic() - began < 8
     assert not processes.alive(proc)
+
+
+def test_a_port_is_ours_only_while_our_own_process_listens_on_it(tmp_path) -> None:
+    """An engine's port can be taken by another server between choosing it and binding it: an
+    answer on the port proves nothing until our own process is the one listening."""
+    ours_port, theirs_port = processes.free_port(41000), processes.free_port(42000)
+    server = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1"]
+    ours = processes.spawn("web", [*server, str(ours_port)], tmp_path / "web.log")
+    stranger = subprocess.Popen([*server, str(theirs_port)], stderr=subprocess.DEVNULL)
+    try:
+        assert processes.wait_until(lambda: processes.listens(ours, ours_port), timeout=10)
+        assert processes.wait_until(lambda: not processes.port_free(theirs_port), timeout=10)
+        assert not processes.listens(ours, theirs_port)
+    finally:
+        processes.stop(ours, grace=5)
+        stranger.terminate()
+        stranger.wait(timeout=10)

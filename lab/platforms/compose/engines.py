@@ -100,7 +100,7 @@ class EngineOps:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _engine_container(self, current: State, index: int):  # type: ignore[no-untyped-def]
+    def _engine_container(self, current: State, index: int) -> Any:
         service = f"engine-{index}"
         found = self.containers()
         if service not in found:

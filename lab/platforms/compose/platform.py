@@ -25,7 +25,7 @@ from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
 from lab.platforms.compose.engines import EngineOps, engine_list
 from lab.platforms.plan import Plan
-from lab.runner import Runner
+from lab.runner import Done, Runner
 from lab.stack import endpoints, processes, state
 from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
@@ -278,7 +278,7 @@ class ComposePlatform(EngineOps):
 
     # --- the project's containers -------------------------------------------------------------
 
-    def compose(self, current: State, *args: str, profile: Profile | None = None):  # type: ignore[no-untyped-def]
+    def compose(self, current: State, *args: str, profile: Profile | None = None) -> Done:
         """Run a Compose command on the lab's project (secrets by environment only)."""
         argv = [*current.details["compose"]["command"], *args]
         return self.run.run(argv, secret_env=secrets(profile) if profile else None, timeout=900)

@@ -429,6 +429,8 @@ def _wait_engines(engines: list[Engine], procs: list[Proc], timeout: int) -> Non
                 if not processes.alive(proc):
                     _failed(name, proc, "exited while loading")
                 if _answers(client, f"{engine.url}/health"):
+                    if not processes.listens(proc, _port(engine.url)):
+                        _failed(name, proc, f"port {_port(engine.url)} answers from another server")
                     ok(f"{name}: healthy at {engine.url} after {time.monotonic() - began:.1f} s")
                     del waiting[name]
             elapsed = time.monotonic() - began
@@ -451,6 +453,10 @@ def _wait_healthy(name: str, proc: Proc, url: str, timeout: float) -> None:
             if time.monotonic() > deadline:
                 _failed(name, proc, f"not ready after {timeout:.0f} s")
             time.sleep(0.1)
+
+
+def _port(url: str) -> int:
+    return httpx.URL(url).port or 80
 
 
 def _answers(client: httpx.Client, url: str) -> bool:
