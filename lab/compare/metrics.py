@@ -60,6 +60,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("prefix_cache_hit_rate", "prefix-cache hit rate", "hit_rate", "%", True, 5.0, False),
     Metric("session_stickiness", "session stickiness", "stickiness", "%", True, 5.0, False),
     Metric("engine_balance", "engine balance (min/max)", "balance", "%", True, 10.0, False),
+    # Routing logics judged on latency beside hits and balance (lab.compare.metrics.ROUTING).
+    *(
+        Metric(f"{family}_p50", label, family, "ms", False, 10.0, True)
+        for family, label in (
+            ("ttft_busiest_engine", "TTFT p50 on the busiest engine"),
+            ("ttft_first_round", "TTFT p50, first conversation round"),
+            ("ttft_later_rounds", "TTFT p50, later conversation rounds"),
+        )
+    ),
 )
 BY_NAME = {m.name: m for m in METRICS}
 FAMILIES: dict[str, tuple[Metric, ...]] = {}
@@ -133,6 +142,7 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
         "errors": _errors,
         "stickiness": _stickiness,
         "balance": _balance,
+        **ROUTING,
     }.get(family)
     if found:
         return found(level)
@@ -213,6 +223,30 @@ def _balance(level: LevelData) -> tuple[stats.Measure, str]:
     names = sorted(set(served) | set(level.engines))
     codes = np.array([names.index(e) for e in served])
     return stats.Balance(codes, len(names)), "requests"
+
+
+def _median_ttft(samples: Iterable[Sample]) -> tuple[stats.Measure, str]:
+    data = np.array([s.ttft_ms for s in samples if s.ttft_ms is not None])
+    _need(data, "no TTFT recorded")
+    return stats.Quantiles(data, (50,)), "requests"
+
+
+def _busiest_engine(level: LevelData) -> tuple[stats.Measure, str]:
+    served = Counter(s.engine for s in level.ok if s.engine)
+    _need(served, "no engine recorded")
+    busiest = served.most_common(1)[0][0]
+    return _median_ttft(s for s in level.ok if s.engine == busiest)
+
+
+# Families of the routing verdict: TTFT where one engine takes too much, and by round (the
+# first round of a conversation cannot hit the cache; later ones can).
+ROUTING = {
+    "ttft_busiest_engine": _busiest_engine,
+    "ttft_first_round": lambda level: _median_ttft(s for s in level.ok if s.round == "0"),
+    "ttft_later_rounds": lambda level: _median_ttft(
+        s for s in level.ok if s.round not in ("", "0")
+    ),
+}
 
 
 def _need(found: object, reason: str) -> None:

@@ -26,6 +26,19 @@ SESSION_HEADERS = (
     "x-correlation-id",
     "x-trace-id",
 )
+# router.policy's settings -> each router's flag. vllm-router 0.1.17's cache_aware thresholds
+# (from its --help, pinned by tests/config/test_commandlines.py); production-stack's router
+# takes only the prefix match length (its chart: routerSpec.prefixMinMatchLength).
+POLICY_FLAGS = {
+    "vllm-router": {
+        "cache_threshold": "--cache-threshold",
+        "balance_abs_threshold": "--balance-abs-threshold",
+        "balance_rel_threshold": "--balance-rel-threshold",
+        "eviction_interval": "--eviction-interval-secs",
+        "max_tree_size": "--max-tree-size",
+    },
+    "production-stack": {"prefix_min_match_length": "--prefix-min-match-length"},
+}
 # The lab's engine middleware (lab.inproc.engine_tag): tags responses, counts open requests,
 # and delays first chunks where engine.test_delay says. It reads this variable by the same name
 # of its own: it runs inside vLLM and imports nothing of the lab.
@@ -113,7 +126,19 @@ def router_command(profile: Profile, worker_urls: list[str], port: int, metrics:
         str(metrics),
         "--health-check-interval-secs",
         str(profile.router.health_check_interval),
+        *policy_args(profile, "vllm-router"),
     ]
+
+
+def policy_args(profile: Profile, router: str) -> list[str]:
+    """router.policy as `router`'s flags (vllm-router or production-stack), in the profile's
+    order. The platforms refuse settings a router lacks before this runs
+    (lab.platforms.checks.policy_problems)."""
+    flags = POLICY_FLAGS[router]
+    args = []
+    for key, value in profile.router.policy.items():
+        args += [flags[key], str(value)]
+    return args
 
 
 def sim_command(profile: Profile, port: int, name: str) -> list[str]:

@@ -66,6 +66,9 @@ class Router:
     tag: str
     health_check_interval: int
     implementation: str  # production-stack | vllm-router (which router the Compose platform runs)
+    # Tuning of the routing logic (lab.config.commandlines.POLICY_FLAGS); absent keys keep the
+    # router's own defaults.
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
+    # router adds is then "through the router" against this.
+    direct: bool = False
 
 
 @dataclass(frozen=True)

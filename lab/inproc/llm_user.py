@@ -30,6 +30,7 @@ from lab.config.model import CORPUS
 from lab.inproc import arms, streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
 from lab.inproc.samples import SAMPLE_COLUMNS
+from lab.inproc.targets import TARGETS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
 # Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.
@@ -262,7 +263,11 @@ class LLMUser(HttpUser):
             "user": self.number,
             **sample,
         }
+        # An A/B arm's router (ab --concurrent), else the router (Locust's host), or an engine
+        # in direct mode.
         url, row["arm"] = arms.route(ARMS["now"], path, str(sample.get("session", "")))
+        if not row["arm"]:
+            url = TARGETS.url(path)
         with self.client.post(
             url, json=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:

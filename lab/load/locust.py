@@ -61,6 +61,8 @@ def command(
     ]
     if isinstance(scenario, RoutingScenario):
         command += routing_options(endpoints)
+    if getattr(scenario, "direct", False):  # the router bypassed: the engines in turn
+        command += ["--lab-direct", ",".join(engine.url for engine in endpoints.engines)]
     for option, value in level.options.items():
         command += [option, value]
     return command

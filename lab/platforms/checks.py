@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.config.commandlines import POLICY_FLAGS
 from lab.config.profile import Profile
 
 
@@ -23,4 +24,17 @@ def test_delay_problems(profile: Profile, platform: str) -> list[str]:
     return [
         f"{profile.source}: engine.test_delay: the delay lives in the lab's engine middleware, "
         f"which engines on {platform} do not run; expected the local or compose platform"
+    ]
+
+
+def policy_problems(profile: Profile, platform: str, router: str) -> list[str]:
+    """router.policy settings that `router` (vllm-router or production-stack), as `platform`
+    runs it, has no flag for: refused rather than silently dropped, so that a comparison of
+    routing logics never runs with a knob that did not reach the router."""
+    known = POLICY_FLAGS[router]
+    return [
+        f"{profile.source}: router.policy.{key}: {router}'s router, which the {platform} "
+        f"platform runs, has no such setting; expected one of {', '.join(known)}"
+        for key in profile.router.policy
+        if key not in known
     ]

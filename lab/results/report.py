@@ -103,11 +103,14 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
         _over_time(samples, folder),
         _per_engine(figures),
     ]
+    verdict = ""
     if entry["kind"] == "routing":
         images.append(_by_round(samples))
+        verdict = _routing_verdict(figures)
     return (
         title
         + _table(figures)
+        + verdict
         + _resilience(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
@@ -150,6 +153,35 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
     note = "<p class='meta'>Latencies in ms, from raw per-request samples.</p>"
     return f"<table>{head}{''.join(rows)}</table>{note}"
+
+
+def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:
+    """The routing logic judged whole: cache hits beside balance, each engine's TTFT and the
+    TTFT by conversation round, so that hits won by idling an engine show as such."""
+    head = (
+        "<tr><th>level</th><th>prefix hits</th><th>balance</th><th>busiest engine</th>"
+        "<th>TTFT p50 per engine</th><th>TTFT p50 by round</th></tr>"
+    )
+    rows = []
+    for level, v in figures.items():
+        hits, balance, share = (
+            v.get("prefix_cache_hit_rate"), v.get("engine_balance"), v.get("busiest_engine_share")
+        )  # fmt: skip
+        engines = ", ".join(
+            f"{e} {ms:.0f}" for e, ms in v.get("p50_ttft_ms_per_engine", {}).items()
+        )
+        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in v.get("p50_ttft_ms_by_round", {}).items())
+        rows.append(
+            f"<tr><td>{_e(level)}</td><td>{'-' if hits is None else f'{hits:.0%}'}</td>"
+            f"<td>{'-' if balance is None else f'{balance:.2f}'}</td>"
+            f"<td>{'-' if share is None else f'{share:.0%} of requests'}</td>"
+            f"<td>{_e(engines) or '-'}</td><td>{_e(rounds) or '-'}</td></tr>"
+        )
+    note = (
+        "<p class='meta'>Routing verdict: a hit rate won by sending most requests to one engine "
+        "is no win; balance is min/max requests per engine. TTFT in ms.</p>"
+    )
+    return f"<h3>Routing verdict</h3><table>{head}{''.join(rows)}</table>{note}"
 
 
 RESILIENCE = (

@@ -170,8 +170,14 @@ def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]])
     out: dict[str, Any] = {
         "requests_per_engine": per_engine,
         "engine_balance": min(counts) / max(counts) if counts and max(counts) else None,
+        "busiest_engine_share": max(counts) / sum(counts) if counts and sum(counts) else None,
         "session_stickiness": stickiness(samples),
+        # A routing logic is judged on latency too: one overloaded engine shows here.
+        "p50_ttft_ms_per_engine": ttft_per_engine(samples),
     }
+    rounds = ttft_by_round(samples)
+    if rounds:  # conversations (the routing scenario): does the cache make later rounds fast?
+        out["p50_ttft_ms_by_round"] = rounds
     queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
     hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
     out["prefix_cache_hit_rate"] = hits / queries if queries else None
@@ -193,6 +199,15 @@ def stickiness(samples: Iterable[Sample]) -> float | None:
         return None
     shares = [max(c.values()) / sum(c.values()) for c in homes.values()]
     return float(np.mean(shares))
+
+
+def ttft_per_engine(samples: Iterable[Sample]) -> dict[str, float]:
+    """Median TTFT of the requests each engine served (as their x-lab-engine header said)."""
+    served: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        if s.ok and s.measured and s.engine and s.ttft_ms is not None:
+            served[s.engine].append(s.ttft_ms)
+    return {engine: float(np.median(v)) for engine, v in sorted(served.items())}
 
 
 def ttft_by_round(samples: Iterable[Sample]) -> dict[str, float]:

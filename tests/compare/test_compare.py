@@ -50,9 +50,14 @@ def test_a_run_against_itself_changes_nothing_and_passes_the_gate(itself) -> Non
     assert measured and all(float(r["change"]) == 0 for r in measured)
     assert all(float(r["p_value"]) == 1 for r in measured if r["p_value"])
     assert {r["verdict"] for r in found} == {SAME, NA}
-    assert {(r["metric"], r["reason"]) for r in found if r["verdict"] == NA} == {
+    rounds = ("ttft_first_round_p50", "ttft_later_rounds_p50")
+    na = {(r["metric"], r["reason"]) for r in found if r["verdict"] == NA}
+    assert na - {(m, "no TTFT recorded") for m in rounds} == {
         ("session_stickiness", "no sessions")  # the first recorded run kept no session
     }
+    # Conversation rounds exist in the routing scenario only.
+    assert not [r for r in found if r["verdict"] == NA and r["metric"] in rounds
+                and r["level"] == "routing"]  # fmt: skip
 
 
 def test_outputs_exist_with_one_csv_row_per_level_and_metric(itself) -> None:
@@ -224,3 +229,23 @@ def test_the_default_output_folder_is_new_under_results(tmp_path, monkeypatch) -
     first, second = made
     assert first.name.startswith("compare-") and first.name.endswith(f"-vs-{RR1.name}")
     assert second.name in (f"{first.name}-2", second.name)  # a new name, whatever the second
+
+
+def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(tmp_path) -> None:
+    """compare of roundrobin against prefixaware shows, for the routing scenario, the hit rate,
+    the balance, the TTFT on the busiest engine and the TTFT of first and later rounds."""
+    out = tmp_path / "o"
+    assert main(["compare", str(RR1), str(PA1), "--out", str(out)]) == 0
+    found = rows(out)
+    for metric in (
+        "prefix_cache_hit_rate", "engine_balance", "ttft_busiest_engine_p50",
+        "ttft_first_round_p50", "ttft_later_rounds_p50",
+    ):  # fmt: skip
+        hit = row(found, "routing", metric)
+        assert hit["verdict"] != NA and hit["units"].startswith("requests"), hit
+    # Each from its own rounds' requests.
+    first = float(row(found, "routing", "ttft_first_round_p50")["a"])
+    later = float(row(found, "routing", "ttft_later_rounds_p50")["a"])
+    assert first > 0 and later > 0
+    text = (out / "compare.md").read_text()
+    assert "TTFT p50 on the busiest engine" in text and "later conversation rounds" in text

@@ -4,6 +4,7 @@ platforms run these)."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -113,3 +114,38 @@ def test_a_test_delay_is_refused_where_the_middleware_does_not_run() -> None:
     assert checks.test_delay_problems(load(), "kind") == []
     with pytest.raises(Exception, match="test_delay"):
         load("engine.test_delay={share: 0.2}")
+
+
+# router.policy -> vllm-router 0.1.17's flags, as its --help names them.
+VLLM_ROUTER_KNOBS = [
+    ("cache_threshold", "0.5", "--cache-threshold"),
+    ("balance_abs_threshold", "2", "--balance-abs-threshold"),
+    ("balance_rel_threshold", "1.2", "--balance-rel-threshold"),
+    ("eviction_interval", "30", "--eviction-interval-secs"),
+    ("max_tree_size", "100000", "--max-tree-size"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "flag"), VLLM_ROUTER_KNOBS)
+def test_each_policy_setting_reaches_vllm_routers_command_line(key, value, flag) -> None:
+    cmd = commandlines.router_command(
+        load("router.routing=prefixaware", f"router.policy.{key}={value}"), ["http://a"], 1, 2
+    )
+    assert cmd[cmd.index(flag) + 1] == value
+
+
+def test_policy_flags_are_vllm_routers_own() -> None:
+    """The flag names are pinned against the installed vllm-router's --help."""
+    binary = commandlines.router_binary()
+    assert binary, "vllm-router is not installed (the lab's engine extra)"
+    helped = subprocess.run([binary, "--help"], capture_output=True, text=True, check=True).stdout
+    for flag in commandlines.POLICY_FLAGS["vllm-router"].values():
+        assert f"[{flag} " in helped
+    assert {flag for _, _, flag in VLLM_ROUTER_KNOBS} == set(
+        commandlines.POLICY_FLAGS["vllm-router"].values()
+    )
+
+
+def test_no_policy_setting_leaves_the_routers_defaults() -> None:
+    cmd = commandlines.router_command(load("router.routing=prefixaware"), ["http://a"], 1, 2)
+    assert not set(cmd) & set(commandlines.POLICY_FLAGS["vllm-router"].values())

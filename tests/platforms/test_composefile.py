@@ -257,3 +257,26 @@ def test_docker_compose_accepts_the_files(tmp_path) -> None:
     assert engine["healthcheck"]["start_period"] == "10m"  # the profile's startup_timeout
     assert engine["shm_size"] == "1g"
     assert set(config["volumes"]) == {"engine-cache", "prometheus-data", "grafana-data"}
+
+
+def test_policy_settings_reach_each_compose_router(tmp_path) -> None:
+    rust = merged(
+        load(
+            "router.implementation=vllm-router", "router.routing=prefixaware",
+            "router.policy={balance_abs_threshold: 2, balance_rel_threshold: 1.2, "
+            "cache_threshold: 0.5, eviction_interval: 30, max_tree_size: 100000}",
+        ),
+        tmp_path,
+    )  # fmt: skip
+    argv = rust["router"]["command"]
+    for flag, value in [
+        ("--balance-abs-threshold", "2"), ("--balance-rel-threshold", "1.2"),
+        ("--cache-threshold", "0.5"), ("--eviction-interval-secs", "30"),
+        ("--max-tree-size", "100000"),
+    ]:  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+    stack = merged(
+        load("router.routing=prefixaware", "router.policy.prefix_min_match_length=256"), tmp_path
+    )
+    argv = stack["router"]["command"]
+    assert argv[argv.index("--prefix-min-match-length") + 1] == "256"

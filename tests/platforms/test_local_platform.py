@@ -92,3 +92,30 @@ def test_simulated_engines_are_refused_off_the_local_platform(tmp_path, platform
     assert done.returncode == 2, done.stdout + done.stderr
     assert "engine.simulated: simulated engines run on the local platform only" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("platform", "sets", "refused"),
+    [
+        ("local", ["router.policy.prefix_min_match_length=256"], "prefix_min_match_length"),
+        ("compose", ["router.policy.balance_abs_threshold=2"], "balance_abs_threshold"),
+        (
+            "compose",
+            ["router.implementation=vllm-router", "router.policy.prefix_min_match_length=256"],
+            "prefix_min_match_length",
+        ),
+        ("kind", ["router.policy.cache_threshold=0.5"], "cache_threshold"),
+    ],
+)
+def test_a_policy_setting_the_platforms_router_lacks_is_refused(
+    tmp_path, platform: str, sets: list[str], refused: str
+) -> None:
+    args = [arg for assignment in sets for arg in ("--set", assignment)]
+    done = lab_cli(
+        "up", "--dry-run", "--platform", platform, "--profile", "cpu", *args,
+        state_dir=tmp_path / "state",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"router.policy.{refused}:" in done.stderr
+    assert f"which the {platform} platform runs, has no such setting" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -121,3 +121,23 @@ def failover_scenario():
 
     lab = profile.load("cpu-resilience", ["scenarios[0].kill_at=1", "scenarios[0].restart_at=2"])
     return lab.scenarios[0]
+
+
+def test_vllm_router_accepts_every_policy_setting_and_still_routes(tmp_path) -> None:
+    """Each router.policy knob, rendered, is taken by a real vllm-router (an unknown flag or a
+    bad value would stop it at start) and the stack still serves and routes."""
+    policy = (
+        "router.policy={cache_threshold: 0.5, balance_abs_threshold: 1, "
+        "balance_rel_threshold: 1.2, eviction_interval: 30, max_tree_size: 100000}"
+    )
+    with sim_stack(tmp_path, "router.routing=prefixaware", policy) as (_, current):
+        (router,) = [p for p in current.processes if p.name == "router"]
+        argv = list(router.cmd)  # as started (vllm-router retitles its process)
+        for flag, value in [
+            ("--cache-threshold", "0.5"), ("--balance-abs-threshold", "1"),
+            ("--balance-rel-threshold", "1.2"), ("--eviction-interval-secs", "30"),
+            ("--max-tree-size", "100000"),
+        ]:  # fmt: skip
+            assert argv[argv.index(flag) + 1] == value
+        assert processes.alive(router)
+        assert routing_check.run(current.require_endpoints()).passed

@@ -150,6 +150,10 @@ def test_summary_of_samples(tmp_path) -> None:
     assert figures["session_stickiness"] == 1.0
     assert figures["requests_per_engine"] == {"engine-0": 5, "engine-1": 5}
     assert figures["engine_balance"] == 1.0
+    assert figures["busiest_engine_share"] == 0.5
+    # engine-0 served TTFTs 10, 30, .., 90; engine-1 20, 40, .., 100.
+    assert figures["p50_ttft_ms_per_engine"] == {"engine-0": 50, "engine-1": 60}
+    assert "p50_ttft_ms_by_round" not in figures  # no conversations in this level
     assert figures["prefix_cache_hit_rate"] == 0.25
     # From the first start to the last end among measured requests (the error at t=111).
     assert figures["output_tokens_per_s"] == pytest.approx(40 / (111 - 100))
@@ -169,3 +173,15 @@ def test_report_renders_from_the_folder_alone(tmp_path) -> None:
     page = report.write(tmp_path).read_text()
     assert "routing (routing): interrupted" in page and "Ctrl-C" in page
     assert page.count("data:image/png;base64,") >= 4  # CDFs, timeline, by-round
+    assert "Routing verdict" in page and "TTFT p50 by round" in page
+
+
+def test_conversations_get_their_ttft_by_round(tmp_path) -> None:
+    rows = [
+        row(start_time=100 + i, level="routing", session=f"s{i % 2}", round=str(i // 2),
+            engine="engine-0", ttft_ms=100 if i < 2 else 20, e2e_ms=200)
+        for i in range(6)
+    ]  # fmt: skip
+    figures = summary.summarize(summary.read_samples(write_samples(tmp_path / "r.csv", rows)))
+    assert figures["p50_ttft_ms_by_round"] == {"0": 100, "1": 20, "2": 20}
+    assert figures["busiest_engine_share"] == 1.0

@@ -142,6 +142,7 @@ def router_command(profile: Profile, replicas: int) -> list[str]:
         profile.router.routing,
         "--session-key",
         profile.router.session_key,
+        *commandlines.policy_args(profile, "production-stack"),
     ]
 
 

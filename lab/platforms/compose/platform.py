@@ -436,7 +436,7 @@ def _router_problems(profile: Profile) -> list[str]:
             f"{where}: router.session_key: vllm-router keys sessions only on these headers: "
             f"{', '.join(commandlines.SESSION_HEADERS)}"
         )
-    return problems
+    return problems + checks.policy_problems(profile, "compose", profile.router.implementation)
 
 
 def stack_images(profile: Profile) -> list[str]:

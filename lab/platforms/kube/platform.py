@@ -118,6 +118,7 @@ class KubePlatform(EngineOps):
             problems += prereqs.repo_problems(self._known_repos())
         problems += environment.problems(profile) + checks.simulated_problems(profile, self.name)
         problems += checks.test_delay_problems(profile, self.name)
+        problems += checks.policy_problems(profile, self.name, "production-stack")
         if not missing:
             problems += self.cluster_problems(profile)
         if problems:

@@ -31,6 +31,7 @@ from lab.config.commandlines import (
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
+from lab.platforms import checks
 from lab.platforms.plan import Plan
 from lab.stack import drain, endpoints, processes, prometheus, state
 from lab.stack.endpoints import Engine
@@ -371,7 +372,7 @@ def router_problems(profile: Profile) -> list[str]:
             f"{profile.source}: router.session_key: vllm-router keys sessions only on "
             f"these headers: {', '.join(SESSION_HEADERS)}"
         )
-    return problems
+    return problems + checks.policy_problems(profile, "local", "vllm-router")
 
 
 def _engine_launch(
