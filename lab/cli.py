@@ -322,14 +322,14 @@ def _status(args: argparse.Namespace) -> int:
 def _smoke(args: argparse.Namespace) -> int:
     from lab.stack import smoke, state
 
-    smoke.run(state.require().endpoints)
+    smoke.run(state.require().require_endpoints())
     return 0
 
 
 def _check_routing(args: argparse.Namespace) -> int:
     from lab.stack import routing_check, state
 
-    routing_check.run(state.require().endpoints)
+    routing_check.run(state.require().require_endpoints())
     return 0
 
 

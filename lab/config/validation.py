@@ -40,7 +40,8 @@ class StrictLoader(yaml.SafeLoader):
     mapping is refused (PyYAML would silently keep the last). Dates stay strings, as Helm
     reads them."""
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
+    # PyYAML looks resolvers up on the class: a class attribute on purpose.
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {  # type: ignore[misc]
         first: [(tag, regexp) for tag, regexp in resolvers if tag in PLAIN_TAGS | {MERGE_TAG}]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -179,7 +180,7 @@ def with_defaults(document: dict[str, Any], schema_name: str) -> dict[str, Any]:
     return filled
 
 
-def _properties_with_defaults(validator, properties, instance, schema_):  # type: ignore[no-untyped-def]
+def _properties_with_defaults(validator: Any, properties: Any, instance: Any, schema_: Any) -> Any:
     if isinstance(instance, dict):
         for key, sub in properties.items():
             if isinstance(sub, dict) and "default" in sub and key not in instance:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab import platforms
 from lab.config.profile import Profile
@@ -92,7 +93,7 @@ def run(
     platform = checked_platform(arms, repeat, requested_platform, scenario_names)
     by_label = {arm.label: arm for arm in arms}
     folder = create(base)
-    plan = {
+    plan: dict[str, Any] = {
         "platform": platform,
         "repeat": repeat,
         "arms": {

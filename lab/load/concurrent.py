@@ -28,7 +28,9 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from lab import platforms
 from lab.config.profile import FailoverScenario, ScaleScenario
 from lab.console import say
 from lab.errors import ConfigError
@@ -81,7 +83,7 @@ def run(
     platform = ab.checked_platform(arms, repeat, requested_platform, names)
     check(arms, platform, names)
     folder = ab.create(base)
-    plan = {
+    plan: dict[str, Any] = {
         "platform": platform,
         "design": "concurrent",
         "repeat": repeat,
@@ -151,7 +153,9 @@ def split(mixed: Path, arm: ab.Arm, current: State, folder: Path) -> Path:
     engines' counters, the summaries of those, a manifest of its profile and stack."""
     whole = results.load_manifest(mixed)
     out = results.create(folder / arm.label, arm.profile)
-    manifest = results.start_manifest(arm.profile, current)
+    manifest = results.start_manifest(
+        arm.profile, current, platforms.images(current.platform, arm.profile)
+    )
     manifest.update(
         {key: whole[key] for key in ("started", "ended", "status", "scenarios")},
         ab={"design": "concurrent", "arm": arm.label, "mixed": str(mixed.relative_to(folder))},

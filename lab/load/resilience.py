@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from lab.config.profile import FailoverScenario, Profile, SteadyLoadScenario
+from lab.config.profile import FailoverScenario, Profile, ScaleScenario, SteadyLoadScenario
 from lab.console import say
 from lab.results import summary
 from lab.stack import state
@@ -56,6 +56,7 @@ def plan(
                 lambda: platform.restart_engine(current, engine, profile),
             ),
         ]
+    assert isinstance(scenario, ScaleScenario)  # a steady-load scenario is one or the other
     replicas = profile.engine.replicas
 
     def scale(to: int) -> Callable[[], str]:
@@ -215,7 +216,7 @@ def scale_figures(
     first_new = min((s.start for s in new), default=None)
     window = [s for s in samples if s.ok and first_new is not None and first_new <= s.start < down]
     share = sum(1 for s in window if s in new) / len(window) if window else None
-    drain = (drained or [None])[-1]
+    drain = drained[-1] if drained else None
     removed = drain["engine"] if drain else (new[0].engine if new else "")
     cut = [s for s in on(samples, removed) if not s.ok and down <= s.end <= down_done + 5]
     open_then = [s for s in samples if s.engine == removed and s.start <= down < s.end]

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -94,7 +95,7 @@ def _run_scenario(
     words: str,
 ) -> None:
     seed = levels.seed(scenario)
-    entry = {
+    entry: dict[str, Any] = {
         "name": scenario.name,
         "kind": scenario.kind,
         "status": "running",

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lab import platforms
 from lab.config import profile as profiles
 from lab.config.profile import Profile
 from lab.console import note, ok, say
@@ -66,7 +67,8 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
         if web_port != port:
             note(f"port {port} is taken: the web UI uses {web_port} instead")
         with tempfile.TemporaryDirectory(prefix="lab-ui-") as scratch:
-            manifest = results.start_manifest(profile, current)
+            images = platforms.images(current.platform, profile)
+            manifest = results.start_manifest(profile, current, images)
             template = Path(scratch) / "manifest.json"
             template.write_text(json.dumps(manifest))
             say(f"🧭 the web UI drives {web_figures.stack_line(manifest)}")

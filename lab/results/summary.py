@@ -165,12 +165,13 @@ def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]])
     served = Counter(s.engine for s in samples if s.ok and s.engine)
     if not served and engines:
         served = Counter({name: int(c.get("requests", 0)) for name, c in engines.items()})
-    per_engine = {name: served.get(name, 0) for name in sorted(set(served) | set(engines))}
-    counts = list(per_engine.values())
+    per_engine: dict[str, int] = {n: served.get(n, 0) for n in sorted(set(served) | set(engines))}
+    counts: list[int] = list(per_engine.values())
+    busiest, total = max(counts, default=0), sum(counts)
     out: dict[str, Any] = {
         "requests_per_engine": per_engine,
-        "engine_balance": min(counts) / max(counts) if counts and max(counts) else None,
-        "busiest_engine_share": max(counts) / sum(counts) if counts and sum(counts) else None,
+        "engine_balance": min(counts) / busiest if busiest else None,
+        "busiest_engine_share": busiest / total if total else None,
         "session_stickiness": stickiness(samples),
         # A routing logic is judged on latency too: one overloaded engine shows here.
         "p50_ttft_ms_per_engine": ttft_per_engine(samples),
@@ -184,7 +185,8 @@ def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]])
     # The same, as the requests' own usage reports it (per request, so it has a spread).
     told = [s for s in samples if s.ok and s.cached_tokens is not None and s.prompt_tokens]
     prompt = sum(s.prompt_tokens for s in told)
-    out["request_cache_hit_rate"] = sum(s.cached_tokens for s in told) / prompt if prompt else None
+    cached = sum(s.cached_tokens or 0 for s in told)
+    out["request_cache_hit_rate"] = cached / prompt if prompt else None
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import openai
@@ -54,8 +55,9 @@ class Probe:
     def send(self, prompt: str, headers: dict[str, str] | None = None) -> tuple[str, float, float]:
         """(engine name, prefix-cache hit tokens, prefix-cache queried tokens) of one request."""
         before = engine_counters(self.endpoints.engines, self.http)
-        messages = [{"role": "user", "content": prompt}]
-        common = {"model": self.endpoints.model, "max_tokens": 2, "temperature": 0}
+        # Plain dicts: also what chat_tokens renders (openai types them as TypedDicts).
+        messages: list[Any] = [{"role": "user", "content": prompt}]
+        common: dict[str, Any] = {"model": self.endpoints.model, "max_tokens": 2, "temperature": 0}
         if self.endpoints.tokenizer:  # a router that routes on token IDs gets them
             ids = chat_tokens.token_ids(self.endpoints.tokenizer, messages)
             self.client.completions.create(prompt=ids, extra_headers=headers or {}, **common)
@@ -156,7 +158,7 @@ def prefix_aware(probe: Probe) -> Verdict:
     used = len(set(first_home.values()))
     passed = followed == repeats and rate > 0.5
     share = max(served.values()) / sum(served.values())
-    figures = {
+    figures: dict[str, object] = {
         "followed": followed,
         "repeats": repeats,
         "hit_rate": rate,

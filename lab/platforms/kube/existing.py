@@ -50,10 +50,10 @@ class ExistingPlatform(KubePlatform):
         asked = ["kubectl", "get", "--raw", "/version", "--context", context]
         done = self.run.run(asked, query=True, check=False)
         if done.returncode != 0:
-            said = (done.stderr or done.stdout).strip().splitlines()
+            lines = (done.stderr or done.stdout).strip().splitlines()
             return [
                 f"the cluster of kube context {context} does not answer "
-                f"({said[-1] if said else f'exit {done.returncode}'}): check the context, "
+                f"({lines[-1] if lines else f'exit {done.returncode}'}): check the context, "
                 f"or choose another with {CONTEXT_ENV}"
             ]
         self.versions["cluster"] = str(json_answer(done, asked).get("gitVersion", "?"))
