@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -53,6 +53,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("prefix_cache_hit_rate", "prefix-cache hit rate", "hit_rate", "%", True, 5.0, False),
     Metric("session_stickiness", "session stickiness", "stickiness", "%", True, 5.0, False),
     Metric("engine_balance", "engine balance (min/max)", "balance", "%", True, 10.0, False),
+    Metric("slo_attainment", "SLO attainment", "slo", "%", True, 5.0, False),
+    Metric("goodput_rps", "goodput (req/s)", "goodput", "req/s", True, 5.0, True),
 )
 BY_NAME = {m.name: m for m in METRICS}
 FAMILIES: dict[str, tuple[Metric, ...]] = {}
@@ -126,6 +128,8 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
         "errors": _errors,
         "stickiness": _stickiness,
         "balance": _balance,
+        "slo": _attainment,
+        "goodput": _goodput,
     }.get(family)
     if found:
         return found(level)
@@ -170,6 +174,22 @@ def _errors(level: LevelData) -> tuple[stats.Measure, str]:
     flags = np.array([0.0 if s.ok else 1.0 for s in level.measured])
     _need(flags)
     return stats.Means(flags[:, None]), "requests"
+
+
+def _attainment(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests that met the SLO (requests.csv's slo_ok; a failure did not)."""
+    flags = np.array([float(bool(s.slo_ok)) for s in level.measured if s.slo_ok is not None])
+    _need(flags)
+    return stats.Means(flags[:, None]), "requests"
+
+
+def _goodput(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests/s in time windows, as throughput, counting only those that met the SLO."""
+    if not any(s.slo_ok is not None for s in level.measured):
+        raise LookupError("no SLO recorded")
+    good = LevelData([replace(s, ok=bool(s.slo_ok)) for s in level.samples], level.engines)
+    values, width = windows(good)
+    return stats.Means(values[:, :1]), f"{len(values)} time windows of {width:.1f} s"
 
 
 def _request_hits(level: LevelData) -> tuple[stats.Measure, str]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lab.config.slo import LIMITS, Slo
 from lab.config.validation import check, load_yaml, with_defaults
 from lab.errors import ConfigError
 from lab.paths import asset
@@ -96,6 +98,7 @@ class RoutingScenario:
     answer_tokens: int
     user_qps: float
     seed: int | None
+    slo: Slo | None  # its own, else the profile's
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    slo: Slo | None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class SteadyLoadScenario:
     prompt_tokens: int
     output_tokens: int
     rate: float | None
+    slo: Slo | None
 
 
 @dataclass(frozen=True)
@@ -136,12 +141,32 @@ class ScaleScenario(SteadyLoadScenario):
     down_at: int
 
 
-Scenario = RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario
+@dataclass(frozen=True)
+class CapacityScenario:
+    """The highest Poisson rate that meets the SLO, found by doubling, then bisection."""
+
+    name: str
+    kind: str
+    start_rate: float
+    max_rate: float
+    precision: float
+    duration: int
+    budget: int
+    prompt_tokens: int
+    output_tokens: int
+    seed: int | None
+    slo: Slo | None  # never None once the profile is loaded: a search needs one
+
+
+Scenario = (
+    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
+)
 SCENARIO_KINDS: dict[str, type[Scenario]] = {
     "routing": RoutingScenario,
     "throughput": ThroughputScenario,
     "failover": FailoverScenario,
     "scale": ScaleScenario,
+    "capacity": CapacityScenario,
 }
 
 
@@ -156,6 +181,7 @@ class Profile:
     lmcache: LMCache
     observability: Observability
     kubernetes: Kubernetes
+    slo: Slo | None
     scenarios: tuple[Scenario, ...]
     source: str  # where it came from, for messages and the run manifest
     resolved: dict[str, Any]  # the document after overrides and defaults
@@ -196,8 +222,10 @@ def load(name_or_path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Pr
     set_paths = []
     for assignment in sets:
         set_paths.append(apply_set(document, assignment))
-    check(document, "lab-profile", origin=_origin(path, set_paths))
+    origin = _origin(path, set_paths)
+    check(document, "lab-profile", origin=origin)
     _check_names_unique(document, path)
+    _check_slos(document, origin)
     built = build(with_defaults(document, "lab-profile"), str(path))
     _check_event_times(built)
     return built
@@ -252,7 +280,7 @@ def _descend(node: Any, step: str | int, following: str | int, assignment: str) 
     return node[step]
 
 
-def _origin(path: Path, set_paths: list[str]):  # type: ignore[no-untyped-def]
+def _origin(path: Path, set_paths: list[str]) -> Callable[[str], str]:
     """Blame --set for violations under a path it set, the file for the rest."""
 
     def origin(json_path: str) -> str:
@@ -269,6 +297,27 @@ def _check_names_unique(document: dict[str, Any], path: Path) -> None:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{path}: scenarios: names must be unique, repeated: {', '.join(twice)}")
+
+
+def _check_slos(document: dict[str, Any], origin: Callable[[str], str]) -> None:
+    """Every SLO sets a limit; every capacity scenario has an SLO to search under."""
+    problems = []
+    places = [("slo", document.get("slo"))]
+    scenarios = document.get("scenarios", [])
+    places += [(f"scenarios[{i}].slo", s.get("slo")) for i, s in enumerate(scenarios)]
+    for where, slo in places:
+        if slo is not None and not any(name in slo for name in LIMITS):
+            expected = ", ".join(LIMITS)
+            problems.append(f"{origin(where)}: {where}: no limit: expected one of {expected}")
+    for index, scenario in enumerate(scenarios):
+        if scenario["kind"] == "capacity" and not (scenario.get("slo") or document.get("slo")):
+            where = f"scenarios[{index}]"
+            problems.append(
+                f"{origin(where)}: {where}: a capacity scenario needs an SLO: expected `slo` "
+                "at the top of the profile or in the scenario"
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 # A round adds a question (about 25 tokens with its chat-template markers) and an answer.
@@ -309,7 +358,11 @@ def _check_event_times(profile: Profile) -> None:
 
 def build(document: dict[str, Any], source: str) -> Profile:
     """Typed view of a validated document with defaults filled."""
-    scenarios = tuple(_typed(SCENARIO_KINDS[item["kind"]], item) for item in document["scenarios"])
+    slo = _slo(document.get("slo"))
+    scenarios = tuple(
+        _typed(SCENARIO_KINDS[item["kind"]], {**item, "slo": _slo(item.get("slo")) or slo})
+        for item in document["scenarios"]
+    )
     return Profile(
         name=document["name"],
         description=document["description"],
@@ -320,10 +373,18 @@ def build(document: dict[str, Any], source: str) -> Profile:
         lmcache=_typed(LMCache, document["lmcache"]),
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
+        slo=slo,
         scenarios=scenarios,
         source=source,
         resolved=document,
     )
+
+
+def _slo(data: dict[str, Any] | None) -> Slo | None:
+    if data is None:
+        return None
+    limits = {name: data.get(name) for name in LIMITS}
+    return Slo(**limits, attainment=data["attainment"], max_error_rate=data["max_error_rate"])
 
 
 def _typed(cls: type, data: dict[str, Any]) -> Any:

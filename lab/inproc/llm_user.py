@@ -26,6 +26,7 @@ from locust import HttpUser, events
 from locust.env import Environment
 from requests.exceptions import RequestException
 
+from lab.config import slo
 from lab.config.model import CORPUS
 from lab.inproc import streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
@@ -55,6 +56,9 @@ def add_options(parser: Any) -> None:
     )
     group.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
+    )
+    group.add_argument(
+        "--lab-slo", default="", help='per-request SLO limits, JSON: {"ttft_ms": 500, ...}'
     )
 
 
@@ -117,6 +121,13 @@ def _open_samples(environment: Environment, **_: Any) -> None:
 
 
 SEED = {"base": 0}
+LIMITS: dict[str, float] = {}  # the SLO's per-request limits (--lab-slo); none: no judgement
+
+
+@events.test_start.add_listener
+def _read_slo(environment: Environment, **_: Any) -> None:
+    LIMITS.clear()
+    LIMITS.update(slo.parse_option(getattr(environment.parsed_options, "lab_slo", "")))
 
 
 @events.test_start.add_listener
@@ -255,25 +266,42 @@ class LLMUser(HttpUser):
                     else f"HTTP {response.status_code}: {response.text[:200]}"
                 )[:300]
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._write_failure(row, error)
                 return None
             try:
                 m = streaming.read(streaming.lines(response.raw), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._write_failure(row, error)
                 return None
             response.success()
         phase = self._phase()
         if phase == "run":
             record(self.environment, m)
-        SAMPLES.write({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
+        judged = slo.good(LIMITS, True, m.ttft_ms, m.tpot_ms, m.e2e_ms, m.output_tokens)
+        SAMPLES.write(
+            {**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase,
+             "slo_ok": _slo_flag(judged, phase)}
+        )  # fmt: skip
         return m
+
+    def _write_failure(self, row: dict[str, Any], error: str) -> None:
+        phase = self._phase()
+        failed = {"status": "error", "error": error, "phase": phase}
+        SAMPLES.write({**row, **failed, "slo_ok": _slo_flag(False, phase)})
 
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def _slo_flag(good: bool, phase: str) -> str:
+    """requests.csv's slo_ok: left empty without an SLO, and for drained requests, whose timing
+    is the load generator's (the summary leaves them out too)."""
+    if not LIMITS or phase != "run":
+        return ""
+    return "1" if good else "0"
 
 
 def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:

@@ -61,6 +61,8 @@ def command(
     ]
     if isinstance(scenario, RoutingScenario):
         command += routing_options(endpoints)
+    if scenario.slo is not None:  # each request is judged as it is recorded (slo_ok)
+        command += ["--lab-slo", scenario.slo.option()]
     for option, value in level.options.items():
         command += [option, value]
     return command

@@ -17,6 +17,7 @@ from lab.compare import runsets, stats
 from lab.compare.comparison import BETTER, MISSING, SAME, WORSE
 from lab.errors import ConfigError
 from tests.helpers.samples import DATA as SAMPLES
+from tests.helpers.samples import judge, write_samples
 
 DATA = SAMPLES / "compare"
 RR, PA = DATA / "roundrobin", DATA / "prefixaware"
@@ -54,8 +55,10 @@ def test_a_run_against_itself_changes_nothing_and_passes_the_gate(itself) -> Non
     found = rows(out)
     measured = [r for r in found if r["verdict"] != MISSING]
     assert measured and all(float(r["change"]) == 0 for r in measured)
-    assert {r["verdict"] for r in found} == {SAME, MISSING}  # stickiness: no sessions here
-    assert {r["metric"] for r in found if r["verdict"] == MISSING} == {"session_stickiness"}
+    assert {r["verdict"] for r in found} == {SAME, MISSING}
+    # No sessions in these recordings, and no SLO judged their requests.
+    missing = {r["metric"] for r in found if r["verdict"] == MISSING}
+    assert missing == {"session_stickiness", "slo_attainment", "goodput_rps"}
     assert all(float(r["p_value"]) == 1 for r in measured)
 
 
@@ -142,6 +145,27 @@ def test_without_per_request_cache_figures_the_engine_counters_are_used(tmp_path
     assert hit.change.a == pytest.approx(summary["prefix_cache_hit_rate"])
     assert hit.change.p is None and hit.verdict == SAME
     assert "engine counters" in hit.method and "repeat the runs" in hit.method
+
+
+def test_slo_attainment_and_goodput_are_compared_higher_is_better(tmp_path) -> None:
+    """One recorded run judged by a looser SLO (A) and a stricter one (B): at c4, 19 of its 42
+    measured requests met A's and 7 met B's (counted by hand), over 17.854 s."""
+    a, b = copy(RR1, tmp_path / "a"), copy(RR1, tmp_path / "b")
+    for run, limits in ((a, {"ttft_ms": 500, "tpot_ms": 30}), (b, {"ttft_ms": 200, "tpot_ms": 20})):
+        requests = run / "throughput" / "requests.csv"
+        with requests.open(newline="") as file:
+            write_samples(requests, judge(list(csv.DictReader(file)), limits))
+    chosen = compare_metrics.select(["slo_attainment", "goodput_rps"])
+    result = compare.compare(runsets.load(a), runsets.load(b), chosen, {})
+    found = {(r.unit.level, r.metric.name): r for r in result.rows}
+    attainment, goodput = found["c4", "slo_attainment"], found["c4", "goodput_rps"]
+    assert attainment.change.a == pytest.approx(19 / 42)
+    assert attainment.change.b == pytest.approx(7 / 42)
+    assert attainment.verdict == WORSE  # fewer requests met it: higher is better
+    assert goodput.change.a == pytest.approx(19 / 17.854, rel=1e-4)
+    assert goodput.change.b == pytest.approx(7 / 17.854, rel=1e-4)
+    assert goodput.metric.higher_is_better and goodput.method.endswith("time windows of 2.0 s")
+    assert found["routing", "slo_attainment"].verdict == MISSING  # not judged: no SLO there
 
 
 @pytest.mark.parametrize("run", [RR1, RR2, PA1, PA2], ids=lambda p: p.name)
