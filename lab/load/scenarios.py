@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,9 +24,9 @@ from lab.config.profile import (
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.load import levels, locust, resilience
+from lab.load import capacity, gauges, levels, locust, resilience
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import report, series, summary
 from lab.stack import metrics
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
@@ -92,8 +94,12 @@ def _run_scenario(
     place = folder / scenario.name
     place.mkdir()
     units: dict[str, dict] = {}
+    search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
+    planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
     try:
-        for index, level in enumerate(levels.levels(scenario)):
+        for index, level in enumerate(planned):
+            if search is not None:
+                gauges.wait_idle(current.endpoints)  # a step must not inherit the last one's queue
             say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
             events = _events(scenario, profile, current)
             engine = _target(scenario, current)
@@ -102,7 +108,7 @@ def _run_scenario(
             deltas = _run_level(level, scenario, current, place, words, events, level_seed)
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
-            units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
+            units[level.name] = _summarize(place, level, deltas, scenario, engine)
             _say_level(scenario.name, level.name, units[level.name])
             results.save_manifest(folder, manifest)
         entry["status"] = "completed"
@@ -114,7 +120,15 @@ def _run_scenario(
         bad(f"{scenario.name}: {exc}")
     finally:
         entry["ended"] = results.now()
-        (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+        written: dict[str, Any] = {"levels": units}
+        if scenario.slo is not None:
+            written["slo"] = scenario.slo.to_json()
+        if search is not None:
+            written["capacity"] = search.result()
+            (ok if written["capacity"]["capacity_rps"] is not None else note)(
+                f"{scenario.name}: {written['capacity']['statement']}"
+            )
+        (place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
 
 
 def _events(scenario: Scenario, profile: Profile, current: State) -> list[resilience.Event]:
@@ -161,13 +175,14 @@ def _run_level(
         began = time.time()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
-            if events:
-                resilience.inject(events, began, place, current)
-                settle = level.settle + _router_check_interval(current)
-                end = max(began + level.minimum, time.time() + settle)
-                time.sleep(max(0.0, end - time.time()))
-                stop_file.touch()  # Locust ends the run and writes its files
-            code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
+            with gauges.sampling(endpoints, place / series.FILE, level.name, process.pid):
+                if events:
+                    resilience.inject(events, began, place, current)
+                    settle = level.settle + _router_check_interval(current)
+                    end = max(began + level.minimum, time.time() + settle)
+                    time.sleep(max(0.0, end - time.time()))
+                    stop_file.touch()  # Locust ends the run and writes its files
+                code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
         except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
             locust.stop(process, stop_file)
             if isinstance(exc, KeyboardInterrupt):
@@ -194,12 +209,18 @@ def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
     return out
 
 
-def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine | None) -> dict:
-    samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
+def _summarize(
+    place: Path, level: levels.Level, deltas: dict, scenario: Scenario, engine: Engine | None
+) -> dict:
+    samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level.name]
     figures = summary.summarize(samples, deltas)
-    if kind in ("failover", "scale"):
+    figures.update(offered_rps=level.rate, users=level.users)
+    if scenario.slo is not None:
+        figures["slo_met"] = scenario.slo.met(figures["slo_attainment"], figures["error_rate"])
+    figures.update(series.figures(series.read(place / series.FILE), level.name))
+    if scenario.kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
-        figures.update(resilience.figures(place, samples, kind, engine))
+        figures.update(resilience.figures(place, samples, scenario.kind, engine))
     return figures
 
 

@@ -6,9 +6,7 @@ Rendered from the folder's files only, so a saved run can be re-rendered any tim
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
-from lab.results import summary
+from lab.results import series, summary
+from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
 COLUMNS = (
     ("completed", "ok", "{:.0f}"),
@@ -30,6 +29,10 @@ COLUMNS = (
     ("p50_itl_ms", "ITL p50", "{:.2f}"),
     ("p50_e2e_ms", "E2E p50", "{:.1f}"),
     ("p99_e2e_ms", "E2E p99", "{:.1f}"),
+    ("slo_attainment", "SLO met", "{:.0%}"),
+    ("goodput_rps", "goodput/s", "{:.2f}"),
+    ("max_waiting", "max waiting", "{:.0f}"),
+    ("max_kv_cache_usage", "max KV", "{:.0%}"),
     ("prefix_cache_hit_rate", "prefix hits", "{:.0%}"),
     ("session_stickiness", "stickiness", "{:.0%}"),
     ("engine_balance", "balance", "{:.2f}"),
@@ -82,26 +85,53 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     if not samples_file.exists():
         return title + "<p>No request was measured.</p>"
     samples = summary.read_samples(samples_file)
-    figures = _figures(place)
+    written = _summary(place)
+    figures = written.get("levels", {})
+    slo, capacity = written.get("slo"), written.get("capacity")
+    t0 = min(s.start for s in samples)
     images = [
         _cdf(samples, "ttft_ms", "TTFT"),
         _cdf(samples, "e2e_ms", "End-to-end latency"),
         _over_time(samples, folder),
+        saturation(series.read(place / series.FILE), t0),
+        latency_vs_rate(figures, slo, capacity),
+        goodput_vs_rate(figures, slo, capacity),
+        pareto(figures),
         _per_engine(figures),
     ]
     if entry["kind"] == "routing":
         images.append(_by_round(samples))
     return (
         title
+        + _capacity(capacity)
         + _table(figures)
         + _resilience(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 
 
-def _figures(place: Path) -> dict[str, dict[str, Any]]:
+def _summary(place: Path) -> dict[str, Any]:
     file = place / "summary.json"
-    return json.loads(file.read_text())["levels"] if file.exists() else {}
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def _capacity(capacity: dict[str, Any] | None) -> str:
+    """The capacity search's outcome in words, with its SLO and interval."""
+    if not capacity:
+        return ""
+    slo = capacity["slo"]
+    limits = ", ".join(f"{k} ≤ {v:g}" for k, v in slo.items()
+                       if k.endswith("_ms") and v is not None)  # fmt: skip
+    interval = capacity["interval"]
+    low, high = interval["low_rps"], interval["high_rps"]
+    span = f"{'-' if low is None else f'{low:g}'} to {'open' if high is None else f'{high:g}'}"
+    return (
+        f"<p><b>{_e(capacity['statement'])}</b><br>"
+        f"<span class='meta'>SLO: {_e(limits)} for {slo['attainment']:.0%} of requests, "
+        f"errors ≤ {slo['max_error_rate']:.0%} · {interval['confidence']:.0%} interval "
+        f"{_e(span)} req/s ({_e(interval['scope'])}) · {_e(capacity['limit_detail'])} · "
+        f"{len(capacity['steps'])} steps in {capacity['elapsed_s']:.0f} s</span></p>"
+    )
 
 
 def _table(figures: dict[str, dict[str, Any]]) -> str:
@@ -153,7 +183,7 @@ def _cdf(samples: list[summary.Sample], metric: str, title: str) -> str:
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _over_time(samples: list[summary.Sample], folder: Path) -> str:
@@ -182,7 +212,7 @@ def _over_time(samples: list[summary.Sample], folder: Path) -> str:
             axis.axvline(when, color="k", linestyle="--", linewidth=0.8)
             if axis is top:
                 axis.annotate(label, (when, 0), rotation=90, fontsize=7, va="bottom")
-    return _png(fig)
+    return png(fig)
 
 
 def _events(folder: Path, t0: float) -> list[tuple[float, str]]:
@@ -213,7 +243,7 @@ def _per_engine(figures: dict[str, dict[str, Any]]) -> str:
     ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, labels)
     ax.set(title="Requests per engine (and prefix-cache hit rate)", ylabel="requests")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _by_round(samples: list[summary.Sample]) -> str:
@@ -225,14 +255,7 @@ def _by_round(samples: list[summary.Sample]) -> str:
     ax.plot([int(r) for r in rounds], list(rounds.values()), marker="o")
     ax.set(title="Median TTFT by conversation round", xlabel="round", ylabel="TTFT ms")
     ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png(fig)
 
 
 def _e(text: str) -> str:
