@@ -63,6 +63,14 @@ def add_options(parser: Any) -> None:
 
 
 @events.init.add_listener
+def _clock_now(**_: Any) -> None:
+    """gevent's loop keeps the time it last looked at, and nothing has let it look since it was
+    made, before Locust's start-up (seconds of imports on a busy machine): Locust's --run-time
+    timer, set right after this event, would end each run that much early. Look now."""
+    gevent.get_hub().loop.update_now()
+
+
+@events.init.add_listener
 def _load_words(environment: Environment, **_: Any) -> None:
     path = (
         getattr(environment.parsed_options, "lab_words", "") if environment.parsed_options else ""
