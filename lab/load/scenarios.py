@@ -217,7 +217,9 @@ def _summarize(
     figures.update(offered_rps=level.rate, users=level.users)
     if scenario.slo is not None:
         figures["slo_met"] = scenario.slo.met(figures["slo_attainment"], figures["error_rate"])
-    figures.update(series.figures(series.read(place / series.FILE), level.name))
+    measured = [s for s in samples if s.measured]
+    span = (min(s.start for s in measured), max(s.end for s in measured)) if measured else None
+    figures.update(series.figures(series.read(place / series.FILE), level.name, span))
     if scenario.kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
         figures.update(resilience.figures(place, samples, scenario.kind, engine))

@@ -45,11 +45,17 @@ def totals(rows: list[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndar
     return times, np.array([summed[t] for t in times])
 
 
-def figures(rows: list[dict[str, Any]], level: str) -> dict[str, float | None]:
+def figures(
+    rows: list[dict[str, Any]], level: str, span: tuple[float, float] | None = None
+) -> dict[str, float | None]:
     """A level's saturation figures: the most requests running and waiting in the engines at
     once (and waiting on average), the highest KV-cache usage of any engine, the most requests
-    the router held, and the load generator's median CPU (a share of one core)."""
+    the router held, and the load generator's median CPU (a share of one core). Only rounds
+    within `span` (the level's first request to its last answer) count, when given: not the
+    load generator starting or stopping."""
     mine = [row for row in rows if row["level"] == level]
+    if span is not None:
+        mine = [row for row in mine if span[0] <= row["time"] <= span[1]]
     _, running = totals(mine, "running")
     _, waiting = totals(mine, "waiting")
     kv = [r["value"] for r in mine if r["metric"] == "kv_cache_usage"]
