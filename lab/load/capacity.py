@@ -103,7 +103,7 @@ class Search:
         self.clock = clock
         self.began = clock()
         self.steps: list[Step] = []
-        self.stopped = "interrupted"
+        self.stopped = "cut short: the scenario failed or was interrupted"
 
     def __iter__(self) -> Iterator[Level]:
         rate: float | None = _round(self.scenario.start_rate)
