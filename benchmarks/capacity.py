@@ -12,11 +12,12 @@ fixed rates on the same stack.
    the first one that fails the SLO.
 3. Both capacities, and the search's distance from the sweep's in percent of it.
 
-By default the stack is one simulated engine (lab.sim: 12 batch slots, 100 ms to the first
-token and 50 ms between tokens, 9-token answers: 24 requests/s at most) behind the real
-vllm-router, so the answer is known. With --real it is the CPU stack that is up, or one brought
-up for the benchmark (and stopped after it). --repeat N runs search and sweep N times each,
-interleaved, so that a shared machine's drift falls on both.
+By default the stack is one simulated engine (the local platform's `engine.simulated`: 12
+batch slots, 100 ms to the first token and 50 ms between tokens, 9-token answers: 24
+requests/s at most) behind the real vllm-router, so the answer is known; it is brought up in
+a state directory of its own and stopped after. With --real it is the CPU stack that is up, or
+one brought up for the benchmark (and stopped after it). --repeat N runs search and sweep N
+times each, interleaved, so that a shared machine's drift falls on both.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,25 +34,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the simulated stack is the test suite's own (tests/helpers)
+from lab.config import profile
+from lab.config.profile import CapacityScenario
+from lab.load import lifecycle, scenarios
+from lab.platforms import Platform
+from lab.stack import state
+from lab.stack.state import State
 
-from lab.config import profile  # noqa: E402
-from lab.config.profile import CapacityScenario  # noqa: E402
-from lab.load import lifecycle, scenarios  # noqa: E402
-from lab.sim import SimOptions  # noqa: E402
-from lab.stack import state  # noqa: E402
-from lab.stack.state import State  # noqa: E402
-from tests.helpers.stacks import sim_stack  # noqa: E402
-
-SIM = SimOptions(name="sim-0", ttft_ms=100, tpot_ms=50, max_batch=12)
-SIM_PROFILE = """
-name: sim-capacity
-slo: {ttft_ms: 600, tpot_ms: 60}
-scenarios:
-  - {name: capacity, kind: capacity, start_rate: 3, precision: 0.1, duration: 10, budget: 300,
-     prompt_tokens: 16, output_tokens: 9}
-"""
+SIMULATED = [
+    "engine.simulated={ttft_ms: 100, tpot_ms: 50, max_batch: 12}", "engine.replicas=1",
+    "observability.prometheus=false", "slo={ttft_ms: 600, tpot_ms: 60}",
+    "scenarios[0].start_rate=3", "scenarios[0].duration=10", "scenarios[0].prompt_tokens=16",
+    "scenarios[0].output_tokens=9",
+]  # fmt: skip
 DEFAULT_RATES = {"sim": "12:32:1", "real": "4:24:1"}
 
 
@@ -65,22 +60,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="searches and sweeps, interleaved")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
-    lab = profile.load(args.profile) if args.real else sim_profile(work)
+    lab = profile.load(args.profile, [] if args.real else SIMULATED)
     (search,) = [s for s in lab.scenarios if s.kind == "capacity"]
     grid = rates(args.rates or DEFAULT_RATES["real" if args.real else "sim"])
     sweep = sweep_profile(lab, search, grid, work)
     found = []
-    with stack(args.real, lab, work) as current:
+    if not args.real:  # a lab of its own, beside any that is up
+        os.environ["LAB_STATE_DIR"] = str(work / "state")
+    with stack(lab) as (platform, current):
         for n in range(args.repeat):
-            found.append(run_search(lab, current, work / f"search-{n}"))
-            found.append(run_sweep(sweep, current, work / f"sweep-{n}"))
+            found.append(run_search(lab, current, platform, work / f"search-{n}"))
+            found.append(run_sweep(sweep, current, platform, work / f"sweep-{n}"))
     show(found, search, grid)
-
-
-def sim_profile(work: Path) -> profile.Profile:
-    path = work / "sim-capacity.yaml"
-    path.write_text(SIM_PROFILE)
-    return profile.load(path)
 
 
 def rates(text: str) -> list[float]:
@@ -106,32 +97,31 @@ def sweep_profile(
 
 
 @contextlib.contextmanager
-def stack(real: bool, lab: profile.Profile, work: Path) -> Iterator[State]:
-    if not real:
-        with sim_stack([SIM], work) as current:
-            yield current
-        return
+def stack(lab: profile.Profile) -> Iterator[tuple[Platform | None, State]]:
+    """The lab that is up, or one brought up for the benchmark and stopped after it."""
     existing = state.load()
-    current = existing or lifecycle.up(lab, "local")
+    if existing is not None:
+        yield None, existing
+        return
+    platform, current = lifecycle.up(lab, "local")
     try:
-        yield current
+        yield platform, current
     finally:
-        if existing is None:  # a stack this benchmark brought up is stopped by it
-            lifecycle.down()
+        lifecycle.down()
 
 
-def run_search(lab: profile.Profile, current: State, out: Path) -> dict:
+def run_search(lab: profile.Profile, current: State, platform: Platform | None, out: Path) -> dict:
     began = time.monotonic()
-    folder = scenarios.run(lab, current, ["capacity"], out)
+    folder = scenarios.run(lab, current, ["capacity"], out, platform)
     result = json.loads((folder / "capacity" / "summary.json").read_text())["capacity"]
     return {"what": "search", "seconds": time.monotonic() - began, "folder": folder,
             "capacity": result["capacity_rps"], "levels": len(result["steps"]),
             "note": result["statement"]}  # fmt: skip
 
 
-def run_sweep(lab: profile.Profile, current: State, out: Path) -> dict:
+def run_sweep(lab: profile.Profile, current: State, platform: Platform | None, out: Path) -> dict:
     began = time.monotonic()
-    folder = scenarios.run(lab, current, ["sweep"], out)
+    folder = scenarios.run(lab, current, ["sweep"], out, platform)
     levels = json.loads((folder / "sweep" / "summary.json").read_text())["levels"]
     met = [(f["offered_rps"], f["slo_met"]) for f in levels.values()]
     first_fail = next((rate for rate, ok in met if not ok), None)

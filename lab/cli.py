@@ -6,12 +6,16 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from lab import __version__
 from lab.console import err
 from lab.errors import ConfigError, LabError
+
+if TYPE_CHECKING:
+    from lab.compare.comparison import Options
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -166,6 +170,14 @@ def _lifecycle_parsers(verbs: argparse._SubParsersAction) -> None:
     scenario_options(cycle)
     cycle.set_defaults(run=_cycle)
 
+    restart = verbs.add_parser(
+        "restart-router",
+        help="start the router again with the profile's router settings; engines untouched "
+        "(local, compose)",
+    )
+    profile_options(restart)
+    restart.set_defaults(run=_restart_router)
+
     verbs.add_parser("status", help="the running lab at one glance").set_defaults(run=_status)
     verbs.add_parser("smoke", help="smoke-test the running stack").set_defaults(run=_smoke)
     verbs.add_parser(
@@ -206,7 +218,18 @@ def _up(args: argparse.Namespace) -> int:
     from lab.load import lifecycle
 
     lab = profile.load(args.profile, args.sets)
-    lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke, dry_run=args.dry_run)
+    if args.dry_run:
+        lifecycle.plan(lab, args.platform)
+    else:
+        lifecycle.up(lab, args.platform, run_smoke=not args.no_smoke)
+    return 0
+
+
+def _restart_router(args: argparse.Namespace) -> int:
+    from lab.config import profile
+    from lab.load import lifecycle
+
+    lifecycle.restart_router(profile.load(args.profile, args.sets))
     return 0
 
 
@@ -334,7 +357,8 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
-    """compare (two runs or sets of runs) and ab (run two configurations interleaved, compare)."""
+    """compare (two runs or sets of runs), ab (run two configurations interleaved, compare) and
+    calibrate (record a configuration's run-to-run noise, for compare --noise)."""
 
     def gate_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -345,6 +369,15 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
             help="metrics or families to compare, comma-separated (default: all)",
         )
         parser.add_argument(
+            "--gate",
+            action="append",
+            default=[],
+            metavar="NAMES",
+            help="metrics or families the gate judges on every level, comma-separated "
+            "(default: TTFT p50, p90, TPOT p50, E2E p90, output tokens/s, error rate; hit rate "
+            "and stickiness on routing levels)",
+        )
+        parser.add_argument(
             "--threshold",
             action="append",
             default=[],
@@ -352,12 +385,21 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
             help="smallest change that counts: %% of A, or points for rates (repeatable)",
         )
         parser.add_argument(
-            "--alpha", type=float, default=0.05, help="significance level (default: 0.05)"
+            "--alpha",
+            type=float,
+            default=0.05,
+            help="false-alarm rate of the whole gate; of each metric not gated (default: 0.05)",
+        )
+        parser.add_argument(
+            "--noise",
+            metavar="PATH",
+            help="a noise profile (results/calibration-…, made by calibrate): run-to-run noise "
+            "for comparisons of single runs",
         )
         parser.add_argument(
             "--fail-on-regression",
             action="store_true",
-            help="exit 1 when a metric is significantly worse beyond its threshold",
+            help="exit 1 when a gated metric is worse; 3 when every gated metric is n/a",
         )
 
     compare = verbs.add_parser(
@@ -390,45 +432,96 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     gate_options(ab)
     ab.set_defaults(run=_ab)
 
+    calibrate = verbs.add_parser(
+        "calibrate",
+        help="run one configuration N times and record its run-to-run noise (for compare --noise)",
+    )
+    calibrate.add_argument(
+        "profile", nargs="?", metavar="PROFILE", help="profile to run (file or shipped name)"
+    )
+    calibrate.add_argument("--repeat", type=int, default=10, help="runs (default: 10, at least 3)")
+    calibrate.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a profile setting (repeatable)",
+    )
+    calibrate.add_argument(
+        "--from",
+        dest="runs_from",
+        metavar="RUNS",
+        help="no runs: make the noise profile from runs already recorded (a folder of results "
+        "folders of one configuration)",
+    )
+    platform_option(calibrate)
+    scenario_options(calibrate)
+    calibrate.set_defaults(run=_calibrate)
+
+
+def _compare_options(args: argparse.Namespace) -> Options:
+    from lab.compare import run as compare_run
+
+    return compare_run.options(
+        args.metrics, args.gate, args.threshold, args.alpha, args.noise, args.fail_on_regression
+    )
+
 
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab.compare import report as compare_report
+    from lab.compare import run as compare_run
 
+    chosen = _compare_options(args)
     out = Path(args.out) if args.out else None
-    return compare_report.run(
-        Path(args.run_a),
-        Path(args.run_b),
-        metric_names=args.metrics,
-        threshold_items=args.threshold,
-        alpha=args.alpha,
-        out=out,
-        fail_on_regression=args.fail_on_regression,
-    )
+    return compare_run.run(Path(args.run_a), Path(args.run_b), chosen, out, args.fail_on_regression)
 
 
 def _ab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lab.compare import metrics as compare_metrics
-    from lab.compare import report as compare_report
+    from lab.compare import run as compare_run
     from lab.config import profile
     from lab.load import ab
 
-    compare_metrics.select(args.metrics)  # refuse bad gate options before hours of runs
-    compare_metrics.thresholds(args.threshold)
+    chosen = _compare_options(args)  # refuse bad gate options before hours of runs
     arms = [
         ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),
         ab.Arm("B", profile.load(args.profile_b, args.set_b), tuple(args.set_b)),
     ]
     folder = ab.run(arms, args.repeat, args.platform, args.scenario, Path(args.out))
-    return compare_report.run(
-        folder / "A",
-        folder / "B",
-        metric_names=args.metrics,
-        threshold_items=args.threshold,
-        alpha=args.alpha,
-        out=folder / "compare",
-        fail_on_regression=args.fail_on_regression,
+    return compare_run.run(
+        folder / "A", folder / "B", chosen, folder / "compare", args.fail_on_regression
     )
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lab.compare import noise, report, runsets
+    from lab.config import profile
+    from lab.console import ok
+    from lab.errors import ConfigError
+    from lab.load import ab, calibrate
+    from lab.results import folder as results
+
+    if bool(args.profile) == bool(args.runs_from):
+        raise ConfigError("calibrate: name a PROFILE to run, or --from RUNS already recorded")
+    if args.runs_from:
+        runs = runsets.load(Path(args.runs_from))
+        noise.check_runs(runs)
+        name = runs.runs[0].manifest["profile_name"]
+        folder = results.new_folder(Path(args.out), f"calibration-{results.stamp()}-{name}")
+    else:
+        if args.repeat < noise.MIN_RUNS:
+            raise ConfigError(
+                f"--repeat {args.repeat}: a noise profile needs at least {noise.MIN_RUNS} runs"
+            )
+        arm = ab.Arm("A", profile.load(args.profile, args.sets), tuple(args.sets))
+        folder = calibrate.run(arm, args.repeat, args.platform, args.scenario, Path(args.out))
+        runs = runsets.load(folder)
+    path = noise.save(noise.build(runs, folder), folder)
+    report.show_noise(noise.load(path))
+    ok(f"noise profile: {path}; compare single runs with it: compare A B --noise {folder}")
+    return 0

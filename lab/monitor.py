@@ -8,6 +8,7 @@ follow that chart's naming rules, reproduced here.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from lab.config.values import KUBERNETES_PLATFORMS
 from lab.console import note, say
@@ -92,13 +93,13 @@ def _forward(current: State, key: str, service: str, remote: int, preferred: int
     current.processes.append(proc)
     url = f"http://127.0.0.1:{port}"
     if current.endpoints:
-        current.endpoints = dataclasses.replace(current.endpoints, **{key: url})
+        changed: dict[str, Any] = {key: url}  # prometheus or grafana
+        current.endpoints = dataclasses.replace(current.endpoints, **changed)
     return url
 
 
 def _elsewhere(current: State) -> None:
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     if endpoints.prometheus:
         say(f"📈 Prometheus: {endpoints.prometheus}")
     else:

@@ -53,6 +53,8 @@ class Engine:
     api_key_env: str
     startup_timeout: int
     extra_args: tuple[str, ...]
+    # Tests and benchmarks only (local platform): lab.sim's timing instead of vLLM; None: vLLM.
+    simulated: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

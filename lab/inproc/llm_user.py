@@ -274,14 +274,14 @@ class LLMUser(HttpUser):
                     else f"HTTP {response.status_code}: {response.text[:200]}"
                 )[:300]
                 response.failure(error)
-                self._write_failure(row, error)
+                self._write_failure(row, error, sent)
                 return None
             try:
                 m = streaming.read(streaming.lines(response.raw), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                self._write_failure(row, error)
+                self._write_failure(row, error, sent)
                 return None
             response.success()
         phase = self._phase()
@@ -294,14 +294,20 @@ class LLMUser(HttpUser):
         )  # fmt: skip
         return m
 
-    def _write_failure(self, row: dict[str, Any], error: str) -> None:
+    def _write_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
         phase = self._phase()
-        failed = {"status": "error", "error": error, "phase": phase}
+        failed = {**_broke(sent), "error": error, "phase": phase}
         SAMPLES.write({**row, **failed, "slo_ok": _slo_flag(False, phase)})
 
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def _broke(sent: float) -> dict[str, str]:
+    """A failed request's fields: its e2e_ms is how long it ran until it broke, so that a
+    failure is placed in time by when it broke (lab.load.resilience), not only when it was sent."""
+    return {"status": "error", "e2e_ms": f"{(time.perf_counter() - sent) * 1000:.3f}"}
 
 
 def _slo_flag(good: bool, phase: str) -> str:

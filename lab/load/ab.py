@@ -98,17 +98,17 @@ def run(
     for turn, label in enumerate(order(repeat), 1):
         arm = by_label[label]
         say(f"🔀 run {turn}/{2 * repeat}: {label} ({arm.profile.name} {' '.join(arm.sets)})")
-        result = _one_run(arm, platform, scenario_names, folder / label)
+        result = one_run(arm, platform, scenario_names, folder / label)
         plan["runs"].append({"arm": label, "folder": str(result.relative_to(folder))})
         _save(folder, plan)
     return folder
 
 
-def _one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
-    current = lifecycle.up(arm.profile, platform)
-    assert current is not None
+def one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
+    """One run on a fresh stack: up, the scenarios into a new results folder in `into`, down."""
+    running, current = lifecycle.up(arm.profile, platform)
     try:
-        return scenarios.run(arm.profile, current, names, into)
+        return scenarios.run(arm.profile, current, names, into, running)
     finally:
         lifecycle.down()
 

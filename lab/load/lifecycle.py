@@ -10,34 +10,42 @@ from pathlib import Path
 from lab import platforms
 from lab.config.profile import Profile
 from lab.console import note, ok, say
-from lab.errors import LabError
+from lab.errors import ConfigError, LabError
 from lab.load import scenarios
+from lab.platforms import Plan, Platform
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
+
+
+def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
+    """Check, then say what `up` would do (resolved as `up` resolves it); change nothing."""
+    name, why = platforms.choose(requested_platform, profile)
+    say(f"🧭 platform: {name} ({why})")
+    platform = platforms.get(name, dry_run=True)
+    platform.check(profile)
+    return platform.plan(profile)
 
 
 def up(
     profile: Profile,
     requested_platform: str | None = None,
     run_smoke: bool = True,
-    dry_run: bool = False,
-) -> State | None:
-    """Check, then start the stack; refuse to start a twin of a lab that is already up.
-    A dry run prints the plan and returns None."""
+) -> tuple[Platform, State]:
+    """Check, then start the stack; refuse to start a twin of a lab that is already up. The
+    platform that brought it up comes back with its state: scenarios use that one."""
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
-    platform = platforms.get(name, dry_run=dry_run)
+    platform = platforms.get(name)
     platform.check(profile)
-    if dry_run:
-        return platform.up(profile)
     with state.locked():
         _refuse_twins()
         began = time.monotonic()
         current = platform.up(profile)
-    ok(f"stack up in {time.monotonic() - began:.1f} s: router at {current.endpoints.router}")
+    where = current.require_endpoints()
+    ok(f"stack up in {time.monotonic() - began:.1f} s: router at {where.router}")
     if run_smoke:
-        smoke.run(current.endpoints)
-    return current
+        smoke.run(where)
+    return platform, current
 
 
 def down(dry_run: bool = False, volumes: bool = False) -> bool:
@@ -53,6 +61,22 @@ def down(dry_run: bool = False, volumes: bool = False) -> bool:
     return True
 
 
+def restart_router(profile: Profile) -> None:
+    """The running lab's router again, with `profile`'s router settings; engines untouched.
+    Only where the router is a process of its own (local, Compose)."""
+    state.require()  # nothing up: said before anything (a lock file) is written
+    with state.locked():
+        current = state.require()
+        platform = platforms.get(current.platform)
+        restart = getattr(platform, "restart_router", None)
+        if restart is None:
+            raise ConfigError(
+                f"restart-router: on {current.platform} the router is the chart's Deployment; "
+                "change router settings with `python -m lab down` and `up`"
+            )
+        ok(restart(current, profile))
+
+
 def cycle(
     profile: Profile,
     requested_platform: str | None = None,
@@ -62,11 +86,13 @@ def cycle(
 ) -> State:
     """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
     the stack is torn down whatever happened."""
-    current = up(profile, requested_platform)
+    platform, current = up(profile, requested_platform, run_smoke=False)
     try:
-        routing_check.run(current.endpoints)
+        # Smoke inside the try: a stack that fails it comes down like any other failed cycle.
+        smoke.run(current.require_endpoints())
+        routing_check.run(current.require_endpoints())
         if profile.scenarios:
-            scenarios.run(profile, current, scenario_names or [], results_base)
+            scenarios.run(profile, current, scenario_names or [], results_base, platform)
         else:
             note(f"{profile.source} has no scenarios: nothing to load the stack with")
     finally:

@@ -25,6 +25,7 @@ from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
 from lab.load import capacity, gauges, levels, locust, resilience
+from lab.platforms import Platform
 from lab.results import folder as results
 from lab.results import report, series, summary
 from lab.stack import metrics
@@ -40,13 +41,21 @@ COUNTER_NAMES = {
 }
 
 
-def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
+def run(
+    profile: Profile,
+    current: State,
+    names: list[str],
+    base: Path,
+    platform: Platform | None = None,
+) -> Path:
     """Run the named scenarios (all when none) into a new results folder; return the folder.
+    Resilience events act through `platform`, the one that brought the stack up (`run` in a
+    later shell has only the state: it gets the platform the state names).
 
     Ctrl-C stops the Locust process, marks the scenario interrupted and keeps every file.
     """
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
+    platform = platform or platforms.get(current.platform)
     chosen = [profile.scenario(n) for n in names] if names else list(profile.scenarios)
     if not chosen:
         raise LabError(f"{profile.source}: the profile has no scenarios to run")
@@ -59,7 +68,7 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     words = levels.word_list(profile)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, folder, manifest, words)
+            _run_scenario(scenario, profile, current, platform, folder, manifest, words)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -76,7 +85,13 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
 
 
 def _run_scenario(
-    scenario: Scenario, profile: Profile, current: State, folder: Path, manifest: dict, words: str
+    scenario: Scenario,
+    profile: Profile,
+    current: State,
+    platform: Platform,
+    folder: Path,
+    manifest: dict,
+    words: str,
 ) -> None:
     seed = levels.seed(scenario)
     entry = {
@@ -101,7 +116,7 @@ def _run_scenario(
             if search is not None:
                 gauges.wait_idle(current.endpoints)  # a step must not inherit the last one's queue
             say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
-            events = _events(scenario, profile, current)
+            events = _events(scenario, profile, current, platform)
             engine = _target(scenario, current)
             # Each level its own prompts: a level must not hit what the one before cached.
             level_seed = None if seed is None else seed + index
@@ -131,16 +146,18 @@ def _run_scenario(
         (place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
 
 
-def _events(scenario: Scenario, profile: Profile, current: State) -> list[resilience.Event]:
+def _events(
+    scenario: Scenario, profile: Profile, current: State, platform: Platform
+) -> list[resilience.Event]:
     if not isinstance(scenario, SteadyLoadScenario):
         return []
-    return resilience.plan(scenario, platforms.get(current.platform), current, profile)
+    return resilience.plan(scenario, platform, current, profile)
 
 
 def _target(scenario: Scenario, current: State) -> Engine | None:
     """The engine a failover scenario kills."""
     if isinstance(scenario, FailoverScenario):
-        return current.endpoints.engines[scenario.engine]
+        return current.require_endpoints().engines[scenario.engine]
     return None
 
 
@@ -162,7 +179,7 @@ def _run_level(
     events: list[resilience.Event],
     seed: int | None,
 ) -> dict[str, dict[str, float]]:
-    endpoints = current.endpoints
+    endpoints = current.require_endpoints()
     (place / level.name).mkdir()
     before = _counters(endpoints)
     stop_file = place / level.name / ".stop"
@@ -192,7 +209,7 @@ def _run_level(
             stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
-    return metrics.delta(_counters(current.endpoints), before)
+    return metrics.delta(_counters(current.require_endpoints()), before)
 
 
 def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:

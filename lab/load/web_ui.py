@@ -41,8 +41,8 @@ def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
 def serve(profile: Profile, requested_platform: str | None, port: int) -> None:
     current = state.load()
     owned = current is None
-    if owned:
-        current = lifecycle.up(profile, requested_platform)
+    if current is None:
+        _, current = lifecycle.up(profile, requested_platform)
     else:
         note(f"using the lab that is up ({current.profile['name']} on {current.platform})")
     try:
@@ -50,7 +50,9 @@ def serve(profile: Profile, requested_platform: str | None, port: int) -> None:
         if web_port != port:
             note(f"port {port} is taken: the web UI uses {web_port} instead")
         ok(f"Locust web UI at http://127.0.0.1:{web_port} (Ctrl-C stops it)")
-        locust = subprocess.Popen(command(current.endpoints, web_port, levels.word_list(profile)))
+        locust = subprocess.Popen(
+            command(current.require_endpoints(), web_port, levels.word_list(profile))
+        )
         try:
             locust.wait()
         except KeyboardInterrupt:

@@ -8,15 +8,17 @@ from typing import Protocol
 
 from lab.config.profile import Profile
 from lab.errors import ConfigError
+from lab.platforms.plan import Plan
 from lab.stack.state import State
+
+__all__ = ["PLATFORMS", "Plan", "Platform", "choose", "get"]
 
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
 
 
 class Platform(Protocol):
-    """A platform is built with `dry_run`: then `up` and `down` print their exact plan (commands,
-    files written with their content hashes), change nothing, save no state, and `up` returns
-    None."""
+    """`plan` prints and returns what `up` would do and changes nothing. A platform built with
+    `dry_run` has `down` print its plan instead of acting."""
 
     name: str
 
@@ -24,7 +26,11 @@ class Platform(Protocol):
         """Refuse, before anything is started, a profile or a machine this platform cannot serve;
         name each missing prerequisite and how to get it."""
 
-    def up(self, profile: Profile) -> State | None:
+    def plan(self, profile: Profile) -> Plan:
+        """What `up` would do, resolved as `up` would resolve it (the model, free ports); said
+        with a [dry-run] prefix and returned. Saves no state, starts nothing."""
+
+    def up(self, profile: Profile) -> State:
         """Bring the stack up and return its state (saved as it goes) with its endpoints."""
 
     def health(self, state: State) -> dict[str, str]:

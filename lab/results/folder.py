@@ -69,8 +69,7 @@ def new_folder(base: Path, name: str) -> Path:
 
 
 def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     return {
         "schema_version": SCHEMA_VERSION,
         "lab_version": __version__,
@@ -84,6 +83,7 @@ def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
             "engines": [e.url for e in endpoints.engines],
             "routing": endpoints.routing,
             "tokenizer": endpoints.tokenizer,
+            "simulated": endpoints.simulated,
         },
         "versions": provenance.versions(endpoints.engines[0].url if endpoints.engines else ""),
         "git_commit": provenance.git_commit(),

@@ -31,6 +31,12 @@ class State:
     processes: list[Proc] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # platform-specific facts
 
+    def require_endpoints(self) -> Endpoints:
+        """The endpoints of a lab that is up (a state saved while `up` runs has none yet)."""
+        if self.endpoints is None:
+            raise LabError(f"the lab on {self.platform} is still starting: no endpoints yet")
+        return self.endpoints
+
     def to_json(self) -> dict[str, Any]:
         return {
             "platform": self.platform,

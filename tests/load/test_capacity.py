@@ -16,9 +16,8 @@ from lab.config.profile import CapacityScenario
 from lab.config.slo import Slo
 from lab.load import capacity, levels, scenarios
 from lab.results import series, summary
-from lab.sim import SimOptions
 from tests.helpers.samples import row, write_samples
-from tests.helpers.stacks import sim_stack
+from tests.helpers.simstack import sim_stack
 
 SLO = Slo(ttft_ms=500, tpot_ms=50, e2e_ms=None, attainment=0.9, max_error_rate=0.01)
 REQUESTS = 200  # per modelled level
@@ -218,26 +217,27 @@ def test_capacity_levels_have_users_for_twice_what_the_slo_lets_be_in_flight() -
 # Against a simulated engine behind the real vllm-router.
 
 # 12 batch slots, 100 ms to the first token, then 8 more 50 ms apart: each request holds a
-# slot 0.5 s, so the engine serves 12 / 0.5 = 24 requests/s at most (the brief's estimate,
-# max_batch / (ttft + tokens * tpot), says 12 / 0.55 = 21.8: the first token needs no TPOT).
-SIM = SimOptions(name="sim-0", ttft_ms=100, tpot_ms=50, max_batch=12)
+# slot 0.5 s, so the engine serves 12 / 0.5 = 24 requests/s at most (the estimate
+# max_batch / (ttft + tokens * tpot) says 12 / 0.55 = 21.8: the first token needs no TPOT).
+SIM = "engine.simulated={ttft_ms: 100, tpot_ms: 50, max_batch: 12}"
 SERVICE_RATE = 12 / (0.100 + 8 * 0.050)
 SIM_SLO = "{ttft_ms: 600, tpot_ms: 60}"  # 500 ms of queueing allowed before the first token
 
 
-def capacity_profile(write, **fields) -> profile.Profile:
+def capacity_profile(write, **fields) -> Path:
+    """One engine; the engine's timing comes with the stack (sim_stack's `simulated`)."""
     settings = {"start_rate": 15, "precision": 0.1, "duration": 6, "budget": 150,
                 "prompt_tokens": 16, "output_tokens": 9, "seed": 1, **fields}  # fmt: skip
     text = ", ".join(f"{k}: {v}" for k, v in settings.items())
-    path = write("sim.yaml", f"name: sim\nslo: {SIM_SLO}\n"
+    return write("sim.yaml", f"name: sim\nengine: {{replicas: 1}}\nslo: {SIM_SLO}\n"
                  f"scenarios: [{{name: capacity, kind: capacity, {text}}}]\n")  # fmt: skip
-    return profile.load(path)
 
 
 def test_the_search_finds_the_simulated_engines_service_rate(write, tmp_path) -> None:
-    lab = capacity_profile(write)
-    with sim_stack([SIM], tmp_path) as current:
-        folder = scenarios.run(lab, current, [], tmp_path / "results")
+    path = capacity_profile(write)
+    with sim_stack(tmp_path / "state", name=str(path), simulated=SIM) as (platform, current):
+        lab = profile.load(path, [SIM])
+        folder = scenarios.run(lab, current, [], tmp_path / "results", platform)
     place = folder / "capacity"
     written = json.loads((place / "summary.json").read_text())
     result = written["capacity"]
@@ -262,7 +262,7 @@ def test_the_search_finds_the_simulated_engines_service_rate(write, tmp_path) ->
     rows = series.read(place / series.FILE)
     assert {r["level"] for r in rows} == set(names)
     assert {(r["source"], r["metric"]) for r in rows} >= {
-        ("sim-0", "running"), ("sim-0", "waiting"), ("sim-0", "kv_cache_usage"),
+        ("engine-0", "running"), ("engine-0", "waiting"), ("engine-0", "kv_cache_usage"),
         ("load-generator", "cpu"),
     }  # fmt: skip
     failing = written["levels"][f"rate{high:g}"]
@@ -279,9 +279,11 @@ def test_a_held_back_generator_is_reported_from_its_measured_lag(
     """Two users can send at most 4 requests/s to an engine that takes 0.5 s a request: asked
     for 12, the generator falls behind. The search knows it from the requests' lag alone."""
     monkeypatch.setattr(levels, "capacity_users", lambda rate, s: 2)
-    lab = capacity_profile(write, start_rate=12, duration=5)
-    with sim_stack([SimOptions(name="sim-0", ttft_ms=100, tpot_ms=50)], tmp_path) as current:
-        folder = scenarios.run(lab, current, [], tmp_path / "results")
+    path = capacity_profile(write, start_rate=12, duration=5)
+    unbatched = "engine.simulated={ttft_ms: 100, tpot_ms: 50}"
+    with sim_stack(tmp_path / "state", name=str(path), simulated=unbatched) as (platform, current):
+        lab = profile.load(path, [unbatched])
+        folder = scenarios.run(lab, current, [], tmp_path / "results", platform)
     result = json.loads((folder / "capacity" / "summary.json").read_text())["capacity"]
     assert result["client_limited"] and result["capacity_rps"] is None
     assert result["limit"] == "load generator"

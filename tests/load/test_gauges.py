@@ -11,21 +11,21 @@ import statistics
 from lab.config import profile
 from lab.load import scenarios
 from lab.results import series
-from lab.sim import SimOptions
-from tests.helpers.stacks import sim_stack
+from tests.helpers.simstack import sim_stack
 
 
 def test_every_level_samples_the_engines_gauges(write, tmp_path) -> None:
     """Two batch slots: one user never queues, four always keep two waiting."""
     path = write(
         "p.yaml",
-        "name: sim\nslo: {ttft_ms: 300}\nscenarios:\n"
+        "name: sim\nengine: {replicas: 1}\nslo: {ttft_ms: 300}\nscenarios:\n"
         "  - {name: throughput, kind: throughput, concurrency: [1, 4], rates: [6], duration: 4,"
         " prompt_tokens: 16, output_tokens: 10, seed: 1}\n",
     )
-    engine = SimOptions(name="sim-0", ttft_ms=50, tpot_ms=30, max_batch=2)
-    with sim_stack([engine], tmp_path) as current:
-        folder = scenarios.run(profile.load(path), current, [], tmp_path / "results")
+    engine = "engine.simulated={ttft_ms: 50, tpot_ms: 30, max_batch: 2}"
+    with sim_stack(tmp_path / "state", name=str(path), simulated=engine) as (platform, current):
+        lab = profile.load(path, [engine])
+        folder = scenarios.run(lab, current, [], tmp_path / "results", platform)
     place = folder / "throughput"
     rows = series.read(place / series.FILE)
     assert [r["level"] for r in rows[:1]] == ["c1"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from lab.config.profile import Profile
 from lab.platforms.kube import api as kubeapi
@@ -23,7 +24,7 @@ class ExistingPlatform(KubePlatform):
     # A cluster autoscaler may still add a node: an Unschedulable pod waits for the timeout.
     unschedulable_after = None
 
-    def __init__(self, dry_run: bool = False, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, dry_run: bool = False, **kw: Any) -> None:
         super().__init__(dry_run, **kw)
         self._context: str | None = None
 

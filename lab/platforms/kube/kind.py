@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import string
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -84,7 +85,7 @@ class KindPlatform(KubePlatform):
     # there, as production-stack's kind GPU tutorial does.
     node_has_toolkit = False
 
-    def __init__(self, dry_run: bool = False, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, dry_run: bool = False, **kw: Any) -> None:
         super().__init__(dry_run, **kw)
         self.host_port = self.ports["router"]
 
