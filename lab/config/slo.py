@@ -34,7 +34,7 @@ def good(
         tpot_ms = 0.0  # vLLM: "if output_len <= 1, we regard tpot as 0 for goodput"
     measured = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "e2e_ms": e2e_ms}
     return all(
-        measured[name] is not None and measured[name] <= limit for name, limit in limits.items()
+        (value := measured[name]) is not None and value <= limit for name, limit in limits.items()
     )
 
 

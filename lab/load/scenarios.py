@@ -114,7 +114,7 @@ def _run_scenario(
     try:
         for index, level in enumerate(planned):
             if search is not None:
-                gauges.wait_idle(current.endpoints)  # a step must not inherit the last one's queue
+                gauges.wait_idle(current.require_endpoints())  # not the last step's queue
             say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
             events = _events(scenario, profile, current, platform)
             engine = _target(scenario, current)
