@@ -108,7 +108,7 @@ def main() -> None:
 def workload(concurrency: tuple[int, ...], rates: tuple[float, ...], duration: int):
     """The lab's throughput scenario at the benchmark's lengths, with fresh prompts."""
     return ThroughputScenario(
-        "bench", "throughput", concurrency, rates, duration, PROMPT, OUTPUT, seed=None
+        "bench", "throughput", concurrency, rates, duration, PROMPT, OUTPUT, seed=None, slo=None
     )
 
 

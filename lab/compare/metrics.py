@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,6 +25,7 @@ PERCENTILES = (50, 90, 99)
 LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E"}
 WINDOW_S = 2.0  # throughput of one run is measured per time window of about this length
 MIN_WINDOWS, MAX_WINDOWS = 4, 30
+NO_SLO = "no SLO judged the requests"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ METRICS: tuple[Metric, ...] = (
             ("ttft_later_rounds", "TTFT p50, later conversation rounds"),
         )
     ),
+    Metric("slo_attainment", "SLO attainment", "slo", "%", True, 5.0, False),
+    Metric("goodput_rps", "goodput (req/s)", "goodput", "req/s", True, 5.0, True),
 )
 BY_NAME = {m.name: m for m in METRICS}
 FAMILIES: dict[str, tuple[Metric, ...]] = {}
@@ -143,6 +146,8 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
         "stickiness": _stickiness,
         "balance": _balance,
         **ROUTING,
+        "slo": _attainment,
+        "goodput": _goodput,
     }.get(family)
     if found:
         return found(level)
@@ -187,6 +192,22 @@ def _errors(level: LevelData) -> tuple[stats.Measure, str]:
     flags = np.array([0.0 if s.ok else 1.0 for s in level.measured])
     _need(flags, outcomes.NO_REQUESTS)
     return stats.Means(flags[:, None]), "requests"
+
+
+def _attainment(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests that met the SLO (requests.csv's slo_ok; a failure did not)."""
+    flags = np.array([float(bool(s.slo_ok)) for s in level.measured if s.slo_ok is not None])
+    _need(flags, NO_SLO)
+    return stats.Means(flags[:, None]), "requests"
+
+
+def _goodput(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests/s in time windows, as throughput, counting only those that met the SLO."""
+    if not any(s.slo_ok is not None for s in level.measured):
+        raise LookupError(NO_SLO)
+    good = LevelData([replace(s, ok=bool(s.slo_ok)) for s in level.samples], level.engines)
+    values, width = windows(good)
+    return stats.Means(values[:, :1]), f"{len(values)} time windows of {width:.1f} s"
 
 
 def _request_hits(level: LevelData) -> tuple[stats.Measure, str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from lab.config.slo import LIMITS, Slo
 from lab.config.validation import load_yaml, parse_yaml, shorten, violations, with_defaults
 from lab.errors import ConfigError
 from lab.paths import asset
@@ -104,6 +105,7 @@ class RoutingScenario:
     answer_tokens: int
     user_qps: float
     seed: int | None
+    slo: Slo | None  # its own, else the profile's
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    slo: Slo | None
     # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
     # router adds is then "through the router" against this.
     direct: bool = False
@@ -132,6 +135,7 @@ class SteadyLoadScenario:
     prompt_tokens: int
     output_tokens: int
     rate: float | None
+    slo: Slo | None
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,32 @@ class ScaleScenario(SteadyLoadScenario):
     down_at: int
 
 
-Scenario = RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario
+@dataclass(frozen=True)
+class CapacityScenario:
+    """The highest Poisson rate that meets the SLO, found by doubling, then bisection."""
+
+    name: str
+    kind: str
+    start_rate: float
+    max_rate: float
+    precision: float
+    duration: int
+    budget: int
+    prompt_tokens: int
+    output_tokens: int
+    seed: int | None
+    slo: Slo | None  # never None once the profile is loaded: a search needs one
+
+
+Scenario = (
+    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
+)
 SCENARIO_KINDS: dict[str, type[Scenario]] = {
     "routing": RoutingScenario,
     "throughput": ThroughputScenario,
     "failover": FailoverScenario,
     "scale": ScaleScenario,
+    "capacity": CapacityScenario,
 }
 
 
@@ -167,6 +191,7 @@ class Profile:
     lmcache: LMCache
     observability: Observability
     kubernetes: Kubernetes
+    slo: Slo | None
     scenarios: tuple[Scenario, ...]
     source: str  # where it came from, for messages and the run manifest
     resolved: dict[str, Any]  # the document after overrides and defaults
@@ -235,7 +260,7 @@ def problems(document: dict[str, Any]) -> list[tuple[str, str]]:
     if found:
         return found
     built = build(with_defaults(document, "lab-profile"), "")
-    return _repeated_names(document) + _event_problems(built)
+    return _repeated_names(document) + _slo_problems(document) + _event_problems(built)
 
 
 def _blame(
@@ -347,6 +372,27 @@ def _repeated_names(document: dict[str, Any]) -> list[tuple[str, str]]:
     return [("scenarios", f"names must be unique, repeated: {', '.join(twice)}")] if twice else []
 
 
+def _slo_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every SLO sets a limit; every capacity scenario has an SLO to search under."""
+    found = []
+    places = [("slo", document.get("slo"))]
+    scenarios = document.get("scenarios", [])
+    places += [(f"scenarios[{i}].slo", s.get("slo")) for i, s in enumerate(scenarios)]
+    for where, slo in places:
+        if slo is not None and not any(name in slo for name in LIMITS):
+            found.append((where, f"no limit: expected one of {', '.join(LIMITS)}"))
+    for index, scenario in enumerate(scenarios):
+        if scenario["kind"] == "capacity" and not (scenario.get("slo") or document.get("slo")):
+            found.append(
+                (
+                    f"scenarios[{index}]",
+                    "a capacity scenario needs an SLO: expected `slo` at the top of the profile "
+                    "or in the scenario",
+                )
+            )
+    return found
+
+
 # A round adds a question (about 25 tokens with its chat-template markers) and an answer.
 QUESTION_TOKENS = 40
 
@@ -388,7 +434,11 @@ def _event_problems(profile: Profile) -> list[tuple[str, str]]:
 
 def build(document: dict[str, Any], source: str) -> Profile:
     """Typed view of a validated document with defaults filled."""
-    scenarios = tuple(_typed(SCENARIO_KINDS[item["kind"]], item) for item in document["scenarios"])
+    slo = _slo(document.get("slo"))
+    scenarios = tuple(
+        _typed(SCENARIO_KINDS[item["kind"]], {**item, "slo": _slo(item.get("slo")) or slo})
+        for item in document["scenarios"]
+    )
     return Profile(
         name=document["name"],
         description=document["description"],
@@ -399,10 +449,18 @@ def build(document: dict[str, Any], source: str) -> Profile:
         lmcache=_typed(LMCache, document["lmcache"]),
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
+        slo=slo,
         scenarios=scenarios,
         source=source,
         resolved=document,
     )
+
+
+def _slo(data: dict[str, Any] | None) -> Slo | None:
+    if data is None:
+        return None
+    limits = {name: data.get(name) for name in LIMITS}
+    return Slo(**limits, attainment=data["attainment"], max_error_rate=data["max_error_rate"])
 
 
 def _typed(cls: type, data: dict[str, Any]) -> Any:

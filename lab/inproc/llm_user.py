@@ -26,6 +26,7 @@ from locust import HttpUser, events
 from locust.env import Environment
 from requests.exceptions import RequestException
 
+from lab.config import slo
 from lab.config.model import CORPUS
 from lab.inproc import arms, streaming
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
@@ -65,6 +66,20 @@ def add_options(parser: Any) -> None:
     parser.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
     )
+    parser.add_argument(
+        "--lab-slo",
+        default="",
+        help='per-request SLO limits, JSON: {"ttft_ms": 500, ...}',
+        **hidden,
+    )
+
+
+@events.init.add_listener
+def _clock_now(**_: Any) -> None:
+    """gevent's loop keeps the time it last looked at, and nothing has let it look since it was
+    made, before Locust's start-up (seconds of imports on a busy machine): Locust's --run-time
+    timer, set right after this event, would end each run that much early. Look now."""
+    gevent.get_hub().loop.update_now()
 
 
 @events.init.add_listener
@@ -126,6 +141,13 @@ def _open_samples(environment: Environment, **_: Any) -> None:
 
 
 SEED = {"base": 0}
+LIMITS: dict[str, float] = {}  # the SLO's per-request limits (--lab-slo); none: no judgement
+
+
+@events.test_start.add_listener
+def _read_slo(environment: Environment, **_: Any) -> None:
+    LIMITS.clear()
+    LIMITS.update(slo.parse_option(getattr(environment.parsed_options, "lab_slo", "")))
 
 
 @events.test_start.add_listener
@@ -280,21 +302,30 @@ class LLMUser(HttpUser):
                     else f"HTTP {response.status_code}: {response.text[:200]}"
                 )[:300]
                 response.failure(error)
-                SAMPLES.write({**row, **_broke(sent), "error": error, "phase": self._phase()})
+                self._write_failure(row, error, sent)
                 return None
             try:
                 m = streaming.read(streaming.lines(response.raw), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                SAMPLES.write({**row, **_broke(sent), "error": error, "phase": self._phase()})
+                self._write_failure(row, error, sent)
                 return None
             response.success()
         phase = self._phase()
         if phase == "run":
             record(self.environment, m)
-        SAMPLES.write({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
+        judged = slo.good(LIMITS, True, m.ttft_ms, m.tpot_ms, m.e2e_ms, m.output_tokens)
+        SAMPLES.write(
+            {**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase,
+             "slo_ok": _slo_flag(judged, phase)}
+        )  # fmt: skip
         return m
+
+    def _write_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
+        phase = self._phase()
+        failed = {**_broke(sent), "error": error, "phase": phase}
+        SAMPLES.write({**row, **failed, "slo_ok": _slo_flag(False, phase)})
 
     @staticmethod
     def _phase() -> str:
@@ -305,6 +336,14 @@ def _broke(sent: float) -> dict[str, str]:
     """A failed request's fields: its e2e_ms is how long it ran until it broke, so that a
     failure is placed in time by when it broke (lab.load.resilience), not only when it was sent."""
     return {"status": "error", "e2e_ms": f"{(time.perf_counter() - sent) * 1000:.3f}"}
+
+
+def _slo_flag(good: bool, phase: str) -> str:
+    """requests.csv's slo_ok: left empty without an SLO, and for drained requests, whose timing
+    is the load generator's (the summary leaves them out too)."""
+    if not LIMITS or phase != "run":
+        return ""
+    return "1" if good else "0"
 
 
 def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:

@@ -21,6 +21,7 @@ SAMPLE_COLUMNS = (
     "error",
     "phase",
     "lag_ms",
+    "slo_ok",  # 1 or 0 by the SLO's limits (--lab-slo); empty without an SLO, and when drained
     "itl_ms",
     "arm",  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
 )

@@ -63,6 +63,8 @@ def command(
         command += routing_options(endpoints)
     if getattr(scenario, "direct", False):  # the router bypassed: the engines in turn
         command += ["--lab-direct", ",".join(engine.url for engine in endpoints.engines)]
+    if scenario.slo is not None:  # each request is judged as it is recorded (slo_ok)
+        command += ["--lab-slo", scenario.slo.option()]
     for option, value in level.options.items():
         command += [option, value]
     return command

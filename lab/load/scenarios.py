@@ -21,13 +21,14 @@ from lab.config.profile import (
     Scenario,
     SteadyLoadScenario,
 )
+from lab.config.slo import Slo
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.load import levels, locust, resilience
+from lab.load import capacity, gauges, levels, locust, resilience
 from lab.platforms import Platform
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import report, series, summary
 from lab.stack import metrics
 from lab.stack.endpoints import Engine
 from lab.stack.state import State
@@ -110,8 +111,12 @@ def _run_scenario(
     place = folder / scenario.name
     place.mkdir()
     units: dict[str, dict] = {}
+    search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
+    planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
     try:
-        for index, level in enumerate(levels.levels(scenario)):
+        for index, level in enumerate(planned):
+            if search is not None:
+                gauges.wait_idle(current.require_endpoints())  # not the last step's queue
             say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
             events = _events(scenario, profile, current, platform)
             engine = _target(scenario, current)
@@ -120,7 +125,9 @@ def _run_scenario(
             deltas = _run_level(level, scenario, current, place, words, events, level_seed)
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
-            units[level.name] = summarize_level(place, level.name, deltas, scenario.kind, engine)
+            units[level.name] = summarize_level(
+                place, level.name, deltas, scenario.kind, engine, scenario.slo, level_load(level)
+            )
             say_level(scenario.name, level.name, units[level.name])
             results.save_manifest(folder, manifest)
         entry["status"] = "completed"
@@ -132,7 +139,15 @@ def _run_scenario(
         bad(f"{scenario.name}: {exc}")
     finally:
         entry["ended"] = results.now()
-        (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+        written: dict[str, Any] = {"levels": units}
+        if scenario.slo is not None:
+            written["slo"] = scenario.slo.to_json()
+        if search is not None:
+            written["capacity"] = search.result()
+            (ok if written["capacity"]["capacity_rps"] is not None else note)(
+                f"{scenario.name}: {written['capacity']['statement']}"
+            )
+        (place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
 
 
 def _events(
@@ -181,13 +196,14 @@ def _run_level(
         began = time.time()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
-            if events:
-                resilience.inject(events, began, place, current)
-                settle = level.settle + _router_check_interval(current)
-                end = max(began + level.minimum, time.time() + settle)
-                time.sleep(max(0.0, end - time.time()))
-                stop_file.touch()  # Locust ends the run and writes its files
-            code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
+            with gauges.sampling(endpoints, place / series.FILE, level.name, process.pid):
+                if events:
+                    resilience.inject(events, began, place, current)
+                    settle = level.settle + _router_check_interval(current)
+                    end = max(began + level.minimum, time.time() + settle)
+                    time.sleep(max(0.0, end - time.time()))
+                    stop_file.touch()  # Locust ends the run and writes its files
+                code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
         except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
             locust.stop(process, stop_file)
             if isinstance(exc, KeyboardInterrupt):
@@ -214,12 +230,29 @@ def counters(engines: Iterable[Engine]) -> dict[str, dict[str, float]]:
     return out
 
 
+def level_load(level: levels.Level) -> dict[str, Any]:
+    """What a level offered: its arrival rate (open loop) and users."""
+    return {"offered_rps": level.rate, "users": level.users}
+
+
 def summarize_level(
-    place: Path, level: str, deltas: dict, kind: str, engine: Engine | None
+    place: Path,
+    level: str,
+    deltas: dict,
+    kind: str,
+    engine: Engine | None,
+    slo: Slo | None = None,
+    load: dict[str, Any] | None = None,
 ) -> dict:
     """The figures of a level (summary.json), from its samples in place/requests.csv."""
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
     figures = summary.summarize(samples, deltas)
+    figures.update(load or {})
+    if slo is not None:
+        figures["slo_met"] = slo.met(figures["slo_attainment"], figures["error_rate"])
+    measured = [s for s in samples if s.measured]
+    span = (min(s.start for s in measured), max(s.end for s in measured)) if measured else None
+    figures.update(series.figures(series.read(place / series.FILE), level, span))
     if kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
         figures.update(resilience.figures(place, samples, kind, engine))

@@ -6,9 +6,7 @@ Rendered from the folder's files only, so a saved run can be re-rendered any tim
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,8 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no disp
 from lab.config.validation import shorten
 from lab.errors import ConfigError
 from lab.results import folder as results
-from lab.results import summary
+from lab.results import series, summary
+from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
 COLUMNS = (
     ("completed", "ok", "{:.0f}"),
@@ -33,6 +32,10 @@ COLUMNS = (
     ("p50_itl_ms", "ITL p50", "{:.2f}"),
     ("p50_e2e_ms", "E2E p50", "{:.1f}"),
     ("p99_e2e_ms", "E2E p99", "{:.1f}"),
+    ("slo_attainment", "SLO met", "{:.0%}"),
+    ("goodput_rps", "goodput/s", "{:.2f}"),
+    ("max_waiting", "max waiting", "{:.0f}"),
+    ("max_kv_cache_usage", "max KV", "{:.0%}"),
     ("prefix_cache_hit_rate", "prefix hits", "{:.0%}"),
     ("session_stickiness", "stickiness", "{:.0%}"),
     ("engine_balance", "balance", "{:.2f}"),
@@ -96,11 +99,18 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     samples = summary.read_samples(samples_file)
     if not samples:
         return title + "<p>No request was measured.</p>"
-    figures = _figures(place)
+    written = _summary(place)
+    figures = _figures(written, place / "summary.json")
+    slo, capacity = written.get("slo"), written.get("capacity")
+    t0 = min(s.start for s in samples)
     images = [
         _cdf(samples, "ttft_ms", "TTFT"),
         _cdf(samples, "e2e_ms", "End-to-end latency"),
         _over_time(samples, folder),
+        saturation(series.read(place / series.FILE), t0),
+        latency_vs_rate(figures, slo, capacity),
+        goodput_vs_rate(figures, slo, capacity),
+        pareto(figures),
         _per_engine(figures),
     ]
     verdict = ""
@@ -109,6 +119,7 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
         verdict = _routing_verdict(figures)
     return (
         title
+        + _capacity(capacity)
         + _table(figures)
         + verdict
         + _resilience(figures)
@@ -116,15 +127,23 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     )
 
 
-def _figures(place: Path) -> dict[str, dict[str, Any]]:
-    """summary.json's figures per level; those the report shows must be numbers."""
+def _summary(place: Path) -> dict[str, Any]:
+    """summary.json of a scenario ({} before its first level ends)."""
     file = place / "summary.json"
     if not file.exists():
         return {}
     try:
-        levels = json.loads(file.read_text())["levels"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        written = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(written, dict):
+        raise ConfigError(f"{file}: expected a mapping with the figures of each level")
+    return written
+
+
+def _figures(written: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]:
+    """summary.json's figures per level; those the report shows must be numbers."""
+    levels = written.get("levels", {})
     if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
         raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
     for level, values in levels.items():
@@ -140,6 +159,25 @@ def _figures(place: Path) -> dict[str, dict[str, Any]]:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _capacity(capacity: dict[str, Any] | None) -> str:
+    """The capacity search's outcome in words, with its SLO and interval."""
+    if not capacity:
+        return ""
+    slo = capacity["slo"]
+    limits = ", ".join(f"{k} ≤ {v:g}" for k, v in slo.items()
+                       if k.endswith("_ms") and v is not None)  # fmt: skip
+    interval = capacity["interval"]
+    low, high = interval["low_rps"], interval["high_rps"]
+    span = f"{'-' if low is None else f'{low:g}'} to {'open' if high is None else f'{high:g}'}"
+    return (
+        f"<p><b>{_e(capacity['statement'])}</b><br>"
+        f"<span class='meta'>SLO: {_e(limits)} for {slo['attainment']:.0%} of requests, "
+        f"errors ≤ {slo['max_error_rate']:.0%} · {interval['confidence']:.0%} interval "
+        f"{_e(span)} req/s ({_e(interval['scope'])}) · {_e(capacity['limit_detail'])} · "
+        f"{len(capacity['steps'])} steps in {capacity['elapsed_s']:.0f} s</span></p>"
+    )
 
 
 def _table(figures: dict[str, dict[str, Any]]) -> str:
@@ -220,7 +258,7 @@ def _cdf(samples: list[summary.Sample], metric: str, title: str) -> str:
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _over_time(samples: list[summary.Sample], folder: Path) -> str:
@@ -249,7 +287,7 @@ def _over_time(samples: list[summary.Sample], folder: Path) -> str:
             axis.axvline(when, color="k", linestyle="--", linewidth=0.8)
             if axis is top:
                 axis.annotate(label, (when, 0), rotation=90, fontsize=7, va="bottom")
-    return _png(fig)
+    return png(fig)
 
 
 def _events(folder: Path, t0: float) -> list[tuple[float, str]]:
@@ -283,7 +321,7 @@ def _per_engine(figures: dict[str, dict[str, Any]]) -> str:
     ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, labels)
     ax.set(title="Requests per engine (and prefix-cache hit rate)", ylabel="requests")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _by_round(samples: list[summary.Sample]) -> str:
@@ -295,14 +333,7 @@ def _by_round(samples: list[summary.Sample]) -> str:
     ax.plot([int(r) for r in rounds], list(rounds.values()), marker="o")
     ax.set(title="Median TTFT by conversation round", xlabel="round", ylabel="TTFT ms")
     ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png(fig)
 
 
 def _e(text: str) -> str:

@@ -41,6 +41,8 @@ class Sample:
     ok: bool
     error: str
     phase: str  # run, or drain: finished while the load generator was stopping
+    slo_ok: bool | None = None  # met the scenario's SLO; None: no SLO, or drained
+    lag_ms: float | None = None  # how late the load generator sent it (open loop)
 
     @property
     def measured(self) -> bool:
@@ -96,6 +98,8 @@ def from_row(row: dict[str, str]) -> Sample:
         ok=row["status"] == "ok",
         error=row.get("error", ""),
         phase=row.get("phase") or "run",
+        slo_ok=row["slo_ok"] == "1" if row.get("slo_ok") else None,
+        lag_ms=number("lag_ms"),
     )
 
 
@@ -150,6 +154,7 @@ def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None
         "mean_output_tokens": float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
         "errors": dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
     }
+    out.update(slo_figures(samples, duration))
     for metric in LATENCIES:
         data = values(samples, metric)
         name = metric.removesuffix("_ms")
@@ -158,6 +163,20 @@ def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None
             out[f"p{p}_{name}_ms"] = float(np.percentile(data, p)) if data else None
     out.update(routing_figures(samples, engines or {}))
     return out
+
+
+def slo_figures(samples: list[Sample], duration: float) -> dict[str, float | None]:
+    """Share of the measured requests that met the SLO (failed ones count as not met) and good
+    requests per second over the level's span, as lab.config.slo defines them; None when the
+    requests were not judged (no SLO)."""
+    judged = [s.slo_ok for s in samples if s.slo_ok is not None]
+    if not judged or len(judged) != len(samples):
+        return {"slo_attainment": None, "goodput_rps": None}
+    good = sum(judged)
+    return {
+        "slo_attainment": good / len(samples),
+        "goodput_rps": good / duration if duration else 0.0,
+    }
 
 
 def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]]) -> dict:

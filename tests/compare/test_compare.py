@@ -15,6 +15,7 @@ from lab.compare import metrics as compare_metrics
 from lab.compare import run as compare_run
 from lab.compare.outcomes import BETTER, INCONCLUSIVE, NA, SAME, WORSE
 from tests.helpers.runs import PA, PA1, PA2, RR, RR1, RR2, copy, edit_csv
+from tests.helpers.samples import judge, write_samples
 
 UNITS = [
     ("routing", "routing"),
@@ -53,7 +54,9 @@ def test_a_run_against_itself_changes_nothing_and_passes_the_gate(itself) -> Non
     rounds = ("ttft_first_round_p50", "ttft_later_rounds_p50")
     na = {(r["metric"], r["reason"]) for r in found if r["verdict"] == NA}
     assert na - {(m, "no TTFT recorded") for m in rounds} == {
-        ("session_stickiness", "no sessions")  # the first recorded run kept no session
+        ("session_stickiness", "no sessions"),  # the first recorded run kept no session
+        ("slo_attainment", compare_metrics.NO_SLO),  # nor judged its requests by an SLO
+        ("goodput_rps", compare_metrics.NO_SLO),
     }
     # Conversation rounds exist in the routing scenario only.
     assert not [r for r in found if r["verdict"] == NA and r["metric"] in rounds
@@ -185,6 +188,30 @@ def test_a_side_with_no_measured_request_is_na_and_a_gate_on_nothing_exits_3(
     assert "has no measured request in throughput/c4" in said
     assert "nothing measurable to gate" in said
     assert main(["compare", str(RR1), str(b), "--out", str(tmp_path / "p")]) == 0  # no gate
+
+
+def test_slo_attainment_and_goodput_are_compared_higher_is_better(tmp_path) -> None:
+    """One recorded run judged by a looser SLO (A) and a stricter one (B): at c4, 19 of its 42
+    measured requests met A's and 7 met B's (counted by hand), over 17.854 s."""
+    a, b = copy(RR1, tmp_path / "a"), copy(RR1, tmp_path / "b")
+    for run, limits in ((a, {"ttft_ms": 500, "tpot_ms": 30}), (b, {"ttft_ms": 200, "tpot_ms": 20})):
+        requests = run / "throughput" / "requests.csv"
+        with requests.open(newline="") as file:
+            write_samples(requests, judge(list(csv.DictReader(file)), limits))
+    options = compare_run.options(["slo_attainment", "goodput_rps"], [], [])
+    result = comparison.compare(runsets.load(a), runsets.load(b), options)
+    found = {(r.unit.level, r.metric.name): r for r in result.rows}
+    attainment, goodput = found["c4", "slo_attainment"], found["c4", "goodput_rps"]
+    assert attainment.change is not None and goodput.change is not None
+    assert attainment.change.a == pytest.approx(19 / 42)
+    assert attainment.change.b == pytest.approx(7 / 42)
+    assert goodput.change.a == pytest.approx(19 / 17.854, rel=1e-4)
+    assert goodput.change.b == pytest.approx(7 / 17.854, rel=1e-4)
+    # Fewer requests met B's SLO: worse where a verdict is reached, since higher is better.
+    assert attainment.metric.higher_is_better and goodput.metric.higher_is_better
+    assert {attainment.verdict.word, goodput.verdict.word} <= {WORSE, INCONCLUSIVE}
+    routing = found["routing", "slo_attainment"]
+    assert (routing.verdict.word, routing.verdict.reason) == (NA, compare_metrics.NO_SLO)
 
 
 @pytest.mark.parametrize("run", [RR1, RR2, PA1, PA2], ids=lambda p: p.name)

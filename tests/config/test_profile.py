@@ -21,6 +21,13 @@ def test_every_shipped_profile_loads(name: str) -> None:
     assert loaded.scenarios, "every shipped profile runs at least one scenario"
 
 
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_judges_its_levels_by_an_slo(name: str) -> None:
+    loaded = profile.load(name)
+    assert loaded.slo is not None and loaded.slo.limits()
+    assert all(s.slo == loaded.slo for s in loaded.scenarios)
+
+
 def test_the_promised_profiles_are_shipped() -> None:
     assert {"cpu", "cpu-quick", "cpu-resilience", "gpu", "gpu-lmcache"} <= set(SHIPPED)
 
@@ -63,6 +70,7 @@ def test_dataclasses_mirror_the_schema() -> None:
     defs = schema("lab-profile")["$defs"]
     for kind, cls in profile.SCENARIO_KINDS.items():
         assert set(defs[f"{kind}Scenario"]["properties"]) == set(cls.__dataclass_fields__), kind
+    assert set(defs["slo"]["properties"]) == set(profile.Slo.__dataclass_fields__)
 
 
 @pytest.mark.parametrize(

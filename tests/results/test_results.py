@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 
 import pytest
@@ -12,7 +13,17 @@ from lab.errors import ConfigError
 from lab.load import levels, locust
 from lab.results import folder as results
 from lab.results import provenance, report, summary
-from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
+from tests.helpers.samples import (
+    DATA,
+    ENDPOINTS,
+    fake_state,
+    interrupted_run,
+    judge,
+    row,
+    write_samples,
+)
+
+RECORDED = DATA / "compare" / "roundrobin" / "20261127T060156Z-cpu"
 
 
 def test_levels_of_the_default_profile() -> None:
@@ -185,3 +196,44 @@ def test_conversations_get_their_ttft_by_round(tmp_path) -> None:
     figures = summary.summarize(summary.read_samples(write_samples(tmp_path / "r.csv", rows)))
     assert figures["p50_ttft_ms_by_round"] == {"0": 100, "1": 20, "2": 20}
     assert figures["busiest_engine_share"] == 1.0
+
+
+def test_goodput_and_attainment_follow_vllm_bench_serve(tmp_path) -> None:
+    limits = {"ttft_ms": 100.0, "tpot_ms": 10.0}
+    rows = judge([
+        row(start_time=100, level="r", ttft_ms=100, tpot_ms=10, e2e_ms=400, output_tokens=32),
+        row(start_time=101, level="r", ttft_ms=50, tpot_ms=5, e2e_ms=300, output_tokens=32),
+        row(start_time=102, level="r", ttft_ms=100.5, tpot_ms=5, e2e_ms=300, output_tokens=32),
+        row(start_time=103, level="r", ttft_ms=50, tpot_ms=10.5, e2e_ms=300, output_tokens=32),
+        row(start_time=104, level="r", ttft_ms=60, e2e_ms=60, output_tokens=1),  # no TPOT: 0
+        row(start_time=105, level="r", ttft_ms=60, e2e_ms=60, output_tokens=0),  # none: as 1
+        row(start_time=106, level="r", status="error", error="HTTP 503: busy"),
+        row(start_time=107, level="r", ttft_ms=99, tpot_ms=9, e2e_ms=4000, output_tokens=32),
+        row(start_time=108, level="r", ttft_ms=5, tpot_ms=5, e2e_ms=9, phase="drain"),
+    ], limits)  # fmt: skip
+    assert [r["slo_ok"] for r in rows] == ["1", "1", "0", "0", "1", "1", "0", "1", ""]
+    samples = summary.read_samples(write_samples(tmp_path / "r.csv", rows))
+    figures = summary.summarize(samples)
+    # 5 good of 8 measured (the failure counts, the drained request does not), over the span
+    # from the first start (100) to the last end (107 + 4 s).
+    assert figures["slo_attainment"] == 5 / 8
+    assert figures["goodput_rps"] == pytest.approx(5 / 11)
+    assert figures["requests_per_s"] == pytest.approx(7 / 11)
+
+
+def test_goodput_and_attainment_of_a_recorded_level(tmp_path) -> None:
+    """The cpu profile's c4 level as recorded on two cores: 19 of its 42 measured requests had
+    TTFT <= 500 ms and TPOT <= 30 ms (counted by hand from requests.csv), over 17.854 s."""
+    with (RECORDED / "throughput" / "requests.csv").open(newline="") as file:
+        rows = [r for r in csv.DictReader(file) if r["level"] == "c4"]
+    rows = judge(rows, {"ttft_ms": 500.0, "tpot_ms": 30.0})
+    figures = summary.summarize(summary.read_samples(write_samples(tmp_path / "r.csv", rows)))
+    assert figures["requests"] == 42
+    assert figures["slo_attainment"] == pytest.approx(19 / 42)
+    assert figures["goodput_rps"] == pytest.approx(19 / 17.854, rel=1e-4)
+
+
+def test_a_level_without_an_slo_has_no_goodput(tmp_path) -> None:
+    samples = summary.read_samples(write_samples(tmp_path / "r.csv", [row(start_time=1)]))
+    figures = summary.summarize(samples)
+    assert figures["slo_attainment"] is None and figures["goodput_rps"] is None
