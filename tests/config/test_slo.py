@@ -100,4 +100,6 @@ def test_bad_slos_are_refused_before_anything_starts(write, tmp_path, text, expe
 def test_an_slo_set_on_the_command_line_is_blamed_on_it() -> None:
     with pytest.raises(ConfigError) as exc:
         profile.load("cpu", ["slo={attainment: 0.5}"])
-    assert exc.value.problems == ["--set: slo: no limit: expected one of ttft_ms, tpot_ms, e2e_ms"]
+    assert exc.value.problems == [
+        "--set slo={attainment: 0.5}: slo: no limit: expected one of ttft_ms, tpot_ms, e2e_ms"
+    ]
