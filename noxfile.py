@@ -89,7 +89,9 @@ def benchmark(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check code style and formatting with ruff."""
-    session.install("ruff")
+    """Check style and formatting with ruff, and types with mypy."""
+    # The lab itself (no engines) so mypy reads its dependencies' types.
+    session.install("-e", ".", "ruff", "mypy", "types-PyYAML")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
