@@ -18,7 +18,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import gevent
 import urllib3
@@ -102,7 +102,7 @@ class SampleLog:
     """Appends one row per request, flushed at once: a crash keeps what was measured."""
 
     def __init__(self) -> None:
-        self.file = None
+        self.file: TextIO | None = None
         self.writer: Any = None
         self.ids = itertools.count()
 
@@ -116,7 +116,7 @@ class SampleLog:
             self.writer.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:
-        if self.writer is None:
+        if self.writer is None or self.file is None:
             return
         self.writer.writerow({"request_id": next(self.ids), **row})
         self.file.flush()
@@ -188,7 +188,8 @@ def _watch_stop_file(environment: Environment, **_: Any) -> None:
 def _quit_when_present(environment: Environment, path: Path) -> None:
     while not path.exists():
         gevent.sleep(0.5)
-    environment.runner.quit()
+    if environment.runner is not None:
+        environment.runner.quit()
 
 
 @events.quitting.add_listener
@@ -199,14 +200,23 @@ def _close_samples(environment: Environment, **_: Any) -> None:
 def record(environment: Environment, m: streaming.Measurement) -> None:
     """The measurement as Locust METRIC rows. Logged on the rows themselves, not through the
     request event, so they do not inflate the Aggregated row's request count."""
-    stats = environment.stats
-    stats.get("ttft_ms", METRIC).log(m.ttft_ms, m.prompt_tokens)
-    stats.get("e2e_ms", METRIC).log(m.e2e_ms, m.output_tokens)
-    if m.tpot_ms is not None:
-        stats.get("tpot_ms", METRIC).log(m.tpot_ms, m.output_tokens)
-    itl = stats.get("itl_ms", METRIC)
+    rows = {
+        "ttft_ms": (m.ttft_ms, m.prompt_tokens),
+        "e2e_ms": (m.e2e_ms, m.output_tokens),
+        "tpot_ms": (m.tpot_ms, m.output_tokens),
+    }
+    for name, (value, length) in rows.items():
+        if value is not None:
+            _log(environment.stats.get(name, METRIC), value, length)
+    itl = environment.stats.get("itl_ms", METRIC)
     for gap in m.itl_ms:
-        itl.log(gap, 1)
+        _log(itl, gap, 1)
+
+
+def _log(entry: Any, milliseconds: float, length: int) -> None:
+    """Locust's StatsEntry.log, given milliseconds as a float: its type says int, but it sums
+    and buckets floats as they are, so the means keep sub-millisecond precision."""
+    entry.log(milliseconds, length)
 
 
 # A stream that breaks off (an engine killed mid-answer) raises urllib3's own errors, which
