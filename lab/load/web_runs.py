@@ -208,7 +208,7 @@ class Recorder:
         env = self.environment
         options = parsed(env)
         kinds = sorted({_kind(user) for user in env.user_classes})
-        scenario = "+".join(kinds)
+        scenario = "_".join(kinds)  # a plain name (the manifest schema): its folder
         level = level_name(options.num_users, options.spawn_rate)
         folder = results.new_folder(
             self.base, f"{results.stamp()}-{self.template['profile_name']}-ui"

@@ -242,7 +242,7 @@ def test_a_test_run_in_the_browser_is_recorded_as_the_ui_showed_it(tmp_path) -> 
         charts = page.locator("figure").count()
         page.screenshot(path=str(tmp_path / "web-ui-llm-charts.png"), full_page=True)
     (folder,) = finished(out, 1)
-    scenario = "routing+throughput"  # both user classes: what the UI picks by default
+    scenario = "routing_throughput"  # both user classes: what the UI picks by default
     rows = requests(folder, scenario)
     assert len(rows) == counted > 0
     (figures,) = summary(folder, scenario).values()
