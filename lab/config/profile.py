@@ -86,6 +86,17 @@ class Kubernetes:
 
 
 @dataclass(frozen=True)
+class Load:
+    """The load generator: how many Locust processes (an int, or "auto") and where the workers
+    of a distributed run are (local, or cluster: pods beside a Kubernetes stack)."""
+
+    processes: int | str
+    workers: str
+    image: str
+    master_address: str
+
+
+@dataclass(frozen=True)
 class RoutingScenario:
     name: str
     kind: str
@@ -108,6 +119,7 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    burstiness: float = 1.0  # gamma shape of open-loop gaps (1: Poisson)
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class Profile:
     lmcache: LMCache
     observability: Observability
     kubernetes: Kubernetes
+    load: Load
     scenarios: tuple[Scenario, ...]
     source: str  # where it came from, for messages and the run manifest
     resolved: dict[str, Any]  # the document after overrides and defaults
@@ -320,6 +333,7 @@ def build(document: dict[str, Any], source: str) -> Profile:
         lmcache=_typed(LMCache, document["lmcache"]),
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
+        load=_typed(Load, document["load"]),
         scenarios=scenarios,
         source=source,
         resolved=document,

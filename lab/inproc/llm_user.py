@@ -11,7 +11,6 @@ import it from locustfiles only.
 
 from __future__ import annotations
 
-import csv
 import http.client
 import itertools
 import os
@@ -20,16 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gevent
-import urllib3
-from locust import HttpUser, events
+import orjson
+from locust import FastHttpUser, events
 from locust.env import Environment
-from requests.exceptions import RequestException
 
 from lab.config.model import CORPUS
-from lab.inproc import streaming
+from lab.inproc import streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
-from lab.inproc.samples import SAMPLE_COLUMNS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
 # Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.
@@ -41,7 +37,6 @@ def add_options(parser: Any) -> None:
     """Options every lab scenario takes (Locust's own parser; they show in the web UI too)."""
     group = parser.add_argument_group("vLLM Stack Lab")
     group.add_argument("--lab-model", default="tiny-llama", help="served model name")
-    group.add_argument("--lab-samples", default="", help="CSV file for one raw row per request")
     group.add_argument("--lab-scenario", default="", help="scenario name written in samples")
     group.add_argument("--lab-level", default="", help="load level written in samples")
     group.add_argument(
@@ -49,9 +44,6 @@ def add_options(parser: Any) -> None:
     )
     group.add_argument(
         "--lab-words", default="", help="file of one-token words prompts are made of"
-    )
-    group.add_argument(
-        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
     )
     group.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
@@ -74,46 +66,14 @@ def words(count: int, rng: random.Random) -> str:
     return " ".join(rng.choice(VOCABULARY) for _ in range(count))
 
 
-class SampleLog:
-    """Appends one row per request, flushed at once: a crash keeps what was measured."""
-
-    def __init__(self) -> None:
-        self.file = None
-        self.writer: Any = None
-        self.ids = itertools.count()
-
-    def open(self, path: str) -> None:
-        if not path or self.file:
-            return
-        new = not Path(path).exists() or Path(path).stat().st_size == 0
-        self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
-        self.writer = csv.DictWriter(self.file, fieldnames=SAMPLE_COLUMNS)
-        if new:
-            self.writer.writeheader()
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.writer is None:
-            return
-        self.writer.writerow({"request_id": next(self.ids), **row})
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-            self.file = None
-            self.writer = None
-
-
-SAMPLES = SampleLog()
 # Set when the run time is up. Locust's stop does slow work in this process (it walks the
 # stack), so a request still streaming then is timed late: it is kept, marked "drain".
 STOPPING = {"since": 0.0}
 
 
 @events.test_start.add_listener
-def _open_samples(environment: Environment, **_: Any) -> None:
+def _running(**_: Any) -> None:
     STOPPING["since"] = 0.0
-    SAMPLES.open(getattr(environment.parsed_options, "lab_samples", ""))
 
 
 SEED = {"base": 0}
@@ -121,8 +81,11 @@ SEED = {"base": 0}
 
 @events.test_start.add_listener
 def _choose_seed(environment: Environment, **_: Any) -> None:
-    given = getattr(environment.parsed_options, "lab_seed", -1)
+    options = environment.parsed_options
+    given = getattr(options, "lab_seed", -1)
     SEED["base"] = given if given >= 0 else random.SystemRandom().randrange(2**31)
+    # A master's options go to its workers with their users: all then draw from one seed.
+    options.lab_seed = SEED["base"]
 
 
 def rng(*stream: int) -> random.Random:
@@ -134,26 +97,6 @@ def rng(*stream: int) -> random.Random:
 @events.test_stopping.add_listener
 def _draining(**_: Any) -> None:
     STOPPING["since"] = time.time()
-
-
-@events.test_start.add_listener
-def _watch_stop_file(environment: Environment, **_: Any) -> None:
-    """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
-    creating a file: no signal, which a process started in the background may be deaf to."""
-    path = getattr(environment.parsed_options, "lab_stop_file", "")
-    if path and environment.runner is not None:
-        gevent.spawn(_quit_when_present, environment, Path(path))
-
-
-def _quit_when_present(environment: Environment, path: Path) -> None:
-    while not path.exists():
-        gevent.sleep(0.5)
-    environment.runner.quit()
-
-
-@events.quitting.add_listener
-def _close_samples(environment: Environment, **_: Any) -> None:
-    SAMPLES.close()
 
 
 def record(environment: Environment, m: streaming.Measurement) -> None:
@@ -169,27 +112,30 @@ def record(environment: Environment, m: streaming.Measurement) -> None:
         itl.log(gap, 1)
 
 
-# A stream that breaks off (an engine killed mid-answer) raises urllib3's own errors, which
-# requests does not wrap when the body is read raw: all of them are recorded failures.
-BROKEN_STREAM = (
-    streaming.StreamError,
-    ValueError,
-    RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
+# A stream that breaks off (an engine killed mid-answer) raises geventhttpclient's
+# HTTPParseError (an http.client.HTTPException) or a socket error; a garbled chunk, ValueError
+# (orjson's JSONDecodeError): all of them are recorded failures.
+BROKEN_STREAM = (streaming.StreamError, ValueError, http.client.HTTPException, OSError)
+# Sent with every request: a body as JSON, and a stream that is not compressed (its chunks
+# are timed as they land).
+JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
-class LLMUser(HttpUser):
-    """Sends streamed completions and measures them. Scenario users subclass it."""
+class LLMUser(FastHttpUser):
+    """Sends streamed completions and measures them. Scenario users subclass it.
+
+    FastHttpUser (geventhttpclient, a C HTTP parser) rather than HttpUser (requests): a streamed
+    chunk costs the client about half the CPU (benchmarks/loadgen.py)."""
 
     abstract = True
     numbers = itertools.count()
+    # A stack under heavy load may queue a request for minutes before its first token.
+    network_timeout = 600.0
+    connection_timeout = 60.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.number = next(LLMUser.numbers)
+        self.number = swarm.user_number(self.environment, next(LLMUser.numbers))
 
     def chat(
         self,
@@ -231,7 +177,7 @@ class LLMUser(HttpUser):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        headers = dict(headers or {})
+        headers = {**JSON_HEADERS, **(headers or {})}
         if options.lab_api_key_env and os.environ.get(options.lab_api_key_env):
             headers["Authorization"] = f"Bearer {os.environ[options.lab_api_key_env]}"
         started = time.time()
@@ -244,36 +190,48 @@ class LLMUser(HttpUser):
             **sample,
         }
         with self.client.post(
-            path, json=body, headers=headers, stream=True, catch_response=True, name=path
+            path,
+            data=orjson.dumps(body),
+            headers=headers,
+            stream=True,
+            catch_response=True,
+            name=path,
         ) as response:
-            row["engine"] = response.headers.get(ENGINE_HEADER, "")
+            row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
             if response.status_code != 200:
-                # Locust turns a refused or reset connection into status 0 with its error.
-                error = (
-                    f"{type(response.error).__name__}: {response.error}"
-                    if response.error
-                    else f"HTTP {response.status_code}: {response.text[:200]}"
-                )[:300]
+                error = _refusal(response)
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._keep({**row, "status": "error", "error": error, "phase": self._phase()})
                 return None
             try:
-                m = streaming.read(streaming.lines(response.raw), sent, started)
+                # geventhttpclient's own response: Locust's wrapper has no readline by separator
+                m = streaming.read(streaming.lines(response._response), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                SAMPLES.write({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._keep({**row, "status": "error", "error": error, "phase": self._phase()})
                 return None
             response.success()
         phase = self._phase()
         if phase == "run":
             record(self.environment, m)
-        SAMPLES.write({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
+        self._keep({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
         return m
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        swarm.keep(self.environment, swarm.SAMPLE, row)
 
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def _refusal(response: Any) -> str:
+    """Why a request got no stream: an HTTP error with the start of its body, or the error
+    Locust put in place of a response (status 0: a refused or reset connection)."""
+    if response.status_code == 0:
+        return f"{type(response.error).__name__}: {response.error}"[:300]
+    return f"HTTP {response.status_code}: {(response.text or '')[:200]}"[:300]
 
 
 def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:

@@ -4,6 +4,7 @@ profile alone, before anything runs."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -90,6 +91,7 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
     closed = [
         Level(f"c{c}", "throughput.py", c, c, s.duration, dict(lengths)) for c in s.concurrency
     ]
+    arrivals = {"--lab-burstiness": str(s.burstiness)} if s.burstiness != 1 else {}
     opened = [
         Level(
             f"rate{rate:g}",
@@ -97,7 +99,7 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
             users := _open_loop_users(rate),
             users,
             s.duration,
-            {**lengths, "--lab-rate": str(rate)},
+            {**lengths, "--lab-rate": str(rate), **arrivals},
         )
         for rate in s.rates
     ]
@@ -108,6 +110,22 @@ def _open_loop_users(rate: float) -> int:
     """Enough users that Poisson arrivals are seldom late (lateness is recorded per request
     anyway)."""
     return min(100, max(4, math.ceil(rate * 3)))
+
+
+# Platforms whose engines run on this machine, beside the load generator.
+ENGINES_HERE = ("local", "compose", "kind", "minikube")
+
+
+def processes(profile: Profile, platform: str, cores: int | None = None) -> int:
+    """How many Locust processes make the load: the profile's load.processes, or for "auto"
+    one per core of this machine the engines leave spare (engine.cpu cores per replica, on
+    platforms that run them here), at least 1."""
+    setting = profile.load.processes
+    if setting != "auto":
+        return int(setting)
+    cores = cores or os.cpu_count() or 1
+    engines = profile.engine.replicas * profile.engine.cpu if platform in ENGINES_HERE else 0
+    return max(1, cores - engines)
 
 
 def seed(scenario: Scenario) -> int | None:

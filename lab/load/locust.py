@@ -1,37 +1,49 @@
-"""Running Locust: the command line of one headless level, and stopping it so that it still
-writes every file."""
+"""Running Locust: the command lines of one headless level (a process alone, or Locust's master
+and its workers over loopback), starting them, and stopping them so that they still write every
+file."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.config.profile import RoutingScenario, Scenario
 from lab.load.levels import Level
 from lab.paths import asset
+from lab.stack import processes
 from lab.stack.endpoints import Endpoints
 
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
+MASTER_PORT = 5557  # Locust's own default; the next free one when taken
+WORKERS_WAIT = 120  # seconds a master waits for its workers to connect before it gives up
+CPU_FILE = "client_cpu.csv"  # in the level's folder: every Locust process's CPU use
 
 
 def command(
-    level: Level, scenario: Scenario, endpoints: Endpoints, folder: Path, words: str
+    level: Level,
+    scenario: Scenario,
+    endpoints: Endpoints,
+    folder: Path,
+    words: str,
+    workers: int = 0,
+    port: int = MASTER_PORT,
 ) -> list[str]:
+    """The Locust process of a level: alone, or with `workers` the master they connect to on
+    127.0.0.1:`port` (it makes no load itself, and alone writes every file)."""
     prefix = folder / level.name / "locust"
     command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(asset("locustfiles", level.locustfile)),
+        *_locust(level),
         "--headless",
         "--users",
         str(level.users),
         "--spawn-rate",
         f"{level.spawn_rate:g}",
-        "--run-time",
-        f"{level.run_time}s",
+        # The lab ends the run itself (lab.inproc.swarm): a master then lets its workers drain.
+        "--lab-run-time",
+        str(level.run_time),
         "--stop-timeout",
         str(STOP_TIMEOUT),
         "--host",
@@ -47,23 +59,57 @@ def command(
         "--only-summary",
         "--exit-code-on-error",
         "0",  # failed requests are results, not a failed run
-        "--loglevel",
-        "WARNING",
-        "--lab-model",
-        endpoints.model,
         "--lab-samples",
         str(folder / "requests.csv"),
-        "--lab-scenario",
-        scenario.name,
-        "--lab-level",
-        level.name,
+        "--lab-cpu",
+        str(folder / level.name / CPU_FILE),
+        *_lab_options(level, scenario, endpoints, words),
+    ]
+    if workers:
+        command += [
+            "--master",
+            *("--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)),
+            *("--expect-workers", str(workers)),
+            *("--expect-workers-max-wait", str(WORKERS_WAIT)),
+        ]
+    return command
+
+
+def worker_command(
+    level: Level,
+    scenario: Scenario,
+    endpoints: Endpoints,
+    words: str,
+    master: str = "127.0.0.1",
+    port: int = MASTER_PORT,
+) -> list[str]:
+    """A worker of a level's master. The master sends it its options with its users; those
+    an init hook reads (the word list, the tokenizer) it is given here too."""
+    return [
+        *_locust(level),
+        "--worker",
+        *("--master-host", master, "--master-port", str(port)),
+        *_lab_options(level, scenario, endpoints, words),
+    ]
+
+
+def _locust(level: Level) -> list[str]:
+    locustfile = str(asset("locustfiles", level.locustfile))
+    return [sys.executable, "-m", "locust", "-f", locustfile, "--loglevel", "WARNING"]
+
+
+def _lab_options(level: Level, scenario: Scenario, endpoints: Endpoints, words: str) -> list[str]:
+    options = [
+        *("--lab-model", endpoints.model),
+        *("--lab-scenario", scenario.name),
+        *("--lab-level", level.name),
         *user_options(endpoints, words),
     ]
     if isinstance(scenario, RoutingScenario):
-        command += routing_options(endpoints)
+        options += routing_options(endpoints)
     for option, value in level.options.items():
-        command += [option, value]
-    return command
+        options += [option, value]
+    return options
 
 
 def user_options(endpoints: Endpoints, words: str) -> list[str]:
@@ -84,13 +130,68 @@ def routing_options(endpoints: Endpoints) -> list[str]:
     return options
 
 
-def stop(locust: subprocess.Popen, stop_file: Path) -> None:
-    """Ask Locust to end its run (it then writes every file); terminate it if it will not."""
-    stop_file.touch()
-    for ask in (lambda: None, locust.terminate, locust.kill):
+@dataclass
+class Swarm:
+    """The Locust processes of one level, the one that writes the files (alone, or the
+    master) first."""
+
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def lead(self) -> subprocess.Popen:
+        return self.processes[0]
+
+    def wait(self, timeout: float) -> int:
+        """The lead's exit code once it ends. Its workers have sent it everything by then, but
+        may still sit out Locust's --stop-timeout pause: they are terminated."""
+        code = self.lead.wait(timeout=timeout)
+        for worker in self.processes[1:]:
+            _end(worker, grace=10, first=worker.terminate)
+        return code
+
+    def stop(self, stop_file: Path) -> None:
+        """Ask the lead to end the run (it then writes every file); terminate any process that
+        will not."""
+        stop_file.touch()
+        for process in self.processes:
+            _end(process, grace=STOP_TIMEOUT + 10)
+
+
+def start(
+    level: Level,
+    scenario: Scenario,
+    endpoints: Endpoints,
+    folder: Path,
+    words: str,
+    workers: int,
+    extra: list[str],
+) -> Swarm:
+    """Start a level's Locust: one process (workers 0), or a master with `workers` workers on
+    this machine. Each logs into the level's folder (locust.log, locust-worker-N.log); `extra`
+    options go to the process that writes the files."""
+    place = folder / level.name
+    port = processes.free_port(MASTER_PORT) if workers else MASTER_PORT
+    swarm = Swarm()
+    lead = command(level, scenario, endpoints, folder, words, workers, port)
+    swarm.processes.append(_spawn([*lead, *extra], place / "locust.log"))
+    for index in range(workers):
+        argv = worker_command(level, scenario, endpoints, words, port=port)
+        swarm.processes.append(_spawn(argv, place / f"locust-worker-{index}.log"))
+    return swarm
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _end(process: subprocess.Popen, grace: float, first: Callable[[], None] | None = None) -> None:
+    """Wait for a process the lab started to end (after `first`, if given); terminate, then
+    kill it, if it will not."""
+    for ask in (first or (lambda: None), process.terminate, process.kill):
         ask()
         try:
-            locust.wait(timeout=STOP_TIMEOUT + 10)
+            process.wait(timeout=grace)
             return
         except subprocess.TimeoutExpired:
             continue

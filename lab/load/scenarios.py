@@ -1,5 +1,6 @@
-"""Running a profile's scenarios against the stack that is up: one headless Locust process per
-load level, the engines' counters read before and after each, results written as they come.
+"""Running a profile's scenarios against the stack that is up: one headless Locust run per load
+level (one process, or a master and its workers), the engines' counters read before and after
+each, results written as they come.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     results.save_manifest(folder, manifest)
     say(f"📁 results: {folder}")
     words = levels.word_list(profile)
+    workers = _workers(profile, current)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, folder, manifest, words)
+            _run_scenario(scenario, profile, current, folder, manifest, words, workers)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -73,8 +75,24 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     return folder
 
 
+def _workers(profile: Profile, current: State) -> int:
+    """Locust workers each level runs with (0: one process alone), said once."""
+    count = levels.processes(profile, current.platform)
+    if count == 1:
+        say("🦗 load: one Locust process")
+        return 0
+    say(f"🦗 load: a Locust master and {count} workers (load.processes: {profile.load.processes})")
+    return count
+
+
 def _run_scenario(
-    scenario: Scenario, profile: Profile, current: State, folder: Path, manifest: dict, words: str
+    scenario: Scenario,
+    profile: Profile,
+    current: State,
+    folder: Path,
+    manifest: dict,
+    words: str,
+    workers: int,
 ) -> None:
     seed = levels.seed(scenario)
     entry = {
@@ -99,7 +117,7 @@ def _run_scenario(
             engine = _target(scenario, current)
             # Each level its own prompts: a level must not hit what the one before cached.
             level_seed = None if seed is None else seed + index
-            deltas = _run_level(level, scenario, current, place, words, events, level_seed)
+            deltas = _run_level(level, scenario, current, place, words, events, level_seed, workers)
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
             units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
@@ -147,34 +165,33 @@ def _run_level(
     words: str,
     events: list[resilience.Event],
     seed: int | None,
+    workers: int,
 ) -> dict[str, dict[str, float]]:
     endpoints = current.endpoints
     (place / level.name).mkdir()
     before = _counters(endpoints)
     stop_file = place / level.name / ".stop"
-    command = [*locust.command(level, scenario, endpoints, place, words),
-               "--lab-stop-file", str(stop_file)]  # fmt: skip
+    extra = ["--lab-stop-file", str(stop_file)]
     if seed is not None:
-        command += ["--lab-seed", str(seed)]
+        extra += ["--lab-seed", str(seed)]
     log = place / level.name / "locust.log"
-    with log.open("w") as out:
-        began = time.time()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            if events:
-                resilience.inject(events, began, place, current)
-                settle = level.settle + _router_check_interval(current)
-                end = max(began + level.minimum, time.time() + settle)
-                time.sleep(max(0.0, end - time.time()))
-                stop_file.touch()  # Locust ends the run and writes its files
-            code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
-            locust.stop(process, stop_file)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
-        finally:
-            stop_file.unlink(missing_ok=True)
+    began = time.time()
+    swarm = locust.start(level, scenario, endpoints, place, words, workers, extra)
+    try:
+        if events:
+            resilience.inject(events, began, place, current)
+            settle = level.settle + _router_check_interval(current)
+            end = max(began + level.minimum, time.time() + settle)
+            time.sleep(max(0.0, end - time.time()))
+            stop_file.touch()  # Locust ends the run and writes its files
+        code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+        swarm.stop(stop_file)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
+    finally:
+        stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
     return metrics.delta(_counters(current.endpoints), before)
@@ -197,6 +214,8 @@ def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
 def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine | None) -> dict:
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
     figures = summary.summarize(samples, deltas)
+    cpu = summary.read_cpu(place / level / locust.CPU_FILE)
+    figures.update(summary.client_figures(samples, cpu))
     if kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
         figures.update(resilience.figures(place, samples, kind, engine))
@@ -217,4 +236,6 @@ def _say_level(scenario: str, level: str, figures: dict) -> None:
         line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"
     if figures.get("session_stickiness") is not None:
         line += f", stickiness {figures['session_stickiness']:.0%}"
-    (ok if figures["failed"] == 0 else bad)(line)
+    if figures.get("client_limited"):
+        line += f"; CLIENT-LIMITED: {figures['client_limited']}"
+    (ok if figures["failed"] == 0 and not figures.get("client_limited") else bad)(line)

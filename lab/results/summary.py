@@ -16,6 +16,9 @@ import numpy as np
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 PERCENTILES = (50, 90, 99)
+# When the load generator, not the stack, set a level's figures (see client_limit).
+CPU_BOUND = 0.9  # of one core: a Locust process busy (or waiting for a CPU) beyond this
+LAG_P99_BOUND_MS = 50.0  # requests leaving later than this after their scheduled time, at p99
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Sample:
     ok: bool
     error: str
     phase: str  # run, or drain: finished while the load generator was stopping
+    lag_ms: float | None = None  # how late the request left after its scheduled arrival
 
     @property
     def measured(self) -> bool:
@@ -73,6 +77,7 @@ def _sample(row: dict[str, str]) -> Sample:
         ok=row["status"] == "ok",
         error=row.get("error", ""),
         phase=row.get("phase") or "run",
+        lag_ms=number("lag_ms"),
     )
 
 
@@ -166,3 +171,107 @@ def _duration(samples: list[Sample]) -> float:
     if not samples:
         return 0.0
     return max(s.end for s in samples) - min(s.start for s in samples)
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One Locust process's CPU time at one moment, as client_cpu.csv records it."""
+
+    time: float
+    process: str
+    cpu_s: float
+    wait_s: float | None  # runnable but waiting for a CPU (Linux), None where not told
+
+
+def read_cpu(path: Path) -> list[CpuSample]:
+    """A level's client_cpu.csv; none when the level has none (runs before it was kept)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        return [
+            CpuSample(
+                time=float(row["time"]),
+                process=row["process"],
+                cpu_s=float(row["cpu_s"]),
+                wait_s=float(row["wait_s"]) if row.get("wait_s") else None,
+            )
+            for row in csv.DictReader(file)
+        ]
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """A process's share of one core over a window: used, and demanded (used + waited)."""
+
+    process: str
+    cores: float
+    demand: float | None
+
+
+def cpu_use(cpu: Iterable[CpuSample], start: float, end: float) -> list[CpuUse]:
+    """Each process's CPU use over [start, end], from its samples inside or around it
+    (processes sampled for less than a second of it are left out)."""
+    by_process: dict[str, list[CpuSample]] = defaultdict(list)
+    for sample in cpu:
+        by_process[sample.process].append(sample)
+    out = []
+    for process, rows in sorted(by_process.items()):
+        rows.sort(key=lambda r: r.time)
+        times = [r.time for r in rows]
+        low, high = max(start, times[0]), min(end, times[-1])
+        if high - low < 1.0:
+            continue
+        used = np.interp([low, high], times, [r.cpu_s for r in rows])
+        cores = float(used[1] - used[0]) / (high - low)
+        demand = None
+        if all(r.wait_s is not None for r in rows):
+            waited = np.interp([low, high], times, [r.wait_s for r in rows])
+            demand = cores + float(waited[1] - waited[0]) / (high - low)
+        out.append(CpuUse(process, cores, demand))
+    return out
+
+
+def client_figures(samples: list[Sample], cpu: list[CpuSample]) -> dict:
+    """The load generator's own figures over a level's load: its processes' CPU use, how late
+    requests left, and whether it, not the stack, was the limit."""
+    use = cpu_use(cpu, *_window(samples))
+    lags = [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
+    busiest = max(use, key=lambda u: u.cores) if use else None
+    demands = [u.demand for u in use if u.demand is not None]
+    return {
+        "client_processes": len(use) or None,
+        "client_cpu_cores": sum(u.cores for u in use) if use else None,
+        "client_cpu_busiest": busiest.cores if busiest else None,
+        "client_demand_busiest": max(demands) if demands else None,
+        "lag_p50_ms": float(np.percentile(lags, 50)) if lags else None,
+        "lag_p99_ms": float(np.percentile(lags, 99)) if lags else None,
+        "client_limited": client_limit(samples, cpu),
+    }
+
+
+def client_limit(samples: list[Sample], cpu: list[CpuSample]) -> str | None:
+    """Why the load generator, not the stack, limited this level, or None. Either a Locust
+    process was saturated: it used, or was runnable and waited for, at least CPU_BOUND of a core
+    over the load (a saturated client sends late and times every chunk late); or requests left
+    more than LAG_P99_BOUND_MS after their scheduled time at p99 (all users busy, or a busy
+    process): the load asked for was not the load sent."""
+    for use in cpu_use(cpu, *_window(samples)):
+        if use.cores >= CPU_BOUND:
+            return f"{use.process} used {use.cores:.2f} of a core (bound {CPU_BOUND})"
+        if use.demand is not None and use.demand >= CPU_BOUND:
+            return (
+                f"{use.process} was busy or waiting for a CPU {use.demand:.0%} of the time "
+                f"({use.cores:.2f} of a core used; bound {CPU_BOUND:.0%})"
+            )
+    lags = [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
+    if lags and (p99 := float(np.percentile(lags, 99))) > LAG_P99_BOUND_MS:
+        return f"requests left {p99:.0f} ms late at p99 (bound {LAG_P99_BOUND_MS:.0f} ms)"
+    return None
+
+
+def _window(samples: list[Sample]) -> tuple[float, float]:
+    """From the first measured request's start to the last one's end."""
+    measured = [s for s in samples if s.measured]
+    if not measured:
+        return 0.0, 0.0
+    return min(s.start for s in measured), max(s.end for s in measured)

@@ -1,0 +1,236 @@
+"""The lab's Locust processes as one load generator: a process alone, or Locust's master with
+its workers (`--master`/`--worker`, lab.load.locust starts them).
+
+Workers send what they measure (one row per request, their CPU use) to the master, which alone
+writes the samples file and the CPU log: one requests.csv with unique request ids, whether the
+workers run beside the master or in pods. The master also ends the run: it stops the workers
+first, so that requests in flight drain and every count reaches it, then quits.
+
+Importing this module imports Locust, which monkey-patches the standard library with gevent:
+import it from the locustfiles' modules only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
+
+SAMPLE, CPU, DONE = "lab_sample", "lab_cpu", "lab_done"  # messages from workers to the master
+CPU_INTERVAL = 1.0  # seconds between two samples of a process's CPU time
+SCHEDSTAT = Path("/proc/self/schedstat")  # Linux: time on a CPU, time waiting for one (ns)
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    group = parser.add_argument_group("vLLM Stack Lab: processes")
+    group.add_argument("--lab-samples", default="", help="CSV file for one raw row per request")
+    group.add_argument("--lab-cpu", default="", help="CSV file of the processes' CPU use")
+    group.add_argument(
+        "--lab-run-time", type=float, default=0.0, help="seconds of load (0: until stopped)"
+    )
+    group.add_argument(
+        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
+    )
+
+
+def is_worker(environment: Environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def is_master(environment: Environment) -> bool:
+    return isinstance(environment.runner, MasterRunner)
+
+
+def process_name(environment: Environment) -> str:
+    """How samples and CPU rows name this process: locust (alone), master, worker-N."""
+    if is_worker(environment):
+        return f"worker-{environment.runner.worker_index}"
+    return "master" if is_master(environment) else "locust"
+
+
+def share(environment: Environment) -> tuple[int, int]:
+    """(index, count): which of how many load-making processes this one is."""
+    if is_worker(environment):
+        return environment.runner.worker_index, environment.parsed_options.expect_workers
+    return 0, 1
+
+
+def user_number(environment: Environment, local: int) -> int:
+    """A user number unique over all processes: the local count interleaved by worker."""
+    index, count = share(environment)
+    return local * count + index
+
+
+class CsvLog:
+    """Rows appended to a CSV file and flushed at once: a crash keeps what was measured. With
+    an id column, rows are numbered here, in the one process that writes."""
+
+    def __init__(self, columns: tuple[str, ...], id_column: str = "") -> None:
+        self.columns = columns
+        self.id_column = id_column
+        self.file: Any = None
+        self.writer: Any = None
+        self.ids = itertools.count()
+
+    def open(self, path: str) -> None:
+        if not path or self.file:
+            return
+        new = not Path(path).exists() or Path(path).stat().st_size == 0
+        if self.id_column and not new:
+            # Levels append to their scenario's file: ids go on from its last row.
+            with open(path, newline="") as earlier:
+                self.ids = itertools.count(sum(1 for _ in csv.DictReader(earlier)))
+        self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
+        self.writer = csv.DictWriter(self.file, fieldnames=self.columns)
+        if new:
+            self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        if self.id_column:
+            row = {self.id_column: next(self.ids), **row}
+        self.writer.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+            self.file = None
+            self.writer = None
+
+
+SAMPLES = CsvLog(SAMPLE_COLUMNS, id_column="request_id")
+CPU_LOG = CsvLog(CPU_COLUMNS)
+LOGS = {SAMPLE: SAMPLES, CPU: CPU_LOG}
+
+
+def keep(environment: Environment, kind: str, row: dict[str, Any]) -> None:
+    """Write a row (SAMPLE or CPU) where this process writes, or send it to the master."""
+    if is_worker(environment):
+        environment.runner.send_message(kind, row)
+    else:
+        LOGS[kind].write(row)
+
+
+@events.init.add_listener
+def _listen_to_workers(environment: Environment, **_: Any) -> None:
+    if not is_master(environment):
+        return
+    runner = environment.runner
+    runner.register_message(SAMPLE, lambda msg, **_: SAMPLES.write(msg.data))
+    runner.register_message(CPU, lambda msg, **_: CPU_LOG.write(msg.data))
+    runner.register_message(DONE, lambda msg, **_: _worker_done(environment, msg.node_id))
+
+
+@events.test_start.add_listener
+def _start(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if not is_worker(environment):
+        SAMPLES.open(options.lab_samples)
+        CPU_LOG.open(options.lab_cpu)
+        if options.lab_run_time:
+            gevent.spawn_later(options.lab_run_time, finish, environment)
+        if options.lab_stop_file:
+            gevent.spawn(_finish_when_present, environment, Path(options.lab_stop_file))
+    CPU_WATCH["greenlet"] = gevent.spawn(_watch_cpu, environment)
+
+
+@events.test_stop.add_listener
+def _stop(environment: Environment, **_: Any) -> None:
+    if watch := CPU_WATCH.pop("greenlet", None):
+        watch.kill()
+        keep(environment, CPU, cpu_row(environment))  # the end of the run, for the last window
+
+
+@events.quitting.add_listener
+def _close(environment: Environment, **_: Any) -> None:
+    for log in LOGS.values():
+        log.close()
+
+
+CPU_WATCH: dict[str, Any] = {}
+DONE_WORKERS: set[str] = set()
+
+
+def cpu_row(environment: Environment) -> dict[str, Any]:
+    """This process's CPU time so far, and the time it spent runnable but waiting for a CPU
+    (where Linux tells it): a process starved by others' work times its chunks late too."""
+    used = psutil.Process().cpu_times()
+    waited = ""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        waited = f"{int(SCHEDSTAT.read_text().split()[1]) / 1e9:.3f}"
+    return {
+        "time": f"{time.time():.3f}",
+        "process": process_name(environment),
+        "cpu_s": f"{used.user + used.system:.3f}",
+        "wait_s": waited,
+    }
+
+
+def _watch_cpu(environment: Environment) -> None:
+    while True:
+        keep(environment, CPU, cpu_row(environment))
+        gevent.sleep(CPU_INTERVAL)
+
+
+def finish(environment: Environment) -> None:
+    """End the run as its run time does. A master first stops its workers and waits until their
+    users are done, then for each worker's next stats report, which carries its last requests
+    (Locust's quit alone would leave them draining after it exited, their last figures lost;
+    and a worker reads no message for --stop-timeout seconds after it stopped), then quits."""
+    runner = environment.runner
+    if is_master(environment):
+        workers = {worker.id for worker in runner.clients.all}  # stopped ones leave the list
+        runner.stop()
+        REPORTED.clear()
+        deadline = time.monotonic() + REPORT_WAIT
+        while not workers <= REPORTED and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+    runner.quit()
+
+
+@events.worker_report.add_listener
+def _reported(client_id: str, **_: Any) -> None:
+    REPORTED.add(client_id)
+
+
+REPORTED: set[str] = set()
+REPORT_WAIT = 10.0  # seconds; a worker reports every 3 (locust.runners.WORKER_REPORT_INTERVAL)
+
+
+def _finish_when_present(environment: Environment, path: Path) -> None:
+    """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
+    creating a file: no signal, which a process started in the background may be deaf to."""
+    while not path.exists():
+        gevent.sleep(0.5)
+    finish(environment)
+
+
+def all_done(environment: Environment) -> None:
+    """Every user of this process has finished its work (a routing conversation): the run ends
+    once every process says so. The web UI stays open for the next run."""
+    if is_worker(environment):
+        environment.runner.send_message(DONE, None)
+    elif environment.parsed_options.headless:
+        gevent.spawn(finish, environment)
+    else:
+        gevent.spawn(environment.runner.stop)
+
+
+def _worker_done(environment: Environment, worker: str) -> None:
+    DONE_WORKERS.add(worker)
+    if len(DONE_WORKERS) >= environment.parsed_options.expect_workers:
+        gevent.spawn(finish, environment)
