@@ -112,9 +112,15 @@ def compare(
     for unit in units:
         levels_a, levels_b = runsets.levels(a, unit), runsets.levels(b, unit)
         hits = all(lv.tells_cached_tokens() for lv in levels_a + levels_b)
+        limited = _client_limited(levels_a, levels_b)
         for family in families:
             chosen = [m for m in metrics if m.family == family]
+            if limited and family in CLIENT_BOUND:
+                result.rows += [_not_applicable(unit, m, result, CLIENT_LIMITED) for m in chosen]
+                continue
             result.rows += _family(unit, family, chosen, levels_a, levels_b, hits, result, n_boot)
+        if limited:
+            result.notes.append(f"{unit.scenario}/{unit.level}: {CLIENT_LIMITED}: {limited}")
         if any(m.family == "ttft" for m in metrics):
             result.ttft[unit] = (_pooled_ttft(levels_a), _pooled_ttft(levels_b))
     return result
@@ -171,6 +177,23 @@ def _family(
             )
         )
     return rows
+
+
+# A level whose load generator was the limit measured the client: its latencies and throughput
+# are n/a, whatever they say (lab.results.summary.client_limit).
+CLIENT_BOUND = ("ttft", "tpot", "itl", "e2e", "throughput")
+CLIENT_LIMITED = "client_limited"
+
+
+def _client_limited(
+    levels_a: list[compare_metrics.LevelData], levels_b: list[compare_metrics.LevelData]
+) -> str:
+    """Why any run of either side had its load generator as the limit ('' when none did)."""
+    return "; ".join(sorted({lv.client_limited for lv in levels_a + levels_b if lv.client_limited}))
+
+
+def _not_applicable(unit: Unit, metric: Metric, result: Comparison, reason: str) -> Row:
+    return Row(unit, metric, None, _threshold(metric, result), False, False, MISSING, reason, 0, 0)
 
 
 def _threshold(metric: Metric, result: Comparison) -> float:

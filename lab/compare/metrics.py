@@ -101,6 +101,7 @@ class LevelData:
 
     samples: list[Sample]
     engines: dict[str, dict[str, float]] = field(default_factory=dict)
+    client_limited: str | None = None  # why its load generator was the limit (summary.json)
 
     @property
     def measured(self) -> list[Sample]:

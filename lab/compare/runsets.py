@@ -6,6 +6,7 @@ unusable input is refused before anything is computed or written.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,11 +107,24 @@ def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
         engines = results.read_engines(engines_file)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"{place}: unreadable CSV: {exc}") from None
+    limited = _client_limited(place / "summary.json")
     levels = {
-        level: LevelData([s for s in samples if s.level == level], engines.get(level, {}))
+        level: LevelData(
+            [s for s in samples if s.level == level], engines.get(level, {}), limited.get(level)
+        )
         for level in entry["levels"]
     }
     return ScenarioRun(entry["name"], entry["kind"], levels)
+
+
+def _client_limited(path: Path) -> dict[str, str]:
+    """Levels whose load generator was the limit, with why (summary.json; none in runs from
+    before it was recorded)."""
+    try:
+        figures = json.loads(path.read_text())["levels"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {level: why for level, found in figures.items() if (why := found.get("client_limited"))}
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:

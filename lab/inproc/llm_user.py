@@ -169,33 +169,31 @@ class LLMUser(FastHttpUser):
         sample: dict[str, Any],
     ) -> streaming.Measurement | None:
         options = self.environment.parsed_options
-        body = {
-            "model": options.lab_model,
-            **prompt,
-            "max_tokens": max_tokens,
-            "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        body = orjson.dumps(
+            {
+                "model": options.lab_model,
+                **prompt,
+                "max_tokens": max_tokens,
+                "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+        )
         headers = {**JSON_HEADERS, **(headers or {})}
         if options.lab_api_key_env and os.environ.get(options.lab_api_key_env):
             headers["Authorization"] = f"Bearer {os.environ[options.lab_api_key_env]}"
-        started = time.time()
-        sent = time.perf_counter()
         row: dict[str, Any] = {
-            "start_time": f"{started:.6f}",
             "scenario": options.lab_scenario,
             "level": options.lab_level,
             "user": self.number,
             **sample,
         }
+        # The clock starts once the request is ready to go: making it is the client's work.
+        started = time.time()
+        sent = time.perf_counter()
+        row["start_time"] = f"{started:.6f}"
         with self.client.post(
-            path,
-            data=orjson.dumps(body),
-            headers=headers,
-            stream=True,
-            catch_response=True,
-            name=path,
+            path, data=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
             row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
             if response.status_code != 200:

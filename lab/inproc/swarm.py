@@ -153,6 +153,10 @@ def _stop(environment: Environment, **_: Any) -> None:
     if watch := CPU_WATCH.pop("greenlet", None):
         watch.kill()
         keep(environment, CPU, cpu_row(environment))  # the end of the run, for the last window
+    if is_worker(environment):
+        # This worker's last figures, now, ahead of its "stopped" (a report every 3 s could
+        # come after the master quit): the master has every count once all workers stopped.
+        environment.runner._send_stats()
 
 
 @events.quitting.add_listener
@@ -187,28 +191,12 @@ def _watch_cpu(environment: Environment) -> None:
 
 
 def finish(environment: Environment) -> None:
-    """End the run as its run time does. A master first stops its workers and waits until their
-    users are done, then for each worker's next stats report, which carries its last requests
-    (Locust's quit alone would leave them draining after it exited, their last figures lost;
-    and a worker reads no message for --stop-timeout seconds after it stopped), then quits."""
-    runner = environment.runner
+    """End the run as its run time does. A master first stops its workers and waits until
+    their users are done and they said so, their last figures sent ahead (Locust's quit alone
+    would leave them draining after it exited, their last figures lost), then quits."""
     if is_master(environment):
-        workers = {worker.id for worker in runner.clients.all}  # stopped ones leave the list
-        runner.stop()
-        REPORTED.clear()
-        deadline = time.monotonic() + REPORT_WAIT
-        while not workers <= REPORTED and time.monotonic() < deadline:
-            gevent.sleep(0.1)
-    runner.quit()
-
-
-@events.worker_report.add_listener
-def _reported(client_id: str, **_: Any) -> None:
-    REPORTED.add(client_id)
-
-
-REPORTED: set[str] = set()
-REPORT_WAIT = 10.0  # seconds; a worker reports every 3 (locust.runners.WORKER_REPORT_INTERVAL)
+        environment.runner.stop()
+    environment.runner.quit()
 
 
 def _finish_when_present(environment: Environment, path: Path) -> None:

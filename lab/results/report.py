@@ -33,6 +33,8 @@ COLUMNS = (
     ("prefix_cache_hit_rate", "prefix hits", "{:.0%}"),
     ("session_stickiness", "stickiness", "{:.0%}"),
     ("engine_balance", "balance", "{:.2f}"),
+    ("client_cpu_busiest", "client CPU", "{:.2f}"),
+    ("lag_p99_ms", "lag p99", "{:.0f}"),
 )
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -113,8 +115,17 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
             value = values.get(key)
             cells.append(f"<td>{'-' if value is None else fmt.format(value)}</td>")
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
-    note = "<p class='meta'>Latencies in ms, from raw per-request samples.</p>"
-    return f"<table>{head}{''.join(rows)}</table>{note}"
+    note = (
+        "<p class='meta'>Latencies in ms, from raw per-request samples. Client CPU: the busiest "
+        "Locust process, in cores; lag: how late requests left after their scheduled time.</p>"
+    )
+    limited = "".join(
+        f"<p class='bad'>{_e(level)}: client-limited, its figures are the load generator's: "
+        f"{_e(values['client_limited'])}</p>"
+        for level, values in figures.items()
+        if values.get("client_limited")
+    )
+    return f"<table>{head}{''.join(rows)}</table>{note}{limited}"
 
 
 RESILIENCE = (

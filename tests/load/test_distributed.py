@@ -1,0 +1,95 @@
+"""Levels run by a Locust master and its workers (load.processes), against the simulated engine:
+one samples file with the usual columns, counts equal to the master's own, and a client driven
+past its capacity flagged client_limited from what it measured."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.config import profile
+from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
+from lab.load import levels, scenarios
+from lab.sim import SimOptions, running
+from lab.stack.endpoints import Endpoints, Engine
+from lab.stack.state import State
+
+
+@pytest.fixture
+def sim() -> Iterator[State]:
+    """A fast simulated engine, as the stack a run loads."""
+    options = SimOptions(served_model_name="tiny-llama", ttft_ms=5, tpot_ms=2)
+    with running(options) as engine:
+        endpoints = Endpoints(
+            engine.url, (Engine("sim", engine.url),), "tiny-llama", "roundrobin", "x-user-id"
+        )
+        yield State("local", profile.load("cpu").resolved, "cpu", endpoints=endpoints)
+
+
+def run(state: State, tmp_path: Path, *sets: str) -> Path:
+    lab = profile.load("cpu", ["scenarios[1].prompt_tokens=16", *sets])
+    return scenarios.run(lab, state, ["throughput"], tmp_path) / "throughput"
+
+
+def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(sim, tmp_path) -> None:
+    place = run(
+        sim, tmp_path, "load.processes=2", "scenarios[1].duration=3",
+        "scenarios[1].concurrency=[4]", "scenarios[1].rates=[10]",
+    )  # fmt: skip
+    with (place / "requests.csv").open(newline="") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames or ()) == SAMPLE_COLUMNS  # as one process writes it
+        rows = list(reader)
+    assert len({r["request_id"] for r in rows}) == len(rows)  # unique over the whole file
+    figures = json.loads((place / "summary.json").read_text())["levels"]
+    for level in ("c4", "rate10"):
+        mine = [r for r in rows if r["level"] == level]
+        final = json.loads((place / level / "locust_stats.json").read_text())
+        (total,) = [e["num_requests"] for e in final if e["method"] == "POST"]
+        assert len(mine) == total > 0  # every request the master counted, drained ones too
+        assert {int(r["user"]) % 2 for r in mine} == {0, 1}  # users on both workers
+        with (place / level / "client_cpu.csv").open(newline="") as file:
+            reader = csv.DictReader(file)
+            assert tuple(reader.fieldnames or ()) == CPU_COLUMNS
+            assert {r["process"] for r in reader} == {"master", "worker-0", "worker-1"}
+        assert figures[level]["client_processes"] == 3
+    assert {r["status"] for r in rows} == {"ok"}
+
+
+def test_a_client_driven_past_its_capacity_is_flagged_client_limited(sim, tmp_path) -> None:
+    """Arrivals asked far faster than one process can send them: it falls behind its schedule
+    (and works flat out), and the level says so from what it measured."""
+    place = run(
+        sim, tmp_path, "scenarios[1].duration=3", "scenarios[1].concurrency=[]",
+        "scenarios[1].rates=[3000]", "scenarios[1].output_tokens=64",
+    )  # fmt: skip
+    figures = json.loads((place / "summary.json").read_text())["levels"]["rate3000"]
+    assert figures["client_limited"], figures
+    assert figures["lag_p99_ms"] > 50 or figures["client_demand_busiest"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("setting", "platform", "cores", "expected"),
+    [
+        (1, "local", 8, 1),
+        (3, "existing", 2, 3),
+        ("auto", "local", 8, 6),  # two engines of one core each run here
+        ("auto", "local", 2, 1),  # none spare: still one
+        ("auto", "existing", 4, 4),  # the engines are elsewhere
+    ],
+)
+def test_auto_is_one_process_per_spare_core(setting, platform, cores, expected) -> None:
+    lab = profile.load("cpu", [f"load.processes={setting}"])
+    assert levels.processes(lab, platform, cores) == expected
+
+
+def test_rate_levels_carry_burstiness_when_it_is_not_poisson() -> None:
+    lab = profile.load("cpu", ["scenarios[1].burstiness=0.5"])
+    (rate_level,) = [lv for lv in levels.levels(lab.scenarios[1]) if lv.name.startswith("rate")]
+    assert rate_level.options["--lab-burstiness"] == "0.5"
+    plain = levels.levels(profile.load("cpu").scenarios[1])
+    assert all("--lab-burstiness" not in lv.options for lv in plain)
