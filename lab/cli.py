@@ -283,6 +283,7 @@ def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
     run = verbs.add_parser("run", help="run the profile's Locust scenarios against the stack up")
     profile_options(run)
     scenario_options(run)
+    dry_run_option(run)
     run.set_defaults(run=_run)
 
     report = verbs.add_parser("report", help="render report.html of a results folder again")
@@ -298,6 +299,11 @@ def _run(args: argparse.Namespace) -> int:
     from lab.stack import state
 
     lab = profile.load(args.profile, args.sets)
+    if args.dry_run:
+        from lab.load import plan
+
+        plan.run_plan(lab, state.load(), args.scenario, Path(args.out))
+        return 0
     scenarios.run(lab, state.require(), args.scenario, Path(args.out))
     return 0
 

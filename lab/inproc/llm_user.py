@@ -52,10 +52,18 @@ def add_options(parser: Any) -> None:
 
 @events.init.add_listener
 def _load_words(environment: Environment, **_: Any) -> None:
-    path = (
-        getattr(environment.parsed_options, "lab_words", "") if environment.parsed_options else ""
-    )
+    options = environment.parsed_options
+    path = getattr(options, "lab_words", "") if options else ""
     VOCABULARY[:] = Path(path).read_text().split() if path else DEFAULT_WORDS
+    if options is not None:
+        # A master's options go to its workers with their users: pods have no word file.
+        options.lab_vocabulary = list(VOCABULARY)
+
+
+@events.test_start.add_listener
+def _words_from_master(environment: Environment, **_: Any) -> None:
+    if swarm.is_worker(environment) and (given := environment.parsed_options.lab_vocabulary):
+        VOCABULARY[:] = given
 
 
 VOCABULARY: list[str] = list(DEFAULT_WORDS)

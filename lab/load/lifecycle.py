@@ -10,8 +10,9 @@ from pathlib import Path
 from lab import platforms
 from lab.config.profile import Profile
 from lab.console import note, ok, say
-from lab.errors import LabError
-from lab.load import scenarios
+from lab.errors import ConfigError, LabError
+from lab.load import plan, scenarios
+from lab.platforms.kube import loadgen
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
 
@@ -27,9 +28,13 @@ def up(
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
     platform = platforms.get(name, dry_run=dry_run)
+    if found := loadgen.problems(profile, name):
+        raise ConfigError(found)  # worker pods need a Kubernetes platform: said before anything
     platform.check(profile)
     if dry_run:
-        return platform.up(profile)
+        planned = platform.up(profile)
+        plan.up_plan(profile, name)
+        return planned
     with state.locked():
         _refuse_twins()
         began = time.monotonic()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from lab.config.profile import RoutingScenario, Scenario
 from lab.load.levels import Level
@@ -22,6 +23,17 @@ WORKERS_WAIT = 120  # seconds a master waits for its workers to connect before i
 CPU_FILE = "client_cpu.csv"  # in the level's folder: every Locust process's CPU use
 
 
+class RemoteWorkers(Protocol):
+    """Workers that run elsewhere (pods: lab.platforms.kube.loadgen), started per level."""
+
+    master_host: str  # how they dial the master
+    router: str  # the router as they reach it
+
+    def start(self, level: str, workers: int, port: int, command: list[str]) -> None: ...
+
+    def stop(self, level: str) -> None: ...
+
+
 def command(
     level: Level,
     scenario: Scenario,
@@ -30,9 +42,11 @@ def command(
     words: str,
     workers: int = 0,
     port: int = MASTER_PORT,
+    remote: RemoteWorkers | None = None,
 ) -> list[str]:
     """The Locust process of a level: alone, or with `workers` the master they connect to on
-    127.0.0.1:`port` (it makes no load itself, and alone writes every file)."""
+    `port` (it makes no load itself, and alone writes every file): on loopback, or on every
+    interface for remote workers, whose router it hands them."""
     prefix = folder / level.name / "locust"
     command = [
         *_locust(level),
@@ -47,7 +61,7 @@ def command(
         "--stop-timeout",
         str(STOP_TIMEOUT),
         "--host",
-        endpoints.router,
+        remote.router if remote else endpoints.router,
         "--csv",
         str(prefix),
         "--csv-full-history",
@@ -66,13 +80,26 @@ def command(
         *_lab_options(level, scenario, endpoints, words),
     ]
     if workers:
+        bind = "0.0.0.0" if remote else "127.0.0.1"
         command += [
             "--master",
-            *("--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)),
+            *("--master-bind-host", bind, "--master-bind-port", str(port)),
             *("--expect-workers", str(workers)),
             *("--expect-workers-max-wait", str(WORKERS_WAIT)),
         ]
     return command
+
+
+def pod_worker_command(
+    level: Level, scenario: Scenario, endpoints: Endpoints, master: str, port: int
+) -> list[str]:
+    """A worker in a pod whose image holds the kit in its working folder. The master sends it
+    the prompt words; a tokenizer on this machine is of no use there."""
+    return [
+        *("python", "-m", "locust", "-f", f"locustfiles/{level.locustfile}"),
+        *("--loglevel", "WARNING", "--worker", "--master-host", master, "--master-port", str(port)),
+        *_lab_options(level, scenario, replace(endpoints, tokenizer=""), words=""),
+    ]
 
 
 def worker_command(
@@ -133,9 +160,10 @@ def routing_options(endpoints: Endpoints) -> list[str]:
 @dataclass
 class Swarm:
     """The Locust processes of one level, the one that writes the files (alone, or the
-    master) first."""
+    master) first; `end` removes remote workers once the level is over."""
 
     processes: list[subprocess.Popen] = field(default_factory=list)
+    end: Callable[[], None] | None = None
 
     @property
     def lead(self) -> subprocess.Popen:
@@ -145,16 +173,21 @@ class Swarm:
         """The lead's exit code once it ends. Its workers have sent it everything by then, but
         may still sit out Locust's --stop-timeout pause: they are terminated."""
         code = self.lead.wait(timeout=timeout)
+        self._end_workers()
+        return code
+
+    def _end_workers(self) -> None:
         for worker in self.processes[1:]:
             _end(worker, grace=10, first=worker.terminate)
-        return code
+        if self.end:
+            self.end()
 
     def stop(self, stop_file: Path) -> None:
         """Ask the lead to end the run (it then writes every file); terminate any process that
         will not."""
         stop_file.touch()
-        for process in self.processes:
-            _end(process, grace=STOP_TIMEOUT + 10)
+        _end(self.lead, grace=STOP_TIMEOUT + 10)
+        self._end_workers()
 
 
 def start(
@@ -165,15 +198,25 @@ def start(
     words: str,
     workers: int,
     extra: list[str],
+    remote: RemoteWorkers | None = None,
 ) -> Swarm:
     """Start a level's Locust: one process (workers 0), or a master with `workers` workers on
-    this machine. Each logs into the level's folder (locust.log, locust-worker-N.log); `extra`
-    options go to the process that writes the files."""
+    this machine, or `remote` ones. Each process logs into the level's folder (locust.log,
+    locust-worker-N.log); `extra` options go to the process that writes the files."""
     place = folder / level.name
     port = processes.free_port(MASTER_PORT) if workers else MASTER_PORT
     swarm = Swarm()
-    lead = command(level, scenario, endpoints, folder, words, workers, port)
+    lead = command(level, scenario, endpoints, folder, words, workers, port, remote)
     swarm.processes.append(_spawn([*lead, *extra], place / "locust.log"))
+    if remote and workers:
+        argv = pod_worker_command(level, scenario, endpoints, remote.master_host, port)
+        swarm.end = lambda: remote.stop(level.name)
+        try:
+            remote.start(level.name, workers, port, argv)
+        except BaseException:
+            _end(swarm.lead, grace=10, first=swarm.lead.terminate)
+            raise
+        return swarm
     for index in range(workers):
         argv = worker_command(level, scenario, endpoints, words, port=port)
         swarm.processes.append(_spawn(argv, place / f"locust-worker-{index}.log"))

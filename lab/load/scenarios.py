@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
 from lab.load import levels, locust, resilience
+from lab.platforms.kube import loadgen
 from lab.results import folder as results
 from lab.results import report, summary
 from lab.stack import metrics
@@ -56,10 +58,10 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     results.save_manifest(folder, manifest)
     say(f"📁 results: {folder}")
     words = levels.word_list(profile)
-    workers = _workers(profile, current)
+    generator = _generator(profile, current)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, folder, manifest, words, workers)
+            _run_scenario(scenario, profile, current, folder, manifest, words, generator)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -75,14 +77,27 @@ def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
     return folder
 
 
-def _workers(profile: Profile, current: State) -> int:
-    """Locust workers each level runs with (0: one process alone), said once."""
+@dataclass(frozen=True)
+class Generator:
+    """How every level's load is made: `workers` workers of a master (0: one process alone),
+    on this machine or `remote` (pods)."""
+
+    workers: int
+    remote: locust.RemoteWorkers | None = None
+
+
+def _generator(profile: Profile, current: State) -> Generator:
+    """The profile's load generator on the lab that is up, said once; what cannot run is
+    refused before any level starts."""
+    remote = loadgen.cluster_workers(profile, current)
     count = levels.processes(profile, current.platform)
     if count == 1:
         say("🦗 load: one Locust process")
-        return 0
-    say(f"🦗 load: a Locust master and {count} workers (load.processes: {profile.load.processes})")
-    return count
+        return Generator(0)
+    where = "pods beside the stack" if remote else "processes here"
+    say(f"🦗 load: a Locust master and {count} workers, {where} (load.processes: "
+        f"{profile.load.processes})")  # fmt: skip
+    return Generator(count, remote)
 
 
 def _run_scenario(
@@ -92,7 +107,7 @@ def _run_scenario(
     folder: Path,
     manifest: dict,
     words: str,
-    workers: int,
+    generator: Generator,
 ) -> None:
     seed = levels.seed(scenario)
     entry = {
@@ -117,7 +132,9 @@ def _run_scenario(
             engine = _target(scenario, current)
             # Each level its own prompts: a level must not hit what the one before cached.
             level_seed = None if seed is None else seed + index
-            deltas = _run_level(level, scenario, current, place, words, events, level_seed, workers)
+            deltas = _run_level(
+                level, scenario, current, place, words, events, level_seed, generator
+            )
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
             units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
@@ -165,7 +182,7 @@ def _run_level(
     words: str,
     events: list[resilience.Event],
     seed: int | None,
-    workers: int,
+    generator: Generator,
 ) -> dict[str, dict[str, float]]:
     endpoints = current.endpoints
     (place / level.name).mkdir()
@@ -176,7 +193,9 @@ def _run_level(
         extra += ["--lab-seed", str(seed)]
     log = place / level.name / "locust.log"
     began = time.time()
-    swarm = locust.start(level, scenario, endpoints, place, words, workers, extra)
+    swarm = locust.start(
+        level, scenario, endpoints, place, words, generator.workers, extra, generator.remote
+    )
     try:
         if events:
             resilience.inject(events, began, place, current)
