@@ -1,10 +1,15 @@
 """Load generator capacity: how many streamed chunks (and requests) per second, and how much CPU
 per 1,000 chunks, the lab's Locust user in one process, Locust's master with N workers, and
 `vllm bench serve`'s client sustain against a simulated engine that takes no time at all, so
-that only the clients work.
+that only the clients work; then the CPU per 1,000 chunks of each at one paced rate (an engine
+with a small TPOT, which every client keeps up with: the cost compared at equal throughput,
+with chunks arriving one by one rather than in bursts).
 
     nox -s benchmark -- loadgen [--duration 20] [--repeat 3] [--users 32] [--workers 2]
 
+Each process has --users streams: one process, and each worker of the distributed run (what
+N processes sustain is N times the streams; at equal streams per process the CPU per chunk
+compares the processes' work, not how densely chunks arrive). vLLM's client has --users.
 Each repeat runs the clients one after the other, side by side on one machine (a shared
 machine is noisy: compare the clients within a repeat, and read the spread over repeats).
 Every figure is taken over each client's steady state: from the moment all its users have a
@@ -139,9 +144,11 @@ def steady_window(requests: list[tuple[float, list[float]]], users: int) -> tupl
 
 
 def lab_locust(sim_url: str, work: Path, args: argparse.Namespace, workers: int) -> Trace:
-    """The lab's throughput scenario, closed loop, as `lab run` starts it."""
+    """The lab's throughput scenario, closed loop, as `lab run` starts it; with workers, each
+    has the streams one process has (what N processes sustain is N times as many streams)."""
+    streams = args.users * max(1, workers)
     scenario = ThroughputScenario(
-        "loadgen", "throughput", (args.users,), (), args.duration, args.prompt, args.output, None
+        "loadgen", "throughput", (streams,), (), args.duration, args.prompt, args.output, None
     )
     (level,) = levels.levels(scenario)
     endpoints = Endpoints(sim_url, (Engine("sim", sim_url),), MODEL, "roundrobin", "x-user-id")
@@ -209,30 +216,40 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="workers of the distributed run")
     parser.add_argument("--prompt", type=int, default=128, help="prompt tokens")
     parser.add_argument("--output", type=int, default=128, help="output tokens (chunks)")
+    parser.add_argument(
+        "--paced-tpot-ms", type=float, default=2.0, help="the paced engine's time per token"
+    )
     args = parser.parse_args()
     model.ensure_tiny()
+    for tpot in (0.0, args.paced_tpot_ms):
+        show(measure(args, tpot), args, tpot)
+
+
+def measure(args: argparse.Namespace, tpot: float) -> dict[str, list[Figures]]:
+    """Each client, one after the other, `args.repeat` times, against one simulated engine."""
     clients = ("Locust, 1 process", f"Locust, master + {args.workers} workers", "vllm bench serve")
     results: dict[str, list[Figures]] = {name: [] for name in clients}
-    with running(SimOptions(served_model_name=MODEL)) as sim:
+    with running(SimOptions(served_model_name=MODEL, tpot_ms=tpot)) as sim:
         SIM["pid"] = sim.pid
         for repeat in range(args.repeat):
-            work = Path(tempfile.mkdtemp(prefix=f"loadgen-{repeat}-"))
+            work = Path(tempfile.mkdtemp(prefix=f"loadgen-tpot{tpot:g}-{repeat}-"))
             one = figures(lab_locust(sim.url, work, args, 0), args.users)
-            many = figures(lab_locust(sim.url, work, args, args.workers), args.users)
+            many = figures(lab_locust(sim.url, work, args, args.workers), args.users * args.workers)
             # As many prompts as one Locust process got through in the same time, and more.
-            prompts = int(max(one.requests_per_s, many.requests_per_s) * args.duration * 1.2)
+            prompts = int(one.requests_per_s * args.duration * 1.2)
             trace = vllm_bench(sim.url, work, args, max(prompts, 4 * args.users))
             theirs = figures(trace, args.users)
             for name, found in zip(clients, (one, many, theirs), strict=True):
                 results[name].append(found)
-            Console().print(f"repeat {repeat + 1}/{args.repeat} done ({work})")
-    show(results, args)
+            Console().print(f"TPOT {tpot:g} ms: repeat {repeat + 1}/{args.repeat} done ({work})")
+    return results
 
 
-def show(results: dict[str, list[Figures]], args: argparse.Namespace) -> None:
+def show(results: dict[str, list[Figures]], args: argparse.Namespace, tpot: float) -> None:
+    pace = f"an engine with TPOT {tpot:g} ms" if tpot else "a zero-latency engine (flat out)"
     table = Table(
-        title=f"{args.users} streams of {args.output} chunks against a zero-latency simulated "
-        f"engine; median (min-max) of {args.repeat} repeats"
+        title=f"{args.users} streams per process (per worker) of {args.output} chunks against "
+        f"{pace}; median (min-max) of {args.repeat} repeats"
     )
     columns = (
         ("chunks/s", "chunks_per_s", "{:,.0f}"),

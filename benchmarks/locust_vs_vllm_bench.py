@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -47,7 +47,13 @@ from lab.sim import SimOptions, running
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
 
-PROMPT, OUTPUT = 128, 32
+
+@dataclass(frozen=True)
+class Lengths:
+    prompt: int = 128
+    output: int = 32
+
+
 SIM_TTFT_MS, SIM_TPOT_MS, SIM_SLOTS = 50.0, 10.0, 32
 VLLM_BENCH = """
 import argparse, sys
@@ -58,13 +64,15 @@ serve.main(parser.parse_args(sys.argv[1:]))
 """
 
 
-def run_vllm_bench(endpoints: Endpoints, out: Path, concurrency: int, n: int) -> dict:
+def run_vllm_bench(
+    endpoints: Endpoints, out: Path, concurrency: int, n: int, lengths: Lengths
+) -> dict:
     """vllm bench serve at a fixed concurrency: its result JSON."""
     args = [
         "--backend", "openai-chat", "--base-url", endpoints.router,
         "--endpoint", "/v1/chat/completions", "--model", endpoints.model,
         "--tokenizer", str(model.tiny_dir()), "--dataset-name", "random",
-        "--random-input-len", str(PROMPT), "--random-output-len", str(OUTPUT),
+        "--random-input-len", str(lengths.prompt), "--random-output-len", str(lengths.output),
         "--num-prompts", str(n), "--ignore-eos", "--max-concurrency", str(concurrency),
         "--percentile-metrics", "ttft,tpot,itl,e2el", "--disable-tqdm",
         "--save-result", "--result-dir", str(out), "--result-filename", "vllm.json",
@@ -77,12 +85,23 @@ def run_vllm_bench(endpoints: Endpoints, out: Path, concurrency: int, n: int) ->
     return json.loads((out / "vllm.json").read_text())
 
 
-def run_locust(endpoints: Endpoints, folder: Path, concurrency: int, duration: int) -> dict:
-    """The lab's throughput scenario, closed loop, as `lab run` starts it: its level summary."""
+def run_locust(
+    endpoints: Endpoints,
+    folder: Path,
+    concurrency: int,
+    duration: int,
+    lengths: Lengths,
+    together: bool = False,
+) -> dict:
+    """The lab's throughput scenario, closed loop, as `lab run` starts it (its users one after
+    the other over a second), or with every user started at once (`together`, as vllm bench
+    serve starts its requests): the level's summary."""
     scenario = ThroughputScenario(
-        "bench", "throughput", (concurrency,), (), duration, PROMPT, OUTPUT, seed=None
+        "bench", "throughput", (concurrency,), (), duration, lengths.prompt, lengths.output, None
     )
     (level,) = levels.levels(scenario)
+    if together:
+        level = replace(level, spawn_rate=1000.0)
     (folder / level.name).mkdir(parents=True)
     words = str(model.tiny_dir() / model.WORDS_FILE)
     swarm = locust.start(level, scenario, endpoints, folder, words, 0, [])
@@ -165,15 +184,18 @@ def against_sim(args: argparse.Namespace, work: Path) -> None:
                    "lab TPOT", "vllm TPOT", "arrived together", "load avg"):  # fmt: skip
         table.add_column(column, justify="right")
     for concurrency, _ in itertools.product(args.concurrency, range(args.repeat)):
-        request_s = (SIM_TTFT_MS + (OUTPUT - 1) * SIM_TPOT_MS) / 1000
+        lengths = Lengths(args.prompt, args.output)
+        request_s = (SIM_TTFT_MS + (lengths.output - 1) * SIM_TPOT_MS) / 1000
         n = max(20, int(concurrency * args.duration / request_s))
         log = work / f"c{concurrency}-lab.jsonl"
         with sim_behind_router(log) as endpoints:
-            lab = run_locust(endpoints, work / f"lab-c{concurrency}", concurrency, args.duration)
+            lab = run_locust(
+                endpoints, work / f"lab-c{concurrency}", concurrency, args.duration, lengths
+            )
         ours = engine_log(log)
         log = work / f"c{concurrency}-vllm.jsonl"
         with sim_behind_router(log) as endpoints:
-            vllm = run_vllm_bench(endpoints, work / f"vllm-c{concurrency}", concurrency, n)
+            vllm = run_vllm_bench(endpoints, work / f"vllm-c{concurrency}", concurrency, n, lengths)
         theirs = engine_log(log)
 
         def cell(client: float, engine: float) -> str:
@@ -212,19 +234,35 @@ def against_stack(args: argparse.Namespace, work: Path) -> None:
 
 
 def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
-    table = Table(title=f"real stack, concurrency {concurrency}, {PROMPT} in / {OUTPUT} out")
-    for column in ("pair", "lab TTFT", "vllm TTFT", "ratio", "lab TPOT", "vllm TPOT", "ratio",
-                   "lab E2E", "vllm E2E", "ratio"):  # fmt: skip
+    """Interleaved runs of the lab (users started one after the other, as `lab run` does),
+    vllm bench serve, and the lab with its users started together (as vllm bench serve's)."""
+    lengths = Lengths(args.prompt, args.output)
+    table = Table(
+        title=f"real stack, concurrency {concurrency}, {lengths.prompt} in / {lengths.output} "
+        "out: medians, ms"
+    )
+    for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
+                   "together / vllm", "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
     for pair in range(args.pairs):
         place = work / f"c{concurrency}-pair{pair}"
-        lab = run_locust(endpoints, place / "lab", concurrency, args.duration)
-        vllm = run_vllm_bench(endpoints, place / "vllm", concurrency, max(20, lab["completed"]))
-        cells = [str(pair + 1)]
-        for ours, theirs in (("p50_ttft_ms", "median_ttft_ms"), ("p50_tpot_ms", "median_tpot_ms"),
-                             ("p50_e2e_ms", "median_e2el_ms")):  # fmt: skip
-            cells += [f"{lab[ours]:.1f}", f"{vllm[theirs]:.1f}", f"{lab[ours] / vllm[theirs]:.2f}"]
-        table.add_row(*cells)
+        lab = run_locust(endpoints, place / "lab", concurrency, args.duration, lengths)
+        n = max(20, lab["completed"])
+        vllm = run_vllm_bench(endpoints, place / "vllm", concurrency, n, lengths)
+        same = run_locust(endpoints, place / "together", concurrency, args.duration, lengths, True)
+        ttft = vllm["median_ttft_ms"]
+        table.add_row(
+            str(pair + 1),
+            f"{lab['p50_ttft_ms']:.1f}",
+            f"{ttft:.1f}",
+            f"{lab['p50_ttft_ms'] / ttft:.2f}",
+            f"{same['p50_ttft_ms']:.1f}",
+            f"{same['p50_ttft_ms'] / ttft:.2f}",
+            f"{lab['p50_tpot_ms']:.1f}",
+            f"{vllm['median_tpot_ms']:.1f}",
+            f"{lab['p50_e2e_ms']:.0f}",
+            f"{vllm['median_e2el_ms']:.0f}",
+        )
     Console().print(table)
 
 
@@ -235,6 +273,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per Locust run")
     parser.add_argument("--pairs", type=int, default=4, help="interleaved pairs (stack)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each concurrency (sim)")
+    parser.add_argument("--prompt", type=int, default=Lengths.prompt, help="prompt tokens")
+    parser.add_argument("--output", type=int, default=Lengths.output, help="output tokens")
     args = parser.parse_args()
     args.concurrency = args.concurrency or ([1, 2, 8, 32] if args.against == "sim" else [2])
     model.ensure_tiny()

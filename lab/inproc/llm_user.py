@@ -210,7 +210,7 @@ class LLMUser(FastHttpUser):
                 self._keep({**row, "status": "error", "error": error, "phase": self._phase()})
                 return None
             try:
-                # geventhttpclient's own response: Locust's wrapper has no readline by separator
+                # geventhttpclient's own response, whose parser's buffer lines() reads
                 m = streaming.read(streaming.lines(response._response), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]

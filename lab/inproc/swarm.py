@@ -30,6 +30,8 @@ from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
 SAMPLE, CPU, DONE = "lab_sample", "lab_cpu", "lab_done"  # messages from workers to the master
 CPU_INTERVAL = 1.0  # seconds between two samples of a process's CPU time
 SCHEDSTAT = Path("/proc/self/schedstat")  # Linux: time on a CPU, time waiting for one (ns)
+BACKGROUND: dict[str, Any] = {}  # greenlets a process runs beside its users, by job
+DONE_WORKERS: set[str] = set()  # workers whose users have all finished their work
 
 
 @events.init_command_line_parser.add_listener
@@ -74,8 +76,8 @@ def user_number(environment: Environment, local: int) -> int:
 
 
 class CsvLog:
-    """Rows appended to a CSV file and flushed at once: a crash keeps what was measured. With
-    an id column, rows are numbered here, in the one process that writes."""
+    """Rows appended to a CSV file and flushed as they come: a crash keeps what was measured.
+    With an id column, rows are numbered here, in the one process that writes."""
 
     def __init__(self, columns: tuple[str, ...], id_column: str = "") -> None:
         self.columns = columns
@@ -97,12 +99,12 @@ class CsvLog:
         if new:
             self.writer.writeheader()
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, *rows: dict[str, Any]) -> None:
         if self.writer is None:
             return
         if self.id_column:
-            row = {self.id_column: next(self.ids), **row}
-        self.writer.writerow(row)
+            rows = tuple({self.id_column: next(self.ids), **row} for row in rows)
+        self.writer.writerows(rows)
         self.file.flush()
 
     def close(self) -> None:
@@ -118,11 +120,33 @@ LOGS = {SAMPLE: SAMPLES, CPU: CPU_LOG}
 
 
 def keep(environment: Environment, kind: str, row: dict[str, Any]) -> None:
-    """Write a row (SAMPLE or CPU) where this process writes, or send it to the master."""
+    """Write a row (SAMPLE or CPU) where this process writes, or queue it for the master."""
     if is_worker(environment):
-        environment.runner.send_message(kind, row)
+        OUTBOX[kind].append(row)
+        if len(OUTBOX[kind]) >= SEND_ROWS:
+            send(environment, kind)
     else:
         LOGS[kind].write(row)
+
+
+# A worker sends its rows in batches: a message per request cost the master more than the
+# rows themselves (a master and 2 workers spent 1.2-1.7 ms of CPU per 1,000 chunks on it).
+OUTBOX: dict[str, list[dict[str, Any]]] = {SAMPLE: [], CPU: []}
+SEND_ROWS = 50  # rows of a kind that go at once
+SEND_EVERY = 0.5  # seconds rows may wait (a worker that dies loses no more)
+
+
+def send(environment: Environment, kind: str) -> None:
+    rows, OUTBOX[kind] = OUTBOX[kind], []
+    if rows:
+        environment.runner.send_message(kind, rows)
+
+
+def _send_regularly(environment: Environment) -> None:
+    while True:
+        gevent.sleep(SEND_EVERY)
+        for kind in OUTBOX:
+            send(environment, kind)
 
 
 @events.init.add_listener
@@ -130,8 +154,8 @@ def _listen_to_workers(environment: Environment, **_: Any) -> None:
     if not is_master(environment):
         return
     runner = environment.runner
-    runner.register_message(SAMPLE, lambda msg, **_: SAMPLES.write(msg.data))
-    runner.register_message(CPU, lambda msg, **_: CPU_LOG.write(msg.data))
+    runner.register_message(SAMPLE, lambda msg, **_: SAMPLES.write(*msg.data))
+    runner.register_message(CPU, lambda msg, **_: CPU_LOG.write(*msg.data))
     runner.register_message(DONE, lambda msg, **_: _worker_done(environment, msg.node_id))
 
 
@@ -145,15 +169,21 @@ def _start(environment: Environment, **_: Any) -> None:
             gevent.spawn_later(options.lab_run_time, finish, environment)
         if options.lab_stop_file:
             gevent.spawn(_finish_when_present, environment, Path(options.lab_stop_file))
-    CPU_WATCH["greenlet"] = gevent.spawn(_watch_cpu, environment)
+    BACKGROUND["cpu"] = gevent.spawn(_watch_cpu, environment)
+    if is_worker(environment):
+        BACKGROUND["sender"] = gevent.spawn(_send_regularly, environment)
 
 
 @events.test_stop.add_listener
 def _stop(environment: Environment, **_: Any) -> None:
-    if watch := CPU_WATCH.pop("greenlet", None):
+    if watch := BACKGROUND.pop("cpu", None):
         watch.kill()
         keep(environment, CPU, cpu_row(environment))  # the end of the run, for the last window
     if is_worker(environment):
+        if sender := BACKGROUND.pop("sender", None):
+            sender.kill()
+        for kind in OUTBOX:
+            send(environment, kind)
         # This worker's last figures, now, ahead of its "stopped" (a report every 3 s could
         # come after the master quit): the master has every count once all workers stopped.
         environment.runner._send_stats()
@@ -163,10 +193,6 @@ def _stop(environment: Environment, **_: Any) -> None:
 def _close(environment: Environment, **_: Any) -> None:
     for log in LOGS.values():
         log.close()
-
-
-CPU_WATCH: dict[str, Any] = {}
-DONE_WORKERS: set[str] = set()
 
 
 def cpu_row(environment: Environment) -> dict[str, Any]:
