@@ -221,8 +221,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     model.ensure_tiny()
+    saved = Path(tempfile.mkdtemp(prefix="loadgen-")) / "figures.json"
+    found = {}
     for tpot in (0.0, args.paced_tpot_ms):
-        show(measure(args, tpot), args, tpot)
+        results = measure(args, tpot)
+        show(results, args, tpot)
+        found[f"tpot_{tpot:g}_ms"] = {k: [vars(f) for f in v] for k, v in results.items()}
+        saved.write_text(json.dumps(found, indent=2))
+    Console().print(f"figures: {saved}")
 
 
 def measure(args: argparse.Namespace, tpot: float) -> dict[str, list[Figures]]:

@@ -233,6 +233,23 @@ def against_stack(args: argparse.Namespace, work: Path) -> None:
             lifecycle.down()
 
 
+def one_run(
+    client: str,
+    endpoints: Endpoints,
+    place: Path,
+    concurrency: int,
+    args: argparse.Namespace,
+    n: int,
+) -> dict:
+    """One client's run of a pair: the lab, vllm bench serve (its result JSON), or the lab with
+    its users started together."""
+    lengths = Lengths(args.prompt, args.output)
+    if client == "vllm":
+        return run_vllm_bench(endpoints, place / client, concurrency, n, lengths)
+    together = client == "together"
+    return run_locust(endpoints, place / client, concurrency, args.duration, lengths, together)
+
+
 def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
     """Interleaved runs of the lab (users started one after the other, as `lab run` does),
     vllm bench serve, and the lab with its users started together (as vllm bench serve's)."""
@@ -244,12 +261,16 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
                    "together / vllm", "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
+    # vLLM's client gets about as many requests as Locust sends in --duration s (a request
+    # takes about half a second on the CPU stack).
+    n = max(20, int(concurrency * args.duration / 0.5))
+    clients = ("lab", "vllm", "together")
     for pair in range(args.pairs):
         place = work / f"c{concurrency}-pair{pair}"
-        lab = run_locust(endpoints, place / "lab", concurrency, args.duration, lengths)
-        n = max(20, lab["completed"])
-        vllm = run_vllm_bench(endpoints, place / "vllm", concurrency, n, lengths)
-        same = run_locust(endpoints, place / "together", concurrency, args.duration, lengths, True)
+        # Each pair in another order: the drift of a shared machine falls on every client.
+        order = clients[pair % 3 :] + clients[: pair % 3]
+        found = {name: one_run(name, endpoints, place, concurrency, args, n) for name in order}
+        lab, vllm, same = found["lab"], found["vllm"], found["together"]
         ttft = vllm["median_ttft_ms"]
         table.add_row(
             str(pair + 1),
