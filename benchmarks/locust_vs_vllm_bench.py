@@ -183,19 +183,18 @@ def against_sim(args: argparse.Namespace, work: Path) -> None:
     for column in ("concurrency", "engine TTFT", "lab TTFT", "vllm TTFT", "engine TPOT",
                    "lab TPOT", "vllm TPOT", "arrived together", "load avg"):  # fmt: skip
         table.add_column(column, justify="right")
-    for concurrency, _ in itertools.product(args.concurrency, range(args.repeat)):
+    for concurrency, repeat in itertools.product(args.concurrency, range(args.repeat)):
         lengths = Lengths(args.prompt, args.output)
         request_s = (SIM_TTFT_MS + (lengths.output - 1) * SIM_TPOT_MS) / 1000
         n = max(20, int(concurrency * args.duration / request_s))
-        log = work / f"c{concurrency}-lab.jsonl"
+        name = f"c{concurrency}-{repeat}"
+        log = work / f"{name}-lab.jsonl"
         with sim_behind_router(log) as endpoints:
-            lab = run_locust(
-                endpoints, work / f"lab-c{concurrency}", concurrency, args.duration, lengths
-            )
+            lab = run_locust(endpoints, work / f"{name}-lab", concurrency, args.duration, lengths)
         ours = engine_log(log)
-        log = work / f"c{concurrency}-vllm.jsonl"
+        log = work / f"{name}-vllm.jsonl"
         with sim_behind_router(log) as endpoints:
-            vllm = run_vllm_bench(endpoints, work / f"vllm-c{concurrency}", concurrency, n, lengths)
+            vllm = run_vllm_bench(endpoints, work / f"{name}-vllm", concurrency, n, lengths)
         theirs = engine_log(log)
 
         def cell(client: float, engine: float) -> str:
