@@ -62,9 +62,7 @@ def ui(session: nox.Session) -> None:
 
 @nox.session
 def compare(session: nox.Session) -> None:
-    """Compare two results folders or folders of repeated runs: -- RUN_A RUN_B [options]."""
-    if len(session.posargs) < 2:
-        session.error("name two runs after --: nox -s compare -- RUN_A RUN_B [options]")
+    """Compare the newest run with its baseline or previous run, or -- RUN_A RUN_B [options]."""
     session.install("-e", ".")  # no engines needed to compare saved runs
     session.run("python", "-m", "lab", "compare", *session.posargs)
 
@@ -91,7 +89,9 @@ def benchmark(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check code style and formatting with ruff."""
-    session.install("ruff")
+    """Check style and formatting with ruff, and types with mypy."""
+    # The lab itself (no engines) so mypy reads its dependencies' types.
+    session.install("-e", ".", "ruff", "mypy", "types-PyYAML")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

@@ -148,8 +148,9 @@ def lab_locust(sim_url: str, work: Path, args: argparse.Namespace, workers: int)
     has the streams one process has (what N processes sustain is N times as many streams)."""
     streams = args.users * max(1, workers)
     scenario = ThroughputScenario(
-        "loadgen", "throughput", (streams,), (), args.duration, args.prompt, args.output, None
-    )
+        "loadgen", "throughput", (streams,), (), args.duration, args.prompt, args.output,
+        seed=None, slo=None,
+    )  # fmt: skip
     (level,) = levels.levels(scenario)
     endpoints = Endpoints(sim_url, (Engine("sim", sim_url),), MODEL, "roundrobin", "x-user-id")
     folder = work / f"locust-{workers}"

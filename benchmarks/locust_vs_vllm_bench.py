@@ -38,10 +38,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from lab.config import model, profile
+from lab.config import commandlines, model, profile
 from lab.config.profile import ThroughputScenario
 from lab.load import levels, lifecycle, locust
-from lab.platforms.local import platform as local
 from lab.results import summary
 from lab.sim import SimOptions, running
 from lab.stack import processes, state
@@ -97,8 +96,9 @@ def run_locust(
     the other over a second), or with every user started at once (`together`, as vllm bench
     serve starts its requests): the level's summary."""
     scenario = ThroughputScenario(
-        "bench", "throughput", (concurrency,), (), duration, lengths.prompt, lengths.output, None
-    )
+        "bench", "throughput", (concurrency,), (), duration, lengths.prompt, lengths.output,
+        seed=None, slo=None,
+    )  # fmt: skip
     (level,) = levels.levels(scenario)
     if together:
         level = replace(level, spawn_rate=1000.0)
@@ -125,7 +125,7 @@ def sim_behind_router(send_log: Path) -> Iterator[Endpoints]:
     )
     with running(options) as sim:
         port, metrics = processes.free_port(31080), processes.free_port(31580)
-        command = local.router_command(profile.load("cpu"), [sim.url], port, metrics)
+        command = commandlines.router_command(profile.load("cpu"), [sim.url], port, metrics)
         router = processes.spawn("router", command, send_log.with_suffix(".router.log"))
         url = f"http://127.0.0.1:{port}"
         try:
@@ -222,11 +222,11 @@ def against_stack(args: argparse.Namespace, work: Path) -> None:
     os.environ.setdefault("LAB_STATE_DIR", str(work / "state"))
     lab_profile = profile.load("cpu")
     existing = state.load()
-    current = existing or lifecycle.up(lab_profile, "local")
+    current = existing or lifecycle.up(lab_profile, "local")[1]
     owned = existing is None  # a stack this benchmark brought up is stopped by it
     try:
         for concurrency in args.concurrency:
-            pairs(current.endpoints, work, concurrency, args)
+            pairs(current.require_endpoints(), work, concurrency, args)
     finally:
         if owned:
             lifecycle.down()

@@ -7,7 +7,9 @@ follow that chart's naming rules, reproduced here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from typing import Any
 
 from lab.config.values import KUBERNETES_PLATFORMS
 from lab.console import note, say
@@ -36,7 +38,10 @@ def grafana_service(release: str) -> str:
 
 
 def run(port_forward: bool = False, ports: dict[str, int] | None = None) -> None:
-    with state.locked():
+    """Show where they are; only --port-forward starts (and records) anything, so only then
+    is the state locked and written."""
+    current = state.require()  # a lab must be up (and its state usable) before any lock
+    with state.locked() if port_forward else contextlib.nullcontext():
         current = state.require()
         if current.platform in KUBERNETES_PLATFORMS:
             _kubernetes(current, port_forward, {**DEFAULT_PORTS, **(ports or {})})
@@ -69,7 +74,8 @@ def _kubernetes(current: State, port_forward: bool, ports: dict[str, int]) -> No
         secret += f"--context {context} -o jsonpath='{{.data.admin-password}}' | base64 -d"
         say(f"   login: admin; password: {secret}")
         say("   dashboards: vLLM Lab / Engines, vLLM Lab / Router, and the chart's own")
-    state.save(current)
+    if port_forward:
+        state.save(current)
 
 
 def _forwarded(current: State, key: str) -> str:
@@ -92,13 +98,13 @@ def _forward(current: State, key: str, service: str, remote: int, preferred: int
     current.processes.append(proc)
     url = f"http://127.0.0.1:{port}"
     if current.endpoints:
-        current.endpoints = dataclasses.replace(current.endpoints, **{key: url})
+        changed: dict[str, Any] = {key: url}  # prometheus or grafana
+        current.endpoints = dataclasses.replace(current.endpoints, **changed)
     return url
 
 
 def _elsewhere(current: State) -> None:
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     if endpoints.prometheus:
         say(f"📈 Prometheus: {endpoints.prometheus}")
     else:

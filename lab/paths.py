@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from lab.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
@@ -16,8 +19,18 @@ def asset(*parts: str) -> Path:
 
 
 def state_dir() -> Path:
-    """Running stacks' state files and logs; LAB_STATE_DIR overrides (tests use their own)."""
-    return Path(os.environ.get("LAB_STATE_DIR") or Path.cwd() / ".lab")
+    """Running stacks' state files and logs; LAB_STATE_DIR overrides (tests use their own).
+    Something there that is not a folder is refused, naming it."""
+    directory = Path(os.environ.get("LAB_STATE_DIR") or Path.cwd() / ".lab")
+    if problem := unusable_name(str(directory)):
+        raise ConfigError(f"LAB_STATE_DIR: {problem}")
+    if directory.exists() and not directory.is_dir():
+        chosen = "LAB_STATE_DIR" if os.environ.get("LAB_STATE_DIR") else "the lab's state folder"
+        raise ConfigError(
+            f"{directory}: {chosen} is not a folder: point LAB_STATE_DIR at a folder "
+            "(or remove the file if nothing of a lab is in it)"
+        )
+    return directory
 
 
 def cache_dir() -> Path:
@@ -26,3 +39,30 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "vllm-lab"
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (made if need be), or None when they can.
+    Nothing is left behind: the nearest folder that exists is tried with a probe, removed."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lab-probe-", dir=existing))
+    except OSError as exc:
+        return f"cannot write in {existing} ({exc.strerror or exc})"
+    return None
+
+
+def unusable_name(text: str) -> str | None:
+    """Why the operating system would refuse `text` as a path (a name or the whole too long),
+    or None; checked where a path enters the lab, so that no file call fails on it later."""
+    name_max, path_max = os.pathconf("/", "PC_NAME_MAX"), os.pathconf("/", "PC_PATH_MAX")
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > name_max:
+            return f"'{part[:40]}…' is longer than a file name may be ({name_max} bytes)"
+    if len(os.fsencode(text)) >= path_max:
+        return f"'{text[:40]}…' is longer than a path may be ({path_max} bytes)"
+    return None

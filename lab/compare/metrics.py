@@ -1,9 +1,10 @@
 """What `compare` compares: each metric's name, unit, good direction and default threshold, and
 how one level's recorded requests become units for the statistics (lab.compare.stats measures).
 
-Metrics of one family (the percentiles of TTFT, say) share one measure: one bootstrap, one
-rank test. Rates (error rate, hit rate, stickiness, balance) are fractions; their thresholds
-are in percentage points. Latencies and throughput have thresholds in percent of A.
+Metrics of one family (the percentiles of TTFT, say) share one measure and one bootstrap. Rates
+(error rate, hit rate, stickiness, balance) are fractions, tested on their values, with
+thresholds in percentage points; latencies and throughput are tested on the log scale, with
+thresholds in percent of A.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from lab.compare import stats
+from lab.compare import outcomes, stats
 from lab.errors import ConfigError
 from lab.results import summary
 from lab.results.summary import Sample
@@ -24,6 +25,7 @@ PERCENTILES = (50, 90, 99)
 LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E"}
 WINDOW_S = 2.0  # throughput of one run is measured per time window of about this length
 MIN_WINDOWS, MAX_WINDOWS = 4, 30
+NO_SLO = "no SLO judged the requests"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ class Metric:
     def rate(self) -> bool:
         return self.unit == "%"
 
+    @property
+    def log(self) -> bool:
+        """Tested on the log scale (latencies, throughput: changes are ratios), else on the
+        values themselves (rates: changes are points)."""
+        return self.relative
+
 
 METRICS: tuple[Metric, ...] = (
     *(
@@ -53,14 +61,31 @@ METRICS: tuple[Metric, ...] = (
     Metric("prefix_cache_hit_rate", "prefix-cache hit rate", "hit_rate", "%", True, 5.0, False),
     Metric("session_stickiness", "session stickiness", "stickiness", "%", True, 5.0, False),
     Metric("engine_balance", "engine balance (min/max)", "balance", "%", True, 10.0, False),
+    # Routing logics judged on latency beside hits and balance (lab.compare.metrics.ROUTING).
+    *(
+        Metric(f"{family}_p50", label, family, "ms", False, 10.0, True)
+        for family, label in (
+            ("ttft_busiest_engine", "TTFT p50 on the busiest engine"),
+            ("ttft_first_round", "TTFT p50, first conversation round"),
+            ("ttft_later_rounds", "TTFT p50, later conversation rounds"),
+        )
+    ),
+    Metric("slo_attainment", "SLO attainment", "slo", "%", True, 5.0, False),
+    Metric("goodput_rps", "goodput (req/s)", "goodput", "req/s", True, 5.0, True),
 )
 BY_NAME = {m.name: m for m in METRICS}
+# Families the client's own clock measures. A level whose load generator was the limit
+# (lab.results.summary.client_limit) measured the client there: they are n/a (client_limited).
+CLIENT_TIMED = (
+    "ttft", "tpot", "itl", "e2e", "throughput", "ttft_busiest_engine", "ttft_first_round",
+    "ttft_later_rounds", "slo", "goodput",
+)  # fmt: skip
 FAMILIES: dict[str, tuple[Metric, ...]] = {}
 for _metric in METRICS:
     FAMILIES[_metric.family] = (*FAMILIES.get(_metric.family, ()), _metric)
 
 
-def select(names: Iterable[str]) -> list[Metric]:
+def select(names: Iterable[str], option: str = "--metrics") -> list[Metric]:
     """Metrics by name or family name (ttft = ttft_p50, ttft_p90, ttft_p99); all when none.
     Comma-separated lists are split. An unknown name is refused with the valid ones."""
     wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
@@ -69,7 +94,7 @@ def select(names: Iterable[str]) -> list[Metric]:
     unknown = [n for n in wanted if n not in BY_NAME and n not in FAMILIES]
     if unknown:
         raise ConfigError(
-            f"--metrics: unknown metric {', '.join(unknown)}; valid metrics: "
+            f"{option}: unknown metric {', '.join(unknown)}; valid metrics: "
             f"{', '.join(BY_NAME)}; or a family: {', '.join(FAMILIES)}"
         )
     chosen = {m.name for n in wanted for m in (FAMILIES.get(n) or (BY_NAME[n],))}
@@ -119,7 +144,7 @@ class LevelData:
 
 def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stats.Measure, str]:
     """The measure of a family on one run's level, with a word on its units; raises
-    LookupError when the level has nothing to measure it with."""
+    LookupError(reason) when the level has nothing to measure it with."""
     if family in LATENCIES:
         return _latency(family, level)
     found = {
@@ -127,6 +152,9 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
         "errors": _errors,
         "stickiness": _stickiness,
         "balance": _balance,
+        **ROUTING,
+        "slo": _attainment,
+        "goodput": _goodput,
     }.get(family)
     if found:
         return found(level)
@@ -138,10 +166,10 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
 def _latency(family: str, level: LevelData) -> tuple[stats.Measure, str]:
     if family == "itl":
         groups = tuple(np.array(s.itl_ms) for s in level.ok if s.itl_ms)
-        _need(groups)
+        _need(groups, "no token gaps recorded")
         return stats.ClusteredQuantiles(groups, PERCENTILES), "requests (gaps resampled by request)"
     data = np.array(summary.values(level.samples, f"{family}_ms"))
-    _need(data)
+    _need(data, f"no {LATENCIES[family]} recorded")
     return stats.Quantiles(data, PERCENTILES), "requests"
 
 
@@ -149,7 +177,7 @@ def windows(level: LevelData) -> tuple[np.ndarray, float]:
     """Requests/s and output tokens/s in equal time windows spanning the level, one row per
     window; their means are the level's throughput (completed over the whole span)."""
     measured, ok = level.measured, level.ok
-    _need(ok)
+    _need(ok, "no successful requests")
     t0, t1 = min(s.start for s in measured), max(s.end for s in measured)
     count = int(np.clip(round((t1 - t0) / WINDOW_S), MIN_WINDOWS, MAX_WINDOWS))
     edges = np.linspace(t0, t1, count + 1)
@@ -169,13 +197,29 @@ def _throughput(level: LevelData) -> tuple[stats.Measure, str]:
 
 def _errors(level: LevelData) -> tuple[stats.Measure, str]:
     flags = np.array([0.0 if s.ok else 1.0 for s in level.measured])
-    _need(flags)
+    _need(flags, outcomes.NO_REQUESTS)
     return stats.Means(flags[:, None]), "requests"
+
+
+def _attainment(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests that met the SLO (requests.csv's slo_ok; a failure did not)."""
+    flags = np.array([float(bool(s.slo_ok)) for s in level.measured if s.slo_ok is not None])
+    _need(flags, NO_SLO)
+    return stats.Means(flags[:, None]), "requests"
+
+
+def _goodput(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests/s in time windows, as throughput, counting only those that met the SLO."""
+    if not any(s.slo_ok is not None for s in level.measured):
+        raise LookupError(NO_SLO)
+    good = LevelData([replace(s, ok=bool(s.slo_ok)) for s in level.samples], level.engines)
+    values, width = windows(good)
+    return stats.Means(values[:, :1]), f"{len(values)} time windows of {width:.1f} s"
 
 
 def _request_hits(level: LevelData) -> tuple[stats.Measure, str]:
     told = [s for s in level.ok if s.cached_tokens is not None and s.prompt_tokens]
-    _need(told)
+    _need(told, "no cached-token figures")
     cached = np.array([s.cached_tokens for s in told], dtype=float)
     prompt = np.array([s.prompt_tokens for s in told], dtype=float)
     return stats.PooledRatio(cached, prompt), "requests (cached / prompt tokens)"
@@ -185,7 +229,7 @@ def _counter_hits(level: LevelData) -> tuple[stats.Measure, str]:
     queries = sum(c.get("prefix_cache_queries", 0.0) for c in level.engines.values())
     hits = sum(c.get("prefix_cache_hits", 0.0) for c in level.engines.values())
     if not queries:
-        raise LookupError("no prefix-cache queries counted")
+        raise LookupError("no prefix-cache figures")
     return stats.Fixed((hits / queries,)), "engine counters (one value per run)"
 
 
@@ -195,7 +239,7 @@ def _stickiness(level: LevelData) -> tuple[stats.Measure, str]:
         if s.session and s.engine:
             homes[s.session][s.engine] += 1
     shares = np.array([max(c.values()) / sum(c.values()) for c in homes.values()])
-    _need(shares)
+    _need(shares, "no sessions")
     return stats.Means(shares[:, None]), "sessions"
 
 
@@ -203,12 +247,37 @@ def _balance(level: LevelData) -> tuple[stats.Measure, str]:
     served = [s.engine for s in level.ok if s.engine]
     if not served:
         served = [e for e, c in level.engines.items() for _ in range(int(c.get("requests", 0)))]
-    _need(served)
+    _need(served, "no engine recorded")
     names = sorted(set(served) | set(level.engines))
     codes = np.array([names.index(e) for e in served])
-    return stats.Balance(codes, len(names)), "requests (bootstrap test)"
+    return stats.Balance(codes, len(names)), "requests"
 
 
-def _need(found: object) -> None:
+def _median_ttft(samples: Iterable[Sample]) -> tuple[stats.Measure, str]:
+    data = np.array([s.ttft_ms for s in samples if s.ttft_ms is not None])
+    _need(data, "no TTFT recorded")
+    return stats.Quantiles(data, (50,)), "requests"
+
+
+def _busiest_engine(level: LevelData) -> tuple[stats.Measure, str]:
+    served = Counter(s.engine for s in level.ok if s.engine)
+    _need(served, "no engine recorded")
+    busiest = served.most_common(1)[0][0]
+    return _median_ttft(s for s in level.ok if s.engine == busiest)
+
+
+# Families of the routing verdict: TTFT where one engine takes too much, and by round (the
+# first round of a conversation cannot hit the cache; later ones can).
+ROUTING = {
+    "ttft_busiest_engine": _busiest_engine,
+    "ttft_first_round": lambda level: _median_ttft(s for s in level.ok if s.round == "0"),
+    "ttft_later_rounds": lambda level: _median_ttft(
+        s for s in level.ok if s.round not in ("", "0")
+    ),
+}
+
+
+def _need(found: object, reason: str) -> None:
+    """LookupError(reason) when nothing was found: the metric is n/a (reason) on that side."""
     if not len(found):  # type: ignore[arg-type]
-        raise LookupError("nothing recorded")
+        raise LookupError(reason)

@@ -6,7 +6,6 @@ unusable input is refused before anything is computed or written.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,24 +89,17 @@ def load_run(folder: Path) -> Run:
     scenarios = {}
     for entry in manifest["scenarios"]:
         if entry["levels"]:
-            scenarios[entry["name"]] = _scenario(folder / entry["name"], entry)
+            scenarios[entry["name"]] = _scenario(results.scenario_place(folder, entry), entry)
     return Run(folder, manifest, scenarios)
 
 
 def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
-    requests = place / "requests.csv"
-    if not requests.is_file():
-        raise ConfigError(f"{requests}: missing, though the manifest lists finished levels")
+    requests, engines_file = place / "requests.csv", place / "engines.csv"
     _check_columns(requests, REQUEST_COLUMNS)
-    engines_file = place / "engines.csv"
-    if engines_file.exists():
-        _check_columns(engines_file, ENGINE_COLUMNS)
-    try:
-        samples = summary.read_samples(requests)
-        engines = results.read_engines(engines_file)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{place}: unreadable CSV: {exc}") from None
-    limited = _client_limited(place / "summary.json")
+    _check_columns(engines_file, ENGINE_COLUMNS)
+    samples = summary.read_samples(requests)
+    engines = results.read_engines(engines_file)
+    limited = _client_limited(place)
     levels = {
         level: LevelData(
             [s for s in samples if s.level == level], engines.get(level, {}), limited.get(level)
@@ -117,19 +109,21 @@ def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
     return ScenarioRun(entry["name"], entry["kind"], levels)
 
 
-def _client_limited(path: Path) -> dict[str, str]:
-    """Levels whose load generator was the limit, with why (summary.json; none in runs from
-    before it was recorded)."""
-    try:
-        figures = json.loads(path.read_text())["levels"]
-    except (OSError, ValueError, KeyError):
-        return {}
-    return {level: why for level, found in figures.items() if (why := found.get("client_limited"))}
+def _client_limited(place: Path) -> dict[str, str]:
+    """Levels whose load generator was the limit, with why, as summary.json says
+    (lab.results.summary.client_limit)."""
+    levels = results.read_summary(place).get("levels", {})
+    return {
+        level: str(why) for level, found in levels.items() if (why := found.get("client_limited"))
+    }
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
-    with path.open(newline="") as file:
-        header = next(csv.reader(file), [])
+    try:
+        with path.open(newline="") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
     missing = [c for c in needed if c not in header]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")

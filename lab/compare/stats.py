@@ -1,41 +1,43 @@
-"""The statistics of a comparison, over units: requests, sessions, time windows or runs.
+"""The statistics of a comparison: each run's figures with their sampling noise, and the
+difference of two sides with run-to-run noise in it.
 
-A `Measure` holds one side's units and computes one or more statistics (say p50, p90 and p99
-of TTFT) from any resampling of them. `change` compares two measures: the point change of
-each statistic, a percentile-bootstrap confidence interval for it (each side resampled on its
-own, so the interval carries both sides' sampling noise), and a p-value: Mann–Whitney U on
-the units' values where a unit has a value to rank, otherwise the bootstrap's own test.
+A `Measure` holds one run's units (requests, sessions, time windows) and computes one or more
+statistics (say p50, p90 and p99 of TTFT) from any resampling of them. `estimates` gives each
+statistic of one run on the scale it is tested on (the log for latencies and throughput, whose
+changes are ratios; the value for rates, whose changes are points) with its within-run
+variance, from a bootstrap of the run's units.
 
-Verdicts are directional (B worse than A, B better than A), so the tests are one-sided in the
-direction of the observed change, at alpha each; the interval is the two-sided 1 - 2·alpha one
-(90% for alpha 0.05), whose bound on the side of zero is the one-sided 1 - alpha bound.
+`difference` compares two sides of one or more runs each in a random-effects view: a run's
+figure is the configuration's true value, plus the drift of the machine at that moment
+(between-run variance), plus its own sampling noise (within-run variance). The run-to-run
+variance comes from `Source`s, sets of repeated runs of one configuration: a side that is a
+folder of runs, or a recorded noise profile; pooled, it gives the test its degrees of freedom.
+With no source, only within-run noise is known, and the caller must not claim more than that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
 import numpy as np
-from scipy.stats import mannwhitneyu, norm
+from scipy.stats import t as student
 
-N_BOOT = 2000
+N_BOOT = 1000  # resamples behind a run's within-run variance (its relative error about 4.5%)
 CHUNK = 2_000_000  # resampled values held at once, to bound memory on large levels
 
 
 class Measure(Protocol):
     """One side's units and the statistics computed from them."""
 
-    size: int  # number of units (the bootstrap resamples this many, with replacement)
+    @property
+    def size(self) -> int:
+        """Number of units (the bootstrap resamples this many, with replacement)."""
+        ...
 
     def statistics(self, rows: np.ndarray) -> np.ndarray:
         """(B, size) unit indices -> (B, k) statistics, one row per resample."""
-        ...
-
-    def ranks(self) -> np.ndarray | None:
-        """(size, k) or (size, 1) per-unit values for Mann–Whitney, None if units have none."""
         ...
 
 
@@ -58,17 +60,14 @@ class Quantiles:
     def statistics(self, rows: np.ndarray) -> np.ndarray:
         return np.percentile(self.values[rows], self.qs, axis=1).T
 
-    def ranks(self) -> np.ndarray:
-        return self.values[:, None]
-
 
 @dataclass(frozen=True)
 class ClusteredQuantiles:
     """Percentiles of values pooled over units that each hold several (a request's token gaps).
 
-    The bootstrap resamples whole units, since values within one are not independent; the
-    rank test compares the units' means. A resample is computed as the pooled values weighted
-    by how often their unit was drawn, which gives numpy's (linear) percentiles exactly."""
+    The bootstrap resamples whole units, since values within one are not independent. A
+    resample is computed as the pooled values weighted by how often their unit was drawn,
+    which gives numpy's (linear) percentiles exactly."""
 
     groups: tuple[np.ndarray, ...]
     qs: tuple[float, ...]
@@ -106,14 +105,10 @@ class ClusteredQuantiles:
             out[:, k] = values[below] + (position - low) * (values[above] - values[below])
         return out
 
-    def ranks(self) -> np.ndarray:
-        return np.array([g.mean() for g in self.groups])[:, None]
-
 
 @dataclass(frozen=True)
 class PooledRatio:
-    """sum(numerator) / sum(denominator) over units (cached over prompt tokens of requests);
-    the rank test compares the units' own ratios."""
+    """sum(numerator) / sum(denominator) over units (cached over prompt tokens of requests)."""
 
     numerator: np.ndarray
     denominator: np.ndarray
@@ -126,9 +121,6 @@ class PooledRatio:
         den = self.denominator[rows].sum(axis=1)
         num = self.numerator[rows].sum(axis=1)
         return np.divide(num, den, out=np.full(len(rows), np.nan), where=den > 0)[:, None]
-
-    def ranks(self) -> np.ndarray:
-        return (self.numerator / np.where(self.denominator > 0, self.denominator, 1))[:, None]
 
 
 @dataclass(frozen=True)
@@ -144,30 +136,10 @@ class Means:
     def statistics(self, rows: np.ndarray) -> np.ndarray:
         return self.values[rows].mean(axis=1)
 
-    def ranks(self) -> np.ndarray:
-        return self.values
-
-
-@dataclass(frozen=True)
-class Medians:
-    """Column medians of per-run values (runs, k): repeated runs, each run one unit."""
-
-    values: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return len(self.values)
-
-    def statistics(self, rows: np.ndarray) -> np.ndarray:
-        return np.median(self.values[rows], axis=1)
-
-    def ranks(self) -> np.ndarray:
-        return self.values
-
 
 @dataclass(frozen=True)
 class Balance:
-    """min/max of the units' counts per category (requests per engine); no rank test."""
+    """min/max of the units' counts per category (requests per engine)."""
 
     codes: np.ndarray  # category index of each unit
     categories: int
@@ -183,13 +155,11 @@ class Balance:
         top = counts.max(axis=1)
         return np.divide(counts.min(axis=1), top, out=np.zeros(len(rows)), where=top > 0)[:, None]
 
-    def ranks(self) -> None:
-        return None
-
 
 @dataclass(frozen=True)
 class Fixed:
-    """Values known without their units (engine counters of one run): no spread, no test."""
+    """Values known without their units (engine counters of one run): nothing to resample, so
+    the run's own sampling noise is unknown."""
 
     values: tuple[float, ...]
     size: int = 1
@@ -197,59 +167,9 @@ class Fixed:
     def statistics(self, rows: np.ndarray) -> np.ndarray:
         return np.tile(np.array(self.values, dtype=float), (len(rows), 1))
 
-    def ranks(self) -> None:
-        return None
 
-
-@dataclass(frozen=True)
-class Change:
-    """B against A for one statistic. rel is the change over A (None when A is 0); the
-    interval bounds are for the same quantities; p is None when nothing can be tested."""
-
-    a: float
-    b: float
-    diff: float
-    diff_low: float
-    diff_high: float
-    rel: float | None
-    rel_low: float | None
-    rel_high: float | None
-    p: float | None  # one-sided, in the direction of the change; 1 when there is none
-    test: str  # mann-whitney, bootstrap, or none
-
-    def significant(self, alpha: float) -> bool:
-        """The one-sided test rejects at alpha and the interval's bound on the side of zero
-        (the one-sided 1 - alpha bound) excludes zero."""
-        if self.p is None or self.p >= alpha or self.diff == 0:
-            return False
-        return self.diff_low > 0 if self.diff > 0 else self.diff_high < 0
-
-
-def change(
-    a: Measure, b: Measure, alpha: float = 0.05, n_boot: int = N_BOOT, seed: int = 0
-) -> list[Change]:
-    """One Change per statistic of the two measures (which must compute the same ones)."""
-    rng = np.random.default_rng(seed)
-    point_a, point_b = point(a), point(b)
-    boot_a, boot_b = _bootstrap(a, n_boot, rng), _bootstrap(b, n_boot, rng)
-    diffs = boot_b - boot_a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rels = np.where(boot_a != 0, diffs / boot_a, np.nan)
-    tails = (100 * alpha, 100 * (1 - alpha))
-    p_values = _p_values(a, b, diffs, np.sign(point_b - point_a))
-    out = []
-    for k, (pa, pb) in enumerate(zip(point_a, point_b, strict=True)):
-        d_low, d_high = _interval(diffs[:, k], tails)
-        rel = (pb - pa) / pa if pa else None
-        r_low, r_high = _interval(rels[:, k], tails) if rel is not None else (None, None)
-        p, test = p_values[k]
-        out.append(
-            Change(float(pa), float(pb), float(pb - pa), d_low, d_high, rel, r_low, r_high, p, test)
-        )
-    return out
-
-
-def _bootstrap(measure: Measure, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap(measure: Measure, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, k) statistics of resamples of the measure's units, with replacement."""
     per_chunk = max(1, CHUNK // max(1, measure.size))
     parts = []
     for start in range(0, n_boot, per_chunk):
@@ -258,67 +178,152 @@ def _bootstrap(measure: Measure, n_boot: int, rng: np.random.Generator) -> np.nd
     return np.concatenate(parts)
 
 
-def _interval(values: np.ndarray, tails: Sequence[float]) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return (float("nan"), float("nan"))
-    low, high = np.percentile(finite, tails)
-    return float(low), float(high)
+@dataclass(frozen=True)
+class Estimate:
+    """One run's figure for one statistic: its value, the value on the test's scale (its log
+    for ratios), and the variance of that from the run's own units (None: unknown)."""
+
+    value: float
+    y: float
+    within: float | None
+    units: int
 
 
-def _p_values(
-    a: Measure, b: Measure, diffs: np.ndarray, signs: np.ndarray
-) -> list[tuple[float | None, str]]:
-    """Per statistic: the one-sided p-value of a change in its observed direction."""
-    ranks_a, ranks_b = a.ranks(), b.ranks()
-    rankable = ranks_a is not None and ranks_b is not None and len(ranks_a) and len(ranks_b)
-    if not rankable and (a.size < 2 or b.size < 2):
-        return [(None, "none")] * len(signs)
-    out: list[tuple[float | None, str]] = []
-    for j, sign in enumerate(signs):
-        if sign == 0:
-            out.append((1.0, "mann-whitney" if rankable else "bootstrap"))
-        elif rankable:
-            assert ranks_a is not None and ranks_b is not None
-            column_a = ranks_a[:, min(j, ranks_a.shape[1] - 1)]
-            column_b = ranks_b[:, min(j, ranks_b.shape[1] - 1)]
-            out.append((mann_whitney(column_a, column_b, int(sign)), "mann-whitney"))
+def estimates(
+    measure: Measure, log: bool, n_boot: int, rng: np.random.Generator
+) -> list[Estimate | str]:
+    """Each statistic of one run's measure as an Estimate, or the reason it has none."""
+    values = point(measure)
+    spread: list[float | None] = [None] * len(values)
+    if measure.size > 1:
+        resampled = bootstrap(measure, n_boot, rng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.log(resampled) if log else resampled
+        spread = [_variance(column) for column in scaled.T]
+    out: list[Estimate | str] = []
+    for value, within in zip(values, spread, strict=True):
+        if not np.isfinite(value):
+            out.append("not measurable")
+        elif log and value <= 0:
+            out.append("a value of 0: no relative change")
         else:
-            out.append((bootstrap_p(diffs[:, j], int(sign)), "bootstrap"))
+            y = float(np.log(value)) if log else float(value)
+            out.append(Estimate(float(value), y, within, measure.size))
     return out
 
 
-def mann_whitney(a: np.ndarray, b: np.ndarray, sign: int) -> float:
-    """One-sided Mann–Whitney U p-value that B lies above A (sign 1) or below it (sign -1);
-    1 when both sides hold one and the same value."""
-    if np.all(a == a[0]) and np.all(b == a[0]):
-        return 1.0
-    alternative = "less" if sign > 0 else "greater"  # scipy's alternative is about a vs b
-    return float(mannwhitneyu(a, b, alternative=alternative).pvalue)
+def _variance(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.var(finite, ddof=1)) if finite.size > 1 else None
 
 
-def bootstrap_p(diffs: np.ndarray, sign: int) -> float:
-    """One-sided p-value of 'no change' read off the bootstrap distribution of the change:
-    the share of resamples on the other side of zero (consistent with the interval)."""
-    finite = diffs[np.isfinite(diffs)]
-    if not finite.size:
-        return 1.0
-    against = np.sum(finite <= 0) if sign > 0 else np.sum(finite >= 0)
-    return float((against + 1) / (finite.size + 1))
+@dataclass(frozen=True)
+class Source:
+    """The run-to-run spread of one statistic over repeated runs of one configuration: the
+    variance of their figures on the test's scale (within-run noise included), its degrees of
+    freedom, and the mean within-run part of it."""
+
+    name: str
+    var: float
+    within: float
+    df: int
+
+    @property
+    def between(self) -> float:
+        """The part due to drift between runs (method of moments, never below 0)."""
+        return max(0.0, self.var - self.within)
 
 
-def detectable(a: np.ndarray, b: np.ndarray, alpha: float, power: float = 0.95) -> float | None:
-    """Approximate smallest relative shift of a latency (all values times 1 + x) that a
-    one-sided rank test at alpha would find with this power, at these sample sizes and this
-    spread: the log-normal model, sd of the logs pooled over both sides, Mann–Whitney's
-    efficiency of 3/π against the t-test on normal data. None without positive values."""
-    logs_a, logs_b = np.log(a[a > 0]), np.log(b[b > 0])
-    if len(logs_a) < 2 or len(logs_b) < 2:
+def source(name: str, figures: list[Estimate]) -> Source | None:
+    """The spread of repeated runs' figures; None for fewer than two runs."""
+    if len(figures) < 2:
         return None
-    spread = np.sqrt(
-        ((len(logs_a) - 1) * logs_a.var(ddof=1) + (len(logs_b) - 1) * logs_b.var(ddof=1))
-        / (len(logs_a) + len(logs_b) - 2)
-    )
-    z = norm.ppf(1 - alpha) + norm.ppf(power)
-    shift = z * spread * np.sqrt(1 / len(logs_a) + 1 / len(logs_b)) * np.sqrt(np.pi / 3)
-    return float(np.expm1(shift))
+    ys = np.array([f.y for f in figures])
+    within = [f.within for f in figures if f.within is not None]
+    return Source(name, float(np.var(ys, ddof=1)), float(np.mean(within or [0.0])), len(ys) - 1)
+
+
+@dataclass(frozen=True)
+class Change:
+    """B against A for one statistic. a and b are each side's figure (for ratios the geometric
+    mean of its runs', so b / a = exp(d)); d is B - A on the test's scale, se its standard
+    error with df degrees of freedom. p_up is the one-sided p-value of B above A; None when
+    nothing can be tested, and then `untestable` says why."""
+
+    a: float
+    b: float
+    d: float
+    se: float
+    df: float
+    log: bool
+    noise: str  # what the standard error is made of
+    p_up: float | None
+    untestable: str = ""
+
+    @property
+    def diff(self) -> float:
+        return self.b - self.a
+
+    @property
+    def rel(self) -> float | None:
+        """(B - A) / A; None when A is 0."""
+        return self.diff / self.a if self.a else None
+
+    def p(self, up: bool) -> float | None:
+        """One-sided p-value of a change in that direction."""
+        if self.p_up is None:
+            return None
+        return self.p_up if up else 1.0 - self.p_up
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """The two-sided 1 - 2·alpha interval of d, whose bound on the side of zero is the
+        one-sided 1 - alpha bound."""
+        if self.p_up is None or self.se == 0:
+            return (self.d, self.d)
+        half = float(student.ppf(1 - alpha, self.df)) * self.se
+        return (self.d - half, self.d + half)
+
+    def reach(self, alpha: float, power: float = 0.95) -> float | None:
+        """The smallest change (on the test's scale) that a one-sided test at alpha finds
+        with this power: (t(1 - alpha) + t(power)) · se."""
+        if self.p_up is None:
+            return None
+        return float((student.ppf(1 - alpha, self.df) + student.ppf(power, self.df)) * self.se)
+
+
+def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log: bool) -> Change:
+    """B against A: the mean of B's runs minus the mean of A's on the test's scale, with
+
+        se² = σ²·(1/n_A + 1/n_B) + max(0, W - w·(1/n_A + 1/n_B))
+
+    where σ² is the run-to-run variance pooled over the sources (df = their sum), w their
+    mean within-run part and W the within-run part of the runs compared: when those are
+    noisier than the sources' runs (fewer requests), the excess is added; when quieter, the
+    sources' variance is kept (conservative). With runs of equal sizes this is Student's
+    pooled t-test on the runs' figures. With no source, se² = W alone (within-run noise only,
+    degrees of freedom by Welch–Satterthwaite)."""
+    mean_a, mean_b = float(np.mean([e.y for e in a])), float(np.mean([e.y for e in b]))
+    d = mean_b - mean_a
+    side_a, side_b = (float(np.exp(m)) if log else m for m in (mean_a, mean_b))
+    parts = [(e.within, e.units, len(a)) for e in a] + [(e.within, e.units, len(b)) for e in b]
+    within = sum(w / n**2 for w, _, n in parts if w is not None)
+
+    def made(se: float, df: float, noise: str, untestable: str = "") -> Change:
+        if untestable or se == 0:
+            reason = untestable or ("" if d == 0 else "no spread to judge by")
+            return Change(side_a, side_b, d, se, df, log, noise, None, reason)
+        return Change(side_a, side_b, d, se, df, log, noise, float(student.sf(d / se, df)))
+
+    if sources:
+        df = sum(s.df for s in sources)
+        var = sum(s.df * s.var for s in sources) / df
+        within_sources = sum(s.df * s.within for s in sources) / df
+        k = 1 / len(a) + 1 / len(b)
+        se = np.sqrt(k * var + max(0.0, within - k * within_sources))
+        return made(float(se), df, f"{' + '.join(s.name for s in sources)} (df {df})")
+    if any(w is None for w, _, _ in parts):
+        return made(0.0, 0.0, "none", "one value per run (engine counters)")
+    terms = [(w / n**2, units - 1) for w, units, n in parts if w is not None and units > 1]
+    spread = sum(c**2 / dof for c, dof in terms)
+    welch = within**2 / spread if spread else np.inf
+    return made(float(np.sqrt(within)), float(welch), "within-run only")

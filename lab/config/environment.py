@@ -17,7 +17,8 @@ def problems(profile: Profile) -> list[str]:
     if variable and not os.environ.get(variable):
         problems.append(f"{profile.source}: engine.api_key_env: ${variable} is not set")
     if (
-        profile.model.is_tiny
+        not profile.engine.simulated  # lab.sim serves the name, it loads no weights
+        and profile.model.is_tiny
         and not model.is_made(model.tiny_dir())
         and importlib.util.find_spec("transformers") is None
     ):

@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from lab.config.profile import Profile
 from lab.console import say
@@ -39,7 +40,7 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<s>{{ message['role'] }}: {{ message['content'] }}\n"
     "{% endfor %}{% if add_generation_prompt %}<s>assistant: {% endif %}"
 )
-ARCHITECTURE = {
+ARCHITECTURE: dict[str, Any] = {
     "hidden_size": 256,
     "intermediate_size": 512,
     "num_hidden_layers": 2,
@@ -141,12 +142,20 @@ def resolve(profile: Profile) -> str:
 
     The tiny model is made here if it is not cached yet.
     """
-    source = profile.model.source
     if profile.model.is_tiny:
         folder, made = ensure_tiny()
         if made:
             say(f"🧱 made lab:tiny-llama at {folder}")
         return str(folder)
+    return locate(profile)
+
+
+def locate(profile: Profile) -> str:
+    """What resolve() would hand the engines, making nothing: a dry run's answer. A local
+    source that is not a model folder is refused here as it is there."""
+    source = profile.model.source
+    if profile.model.is_tiny:
+        return str(tiny_dir())
     folder = Path(source).expanduser()
     if folder.exists() or source.startswith(("/", ".", "~")):
         if not (folder / "config.json").is_file():

@@ -6,6 +6,7 @@ schema's defaults -> frozen dataclasses. Nothing downstream reads the YAML again
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from lab.config.validation import check, load_yaml, with_defaults
+from lab.config.slo import LIMITS, Slo
+from lab.config.validation import load_yaml, parse_yaml, shorten, violations, with_defaults
 from lab.errors import ConfigError
 from lab.paths import asset
 
@@ -51,6 +53,10 @@ class Engine:
     api_key_env: str
     startup_timeout: int
     extra_args: tuple[str, ...]
+    # Tests and benchmarks only (local platform): lab.sim's timing instead of vLLM; None: vLLM.
+    simulated: dict[str, Any] | None = None
+    # Tests and calibration only: a known slowdown (lab.inproc.engine_tag, docs/ab.md).
+    test_delay: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class Router:
     tag: str
     health_check_interval: int
     implementation: str  # production-stack | vllm-router (which router the Compose platform runs)
+    # Tuning of the routing logic (lab.config.commandlines.POLICY_FLAGS); absent keys keep the
+    # router's own defaults.
+    policy: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class RoutingScenario:
     answer_tokens: int
     user_qps: float
     seed: int | None
+    slo: Slo | None  # its own, else the profile's
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,11 @@ class ThroughputScenario:
     prompt_tokens: int
     output_tokens: int
     seed: int | None
+    slo: Slo | None
     burstiness: float = 1.0  # gamma shape of open-loop gaps (1: Poisson)
+    # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
+    # router adds is then "through the router" against this.
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,7 @@ class SteadyLoadScenario:
     prompt_tokens: int
     output_tokens: int
     rate: float | None
+    slo: Slo | None
 
 
 @dataclass(frozen=True)
@@ -148,12 +163,33 @@ class ScaleScenario(SteadyLoadScenario):
     down_at: int
 
 
-Scenario = RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario
+@dataclass(frozen=True)
+class CapacityScenario:
+    """The highest open-loop rate that meets the SLO, found by doubling, then bisection."""
+
+    name: str
+    kind: str
+    start_rate: float
+    max_rate: float
+    precision: float
+    duration: int
+    budget: int
+    prompt_tokens: int
+    output_tokens: int
+    seed: int | None
+    slo: Slo | None  # never None once the profile is loaded: a search needs one
+    burstiness: float = 1.0  # gamma shape of the gaps, as a throughput scenario's
+
+
+Scenario = (
+    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
+)
 SCENARIO_KINDS: dict[str, type[Scenario]] = {
     "routing": RoutingScenario,
     "throughput": ThroughputScenario,
     "failover": FailoverScenario,
     "scale": ScaleScenario,
+    "capacity": CapacityScenario,
 }
 
 
@@ -169,6 +205,7 @@ class Profile:
     observability: Observability
     kubernetes: Kubernetes
     load: Load
+    slo: Slo | None
     scenarios: tuple[Scenario, ...]
     source: str  # where it came from, for messages and the run manifest
     resolved: dict[str, Any]  # the document after overrides and defaults
@@ -194,48 +231,126 @@ def find(name_or_path: str | Path) -> Path:
     if shipped.exists():
         return shipped
     names = sorted(p.stem for p in asset("profiles").glob("*.yaml"))
-    raise ConfigError(
-        f"{name_or_path}: no such profile file or shipped profile ({', '.join(names)})"
-    )
+    shown = shorten(str(name_or_path))
+    raise ConfigError(f"{shown}: no such profile file or shipped profile ({', '.join(names)})")
 
 
 def load(name_or_path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Profile:
-    """Read, override, validate and type a profile. Raises ConfigError listing every problem."""
+    """Read, override, validate and type a profile. Raises ConfigError listing every problem,
+    each blamed on the file or on the --set that caused it."""
     path = find(name_or_path)
+    document = read(path)
+    changed = copy.deepcopy(document)
+    set_paths = {apply_set(changed, assignment): assignment for assignment in sets}
+    found = problems(changed)
+    if found:
+        own = problems(document) if sets else found
+        # A file that breaks the schema by itself never reached the later checks.
+        checked = not sets or not violations(document, "lab-profile")
+        raise ConfigError([_blame(p, own, checked, path, set_paths) for p in found])
+    return build(with_defaults(changed, "lab-profile"), _source(path, sets))
+
+
+def _source(path: Path, sets: list[str] | tuple[str, ...]) -> str:
+    """How later messages name the profile: the file, with the overrides that changed it (a
+    problem found later may come from either)."""
+    overrides = "".join(f" --set {assignment}" for assignment in sets)
+    return f"{path} with{shorten(overrides)}" if sets else str(path)
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A profile file as a mapping (not yet validated)."""
     document = load_yaml(path, "profile")
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "an empty file"
         raise ConfigError(f"{path}: a profile must be a mapping of keys to values, not {kind}")
-    set_paths = []
-    for assignment in sets:
-        set_paths.append(apply_set(document, assignment))
-    check(document, "lab-profile", origin=_origin(path, set_paths))
-    _check_names_unique(document, path)
-    built = build(with_defaults(document, "lab-profile"), str(path))
-    _check_event_times(built)
-    return built
+    return document
+
+
+def problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (json path, message) by which a profile document is unusable: the schema's
+    violations, and once it satisfies the schema, what the schema cannot say."""
+    found = violations(document, "lab-profile")
+    if found:
+        return found
+    built = build(with_defaults(document, "lab-profile"), "")
+    return _repeated_names(document) + _slo_problems(document) + _event_problems(built)
+
+
+def _blame(
+    problem: tuple[str, str],
+    own: list[tuple[str, str]],
+    checked: bool,
+    path: Path,
+    set_paths: dict[str, str],
+) -> str:
+    """'FILE: path: message' for a problem the file has by itself, '--set X=Y: path: message'
+    for one the overrides brought (naming the --set whose path is nearest to it). Where the
+    file alone was not checked to the end, only a problem where a --set reached is its."""
+    where, message = problem
+    near = _nearest(list(set_paths), where)
+    if not set_paths or problem in own or (not near and not checked):
+        return f"{path}: {where}: {message}"
+    named = " ".join(f"--set {shorten(set_paths[s])}" for s in near or set_paths)
+    return f"{named}: {where}: {message}"
+
+
+def _nearest(set_paths: list[str], where: str) -> list[str]:
+    """The --set paths sharing the most leading steps with `where` (none if none shares one)."""
+
+    def steps(path: str) -> list[str]:
+        return re.findall(r"[^.\[\]]+", path) if path != "(top level)" else []
+
+    def shared(set_path: str) -> int:
+        count = 0
+        for mine, theirs in zip(steps(set_path), steps(where), strict=False):
+            if mine != theirs:
+                break
+            count += 1
+        return count
+
+    best = max(map(shared, set_paths), default=0)
+    return [s for s in set_paths if best and shared(s) == best]
 
 
 def apply_set(document: dict[str, Any], assignment: str) -> str:
-    """Apply one --set PATH=VALUE (VALUE parsed as YAML) in place; return the path."""
+    """Apply one --set PATH=VALUE (VALUE parsed as YAML, plain data, no tags) in place; return
+    the path."""
     path, sep, raw = assignment.partition("=")
+    shown = shorten(assignment)
     if not sep or not path:
-        raise ConfigError(f"--set {assignment}: expected PATH=VALUE, e.g. router.routing=session")
-    steps = _split_path(path, assignment)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+        raise ConfigError(f"--set {shown}: expected PATH=VALUE, e.g. router.routing=session")
+    steps = _split_path(path, shown)
+    value = _set_value(raw, shown)
     node: Any = document
     for here, step in enumerate(steps[:-1]):
-        node = _descend(node, step, steps[here + 1], assignment)
+        node = _descend(node, step, steps[here + 1], shown)
     last = steps[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            raise ConfigError(f"--set {assignment}: index [{last}] is not in the list")
+            raise ConfigError(f"--set {shown}: index [{last}] is not in the list")
         node[last] = value
     elif isinstance(node, dict):
         node[last] = value
     else:
-        raise ConfigError(f"--set {assignment}: '{last}' is inside a value that is not a mapping")
+        raise ConfigError(f"--set {shown}: '{last}' is inside a value that is not a mapping")
     return path
+
+
+def _set_value(raw: str, shown: str) -> Any:
+    """The VALUE of a --set, read as YAML; a tag is refused (an override is plain data)."""
+    if not raw.strip():
+        return ""
+    try:
+        tagged = any(isinstance(token, yaml.TagToken) for token in yaml.scan(raw))
+    except yaml.YAMLError:
+        tagged = False  # parse_yaml says what is wrong
+    if tagged:
+        raise ConfigError(
+            f"--set {shown}: YAML tags (!!...) are not allowed in a --set value; "
+            "write plain data, quoted if it must stay a string"
+        )
+    return parse_yaml(raw, f"--set {shown}: the value")
 
 
 def _split_path(path: str, assignment: str) -> list[str | int]:
@@ -265,23 +380,31 @@ def _descend(node: Any, step: str | int, following: str | int, assignment: str) 
     return node[step]
 
 
-def _origin(path: Path, set_paths: list[str]):  # type: ignore[no-untyped-def]
-    """Blame --set for violations under a path it set, the file for the rest."""
-
-    def origin(json_path: str) -> str:
-        for set_path in set_paths:
-            if json_path == set_path or json_path.startswith((set_path + ".", set_path + "[")):
-                return "--set"
-        return str(path)
-
-    return origin
-
-
-def _check_names_unique(document: dict[str, Any], path: Path) -> None:
+def _repeated_names(document: dict[str, Any]) -> list[tuple[str, str]]:
     names = [s.get("name") for s in document.get("scenarios", [])]
     twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ConfigError(f"{path}: scenarios: names must be unique, repeated: {', '.join(twice)}")
+    return [("scenarios", f"names must be unique, repeated: {', '.join(twice)}")] if twice else []
+
+
+def _slo_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every SLO sets a limit; every capacity scenario has an SLO to search under."""
+    found = []
+    places = [("slo", document.get("slo"))]
+    scenarios = document.get("scenarios", [])
+    places += [(f"scenarios[{i}].slo", s.get("slo")) for i, s in enumerate(scenarios)]
+    for where, slo in places:
+        if slo is not None and not any(name in slo for name in LIMITS):
+            found.append((where, f"no limit: expected one of {', '.join(LIMITS)}"))
+    for index, scenario in enumerate(scenarios):
+        if scenario["kind"] == "capacity" and not (scenario.get("slo") or document.get("slo")):
+            found.append(
+                (
+                    f"scenarios[{index}]",
+                    "a capacity scenario needs an SLO: expected `slo` at the top of the profile "
+                    "or in the scenario",
+                )
+            )
+    return found
 
 
 # A round adds a question (about 25 tokens with its chat-template markers) and an answer.
@@ -294,35 +417,42 @@ def conversation_tokens(s: RoutingScenario) -> int:
     return s.system_prompt_words + s.history_words + s.rounds * (QUESTION_TOKENS + s.answer_tokens)
 
 
-def _check_event_times(profile: Profile) -> None:
+def _event_problems(profile: Profile) -> list[tuple[str, str]]:
     """Events happen in order, inside the load, to an engine that exists; conversations fit
     the engines' context."""
-    problems = []
+    found = []
     for index, s in enumerate(profile.scenarios):
-        where = f"{profile.source}: scenarios[{index}]"
+        where = f"scenarios[{index}]"
         if isinstance(s, FailoverScenario):
             if not s.kill_at < s.restart_at < s.duration:
-                problems.append(f"{where}: expected kill_at < restart_at < duration")
+                found.append((where, "expected kill_at < restart_at < duration"))
             if s.engine >= profile.engine.replicas:
                 last = profile.engine.replicas - 1
-                problems.append(f"{where}.engine: {s.engine} is not an engine (expected 0..{last})")
+                problem = f"{s.engine} is not an engine (expected 0..{last})"
+                found.append((f"{where}.engine", problem))
             if profile.engine.replicas < 2:
-                problems.append(f"{where}: failover needs engine.replicas >= 2")
+                found.append((where, "failover needs engine.replicas >= 2"))
         if isinstance(s, ScaleScenario) and not s.up_at < s.down_at < s.duration:
-            problems.append(f"{where}: expected up_at < down_at < duration")
+            found.append((where, "expected up_at < down_at < duration"))
         if isinstance(s, RoutingScenario) and conversation_tokens(s) > profile.engine.max_model_len:
-            problems.append(
-                f"{where}: its conversations grow to about {conversation_tokens(s)} tokens, "
-                f"beyond engine.max_model_len ({profile.engine.max_model_len}): expected fewer "
-                "rounds, shorter prompts or answers, or a longer max_model_len"
+            found.append(
+                (
+                    where,
+                    f"its conversations grow to about {conversation_tokens(s)} tokens, beyond "
+                    f"engine.max_model_len ({profile.engine.max_model_len}): expected fewer "
+                    "rounds, shorter prompts or answers, or a longer max_model_len",
+                )
             )
-    if problems:
-        raise ConfigError(problems)
+    return found
 
 
 def build(document: dict[str, Any], source: str) -> Profile:
     """Typed view of a validated document with defaults filled."""
-    scenarios = tuple(_typed(SCENARIO_KINDS[item["kind"]], item) for item in document["scenarios"])
+    slo = _slo(document.get("slo"))
+    scenarios = tuple(
+        _typed(SCENARIO_KINDS[item["kind"]], {**item, "slo": _slo(item.get("slo")) or slo})
+        for item in document["scenarios"]
+    )
     return Profile(
         name=document["name"],
         description=document["description"],
@@ -334,10 +464,18 @@ def build(document: dict[str, Any], source: str) -> Profile:
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
         load=_typed(Load, document["load"]),
+        slo=slo,
         scenarios=scenarios,
         source=source,
         resolved=document,
     )
+
+
+def _slo(data: dict[str, Any] | None) -> Slo | None:
+    if data is None:
+        return None
+    limits = {name: data.get(name) for name in LIMITS}
+    return Slo(**limits, attainment=data["attainment"], max_error_rate=data["max_error_rate"])
 
 
 def _typed(cls: type, data: dict[str, Any]) -> Any:

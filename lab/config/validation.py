@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
@@ -22,28 +22,105 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads(asset("schemas", f"{name}.schema.json").read_text())
 
 
+# Tags a document of plain data may carry: what JSON can hold. Others (!!binary, !!set,
+# !!timestamp, !!python/...) would hand the schema objects it cannot judge.
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "str", "seq", "map")
+)
+MERGE_TAG = "tag:yaml.org,2002:merge"  # `<<: *defaults`
+SHOWN = 200  # characters of a value shown in a message; the rest is cut
+
+
+class Refused(yaml.constructor.ConstructorError):
+    """Well-formed YAML the lab will not read: a key given twice, a tag beyond plain data."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """The one YAML loader of the lab: safe, plain data only, and a key given twice in one
+    mapping is refused (PyYAML would silently keep the last). Dates stay strings, as Helm
+    reads them."""
+
+    # PyYAML looks resolvers up on the class: a class attribute on purpose.
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {  # type: ignore[misc]
+        first: [(tag, regexp) for tag, regexp in resolvers if tag in PLAIN_TAGS | {MERGE_TAG}]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node.tag not in PLAIN_TAGS:
+            raise Refused(
+                None,
+                None,
+                f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed here "
+                "(plain strings, numbers, booleans, lists and mappings only)",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue  # merged keys may be overridden: that is what `<<` is for
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                raise Refused(
+                    None,
+                    None,
+                    f"key '{shorten(str(key))}' appears twice in one mapping "
+                    f"(first on line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            if isinstance(key, Hashable):
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text with the lab's loader; a problem is a ConfigError naming `source`, the
+    line and column, and what is wrong."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: builds plain data only
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: {yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a lab document") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """'line L, column C: problem' of a YAML error, on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, Refused):
+        return where + problem
+    return f"{where}not valid YAML: {' '.join(problem.split())}"
+
+
 def load_yaml(path: Path, what: str = "file") -> Any:
-    """Parse a YAML file; a missing or unparsable file is a ConfigError naming it."""
+    """Read and parse a YAML file; a missing or unparsable file is a ConfigError naming it."""
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise ConfigError(f"{path}: not valid YAML{line}: {problem}") from None
+    return parse_yaml(text, str(path))
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """`text` cut to about `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def json_path(parts: Iterable[Any]) -> str:
     """['routerSpec', 'modelSpec', 0, 'name'] -> 'routerSpec.modelSpec[0].name'."""
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        name = shorten(str(part), 60)
+        out += f"[{part}]" if type(part) is int else (f".{name}" if out else name)
     return out or "(top level)"
 
 
@@ -71,7 +148,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[str, str]]:
         for key in error.instance:
             if key in known:
                 continue
-            hint = difflib.get_close_matches(key, known, n=1)
+            hint = difflib.get_close_matches(str(key), known, n=1)
             guess = f" (did you mean '{hint[0]}'?)" if hint else ""
             yield (
                 json_path([*error.absolute_path, key]),
@@ -82,7 +159,9 @@ def _explain(error: ValidationError) -> Iterator[tuple[str, str]]:
         for sub in error.context:
             yield from _explain(sub)
         return
-    message = error.message
+    # The message quotes the value: a long one is shown cut.
+    shown = repr(error.instance)
+    message = error.message.replace(shown, shorten(shown))
     if error.validator == "pattern" and "description" in error.schema:
         message += f" (expected: {error.schema['description']})"
     yield json_path(error.absolute_path), message
@@ -101,7 +180,7 @@ def with_defaults(document: dict[str, Any], schema_name: str) -> dict[str, Any]:
     return filled
 
 
-def _properties_with_defaults(validator, properties, instance, schema_):  # type: ignore[no-untyped-def]
+def _properties_with_defaults(validator: Any, properties: Any, instance: Any, schema_: Any) -> Any:
     if isinstance(instance, dict):
         for key, sub in properties.items():
             if isinstance(sub, dict) and "default" in sub and key not in instance:

@@ -130,6 +130,8 @@ def _overlay(profile: Profile, platform: str, hf_token: bool) -> dict[str, Any]:
         "sessionKey": router.session_key,
         "serviceMonitor": {"enabled": profile.observability.prometheus},
     }
+    if "prefix_min_match_length" in router.policy:  # the only router.policy the chart has
+        router_spec["prefixMinMatchLength"] = router.policy["prefix_min_match_length"]
     if platform == "kind":
         router_spec["serviceType"] = "NodePort"
         router_spec["nodePort"] = ROUTER_NODE_PORT

@@ -1,34 +1,102 @@
-"""An ASGI middleware the lab adds to its local engines (`--middleware`): every response says
-which engine served it in an `x-lab-engine` header, which vllm-router passes through. Load
-scenarios read it to count requests per engine and session stickiness per request; it adds
-one header and changes nothing else.
+"""An ASGI middleware the lab adds to the engines it starts (`--middleware`), local and Compose:
+
+- every response says which engine served it in an `x-lab-engine` header, which vllm-router
+  passes through; load scenarios read it to count requests per engine and session stickiness;
+- it counts the API requests (under /v1/) it has let in and not yet answered to the last byte,
+  and says how many at GET /lab/open-requests ({"engine": NAME, "open": N}): a request the API
+  server holds before vLLM's engine sees it (tokenizing, queued in its event loop) or while its
+  answer is still being written counts here, where the engine's running/waiting gauges do not
+  see it. A drain (lab.stack.drain) reads it.
+
+It adds one header and one path and changes nothing else, unless the profile sets
+engine.test_delay (tests and calibration only, docs/ab.md; $LAB_TEST_DELAY, JSON): then it holds
+back the first chunk of every streamed answer (text/event-stream) under /v1/ by `first_chunk_ms`
+plus `ttft_share` of the time that answer took to its first chunk, so the client's TTFT grows by
+a known amount. Later chunks are not delayed: they follow at the pace vLLM makes them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 HEADER = "x-lab-engine"
+OPEN_PATH = "/lab/open-requests"
+COUNTED_PREFIX = "/v1/"
+TEST_DELAY_ENV = "LAB_TEST_DELAY"  # lab.config.commandlines sets it from engine.test_delay
+STREAM_TYPE = b"text/event-stream"
 
 Message = dict[str, Any]
-App = Callable[[dict[str, Any], Callable[[], Awaitable[Message]], Callable], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 
 class EngineTag:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.tag = os.environ.get("LAB_ENGINE_NAME", "engine").encode()
+        self.name = os.environ.get("LAB_ENGINE_NAME", "engine")
+        self.tag = self.name.encode()
+        self.open = 0
+        delay = json.loads(os.environ.get(TEST_DELAY_ENV) or "{}")
+        self.first_chunk_s = float(delay.get("first_chunk_ms", 0)) / 1000
+        self.ttft_share = float(delay.get("ttft_share", 0))
 
-    async def __call__(self, scope: dict[str, Any], receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        if path == OPEN_PATH:
+            await self._say_open(send)
+            return
+        counted = path.startswith(COUNTED_PREFIX)
+        finished = False
+        arrived = time.monotonic()
+        held = {"first": counted and (self.first_chunk_s > 0 or self.ttft_share > 0)}
+
+        def finish() -> None:
+            nonlocal finished
+            if counted and not finished:
+                finished = True
+                self.open -= 1
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
+                held["first"] = held["first"] and _streamed(message)
                 message["headers"] = [*message.get("headers", []), (HEADER.encode(), self.tag)]
+            elif message["type"] == "http.response.body" and held["first"] and message.get("body"):
+                held["first"] = False
+                await asyncio.sleep(self._delay(time.monotonic() - arrived))
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()  # the last byte is written: the client has its whole answer
 
-        await self.app(scope, receive, tagged)
+        if counted:
+            self.open += 1
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            finish()
+
+    def _delay(self, to_first_chunk: float) -> float:
+        """Seconds to hold back a first chunk that took `to_first_chunk` seconds to come."""
+        return self.first_chunk_s + self.ttft_share * to_first_chunk
+
+    async def _say_open(self, send: Send) -> None:
+        body = json.dumps({"engine": self.name, "open": self.open}).encode()
+        headers = [(b"content-type", b"application/json"), (HEADER.encode(), self.tag)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _streamed(start: Message) -> bool:
+    """A streamed answer (server-sent events), as the lab's scenarios ask for."""
+    return any(
+        name.lower() == b"content-type" and value.startswith(STREAM_TYPE)
+        for name, value in start.get("headers", [])
+    )

@@ -19,13 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 import orjson
 from locust import FastHttpUser, events
 from locust.env import Environment
 
+from lab.config import slo
 from lab.config.model import CORPUS
-from lab.inproc import streaming, swarm
+from lab.inproc import arms, streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
+from lab.inproc.targets import TARGETS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
 # Without a word list (--lab-words), plain English words of the lab's corpus: a few tokens each.
@@ -34,20 +37,37 @@ DEFAULT_WORDS = sorted({w.strip(".,") for line in CORPUS for w in line.split()[1
 
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
-    """Options every lab scenario takes (Locust's own parser; they show in the web UI too)."""
-    group = parser.add_argument_group("vLLM Stack Lab")
-    group.add_argument("--lab-model", default="tiny-llama", help="served model name")
-    group.add_argument("--lab-scenario", default="", help="scenario name written in samples")
-    group.add_argument("--lab-level", default="", help="load level written in samples")
-    group.add_argument(
-        "--lab-api-key-env", default="", help="environment variable holding the API key"
+    """Options every lab scenario takes (Locust's own parser). The lab's plumbing is hidden
+    from the web UI's custom parameters (swarm.HIDDEN); what shapes the load (the seed, and
+    each scenario's own options) shows there."""
+    hidden = swarm.HIDDEN
+    parser.add_argument("--lab-model", default="tiny-llama", help="served model name", **hidden)
+    parser.add_argument("--lab-scenario", default="", help="scenario written in samples", **hidden)
+    parser.add_argument("--lab-level", default="", help="load level written in samples", **hidden)
+    parser.add_argument(
+        "--lab-api-key-env", default="", help="environment variable holding the API key", **hidden
     )
-    group.add_argument(
-        "--lab-words", default="", help="file of one-token words prompts are made of"
+    parser.add_argument(
+        "--lab-words", default="", help="file of one-token words prompts are made of", **hidden
     )
-    group.add_argument(
+    parser.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
     )
+    parser.add_argument(
+        "--lab-slo",
+        default="",
+        help='per-request SLO limits, JSON: {"ttft_ms": 500, ...}',
+        **hidden,
+    )
+
+
+@events.init.add_listener
+def _clock_now(**_: Any) -> None:
+    """gevent's loop keeps the time it last looked at, and nothing has let it look since it was
+    made, before Locust's start-up (seconds of imports on a busy machine): a timer set from it
+    (Locust's --run-time, the lab's --lab-run-time) would end each run that much early. Look
+    now."""
+    gevent.get_hub().loop.update_now()
 
 
 @events.init.add_listener
@@ -62,7 +82,7 @@ def _load_words(environment: Environment, **_: Any) -> None:
 
 @events.test_start.add_listener
 def _words_from_master(environment: Environment, **_: Any) -> None:
-    if swarm.is_worker(environment) and (given := environment.parsed_options.lab_vocabulary):
+    if swarm.is_worker(environment) and (given := swarm.parsed(environment).lab_vocabulary):
         VOCABULARY[:] = given
 
 
@@ -85,11 +105,18 @@ def _running(**_: Any) -> None:
 
 
 SEED = {"base": 0}
+LIMITS: dict[str, float] = {}  # the SLO's per-request limits (--lab-slo); none: no judgement
+
+
+@events.test_start.add_listener
+def _read_slo(environment: Environment, **_: Any) -> None:
+    LIMITS.clear()
+    LIMITS.update(slo.parse_option(getattr(environment.parsed_options, "lab_slo", "")))
 
 
 @events.test_start.add_listener
 def _choose_seed(environment: Environment, **_: Any) -> None:
-    options = environment.parsed_options
+    options = swarm.parsed(environment)
     given = getattr(options, "lab_seed", -1)
     SEED["base"] = given if given >= 0 else random.SystemRandom().randrange(2**31)
     # A master's options go to its workers with their users: all then draw from one seed.
@@ -102,6 +129,15 @@ def rng(*stream: int) -> random.Random:
     return random.Random(hash((SEED["base"], *stream)))
 
 
+# A side-by-side A/B's arms (lab.inproc.arms), read when the run starts; None: one stack.
+ARMS: dict[str, arms.Arms | None] = {"now": None}
+
+
+@events.test_start.add_listener
+def _read_arms(**_: Any) -> None:
+    ARMS["now"] = arms.from_environment()
+
+
 @events.test_stopping.add_listener
 def _draining(**_: Any) -> None:
     STOPPING["since"] = time.time()
@@ -110,14 +146,23 @@ def _draining(**_: Any) -> None:
 def record(environment: Environment, m: streaming.Measurement) -> None:
     """The measurement as Locust METRIC rows. Logged on the rows themselves, not through the
     request event, so they do not inflate the Aggregated row's request count."""
-    stats = environment.stats
-    stats.get("ttft_ms", METRIC).log(m.ttft_ms, m.prompt_tokens)
-    stats.get("e2e_ms", METRIC).log(m.e2e_ms, m.output_tokens)
-    if m.tpot_ms is not None:
-        stats.get("tpot_ms", METRIC).log(m.tpot_ms, m.output_tokens)
-    itl = stats.get("itl_ms", METRIC)
+    rows = {
+        "ttft_ms": (m.ttft_ms, m.prompt_tokens),
+        "e2e_ms": (m.e2e_ms, m.output_tokens),
+        "tpot_ms": (m.tpot_ms, m.output_tokens),
+    }
+    for name, (value, length) in rows.items():
+        if value is not None:
+            _log(environment.stats.get(name, METRIC), value, length)
+    itl = environment.stats.get("itl_ms", METRIC)
     for gap in m.itl_ms:
-        itl.log(gap, 1)
+        _log(itl, gap, 1)
+
+
+def _log(entry: Any, milliseconds: float, length: int) -> None:
+    """Locust's StatsEntry.log, given milliseconds as a float: its type says int, but it sums
+    and buckets floats as they are, so the means keep sub-millisecond precision."""
+    entry.log(milliseconds, length)
 
 
 # A stream that breaks off (an engine killed mid-answer) raises geventhttpclient's
@@ -130,12 +175,14 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity
 
 
 class LLMUser(FastHttpUser):
-    """Sends streamed completions and measures them. Scenario users subclass it.
+    """Sends streamed completions and measures them. Scenario users subclass it and say which
+    kind of scenario they play (`kind`: a scenario kind of the lab's profiles).
 
     FastHttpUser (geventhttpclient, a C HTTP parser) rather than HttpUser (requests): a streamed
     chunk costs the client about half the CPU (benchmarks/loadgen.py)."""
 
     abstract = True
+    kind: str
     numbers = itertools.count()
     # A stack under heavy load may queue a request for minutes before its first token.
     network_timeout = 600.0
@@ -177,6 +224,7 @@ class LLMUser(FastHttpUser):
         sample: dict[str, Any],
     ) -> streaming.Measurement | None:
         options = self.environment.parsed_options
+        # Text, as Locust's FastHttpSession types its body (it sends it as it is).
         body = orjson.dumps(
             {
                 "model": options.lab_model,
@@ -186,7 +234,7 @@ class LLMUser(FastHttpUser):
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }
-        )
+        ).decode()
         headers = {**JSON_HEADERS, **(headers or {})}
         if options.lab_api_key_env and os.environ.get(options.lab_api_key_env):
             headers["Authorization"] = f"Bearer {os.environ[options.lab_api_key_env]}"
@@ -200,14 +248,19 @@ class LLMUser(FastHttpUser):
         started = time.time()
         sent = time.perf_counter()
         row["start_time"] = f"{started:.6f}"
+        # An A/B arm's router (ab --concurrent), else the router (Locust's host), or an engine
+        # in direct mode.
+        url, row["arm"] = arms.route(ARMS["now"], path, str(sample.get("session", "")))
+        if not row["arm"]:
+            url = TARGETS.url(path)
         with self.client.post(
-            path, data=body, headers=headers, stream=True, catch_response=True, name=path
+            url, data=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
             row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
             if response.status_code != 200:
                 error = _refusal(response)
                 response.failure(error)
-                self._keep({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._keep_failure(row, error, sent)
                 return None
             try:
                 # geventhttpclient's own response, whose parser's buffer lines() reads
@@ -215,14 +268,23 @@ class LLMUser(FastHttpUser):
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                self._keep({**row, "status": "error", "error": error, "phase": self._phase()})
+                self._keep_failure(row, error, sent)
                 return None
             response.success()
         phase = self._phase()
         if phase == "run":
             record(self.environment, m)
-        self._keep({**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase})
+        judged = slo.good(LIMITS, True, m.ttft_ms, m.tpot_ms, m.e2e_ms, m.output_tokens)
+        self._keep(
+            {**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase,
+             "slo_ok": _slo_flag(judged, phase)}
+        )  # fmt: skip
         return m
+
+    def _keep_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
+        phase = self._phase()
+        failed = {**_broke(sent), "error": error, "phase": phase}
+        self._keep({**row, **failed, "slo_ok": _slo_flag(False, phase)})
 
     def _keep(self, row: dict[str, Any]) -> None:
         swarm.keep(self.environment, swarm.SAMPLE, row)
@@ -238,6 +300,20 @@ def _refusal(response: Any) -> str:
     if response.status_code == 0:
         return f"{type(response.error).__name__}: {response.error}"[:300]
     return f"HTTP {response.status_code}: {(response.text or '')[:200]}"[:300]
+
+
+def _broke(sent: float) -> dict[str, str]:
+    """A failed request's fields: its e2e_ms is how long it ran until it broke, so that a
+    failure is placed in time by when it broke (lab.load.resilience), not only when it was sent."""
+    return {"status": "error", "e2e_ms": f"{(time.perf_counter() - sent) * 1000:.3f}"}
+
+
+def _slo_flag(good: bool, phase: str) -> str:
+    """requests.csv's slo_ok: left empty without an SLO, and for drained requests, whose timing
+    is the load generator's (the summary leaves them out too)."""
+    if not LIMITS or phase != "run":
+        return ""
+    return "1" if good else "0"
 
 
 def _sample_fields(m: streaming.Measurement) -> dict[str, Any]:

@@ -21,8 +21,11 @@ SAMPLE_COLUMNS = (
     "error",
     "phase",
     "lag_ms",
+    "slo_ok",  # 1 or 0 by the SLO's limits (--lab-slo); empty without an SLO, and when drained
     "itl_ms",
+    "arm",  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
 )
 
-# client_cpu.csv: each Locust process's CPU time, sampled about once a second.
+# <level>/client_cpu.csv: each Locust process's CPU time, sampled about once a second.
+CPU_FILE = "client_cpu.csv"
 CPU_COLUMNS = ("time", "process", "cpu_s", "wait_s")

@@ -12,6 +12,7 @@ import it from the locustfiles' modules only.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import itertools
@@ -23,7 +24,7 @@ import gevent
 import psutil
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
 
@@ -34,21 +35,48 @@ BACKGROUND: dict[str, Any] = {}  # greenlets a process runs beside its users, by
 DONE_WORKERS: set[str] = set()  # workers whose users have all finished their work
 
 
+HIDDEN = {"include_in_web_ui": False}  # the lab's plumbing, not a parameter of the load
+
+
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
-    group = parser.add_argument_group("vLLM Stack Lab: processes")
-    group.add_argument("--lab-samples", default="", help="CSV file for one raw row per request")
-    group.add_argument("--lab-cpu", default="", help="CSV file of the processes' CPU use")
-    group.add_argument(
-        "--lab-run-time", type=float, default=0.0, help="seconds of load (0: until stopped)"
+    """Set by the lab, hidden from the web UI's custom parameters (Locust honours
+    include_in_web_ui on its parser, not on an argument group)."""
+    parser.add_argument(
+        "--lab-samples", default="", help="CSV file for one raw row per request", **HIDDEN
     )
-    group.add_argument(
-        "--lab-stop-file", default="", help="end the run (as its run time would) once this exists"
+    parser.add_argument("--lab-cpu", default="", help="CSV file of the processes' CPU", **HIDDEN)
+    parser.add_argument(
+        "--lab-run-time", type=float, default=0.0, help="seconds of load (0: until stopped)",
+        **HIDDEN,
+    )  # fmt: skip
+    parser.add_argument(
+        "--lab-stop-file",
+        default="",
+        help="end the run (as its run time would) once this exists",
+        **HIDDEN,
     )
+
+
+def parsed(environment: Environment) -> argparse.Namespace:
+    """Locust's options: always parsed in a Locust process started from its command line."""
+    assert environment.parsed_options is not None
+    return environment.parsed_options
+
+
+def runner(environment: Environment) -> Runner:
+    """Locust's runner: made before any event the lab listens to fires."""
+    assert environment.runner is not None
+    return environment.runner
+
+
+def worker(environment: Environment) -> WorkerRunner | None:
+    """This process's runner, when the process is a worker."""
+    return environment.runner if isinstance(environment.runner, WorkerRunner) else None
 
 
 def is_worker(environment: Environment) -> bool:
-    return isinstance(environment.runner, WorkerRunner)
+    return worker(environment) is not None
 
 
 def is_master(environment: Environment) -> bool:
@@ -57,15 +85,15 @@ def is_master(environment: Environment) -> bool:
 
 def process_name(environment: Environment) -> str:
     """How samples and CPU rows name this process: locust (alone), master, worker-N."""
-    if is_worker(environment):
-        return f"worker-{environment.runner.worker_index}"
+    if mine := worker(environment):
+        return f"worker-{mine.worker_index}"
     return "master" if is_master(environment) else "locust"
 
 
 def share(environment: Environment) -> tuple[int, int]:
     """(index, count): which of how many load-making processes this one is."""
-    if is_worker(environment):
-        return environment.runner.worker_index, environment.parsed_options.expect_workers
+    if mine := worker(environment):
+        return mine.worker_index, parsed(environment).expect_workers
     return 0, 1
 
 
@@ -139,7 +167,7 @@ SEND_EVERY = 0.5  # seconds rows may wait (a worker that dies loses no more)
 def send(environment: Environment, kind: str) -> None:
     rows, OUTBOX[kind] = OUTBOX[kind], []
     if rows:
-        environment.runner.send_message(kind, rows)
+        runner(environment).send_message(kind, rows)
 
 
 def _send_regularly(environment: Environment) -> None:
@@ -153,15 +181,15 @@ def _send_regularly(environment: Environment) -> None:
 def _listen_to_workers(environment: Environment, **_: Any) -> None:
     if not is_master(environment):
         return
-    runner = environment.runner
-    runner.register_message(SAMPLE, lambda msg, **_: SAMPLES.write(*msg.data))
-    runner.register_message(CPU, lambda msg, **_: CPU_LOG.write(*msg.data))
-    runner.register_message(DONE, lambda msg, **_: _worker_done(environment, msg.node_id))
+    master = runner(environment)
+    master.register_message(SAMPLE, lambda msg, **_: SAMPLES.write(*msg.data))
+    master.register_message(CPU, lambda msg, **_: CPU_LOG.write(*msg.data))
+    master.register_message(DONE, lambda msg, **_: _worker_done(environment, msg.node_id))
 
 
 @events.test_start.add_listener
 def _start(environment: Environment, **_: Any) -> None:
-    options = environment.parsed_options
+    options = parsed(environment)
     if not is_worker(environment):
         SAMPLES.open(options.lab_samples)
         CPU_LOG.open(options.lab_cpu)
@@ -179,14 +207,14 @@ def _stop(environment: Environment, **_: Any) -> None:
     if watch := BACKGROUND.pop("cpu", None):
         watch.kill()
         keep(environment, CPU, cpu_row(environment))  # the end of the run, for the last window
-    if is_worker(environment):
+    if mine := worker(environment):
         if sender := BACKGROUND.pop("sender", None):
             sender.kill()
         for kind in OUTBOX:
             send(environment, kind)
         # This worker's last figures, now, ahead of its "stopped" (a report every 3 s could
         # come after the master quit): the master has every count once all workers stopped.
-        environment.runner._send_stats()
+        mine._send_stats()
 
 
 @events.quitting.add_listener
@@ -221,8 +249,8 @@ def finish(environment: Environment) -> None:
     their users are done and they said so, their last figures sent ahead (Locust's quit alone
     would leave them draining after it exited, their last figures lost), then quits."""
     if is_master(environment):
-        environment.runner.stop()
-    environment.runner.quit()
+        runner(environment).stop()
+    runner(environment).quit()
 
 
 def _finish_when_present(environment: Environment, path: Path) -> None:
@@ -237,14 +265,14 @@ def all_done(environment: Environment) -> None:
     """Every user of this process has finished its work (a routing conversation): the run ends
     once every process says so. The web UI stays open for the next run."""
     if is_worker(environment):
-        environment.runner.send_message(DONE, None)
-    elif environment.parsed_options.headless:
+        runner(environment).send_message(DONE, None)
+    elif parsed(environment).headless:
         gevent.spawn(finish, environment)
     else:
-        gevent.spawn(environment.runner.stop)
+        gevent.spawn(runner(environment).stop)
 
 
 def _worker_done(environment: Environment, worker: str) -> None:
     DONE_WORKERS.add(worker)
-    if len(DONE_WORKERS) >= environment.parsed_options.expect_workers:
+    if len(DONE_WORKERS) >= parsed(environment).expect_workers:
         gevent.spawn(finish, environment)

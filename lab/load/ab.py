@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab import platforms
 from lab.config.profile import Profile
@@ -69,6 +70,18 @@ def check(arms: list[Arm], repeat: int, scenario_names: list[str]) -> None:
             raise ConfigError(f"{arm.profile.source} ({arm.label}): the profile has no scenarios")
 
 
+def checked_platform(
+    arms: list[Arm], repeat: int, requested_platform: str | None, scenario_names: list[str]
+) -> str:
+    """The one platform both arms run on, once everything either bring-up would refuse has
+    been refused: before any folder is made or anything started."""
+    check(arms, repeat, scenario_names)
+    platform = platform_for(arms, requested_platform)
+    for arm in arms:
+        lifecycle.check(arm.profile, platforms.get(platform))
+    return platform
+
+
 def run(
     arms: list[Arm],
     repeat: int,
@@ -77,11 +90,10 @@ def run(
     base: Path,
 ) -> Path:
     """Run the arms interleaved into a new ab folder; return it (compare it afterwards)."""
-    check(arms, repeat, scenario_names)
-    platform = platform_for(arms, requested_platform)
+    platform = checked_platform(arms, repeat, requested_platform, scenario_names)
     by_label = {arm.label: arm for arm in arms}
     folder = create(base)
-    plan = {
+    plan: dict[str, Any] = {
         "platform": platform,
         "repeat": repeat,
         "arms": {
@@ -90,7 +102,7 @@ def run(
         "scenarios": scenario_names,
         "runs": [],
     }
-    _save(folder, plan)
+    save(folder, plan)
     say(
         f"🔀 A/B: {2 * repeat} runs, {' '.join(order(repeat))}, on {platform}; each brings the "
         "stack up and down (about a minute per bring-up on the local platform)"
@@ -98,20 +110,20 @@ def run(
     for turn, label in enumerate(order(repeat), 1):
         arm = by_label[label]
         say(f"🔀 run {turn}/{2 * repeat}: {label} ({arm.profile.name} {' '.join(arm.sets)})")
-        result = _one_run(arm, platform, scenario_names, folder / label)
+        result = one_run(arm, platform, scenario_names, folder / label)
         plan["runs"].append({"arm": label, "folder": str(result.relative_to(folder))})
-        _save(folder, plan)
+        save(folder, plan)
     return folder
 
 
-def _one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
-    current = lifecycle.up(arm.profile, platform)
-    assert current is not None
+def one_run(arm: Arm, platform: str, names: list[str], into: Path) -> Path:
+    """One run on a fresh stack: up, the scenarios into a new results folder in `into`, down."""
+    running, current = lifecycle.up(arm.profile, platform)
     try:
-        return scenarios.run(arm.profile, current, names, into)
+        return scenarios.run(arm.profile, current, names, into, running)
     finally:
         lifecycle.down()
 
 
-def _save(folder: Path, plan: dict) -> None:
+def save(folder: Path, plan: dict) -> None:
     (folder / "ab.json").write_text(json.dumps(plan, indent=2) + "\n")

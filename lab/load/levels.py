@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from lab.config import model
 from lab.config.profile import (
+    CapacityScenario,
     Profile,
     RoutingScenario,
     Scenario,
@@ -36,13 +37,23 @@ class Level:
     minimum: int = 0
     settle: int = 0
 
+    @property
+    def rate(self) -> float | None:
+        """Offered requests/s of an open-loop level; None for a closed loop."""
+        rate = self.options.get("--lab-rate")
+        return float(rate) if rate else None
+
 
 def levels(scenario: Scenario) -> list[Level]:
+    """The levels planned from the profile alone; a capacity search plans its own as it goes
+    (lab.load.capacity), one capacity_level at a time."""
     if isinstance(scenario, RoutingScenario):
         return [_routing_level(scenario)]
     if isinstance(scenario, SteadyLoadScenario):
         return [_steady_level(scenario)]
-    return _throughput_levels(scenario)
+    if isinstance(scenario, ThroughputScenario):
+        return _throughput_levels(scenario)
+    raise TypeError(f"{scenario.kind} scenarios plan their levels as they run")
 
 
 def _steady_level(s: SteadyLoadScenario) -> Level:
@@ -57,7 +68,7 @@ def _steady_level(s: SteadyLoadScenario) -> Level:
     users = s.users
     if s.rate is not None:
         users = _open_loop_users(s.rate)
-        options["--lab-rate"] = str(float(s.rate))
+        options.update(arrivals(float(s.rate)))
     run_time = s.duration + EVENT_ALLOWANCE
     return Level(s.kind, "throughput.py", users, users, run_time, options, s.duration, SETTLE)
 
@@ -91,7 +102,6 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
     closed = [
         Level(f"c{c}", "throughput.py", c, c, s.duration, dict(lengths)) for c in s.concurrency
     ]
-    arrivals = {"--lab-burstiness": str(s.burstiness)} if s.burstiness != 1 else {}
     opened = [
         Level(
             f"rate{rate:g}",
@@ -99,11 +109,48 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
             users := _open_loop_users(rate),
             users,
             s.duration,
-            {**lengths, "--lab-rate": str(rate), **arrivals},
+            {**lengths, **arrivals(rate, s.burstiness)},
         )
         for rate in s.rates
     ]
     return closed + opened
+
+
+def capacity_level(s: CapacityScenario, rate: float) -> Level:
+    """One step of a capacity search: open-loop arrivals at `rate` for the scenario's
+    duration."""
+    users = capacity_users(rate, s)
+    options = {
+        "--lab-prompt-tokens": str(s.prompt_tokens),
+        "--lab-output-tokens": str(s.output_tokens),
+        **arrivals(rate, s.burstiness),
+    }
+    # All users at once: a schedule must not wait for users still joining (lag is measured).
+    return Level(f"rate{rate:g}", "throughput.py", users, users * 10, s.duration, options)
+
+
+def arrivals(rate: float, burstiness: float = 1.0) -> dict[str, str]:
+    """The Locust options of open-loop arrivals at `rate` requests/s, gaps of gamma shape
+    `burstiness` (1: Poisson), for every open-loop level of every scenario kind: one schedule
+    (lab.inproc.poisson), dealt out to the workers of a distributed level."""
+    options = {"--lab-rate": str(float(rate))}
+    if burstiness != 1:
+        options["--lab-burstiness"] = str(float(burstiness))
+    return options
+
+
+MAX_USERS = 1000
+UNBOUNDED_S = 10.0  # seconds a request may take when the SLO does not bound its latency
+
+
+def capacity_users(rate: float, s: CapacityScenario) -> int:
+    """Users enough for twice the requests that can be in flight at `rate` while every one of
+    them meets the SLO (Little's law), so that the users run out only where the SLO has
+    failed: a level passing its SLO with requests sent late was held back by its generator."""
+    assert s.slo is not None
+    bound_ms = s.slo.latency_bound_ms(s.output_tokens)
+    seconds = bound_ms / 1000 if bound_ms is not None else UNBOUNDED_S
+    return min(MAX_USERS, max(4, math.ceil(2 * rate * seconds)))
 
 
 def _open_loop_users(rate: float) -> int:

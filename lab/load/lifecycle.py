@@ -4,6 +4,7 @@ up -> smoke -> routing check -> scenarios -> down.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -11,51 +12,97 @@ from lab import platforms
 from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
-from lab.load import plan, scenarios
+from lab.load import dryrun, scenarios
+from lab.platforms import Plan, Platform
 from lab.platforms.kube import loadgen
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
+
+
+def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
+    """Check, then say what `up` would do (resolved as `up` resolves it); change nothing."""
+    name, why = platforms.choose(requested_platform, profile)
+    say(f"🧭 platform: {name} ({why})")
+    platform = platforms.get(name, dry_run=True)
+    _check_load(profile, name)
+    platform.check(profile)
+    planned = platform.plan(profile)
+    dryrun.up_plan(profile, name)
+    return planned
 
 
 def up(
     profile: Profile,
     requested_platform: str | None = None,
     run_smoke: bool = True,
-    dry_run: bool = False,
-) -> State | None:
-    """Check, then start the stack; refuse to start a twin of a lab that is already up.
-    A dry run prints the plan and returns None."""
+) -> tuple[Platform, State]:
+    """Check, then start the stack; refuse to start a twin of a lab that is already up. The
+    platform that brought it up comes back with its state: scenarios use that one."""
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
-    platform = platforms.get(name, dry_run=dry_run)
-    if found := loadgen.problems(profile, name):
-        raise ConfigError(found)  # worker pods need a Kubernetes platform: said before anything
-    platform.check(profile)
-    if dry_run:
-        planned = platform.up(profile)
-        plan.up_plan(profile, name)
-        return planned
+    platform = platforms.get(name)
+    check(profile, platform)
     with state.locked():
         _refuse_twins()
         began = time.monotonic()
         current = platform.up(profile)
-    ok(f"stack up in {time.monotonic() - began:.1f} s: router at {current.endpoints.router}")
+    where = current.require_endpoints()
+    ok(f"stack up in {time.monotonic() - began:.1f} s: router at {where.router}")
+    if profile.engine.test_delay:
+        note(
+            f"engine.test_delay {profile.engine.test_delay}: these engines are slowed on purpose "
+            "(tests and calibration only); every results manifest records it"
+        )
     if run_smoke:
-        smoke.run(current.endpoints)
-    return current
+        smoke.run(where)
+    return platform, current
+
+
+def check(profile: Profile, platform: Platform) -> None:
+    """Everything `up` refuses before it starts anything: a state folder or file it cannot
+    use, then what the platform cannot serve."""
+    state.load()
+    state.check_writable()
+    _check_load(profile, platform.name)
+    platform.check(profile)
+
+
+def _check_load(profile: Profile, platform: str) -> None:
+    """Worker pods need a Kubernetes platform: said before anything starts."""
+    if found := loadgen.problems(profile, platform):
+        raise ConfigError(found)
 
 
 def down(dry_run: bool = False, volumes: bool = False) -> bool:
     """Stop what the running lab started (and, with `volumes`, remove its volumes, where the
-    platform has any); False when nothing was up."""
-    with state.locked():
-        current = state.load()
+    platform has any); False when nothing was up. Nothing is written when nothing is up, nor
+    in a dry run (not even the lock)."""
+    if state.load() is None:
+        return False
+    with contextlib.nullcontext() if dry_run else state.locked():
+        current = state.load()  # again under the lock: another `down` may have finished
         if current is None:
             return False
         platform = platforms.get(current.platform, dry_run=dry_run)
         for line in platform.down(current, volumes=volumes):
             say(f"🧹 {line}")
     return True
+
+
+def restart_router(profile: Profile) -> None:
+    """The running lab's router again, with `profile`'s router settings; engines untouched.
+    Only where the router is a process of its own (local, Compose)."""
+    state.require()  # nothing up: said before anything (a lock file) is written
+    with state.locked():
+        current = state.require()
+        platform = platforms.get(current.platform)
+        restart = getattr(platform, "restart_router", None)
+        if restart is None:
+            raise ConfigError(
+                f"restart-router: on {current.platform} the router is the chart's Deployment; "
+                "change router settings with `python -m lab down` and `up`"
+            )
+        ok(restart(current, profile))
 
 
 def cycle(
@@ -67,11 +114,13 @@ def cycle(
 ) -> State:
     """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
     the stack is torn down whatever happened."""
-    current = up(profile, requested_platform)
+    platform, current = up(profile, requested_platform, run_smoke=False)
     try:
-        routing_check.run(current.endpoints)
+        # Smoke inside the try: a stack that fails it comes down like any other failed cycle.
+        smoke.run(current.require_endpoints())
+        routing_check.run(current.require_endpoints())
         if profile.scenarios:
-            scenarios.run(profile, current, scenario_names or [], results_base)
+            scenarios.run(profile, current, scenario_names or [], results_base, platform)
         else:
             note(f"{profile.source} has no scenarios: nothing to load the stack with")
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lab.config.profile import RoutingScenario, Scenario
+from lab.inproc.samples import CPU_FILE
 from lab.load.levels import Level
 from lab.paths import asset
 from lab.stack import processes
@@ -20,14 +21,18 @@ from lab.stack.endpoints import Endpoints
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
 MASTER_PORT = 5557  # Locust's own default; the next free one when taken
 WORKERS_WAIT = 120  # seconds a master waits for its workers to connect before it gives up
-CPU_FILE = "client_cpu.csv"  # in the level's folder: every Locust process's CPU use
 
 
 class RemoteWorkers(Protocol):
     """Workers that run elsewhere (pods: lab.platforms.kube.loadgen), started per level."""
 
-    master_host: str  # how they dial the master
-    router: str  # the router as they reach it
+    @property
+    def master_host(self) -> str:
+        """How they dial the master."""
+
+    @property
+    def router(self) -> str:
+        """The router as they reach it."""
 
     def start(self, level: str, workers: int, port: int, command: list[str]) -> None: ...
 
@@ -134,6 +139,10 @@ def _lab_options(level: Level, scenario: Scenario, endpoints: Endpoints, words: 
     ]
     if isinstance(scenario, RoutingScenario):
         options += routing_options(endpoints)
+    if getattr(scenario, "direct", False):  # the router bypassed: the engines in turn
+        options += ["--lab-direct", ",".join(engine.url for engine in endpoints.engines)]
+    if scenario.slo is not None:  # each request is judged as it is recorded (slo_ok)
+        options += ["--lab-slo", scenario.slo.option()]
     for option, value in level.options.items():
         options += [option, value]
     return options

@@ -1,9 +1,13 @@
 """Resilience scenarios: events injected into the stack while Locust keeps loading it.
 
 failover: kill one engine as a crash would, later restart it. scale: add a replica, later
-remove it (it leaves the router and drains first). The events, with the wall-clock times they
-began and ended, go to events.csv; the router's view of its workers is sampled every second to
-router.csv; the figures come from the per-request samples.
+remove it (it leaves the router and drains first, lab.stack.drain). The events, with the
+wall-clock times they began and ended, and each drain with how long it took, go to events.csv;
+the router's view of its workers is sampled every second to router.csv; the figures come from
+the per-request samples.
+
+A failure belongs to an event by the engine it was on and when it broke (its end), not by when
+it was sent: a request sent before a scale-down and cut by it is the scale-down's.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import Any
 import httpx
 import numpy as np
 
-from lab.config.profile import FailoverScenario, Profile, SteadyLoadScenario
+from lab.config.profile import FailoverScenario, Profile, ScaleScenario, SteadyLoadScenario
 from lab.console import say
 from lab.results import summary
 from lab.stack import state
 from lab.stack.endpoints import Engine
+from lab.stack.router import Router
 from lab.stack.state import State
 
 EVENT_COLUMNS = ("time", "event", "detail")
@@ -37,8 +42,9 @@ class Event:
     action: Callable[[], str]
 
 
-def plan(scenario: SteadyLoadScenario, platform: Any, current: State,
-         profile: Profile) -> list[Event]:  # fmt: skip
+def plan(
+    scenario: SteadyLoadScenario, platform: Any, current: State, profile: Profile
+) -> list[Event]:
     """The events of a scenario, as calls on the platform's operations."""
     if isinstance(scenario, FailoverScenario):
         engine = scenario.engine
@@ -50,12 +56,14 @@ def plan(scenario: SteadyLoadScenario, platform: Any, current: State,
                 lambda: platform.restart_engine(current, engine, profile),
             ),
         ]
+    assert isinstance(scenario, ScaleScenario)  # a steady-load scenario is one or the other
     replicas = profile.engine.replicas
 
     def scale(to: int) -> Callable[[], str]:
         def act() -> str:
             platform.scale(current, to, profile)
-            return f"{to} replicas: {', '.join(e.name for e in current.endpoints.engines)}"
+            engines = current.require_endpoints().engines
+            return f"{to} replicas: {', '.join(e.name for e in engines)}"
 
         return act
 
@@ -82,11 +90,15 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
             for event in events:
                 due = max(began + event.at, previous_done + event.at - previous_at)
                 time.sleep(max(0.0, due - time.time()))
-                writer.writerow([f"{time.time():.3f}", event.name, "begin"])
+                begun = time.time()
+                writer.writerow([f"{begun:.3f}", event.name, "begin"])
                 file.flush()
-                say(f"⚡ {event.name} at {time.time() - began:.0f} s")
+                say(f"⚡ {event.name} at {begun - began:.0f} s")
                 detail = event.action()
                 previous_at, previous_done = event.at, time.time()
+                for drained in current.details.get("drains", []):
+                    if drained["began"] >= begun:
+                        writer.writerows(_drain_rows(drained))
                 writer.writerow([f"{previous_done:.3f}", f"{event.name} done", detail])
                 file.flush()
                 state.save(current)
@@ -95,19 +107,30 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
         sampler.join(timeout=5)
 
 
+def _drain_rows(drained: dict) -> list[list[str]]:
+    """events.csv rows of one drain: when it began, when it ended and how."""
+    ended = drained["began"] + drained["seconds"]
+    how = "complete" if drained["complete"] else "bound ran out"
+    return [
+        [f"{drained['began']:.3f}", "drain", drained["engine"]],
+        [f"{ended:.3f}", "drain done", f"{drained['engine']} {drained['seconds']:.3f} s {how}"],
+    ]
+
+
 def _sample_router(current: State, path: Path, stop: threading.Event) -> None:
     """vllm-router's GET /workers every second: which workers it considers healthy."""
+    router = Router(current.require_endpoints().router)
     with path.open("w", newline="") as file, httpx.Client(timeout=2) as client:
         writer = csv.writer(file)
         writer.writerow(ROUTER_COLUMNS)
         while not stop.wait(1.0):
             try:
-                workers = client.get(f"{current.endpoints.router}/workers").json()["workers"]
-            except (httpx.HTTPError, ValueError, KeyError):
+                workers = router.workers(client)
+            except (httpx.HTTPError, ValueError):
                 continue  # not every router has this API (the chart's does not)
             now = f"{time.time():.3f}"
             for worker in workers:
-                writer.writerow([now, worker["url"], worker["is_healthy"], worker.get("load", "")])
+                writer.writerow([now, worker.url, worker.healthy, worker.load])
             file.flush()
 
 
@@ -120,20 +143,45 @@ def read_events(path: Path) -> list[tuple[float, str, str]]:
 
 def figures(place: Path, samples: list[summary.Sample], kind: str, engine: Engine | None) -> dict:
     """Failover (of `engine`) or scale figures from the samples and the recorded events."""
-    events = {name: when for when, name, _ in read_events(place / "events.csv")}
+    recorded = read_events(place / "events.csv")
+    events = {name: when for when, name, _ in recorded}
     if kind == "failover" and engine is not None:
         return failover_figures(samples, events, engine, place / "router.csv")
-    return scale_figures(samples, events)
+    return scale_figures(samples, events, drains(recorded))
+
+
+def drains(recorded: list[tuple[float, str, str]]) -> list[dict[str, Any]]:
+    """The drains events.csv recorded: engine, began, seconds, complete."""
+    found = []
+    for when, name, detail in recorded:
+        if name == "drain done":
+            engine, seconds, *how = detail.split()
+            found.append(
+                {
+                    "engine": engine,
+                    "began": when - float(seconds),
+                    "seconds": float(seconds),
+                    "complete": " ".join(how[1:]) == "complete",
+                }
+            )
+    return found
+
+
+def on(samples: list[summary.Sample], engine: str) -> list[summary.Sample]:
+    """The samples an event on `engine` may have cut: those that engine answered, and those
+    no engine answered (the router's own errors say no engine)."""
+    return [s for s in samples if s.engine in (engine, "")]
 
 
 def failover_figures(
     samples: list[summary.Sample], events: dict[str, float], engine: Engine, router_csv: Path
 ) -> dict:
-    """Requests failed (and why), failover time (kill until no request fails any more),
-    recovery time (restart until the engine serves again), TTFT before, during and after."""
+    """Requests the kill failed (on the killed engine, broken after the kill) and why, failover
+    time (kill until the last of them broke), recovery time (restart until the engine serves
+    again), TTFT before, during and after."""
     killed = events.get("kill", float("inf"))
     restarted = events.get("restart", float("inf"))
-    failures = [s for s in samples if not s.ok and s.start >= killed - 1]
+    failures = [s for s in on(samples, engine.name) if not s.ok and s.end >= killed]
     last_failure = max((s.end for s in failures), default=killed)
     served_again = min(
         (s.start for s in samples if s.ok and s.engine == engine.name and s.start >= restarted),
@@ -149,13 +197,17 @@ def failover_figures(
         "ttft_p50_during_ms": _median_ttft(samples, lambda s: killed <= s.start < recovered),
         "ttft_p50_after_ms": _median_ttft(samples, lambda s: s.start >= recovered),
         "router_marked_unhealthy_after_s": _router_unhealthy(router_csv, engine.url, killed),
+        "failed_total": sum(1 for s in samples if not s.ok),
     }
     return out
 
 
-def scale_figures(samples: list[summary.Sample], events: dict[str, float]) -> dict:
-    """Time until the added replica serves, its share of requests while it runs, and errors
-    while it is removed."""
+def scale_figures(
+    samples: list[summary.Sample], events: dict[str, float], drained: list[dict] | None = None
+) -> dict:
+    """Time until the added replica serves, its share of requests while it runs; for the
+    removal: how many requests were in flight on the removed engine when it was removed, how
+    long its drain took, and the requests that broke on it (by end time) while it was removed."""
     up = events.get("scale-up", float("inf"))
     down = events.get("scale-down", float("inf"))
     down_done = events.get("scale-down done", down)
@@ -164,7 +216,10 @@ def scale_figures(samples: list[summary.Sample], events: dict[str, float]) -> di
     first_new = min((s.start for s in new), default=None)
     window = [s for s in samples if s.ok and first_new is not None and first_new <= s.start < down]
     share = sum(1 for s in window if s in new) / len(window) if window else None
-    during_down = [s for s in samples if not s.ok and down <= s.start <= down_done + 5]
+    drain = drained[-1] if drained else None
+    removed = drain["engine"] if drain else (new[0].engine if new else "")
+    cut = [s for s in on(samples, removed) if not s.ok and down <= s.end <= down_done + 5]
+    open_then = [s for s in samples if s.engine == removed and s.start <= down < s.end]
     return {
         "new_engine": new[0].engine if new else None,
         "time_to_first_request_s": first_new - up if first_new is not None else None,
@@ -174,8 +229,13 @@ def scale_figures(samples: list[summary.Sample], events: dict[str, float]) -> di
             else None
         ),
         "new_engine_share": share,
-        "failed_during_scale_down": len(during_down),
-        "scale_down_errors": _errors(during_down),
+        "removed_engine": removed or None,
+        "in_flight_at_scale_down": len(open_then),
+        "finished_after_scale_down": sum(1 for s in open_then if s.ok),
+        "drain_s": drain["seconds"] if drain else None,
+        "drain_complete": drain["complete"] if drain else None,
+        "failed_during_scale_down": len(cut),
+        "scale_down_errors": _errors(cut),
         "failed_total": sum(1 for s in samples if not s.ok),
     }
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,15 +23,18 @@ from lab.config.profile import (
     Scenario,
     SteadyLoadScenario,
 )
+from lab.config.slo import Slo
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.load import levels, locust, resilience
+from lab.inproc.samples import CPU_FILE
+from lab.load import capacity, gauges, levels, locust, resilience
+from lab.platforms import Platform
 from lab.platforms.kube import loadgen
 from lab.results import folder as results
-from lab.results import report, summary
+from lab.results import report, series, summary
 from lab.stack import metrics
-from lab.stack.endpoints import Endpoints, Engine
+from lab.stack.endpoints import Engine
 from lab.stack.state import State
 
 COUNTER_NAMES = {
@@ -41,27 +46,36 @@ COUNTER_NAMES = {
 }
 
 
-def run(profile: Profile, current: State, names: list[str], base: Path) -> Path:
+def run(
+    profile: Profile,
+    current: State,
+    names: list[str],
+    base: Path,
+    platform: Platform | None = None,
+) -> Path:
     """Run the named scenarios (all when none) into a new results folder; return the folder.
+    Resilience events act through `platform`, the one that brought the stack up (`run` in a
+    later shell has only the state: it gets the platform the state names).
 
     Ctrl-C stops the Locust process, marks the scenario interrupted and keeps every file.
     """
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
+    platform = platform or platforms.get(current.platform)
     chosen = [profile.scenario(n) for n in names] if names else list(profile.scenarios)
     if not chosen:
         raise LabError(f"{profile.source}: the profile has no scenarios to run")
     if endpoints.tokenizer and any(isinstance(s, RoutingScenario) for s in chosen):
         chat_tokens.tokenizer(endpoints.tokenizer)  # refused here, not by every request
+    generator = _generator(profile, current)
     folder = results.create(base, profile)
-    manifest = results.start_manifest(profile, current)
+    images = platforms.images(current.platform, profile)
+    manifest = results.start_manifest(profile, current, images)
     results.save_manifest(folder, manifest)
     say(f"📁 results: {folder}")
     words = levels.word_list(profile)
-    generator = _generator(profile, current)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, folder, manifest, words, generator)
+            _run_scenario(scenario, profile, current, platform, folder, manifest, words, generator)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -104,13 +118,14 @@ def _run_scenario(
     scenario: Scenario,
     profile: Profile,
     current: State,
+    platform: Platform,
     folder: Path,
     manifest: dict,
     words: str,
     generator: Generator,
 ) -> None:
     seed = levels.seed(scenario)
-    entry = {
+    entry: dict[str, Any] = {
         "name": scenario.name,
         "kind": scenario.kind,
         "status": "running",
@@ -125,10 +140,14 @@ def _run_scenario(
     place = folder / scenario.name
     place.mkdir()
     units: dict[str, dict] = {}
+    search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
+    planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
     try:
-        for index, level in enumerate(levels.levels(scenario)):
+        for index, level in enumerate(planned):
+            if search is not None:
+                gauges.wait_idle(current.require_endpoints())  # not the last step's queue
             say(f"🦗 {scenario.name}/{level.name}: {level.users} users, up to {level.run_time} s")
-            events = _events(scenario, profile, current)
+            events = _events(scenario, profile, current, platform)
             engine = _target(scenario, current)
             # Each level its own prompts: a level must not hit what the one before cached.
             level_seed = None if seed is None else seed + index
@@ -137,8 +156,10 @@ def _run_scenario(
             )
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
-            units[level.name] = _summarize(place, level.name, deltas, scenario.kind, engine)
-            _say_level(scenario.name, level.name, units[level.name])
+            units[level.name] = summarize_level(
+                place, level.name, deltas, scenario.kind, engine, scenario.slo, level_load(level)
+            )
+            say_level(scenario.name, level.name, units[level.name])
             results.save_manifest(folder, manifest)
         entry["status"] = "completed"
     except KeyboardInterrupt:
@@ -149,19 +170,29 @@ def _run_scenario(
         bad(f"{scenario.name}: {exc}")
     finally:
         entry["ended"] = results.now()
-        (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+        written: dict[str, Any] = {"levels": units}
+        if scenario.slo is not None:
+            written["slo"] = scenario.slo.to_json()
+        if search is not None:
+            written["capacity"] = search.result()
+            (ok if written["capacity"]["capacity_rps"] is not None else note)(
+                f"{scenario.name}: {written['capacity']['statement']}"
+            )
+        (place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
 
 
-def _events(scenario: Scenario, profile: Profile, current: State) -> list[resilience.Event]:
+def _events(
+    scenario: Scenario, profile: Profile, current: State, platform: Platform
+) -> list[resilience.Event]:
     if not isinstance(scenario, SteadyLoadScenario):
         return []
-    return resilience.plan(scenario, platforms.get(current.platform), current, profile)
+    return resilience.plan(scenario, platform, current, profile)
 
 
 def _target(scenario: Scenario, current: State) -> Engine | None:
     """The engine a failover scenario kills."""
     if isinstance(scenario, FailoverScenario):
-        return current.endpoints.engines[scenario.engine]
+        return current.require_endpoints().engines[scenario.engine]
     return None
 
 
@@ -184,9 +215,9 @@ def _run_level(
     seed: int | None,
     generator: Generator,
 ) -> dict[str, dict[str, float]]:
-    endpoints = current.endpoints
+    endpoints = current.require_endpoints()
     (place / level.name).mkdir()
-    before = _counters(endpoints)
+    before = counters(endpoints.engines)
     stop_file = place / level.name / ".stop"
     extra = ["--lab-stop-file", str(stop_file)]
     if seed is not None:
@@ -197,13 +228,14 @@ def _run_level(
         level, scenario, endpoints, place, words, generator.workers, extra, generator.remote
     )
     try:
-        if events:
-            resilience.inject(events, began, place, current)
-            settle = level.settle + _router_check_interval(current)
-            end = max(began + level.minimum, time.time() + settle)
-            time.sleep(max(0.0, end - time.time()))
-            stop_file.touch()  # Locust ends the run and writes its files
-        code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
+        with gauges.sampling(endpoints, place / series.FILE, level.name):
+            if events:
+                resilience.inject(events, began, place, current)
+                settle = level.settle + _router_check_interval(current)
+                end = max(began + level.minimum, time.time() + settle)
+                time.sleep(max(0.0, end - time.time()))
+                stop_file.touch()  # Locust ends the run and writes its files
+            code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
     except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
         swarm.stop(stop_file)
         if isinstance(exc, KeyboardInterrupt):
@@ -213,14 +245,14 @@ def _run_level(
         stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
-    return metrics.delta(_counters(current.endpoints), before)
+    return metrics.delta(counters(current.require_endpoints().engines), before)
 
 
-def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
+def counters(engines: Iterable[Engine]) -> dict[str, dict[str, float]]:
     """Engine counters under the lab's names; an engine that does not answer counts nothing."""
     out = {}
     with httpx.Client(timeout=5) as client:
-        for engine in endpoints.engines:
+        for engine in engines:
             try:
                 snapshot = metrics.scrape(engine.metrics, client)
             except httpx.HTTPError:
@@ -230,18 +262,40 @@ def _counters(endpoints: Endpoints) -> dict[str, dict[str, float]]:
     return out
 
 
-def _summarize(place: Path, level: str, deltas: dict, kind: str, engine: Engine | None) -> dict:
+def level_load(level: levels.Level) -> dict[str, Any]:
+    """What a level offered: its arrival rate (open loop) and users."""
+    return {"offered_rps": level.rate, "users": level.users}
+
+
+def summarize_level(
+    place: Path,
+    level: str,
+    deltas: dict,
+    kind: str,
+    engine: Engine | None,
+    slo: Slo | None = None,
+    load: dict[str, Any] | None = None,
+) -> dict:
+    """The figures of a level (summary.json), from its samples in place/requests.csv."""
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
     figures = summary.summarize(samples, deltas)
-    cpu = summary.read_cpu(place / level / locust.CPU_FILE)
-    figures.update(summary.client_figures(samples, cpu))
+    figures.update(load or {})
+    if slo is not None:
+        figures["slo_met"] = slo.met(figures["slo_attainment"], figures["error_rate"])
+    cpu = summary.read_cpu(place / level / CPU_FILE)
+    figures.update(summary.client_figures(samples, cpu, figures.get("slo_met")))
+    measured = [s for s in samples if s.measured]
+    span = (min(s.start for s in measured), max(s.end for s in measured)) if measured else None
+    figures.update(series.figures(series.read(place / series.FILE), level, span))
     if kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
         figures.update(resilience.figures(place, samples, kind, engine))
     return figures
 
 
-def _say_level(scenario: str, level: str, figures: dict) -> None:
+def say_level(scenario: str, level: str, figures: dict) -> None:
+    """A level's figures in one line on the terminal."""
+
     def ms(key: str) -> str:
         value = figures.get(key)
         return "-" if value is None else f"{value:.0f} ms"

@@ -1,23 +1,31 @@
 """`python -m lab ui` / `nox -s ui`: Locust's web UI on the lab's scenarios, against the stack
-that is up, or against one brought up for it (and stopped with it on Ctrl-C)."""
+that is up, or against one brought up for it (and stopped with it on Ctrl-C). Each test started
+in the UI leaves a results folder in `base` (lab.load.web_runs, inside Locust's process)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
+from lab import platforms
+from lab.config import profile as profiles
 from lab.config.profile import Profile
 from lab.console import note, ok, say
-from lab.load import levels, lifecycle, locust
+from lab.load import levels, lifecycle, locust, web_figures
 from lab.paths import asset
+from lab.results import folder as results
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints
 
-LOCUSTFILES = ("routing.py", "throughput.py")
+LOCUSTFILES = ("routing.py", "throughput.py", "web_ui.py")
 
 
-def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
+def command(endpoints: Endpoints, port: int, words: str, base: Path, manifest: Path) -> list[str]:
     files = ",".join(str(asset("locustfiles", name)) for name in LOCUSTFILES)
+    engines = ",".join(f"{engine.name}={engine.url}" for engine in endpoints.engines)
     return [
         sys.executable,
         "-m",
@@ -35,29 +43,58 @@ def command(endpoints: Endpoints, port: int, words: str) -> list[str]:
         endpoints.model,
         *locust.routing_options(endpoints),
         *locust.user_options(endpoints, words),
+        "--lab-results",
+        str(base),  # Locust runs in this directory: folders are said as the user named them
+        "--lab-run-manifest",
+        str(manifest),
+        "--lab-engine-urls",
+        engines,
     ]
 
 
-def serve(profile: Profile, requested_platform: str | None, port: int) -> None:
+def serve(profile: Profile, requested_platform: str | None, port: int, base: Path) -> None:
     current = state.load()
     owned = current is None
-    if owned:
-        current = lifecycle.up(profile, requested_platform)
+    if current is None:
+        _, current = lifecycle.up(profile, requested_platform)
     else:
         note(f"using the lab that is up ({current.profile['name']} on {current.platform})")
+        # The runs describe the stack the UI drives, not the profile named on the command line.
+        profile = profiles.build(current.profile, current.profile_source)
     try:
+        endpoints = current.require_endpoints()
         web_port = processes.free_port(port)
         if web_port != port:
             note(f"port {port} is taken: the web UI uses {web_port} instead")
-        ok(f"Locust web UI at http://127.0.0.1:{web_port} (Ctrl-C stops it)")
-        locust = subprocess.Popen(command(current.endpoints, web_port, levels.word_list(profile)))
-        try:
-            locust.wait()
-        except KeyboardInterrupt:
-            locust.terminate()
-            locust.wait(timeout=30)
-            raise
+        with tempfile.TemporaryDirectory(prefix="lab-ui-") as scratch:
+            images = platforms.images(current.platform, profile)
+            manifest = results.start_manifest(profile, current, images)
+            template = Path(scratch) / "manifest.json"
+            template.write_text(json.dumps(manifest))
+            say(f"🧭 the web UI drives {web_figures.stack_line(manifest)}")
+            url = f"http://127.0.0.1:{web_port}"
+            ok(f"Locust web UI at {url} (Ctrl-C stops it); the lab's figures in its LLM tab")
+            say(f"📈 charts over time at {url}/llm; each test's results folder goes to {base}/")
+            words = levels.word_list(profile)
+            _run(command(endpoints, web_port, words, base, template))
     finally:
         if owned:
             say("🧹 stopping the stack this UI brought up")
             lifecycle.down()
+
+
+def _run(argv: list[str]) -> None:
+    """Locust until it ends, or until Ctrl-C: then it finishes the test it was running (its
+    results folder included) before it exits."""
+    locust = subprocess.Popen(argv)
+    try:
+        locust.wait()
+    except KeyboardInterrupt:
+        locust.terminate()
+        try:
+            locust.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            note("Locust did not finish its test in 90 s: killed")
+            locust.kill()
+            locust.wait()
+        raise

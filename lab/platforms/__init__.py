@@ -8,15 +8,17 @@ from typing import Protocol
 
 from lab.config.profile import Profile
 from lab.errors import ConfigError
+from lab.platforms.plan import Plan
 from lab.stack.state import State
+
+__all__ = ["PLATFORMS", "Plan", "Platform", "choose", "get"]
 
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
 
 
 class Platform(Protocol):
-    """A platform is built with `dry_run`: then `up` and `down` print their exact plan (commands,
-    files written with their content hashes), change nothing, save no state, and `up` returns
-    None."""
+    """`plan` prints and returns what `up` would do and changes nothing. A platform built with
+    `dry_run` has `down` print its plan instead of acting."""
 
     name: str
 
@@ -24,7 +26,11 @@ class Platform(Protocol):
         """Refuse, before anything is started, a profile or a machine this platform cannot serve;
         name each missing prerequisite and how to get it."""
 
-    def up(self, profile: Profile) -> State | None:
+    def plan(self, profile: Profile) -> Plan:
+        """What `up` would do, resolved as `up` would resolve it (the model, free ports); said
+        with a [dry-run] prefix and returned. Saves no state, starts nothing."""
+
+    def up(self, profile: Profile) -> State:
         """Bring the stack up and return its state (saved as it goes) with its endpoints."""
 
     def health(self, state: State) -> dict[str, str]:
@@ -62,6 +68,17 @@ def get(name: str, dry_run: bool = False) -> Platform:
         available = ", ".join(sorted(known))
         raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
     return known[name](dry_run=dry_run)
+
+
+def images(name: str, profile: Profile) -> list[str]:
+    """The container images (image:tag) platform `name` runs for a profile; none on local,
+    where engines and router are Python packages."""
+    from lab.platforms.compose.platform import stack_images
+    from lab.platforms.kube import platform as kube
+
+    if name == "compose":
+        return stack_images(profile)
+    return kube.images(profile) if name in ("kind", "minikube", "existing") else []
 
 
 def choose(requested: str | None, profile: Profile) -> tuple[str, str]:

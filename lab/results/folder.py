@@ -7,8 +7,10 @@ goes so that an interrupted run keeps every finished scenario and says which was
         requests.csv       one row per request (lab.inproc.samples.SAMPLE_COLUMNS)
         engines.csv        per level and engine: counter deltas over the level
         summary.json       per level: lab.results.summary figures
+        engine_series.csv  the engines' gauges once a second (lab.results.series)
         <level>/locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
-                locust_exceptions.csv, locust.html, locust.log
+                locust_exceptions.csv, locust.html, locust.log (locust-worker-N.log),
+                client_cpu.csv (each Locust process's CPU, lab.inproc.samples.CPU_FILE)
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from lab.config import values
 from lab.config.profile import Profile
 from lab.config.validation import check, violations
 from lab.errors import ConfigError, LabError
-from lab.results import provenance
+from lab.paths import unwritable
+from lab.results import provenance, summary
 from lab.stack.state import State
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+SCENARIO_FILES = ("requests.csv", "engines.csv", "summary.json")  # of a scenario with levels
 ENGINE_COLUMNS = (
     "level",
     "engine",
@@ -44,6 +48,14 @@ ENGINE_COLUMNS = (
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_writable(folder: Path, option: str = "--out") -> None:
+    """Refuse, before anything is computed or started, a folder results cannot be written in
+    (it need not exist yet; nothing is made here)."""
+    problem = unwritable(folder)
+    if problem:
+        raise ConfigError(f"{option} {folder}: {problem}")
 
 
 def create(base: Path, profile: Profile) -> Path:
@@ -68,9 +80,10 @@ def new_folder(base: Path, name: str) -> Path:
     raise LabError(f"{base}: cannot find a free folder name for {name}")
 
 
-def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
-    endpoints = current.endpoints
-    assert endpoints is not None
+def start_manifest(profile: Profile, current: State, images: list[str]) -> dict[str, Any]:
+    """The manifest of a run starting now; `images` are the container images (image:tag) its
+    platform runs (lab.platforms.images)."""
+    endpoints = current.require_endpoints()
     return {
         "schema_version": SCHEMA_VERSION,
         "lab_version": __version__,
@@ -84,8 +97,10 @@ def start_manifest(profile: Profile, current: State) -> dict[str, Any]:
             "engines": [e.url for e in endpoints.engines],
             "routing": endpoints.routing,
             "tokenizer": endpoints.tokenizer,
+            "simulated": endpoints.simulated,
         },
         "versions": provenance.versions(endpoints.engines[0].url if endpoints.engines else ""),
+        "images": images,
         "git_commit": provenance.git_commit(),
         "host": provenance.host(),
         "started": now(),
@@ -120,6 +135,20 @@ def load_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def scenario_place(folder: Path, entry: dict[str, Any]) -> Path:
+    """The folder of one scenario of a run. One with finished levels must hold its files: a
+    missing one is named, never skipped."""
+    place = folder / entry["name"]
+    if entry.get("levels"):
+        missing = [name for name in SCENARIO_FILES if not (place / name).is_file()]
+        if missing:
+            raise ConfigError(
+                f"{place}: {', '.join(missing)} missing, though {folder / MANIFEST} lists "
+                f"finished levels ({', '.join(entry['levels'])})"
+            )
+    return place
+
+
 def write_engines(path: Path, level: str, deltas: dict[str, dict[str, float]]) -> None:
     """Append one row per engine for a level (header on first write)."""
     new = not path.exists()
@@ -141,15 +170,38 @@ def write_engines(path: Path, level: str, deltas: dict[str, dict[str, float]]) -
 
 
 def read_engines(path: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """{level: {engine: {counter: value}}} from engines.csv."""
+    """{level: {engine: {counter: value}}} from engines.csv; a value that is not a number is
+    a ConfigError naming the file and line."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     if not path.exists():
         return out
     with path.open(newline="") as file:
-        for row in csv.DictReader(file):
-            counters = {k: float(row[k] or 0) for k in ENGINE_COLUMNS[2:7]}
+        reader = csv.DictReader(file)
+        for row in reader:
+            try:
+                counters = {k: summary.finite(row[k] or "0", k) for k in ENGINE_COLUMNS[2:7]}
+            except (KeyError, ValueError) as exc:
+                raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from None
             out.setdefault(row["level"], {})[row["engine"]] = counters
     return out
+
+
+def read_summary(place: Path) -> dict[str, Any]:
+    """A scenario's summary.json ({} before its first level ends), its levels checked to be a
+    mapping of each level to its figures."""
+    file = place / "summary.json"
+    if not file.exists():
+        return {}
+    try:
+        written = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(written, dict):
+        raise ConfigError(f"{file}: expected a mapping with the figures of each level")
+    levels = written.get("levels", {})
+    if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
+        raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
+    return written
 
 
 def _helm_values(profile: Profile) -> dict[str, Any] | None:

@@ -6,9 +6,7 @@ Rendered from the folder's files only, so a saved run can be re-rendered any tim
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
-from lab.results import summary
+from lab.config.validation import shorten
+from lab.errors import ConfigError
+from lab.results import folder as results
+from lab.results import series, summary
+from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
 COLUMNS = (
     ("completed", "ok", "{:.0f}"),
@@ -30,11 +32,15 @@ COLUMNS = (
     ("p50_itl_ms", "ITL p50", "{:.2f}"),
     ("p50_e2e_ms", "E2E p50", "{:.1f}"),
     ("p99_e2e_ms", "E2E p99", "{:.1f}"),
+    ("slo_attainment", "SLO met", "{:.0%}"),
+    ("goodput_rps", "goodput/s", "{:.2f}"),
+    ("max_waiting", "max waiting", "{:.0f}"),
+    ("max_kv_cache_usage", "max KV", "{:.0%}"),
     ("prefix_cache_hit_rate", "prefix hits", "{:.0%}"),
     ("session_stickiness", "stickiness", "{:.0%}"),
     ("engine_balance", "balance", "{:.2f}"),
     ("client_cpu_busiest", "client CPU", "{:.2f}"),
-    ("lag_p99_ms", "lag p99", "{:.0f}"),
+    ("late_share", "sent late", "{:.0%}"),
 )
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -48,7 +54,11 @@ img { max-width: 48%; margin: 0.5%; border: 1px solid #eee; }
 
 
 def write(folder: Path) -> Path:
-    """Render folder/report.html from the folder's manifest and files."""
+    """Render folder/report.html from the folder's manifest and files. Every file is read and
+    checked before report.html is written (a ConfigError names what is wrong)."""
+    out = folder / "report.html"
+    if out.exists() and not out.is_file():
+        raise ConfigError(f"{out}: a folder is in the way; remove it to render the report")
     manifest = json.loads((folder / "manifest.json").read_text())
     parts = [_header(manifest)]
     for entry in manifest["scenarios"]:
@@ -57,8 +67,13 @@ def write(folder: Path) -> Path:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    out = folder / "report.html"
-    out.write_text(page)
+    partial = folder / ".report.html.tmp"
+    try:
+        partial.write_text(page)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"{out}: cannot write it ({exc.strerror or exc})") from None
     return out
 
 
@@ -76,7 +91,7 @@ def _header(manifest: dict[str, Any]) -> str:
 
 
 def _scenario(folder: Path, entry: dict[str, Any]) -> str:
-    place = folder / entry["name"]
+    place = results.scenario_place(folder, entry)
     title = f"<h2>{_e(entry['name'])} ({_e(entry['kind'])}): {_e(entry['status'])}</h2>"
     if entry["error"]:
         title += f"<p class='bad'>{_e(entry['error'])}</p>"
@@ -84,26 +99,71 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     if not samples_file.exists():
         return title + "<p>No request was measured.</p>"
     samples = summary.read_samples(samples_file)
-    figures = _figures(place)
+    if not samples:
+        return title + "<p>No request was measured.</p>"
+    written = results.read_summary(place)
+    figures = _figures(written, place / "summary.json")
+    slo, capacity = written.get("slo"), written.get("capacity")
+    t0 = min(s.start for s in samples)
     images = [
         _cdf(samples, "ttft_ms", "TTFT"),
         _cdf(samples, "e2e_ms", "End-to-end latency"),
         _over_time(samples, folder),
+        saturation(series.read(place / series.FILE), t0),
+        latency_vs_rate(figures, slo, capacity),
+        goodput_vs_rate(figures, slo, capacity),
+        pareto(figures),
         _per_engine(figures),
     ]
+    verdict = ""
     if entry["kind"] == "routing":
         images.append(_by_round(samples))
+        verdict = _routing_verdict(figures)
     return (
         title
+        + _capacity(capacity)
         + _table(figures)
+        + verdict
         + _resilience(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 
 
-def _figures(place: Path) -> dict[str, dict[str, Any]]:
-    file = place / "summary.json"
-    return json.loads(file.read_text())["levels"] if file.exists() else {}
+def _figures(written: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]:
+    """summary.json's figures per level; those the report shows must be numbers."""
+    levels: dict[str, dict[str, Any]] = written.get("levels", {})
+    for level, values in levels.items():
+        for key, _, _ in COLUMNS:
+            if values.get(key) is not None and not _number(values[key]):
+                raise ConfigError(f"{file}: levels.{shorten(level)}.{key}: expected a number")
+        engines = values.get("requests_per_engine") or {}
+        if not isinstance(engines, dict) or not all(_number(n) for n in engines.values()):
+            where = f"levels.{shorten(level)}.requests_per_engine"
+            raise ConfigError(f"{file}: {where}: expected a number per engine")
+    return levels
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _capacity(capacity: dict[str, Any] | None) -> str:
+    """The capacity search's outcome in words, with its SLO and interval."""
+    if not capacity:
+        return ""
+    slo = capacity["slo"]
+    limits = ", ".join(f"{k} ≤ {v:g}" for k, v in slo.items()
+                       if k.endswith("_ms") and v is not None)  # fmt: skip
+    interval = capacity["interval"]
+    low, high = interval["low_rps"], interval["high_rps"]
+    span = f"{'-' if low is None else f'{low:g}'} to {'open' if high is None else f'{high:g}'}"
+    return (
+        f"<p><b>{_e(capacity['statement'])}</b><br>"
+        f"<span class='meta'>SLO: {_e(limits)} for {slo['attainment']:.0%} of requests, "
+        f"errors ≤ {slo['max_error_rate']:.0%} · {interval['confidence']:.0%} interval "
+        f"{_e(span)} req/s ({_e(interval['scope'])}) · {_e(capacity['limit_detail'])} · "
+        f"{len(capacity['steps'])} steps in {capacity['elapsed_s']:.0f} s</span></p>"
+    )
 
 
 def _table(figures: dict[str, dict[str, Any]]) -> str:
@@ -117,7 +177,8 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
     note = (
         "<p class='meta'>Latencies in ms, from raw per-request samples. Client CPU: the busiest "
-        "Locust process, in cores; lag: how late requests left after their scheduled time.</p>"
+        f"Locust process, in cores; sent late: requests sent over {summary.LATE_MS:.0f} ms "
+        "after their arrival time.</p>"
     )
     limited = "".join(
         f"<p class='bad'>{_e(level)}: client-limited, its figures are the load generator's: "
@@ -126,6 +187,35 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         if values.get("client_limited")
     )
     return f"<table>{head}{''.join(rows)}</table>{note}{limited}"
+
+
+def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:
+    """The routing logic judged whole: cache hits beside balance, each engine's TTFT and the
+    TTFT by conversation round, so that hits won by idling an engine show as such."""
+    head = (
+        "<tr><th>level</th><th>prefix hits</th><th>balance</th><th>busiest engine</th>"
+        "<th>TTFT p50 per engine</th><th>TTFT p50 by round</th></tr>"
+    )
+    rows = []
+    for level, v in figures.items():
+        hits, balance, share = (
+            v.get("prefix_cache_hit_rate"), v.get("engine_balance"), v.get("busiest_engine_share")
+        )  # fmt: skip
+        engines = ", ".join(
+            f"{e} {ms:.0f}" for e, ms in v.get("p50_ttft_ms_per_engine", {}).items()
+        )
+        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in v.get("p50_ttft_ms_by_round", {}).items())
+        rows.append(
+            f"<tr><td>{_e(level)}</td><td>{'-' if hits is None else f'{hits:.0%}'}</td>"
+            f"<td>{'-' if balance is None else f'{balance:.2f}'}</td>"
+            f"<td>{'-' if share is None else f'{share:.0%} of requests'}</td>"
+            f"<td>{_e(engines) or '-'}</td><td>{_e(rounds) or '-'}</td></tr>"
+        )
+    note = (
+        "<p class='meta'>Routing verdict: a hit rate won by sending most requests to one engine "
+        "is no win; balance is min/max requests per engine. TTFT in ms.</p>"
+    )
+    return f"<h3>Routing verdict</h3><table>{head}{''.join(rows)}</table>{note}"
 
 
 RESILIENCE = (
@@ -164,7 +254,7 @@ def _cdf(samples: list[summary.Sample], metric: str, title: str) -> str:
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _over_time(samples: list[summary.Sample], folder: Path) -> str:
@@ -193,16 +283,19 @@ def _over_time(samples: list[summary.Sample], folder: Path) -> str:
             axis.axvline(when, color="k", linestyle="--", linewidth=0.8)
             if axis is top:
                 axis.annotate(label, (when, 0), rotation=90, fontsize=7, va="bottom")
-    return _png(fig)
+    return png(fig)
 
 
 def _events(folder: Path, t0: float) -> list[tuple[float, str]]:
     """Injected events (events.csv of resilience scenarios), relative to the first request."""
     found = []
     for file in folder.glob("*/events.csv"):
-        for line in file.read_text().splitlines()[1:]:
-            time_, event, *_ = line.split(",")
-            found.append((float(time_) - t0, event))
+        for number, line in enumerate(file.read_text().splitlines()[1:], 2):
+            time_, event, *_ = [*line.split(","), ""]
+            try:
+                found.append((summary.finite(time_, "time") - t0, event))
+            except ValueError as exc:
+                raise ConfigError(f"{file}: line {number}: {exc}") from None
     return found
 
 
@@ -224,7 +317,7 @@ def _per_engine(figures: dict[str, dict[str, Any]]) -> str:
     ax.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, labels)
     ax.set(title="Requests per engine (and prefix-cache hit rate)", ylabel="requests")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def _by_round(samples: list[summary.Sample]) -> str:
@@ -236,14 +329,7 @@ def _by_round(samples: list[summary.Sample]) -> str:
     ax.plot([int(r) for r in rounds], list(rounds.values()), marker="o")
     ax.set(title="Median TTFT by conversation round", xlabel="round", ylabel="TTFT ms")
     ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png(fig)
 
 
 def _e(text: str) -> str:

@@ -5,20 +5,27 @@ the engines' counter deltas. Metric definitions follow `vllm bench serve` (lab.i
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from lab.config.validation import shorten
+from lab.errors import ConfigError
 
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 PERCENTILES = (50, 90, 99)
-# When the load generator, not the stack, set a level's figures (see client_limit).
+Row = TypeVar("Row")  # what one line of a CSV file the lab wrote is read as
+# When the load generator, not the stack, set a level's figures (client_limit): one rule for
+# every level, a capacity search's steps included.
 CPU_BOUND = 0.9  # of one core: a Locust process busy (or waiting for a CPU) beyond this
-LAG_P99_BOUND_MS = 50.0  # requests leaving later than this after their scheduled time, at p99
+LATE_MS = 100.0  # a request sent this much after its scheduled arrival was sent late
+LATE_SHARE = 0.10  # more late requests than this: the generator fell behind its schedule
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,8 @@ class Sample:
     ok: bool
     error: str
     phase: str  # run, or drain: finished while the load generator was stopping
-    lag_ms: float | None = None  # how late the request left after its scheduled arrival
+    slo_ok: bool | None = None  # met the scenario's SLO; None: no SLO, or drained
+    lag_ms: float | None = None  # how late the load generator sent it after its arrival time
 
     @property
     def measured(self) -> bool:
@@ -53,32 +61,77 @@ class Sample:
 
 
 def read_samples(path: Path) -> list[Sample]:
-    with path.open(newline="") as file:
-        return [_sample(row) for row in csv.DictReader(file)]
+    """The samples of a requests.csv; a row that is not numbers where numbers belong is a
+    ConfigError naming the file, the line and the column."""
+    return _read(path, from_row)
 
 
-def _sample(row: dict[str, str]) -> Sample:
+def _read(path: Path, parse: Callable[[dict[str, str]], Row]) -> list[Row]:
+    try:
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            return [_checked(parse, row, path, reader.line_num) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+
+
+def _checked(
+    parse: Callable[[dict[str, str]], Row], row: dict[str, str], path: Path, line: int
+) -> Row:
+    try:
+        return parse(row)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: line {line}: no {exc} column") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: line {line}: {exc}") from None
+
+
+def from_row(row: dict[str, str]) -> Sample:
+    """A Sample from one row of requests.csv."""
+
     def number(key: str) -> float | None:
-        return float(row[key]) if row.get(key) else None
+        return finite(row[key], key) if row.get(key) else None
 
     return Sample(
-        start=float(row["start_time"]),
+        start=finite(row["start_time"], "start_time"),
         level=row.get("level", ""),
         session=row.get("session", ""),
         round=row.get("round", ""),
         engine=row.get("engine", ""),
-        prompt_tokens=int(row.get("prompt_tokens") or 0),
-        output_tokens=int(row.get("output_tokens") or 0),
-        cached_tokens=int(row["cached_tokens"]) if row.get("cached_tokens") else None,
+        prompt_tokens=whole(row.get("prompt_tokens") or "0", "prompt_tokens"),
+        output_tokens=whole(row.get("output_tokens") or "0", "output_tokens"),
+        cached_tokens=whole(row["cached_tokens"], "cached_tokens")
+        if row.get("cached_tokens")
+        else None,
         ttft_ms=number("ttft_ms"),
         tpot_ms=number("tpot_ms"),
         e2e_ms=number("e2e_ms"),
-        itl_ms=tuple(float(g) for g in row.get("itl_ms", "").split(";") if g),
+        itl_ms=tuple(finite(g, "itl_ms") for g in (row.get("itl_ms") or "").split(";") if g),
         ok=row["status"] == "ok",
         error=row.get("error", ""),
         phase=row.get("phase") or "run",
+        slo_ok=row["slo_ok"] == "1" if row.get("slo_ok") else None,
         lag_ms=number("lag_ms"),
     )
+
+
+def finite(text: str, column: str) -> float:
+    """A measured figure: a finite number (NaN or infinity would poison every statistic)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{column}: {shorten(text)!r} is not a finite number")
+    return value
+
+
+def whole(text: str, column: str) -> int:
+    """A count: a whole number."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{column}: {shorten(text)!r} is not a whole number") from None
 
 
 def values(samples: Iterable[Sample], metric: str) -> list[float]:
@@ -113,6 +166,7 @@ def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None
         "mean_output_tokens": float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
         "errors": dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
     }
+    out.update(slo_figures(samples, duration))
     for metric in LATENCIES:
         data = values(samples, metric)
         name = metric.removesuffix("_ms")
@@ -123,25 +177,47 @@ def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None
     return out
 
 
+def slo_figures(samples: list[Sample], duration: float) -> dict[str, float | None]:
+    """Share of the measured requests that met the SLO (failed ones count as not met) and good
+    requests per second over the level's span, as lab.config.slo defines them; None when the
+    requests were not judged (no SLO)."""
+    judged = [s.slo_ok for s in samples if s.slo_ok is not None]
+    if not judged or len(judged) != len(samples):
+        return {"slo_attainment": None, "goodput_rps": None}
+    good = sum(judged)
+    return {
+        "slo_attainment": good / len(samples),
+        "goodput_rps": good / duration if duration else 0.0,
+    }
+
+
 def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]]) -> dict:
     """Requests per engine, their balance, session stickiness and the prefix-cache hit rate."""
     served = Counter(s.engine for s in samples if s.ok and s.engine)
     if not served and engines:
         served = Counter({name: int(c.get("requests", 0)) for name, c in engines.items()})
-    per_engine = {name: served.get(name, 0) for name in sorted(set(served) | set(engines))}
-    counts = list(per_engine.values())
+    per_engine: dict[str, int] = {n: served.get(n, 0) for n in sorted(set(served) | set(engines))}
+    counts: list[int] = list(per_engine.values())
+    busiest, total = max(counts, default=0), sum(counts)
     out: dict[str, Any] = {
         "requests_per_engine": per_engine,
-        "engine_balance": min(counts) / max(counts) if counts and max(counts) else None,
+        "engine_balance": min(counts) / busiest if busiest else None,
+        "busiest_engine_share": busiest / total if total else None,
         "session_stickiness": stickiness(samples),
+        # A routing logic is judged on latency too: one overloaded engine shows here.
+        "p50_ttft_ms_per_engine": ttft_per_engine(samples),
     }
+    rounds = ttft_by_round(samples)
+    if rounds:  # conversations (the routing scenario): does the cache make later rounds fast?
+        out["p50_ttft_ms_by_round"] = rounds
     queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
     hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
     out["prefix_cache_hit_rate"] = hits / queries if queries else None
     # The same, as the requests' own usage reports it (per request, so it has a spread).
     told = [s for s in samples if s.ok and s.cached_tokens is not None and s.prompt_tokens]
     prompt = sum(s.prompt_tokens for s in told)
-    out["request_cache_hit_rate"] = sum(s.cached_tokens for s in told) / prompt if prompt else None
+    cached = sum(s.cached_tokens or 0 for s in told)
+    out["request_cache_hit_rate"] = cached / prompt if prompt else None
     return out
 
 
@@ -156,6 +232,15 @@ def stickiness(samples: Iterable[Sample]) -> float | None:
         return None
     shares = [max(c.values()) / sum(c.values()) for c in homes.values()]
     return float(np.mean(shares))
+
+
+def ttft_per_engine(samples: Iterable[Sample]) -> dict[str, float]:
+    """Median TTFT of the requests each engine served (as their x-lab-engine header said)."""
+    served: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        if s.ok and s.measured and s.engine and s.ttft_ms is not None:
+            served[s.engine].append(s.ttft_ms)
+    return {engine: float(np.median(v)) for engine, v in sorted(served.items())}
 
 
 def ttft_by_round(samples: Iterable[Sample]) -> dict[str, float]:
@@ -184,19 +269,18 @@ class CpuSample:
 
 
 def read_cpu(path: Path) -> list[CpuSample]:
-    """A level's client_cpu.csv; none when the level has none (runs before it was kept)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as file:
-        return [
-            CpuSample(
-                time=float(row["time"]),
-                process=row["process"],
-                cpu_s=float(row["cpu_s"]),
-                wait_s=float(row["wait_s"]) if row.get("wait_s") else None,
-            )
-            for row in csv.DictReader(file)
-        ]
+    """A level's client_cpu.csv, checked as requests.csv is; none when the level has none
+    (runs from before it was kept)."""
+    return _read(path, _cpu_sample) if path.exists() else []
+
+
+def _cpu_sample(row: dict[str, str]) -> CpuSample:
+    return CpuSample(
+        time=finite(row["time"], "time"),
+        process=row["process"],
+        cpu_s=finite(row["cpu_s"], "cpu_s"),
+        wait_s=finite(row["wait_s"], "wait_s") if row.get("wait_s") else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -231,11 +315,13 @@ def cpu_use(cpu: Iterable[CpuSample], start: float, end: float) -> list[CpuUse]:
     return out
 
 
-def client_figures(samples: list[Sample], cpu: list[CpuSample]) -> dict:
+def client_figures(
+    samples: list[Sample], cpu: list[CpuSample], slo_met: bool | None = None
+) -> dict[str, Any]:
     """The load generator's own figures over a level's load: its processes' CPU use, how late
-    requests left, and whether it, not the stack, was the limit."""
+    requests left, and whether it, not the stack, was the limit (client_limit)."""
     use = cpu_use(cpu, *_window(samples))
-    lags = [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
+    lags = _lags(samples)
     busiest = max(use, key=lambda u: u.cores) if use else None
     demands = [u.demand for u in use if u.demand is not None]
     return {
@@ -245,16 +331,23 @@ def client_figures(samples: list[Sample], cpu: list[CpuSample]) -> dict:
         "client_demand_busiest": max(demands) if demands else None,
         "lag_p50_ms": float(np.percentile(lags, 50)) if lags else None,
         "lag_p99_ms": float(np.percentile(lags, 99)) if lags else None,
-        "client_limited": client_limit(samples, cpu),
+        "late_share": late_share(samples),
+        "client_limited": client_limit(samples, cpu, slo_met),
     }
 
 
-def client_limit(samples: list[Sample], cpu: list[CpuSample]) -> str | None:
-    """Why the load generator, not the stack, limited this level, or None. Either a Locust
-    process was saturated: it used, or was runnable and waited for, at least CPU_BOUND of a core
-    over the load (a saturated client sends late and times every chunk late); or requests left
-    more than LAG_P99_BOUND_MS after their scheduled time at p99 (all users busy, or a busy
-    process): the load asked for was not the load sent."""
+def client_limit(
+    samples: list[Sample], cpu: list[CpuSample], slo_met: bool | None = None
+) -> str | None:
+    """Why the load generator, not the stack, limited this level, or None: "the client is the
+    limit" means this, wherever the lab says it (the summary, compare, a capacity search).
+
+    Either a Locust process was saturated: it used, or was runnable and waited for, at least
+    CPU_BOUND of a core over the load (a saturated client sends late and times every chunk
+    late). Or it fell behind its schedule: more than LATE_SHARE of the requests left over
+    LATE_MS after their arrival time, so the load asked for was not the load sent; unless the
+    level failed its SLO (`slo_met` False): a stack too slow for the rate keeps every user
+    busy, and a level that failed at less load than asked fails at the load asked too."""
     for use in cpu_use(cpu, *_window(samples)):
         if use.cores >= CPU_BOUND:
             return f"{use.process} used {use.cores:.2f} of a core (bound {CPU_BOUND})"
@@ -263,10 +356,24 @@ def client_limit(samples: list[Sample], cpu: list[CpuSample]) -> str | None:
                 f"{use.process} was busy or waiting for a CPU {use.demand:.0%} of the time "
                 f"({use.cores:.2f} of a core used; bound {CPU_BOUND:.0%})"
             )
-    lags = [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
-    if lags and (p99 := float(np.percentile(lags, 99))) > LAG_P99_BOUND_MS:
-        return f"requests left {p99:.0f} ms late at p99 (bound {LAG_P99_BOUND_MS:.0f} ms)"
+    late = late_share(samples)
+    if late > LATE_SHARE and slo_met is not False:
+        return (
+            f"{late:.0%} of requests left over {LATE_MS:.0f} ms after their arrival time "
+            f"(bound {LATE_SHARE:.0%})"
+        )
     return None
+
+
+def late_share(samples: list[Sample]) -> float:
+    """Share of the measured open-loop requests sent over LATE_MS after their arrival time, as
+    each request's own `lag_ms` says (0 without any: a closed loop has no schedule)."""
+    lags = _lags(samples)
+    return sum(lag > LATE_MS for lag in lags) / len(lags) if lags else 0.0
+
+
+def _lags(samples: list[Sample]) -> list[float]:
+    return [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
 
 
 def _window(samples: list[Sample]) -> tuple[float, float]:

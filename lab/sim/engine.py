@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from lab.sim.metrics import SimMetrics
+from lab.sim.run import Run
 
 
 @dataclass(frozen=True)
@@ -99,21 +100,6 @@ class PrefixCache:
         while len(self._lru) > self.blocks:
             self._lru.popitem(last=False)
         return hit_blocks * self.block_size
-
-
-@dataclass
-class Run:
-    """One admitted request, as the server fills it in while it streams."""
-
-    prompt_tokens: int
-    cached_tokens: int
-    arrival: float  # loop time (monotonic seconds)
-    admitted: float
-    first_token_at: float  # deadline of the first token
-    blocks: int
-    generated: int = 0
-    first_token: float | None = None  # loop time the first token went out
-    finished_reason: str = "abort"
 
 
 class Engine:

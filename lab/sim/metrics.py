@@ -8,12 +8,9 @@ has. Each app has its own registry, so several sims in one process never share c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-if TYPE_CHECKING:
-    from lab.sim.engine import Run
+from lab.sim.run import Run
 
 LABELS = ("model_name", "engine")
 FINISH_REASONS = ("stop", "length", "abort", "error", "repetition")

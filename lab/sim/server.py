@@ -20,9 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from lab.sim import api
-from lab.sim.engine import Engine, Run, Timing, output_length
+from lab.sim.engine import Engine, Timing, output_length
 from lab.sim.metrics import CONTENT_TYPE, SimMetrics
 from lab.sim.options import SimOptions
+from lab.sim.run import Run
 from lab.sim.sendlog import SendLog, record
 from lab.sim.tokens import PromptError
 
@@ -81,8 +82,9 @@ async def _tag(request: web.Request, response: web.StreamResponse) -> None:
 
 
 async def _close_log(app: web.Application) -> None:
-    if app[SIM].log is not None:
-        app[SIM].log.close()
+    log = app[SIM].log
+    if log is not None:
+        log.close()
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -21,6 +21,25 @@ PREFIX_HITS = "vllm:prefix_cache_hits_total"
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
 ENGINE_COUNTERS = (SERVED, PREFIX_QUERIES, PREFIX_HITS, PROMPT_TOKENS, GENERATION_TOKENS)
+# Gauges of what fills up under load, under the lab's names. KV-cache usage has had two names
+# (vLLM before its V1 engine: gpu_cache_usage_perc); the router's running requests exist only
+# where vllm-router exports them (not with every policy).
+ENGINE_GAUGES = {
+    "vllm:num_requests_running": "running",
+    "vllm:num_requests_waiting": "waiting",
+    "vllm:kv_cache_usage_perc": "kv_cache_usage",
+    "vllm:gpu_cache_usage_perc": "kv_cache_usage",
+}
+ROUTER_GAUGES = {"vllm_router_running_requests": "running"}
+
+
+def gauges(snapshot: Snapshot, names: Mapping[str, str]) -> dict[str, float]:
+    """The gauges of a snapshot that it has, under the lab's names (the first name found wins)."""
+    out: dict[str, float] = {}
+    for name, label in names.items():
+        if name in snapshot and label not in out:
+            out[label] = snapshot[name]
+    return out
 
 
 def parse(text: str) -> Snapshot:

@@ -1,17 +1,25 @@
 """Supervising the lab's own processes: start each in its own process group, log to a file,
-and stop exactly what was started (checked by PID *and* start time, so a recycled PID is
-never signalled).
+and stop exactly what was started.
+
+Ownership, the one rule every signal the lab sends goes through (stop, kill, send):
+- the recorded process (the group's leader) is the lab's only while its PID names a process
+  whose own start time is the recorded one; a PID that now names another process is reported
+  and left alone, and so is its whole group;
+- when the leader is gone, a member of its group is the lab's only if its process group is the
+  recorded leader's PID and it started no earlier than the leader's recorded start (Linux does
+  not reuse a PID that still names a live process group, so such a group is the lab's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,18 +69,59 @@ def spawn(
     return Proc(name, child.pid, started, str(log), tuple(cmd), port, meta or {})
 
 
+class Outcome(enum.Enum):
+    """What a signal the lab meant to send did. True only when it was sent."""
+
+    DONE = "done"
+    NOT_RUNNING = "was not running"
+    NOT_OURS = "is not the lab's any more: left alone"
+
+    def __bool__(self) -> bool:
+        return self is Outcome.DONE
+
+
+def said(proc: Proc, outcome: Outcome, done: str = "stopped") -> str:
+    """One line for `down`, `kill_engine`, `scale`: what happened to `proc`."""
+    if outcome is Outcome.DONE:
+        return f"{done} {proc.name} (pid {proc.pid})"
+    return f"{proc.name} (pid {proc.pid}) {outcome.value}"
+
+
+# Start times are psutil's (boot time + clock ticks): the same process always reads the same.
+SAME_START = 0.01
+
+
+def leader(proc: Proc) -> tuple[Outcome, psutil.Process | None]:
+    """(DONE, the process) while the recorded process is the lab's and runs; (NOT_OURS, None)
+    when its PID now names another process; (NOT_RUNNING, None) when it names none (or a
+    zombie)."""
+    try:
+        candidate = psutil.Process(proc.pid)
+        if abs(candidate.create_time() - proc.started) >= SAME_START:
+            return Outcome.NOT_OURS, None
+        if candidate.status() == psutil.STATUS_ZOMBIE:
+            return Outcome.NOT_RUNNING, None
+    except psutil.NoSuchProcess:
+        return Outcome.NOT_RUNNING, None
+    except psutil.Error:
+        return Outcome.NOT_OURS, None  # there, but not ours to read: nor to signal
+    return Outcome.DONE, candidate
+
+
 def members(proc: Proc) -> list[psutil.Process]:
-    """The live processes of `proc`'s group that were started no earlier than it.
+    """The live processes of `proc`'s group that are the lab's (the rule above).
 
     vLLM's engine core and workers share the API server's group; they survive a hard kill of
     the API server and must be stopped too.
     """
+    if leader(proc)[0] is Outcome.NOT_OURS:
+        return []  # the PID is another process's: nothing in its group is the lab's
     found = []
     for candidate in psutil.process_iter(["pid", "create_time"]):
         try:
             if os.getpgid(candidate.pid) != proc.pid:
                 continue
-            if candidate.info["create_time"] + 0.01 < proc.started:
+            if candidate.info["create_time"] + SAME_START < proc.started:
                 continue  # older than our process: not ours, whatever its group
             if candidate.status() == psutil.STATUS_ZOMBIE:
                 continue
@@ -82,42 +131,57 @@ def members(proc: Proc) -> list[psutil.Process]:
     return found
 
 
+def listens(proc: Proc, port: int) -> bool:
+    """Is one of the lab's members of `proc`'s group listening on `port`? A server that answers
+    on a port we chose is ours only then: another may have taken the port first."""
+    for member in members(proc):
+        try:
+            sockets = member.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        if any(s.status == psutil.CONN_LISTEN and s.laddr.port == port for s in sockets):
+            return True
+    return False
+
+
 def alive(proc: Proc) -> bool:
     """Is the process the lab started (same PID, same start time) still running?"""
-    try:
-        candidate = psutil.Process(proc.pid)
-        return (
-            abs(candidate.create_time() - proc.started) < 0.01
-            and candidate.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.Error:
-        return False
+    return bool(leader(proc)[0])
 
 
-def stop(proc: Proc, grace: float = 10.0) -> bool:
-    """SIGTERM the process group, SIGKILL what is left after `grace` seconds.
-
-    Returns whether anything was running. Touches only members() of the lab's group.
-    """
+def stop(proc: Proc, grace: float = 10.0) -> Outcome:
+    """SIGTERM the lab's members of the process group, SIGKILL what is left after `grace`
+    seconds. DONE when anything was running; NOT_OURS (nothing sent) when the recorded PID
+    now names another process."""
+    if leader(proc)[0] is Outcome.NOT_OURS:
+        return Outcome.NOT_OURS
     group = members(proc)
     if not group:
-        return False
+        return Outcome.NOT_RUNNING
     for member in group:
         _signal(member, signal.SIGTERM)
     _, left = psutil.wait_procs(group, timeout=grace)
     for member in left:
         _signal(member, signal.SIGKILL)
     psutil.wait_procs(left, timeout=5)
-    return True
+    return Outcome.DONE
 
 
-def kill(proc: Proc) -> None:
+def kill(proc: Proc) -> Outcome:
     """Hard kill of the process itself only (its group is left to notice), as a crash would."""
-    if alive(proc):
-        _signal(psutil.Process(proc.pid), signal.SIGKILL)
+    return send(proc, signal.SIGKILL)
+
+
+def send(proc: Proc, sig: int) -> Outcome:
+    """`sig` to the recorded process itself, only while it is the lab's."""
+    outcome, found = leader(proc)
+    if found is not None:
+        _signal(found, sig)
+    return outcome
 
 
 def _signal(process: psutil.Process, sig: int) -> None:
+    # psutil checks the process is still the one it found (PID and start time) before sending.
     with contextlib.suppress(psutil.Error):  # it may have ended on its own meanwhile
         process.send_signal(sig)
 
@@ -166,10 +230,10 @@ def tail(path: str | Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
         time.sleep(interval)
-    return predicate()
+    return bool(predicate())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import openai
@@ -24,6 +25,13 @@ SESSIONS = 12
 REQUESTS_PER_SESSION = 3
 PREFIX_REPEATS = 4
 PREFIX_WORDS = 150  # far beyond the router's match granularity and a few KV blocks
+# Prefix-aware routing that gives one engine more than this share of the requests is said to
+# be unbalanced, with the knob that changes it: a cache "win" with an engine idle is no win.
+WARN_SHARE = 0.7
+BALANCE_KNOBS = (
+    "router.policy.balance_abs_threshold and balance_rel_threshold (vllm-router), "
+    "router.policy.prefix_min_match_length (production-stack's router)"
+)
 
 
 @dataclass
@@ -47,8 +55,9 @@ class Probe:
     def send(self, prompt: str, headers: dict[str, str] | None = None) -> tuple[str, float, float]:
         """(engine name, prefix-cache hit tokens, prefix-cache queried tokens) of one request."""
         before = engine_counters(self.endpoints.engines, self.http)
-        messages = [{"role": "user", "content": prompt}]
-        common = {"model": self.endpoints.model, "max_tokens": 2, "temperature": 0}
+        # Plain dicts: also what chat_tokens renders (openai types them as TypedDicts).
+        messages: list[Any] = [{"role": "user", "content": prompt}]
+        common: dict[str, Any] = {"model": self.endpoints.model, "max_tokens": 2, "temperature": 0}
         if self.endpoints.tokenizer:  # a router that routes on token IDs gets them
             ids = chat_tokens.token_ids(self.endpoints.tokenizer, messages)
             self.client.completions.create(prompt=ids, extra_headers=headers or {}, **common)
@@ -132,10 +141,12 @@ def prefix_aware(probe: Probe) -> Verdict:
     engines = len(probe.endpoints.engines)
     prefixes = [_long_prefix(topic) for topic in range(2 * engines)]
     first_home: dict[int, str] = {}
+    served: Counter[str] = Counter()
     followed, repeats, hits, queries = 0, 0, 0.0, 0.0
     for round_ in range(PREFIX_REPEATS):
         for topic, prefix in enumerate(prefixes):
             engine, hit, queried = probe.send(f"{prefix} Question {round_}: and then?")
+            served[engine] += 1
             if round_ == 0:
                 first_home[topic] = engine
                 continue
@@ -146,10 +157,16 @@ def prefix_aware(probe: Probe) -> Verdict:
     rate = hits / queries if queries else 0.0
     used = len(set(first_home.values()))
     passed = followed == repeats and rate > 0.5
-    figures = {"followed": followed, "repeats": repeats, "hit_rate": rate, "engines_used": used}
-    if used == 1 and engines > 1:
-        # Sticky, but by sending everything to one engine: say so rather than call it balanced.
-        say(f"⚠️  all {len(prefixes)} distinct prefixes went to one engine")
+    share = max(served.values()) / sum(served.values())
+    figures: dict[str, object] = {
+        "followed": followed,
+        "repeats": repeats,
+        "hit_rate": rate,
+        "engines_used": used,
+        "busiest_engine_share": share,
+    }
+    if engines > 1:
+        warn_unbalanced(served)
     figures["router_decisions"] = _router_decisions(probe.endpoints)
     return Verdict(
         "prefixaware",
@@ -158,6 +175,22 @@ def prefix_aware(probe: Probe) -> Verdict:
         f"holding them; prefix-cache hit rate on repeats {rate:.0%}; {used} engines used",
         figures,
     )
+
+
+def warn_unbalanced(served: Counter[str]) -> str:
+    """Say so when one engine served more than WARN_SHARE of the requests, naming the knob that
+    changes it; return what was said ("" when balanced)."""
+    busiest, count = served.most_common(1)[0]
+    share = count / sum(served.values())
+    if share <= WARN_SHARE:
+        return ""
+    line = (
+        f"⚠️  {busiest} served {share:.0%} of the requests (more than {WARN_SHARE:.0%}): the "
+        f"prefix cache wins while other engines idle; {BALANCE_KNOBS} set when the router "
+        "balances load instead"
+    )
+    say(line)
+    return line
 
 
 def _router_decisions(endpoints: Endpoints) -> dict[str, float]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
-from lab.paths import state_dir
+from lab.config.validation import violations
+from lab.errors import ConfigError, LabError
+from lab.paths import state_dir, unwritable
 from lab.stack.endpoints import Endpoints
 from lab.stack.processes import Proc
 
@@ -30,6 +31,12 @@ class State:
     endpoints: Endpoints | None = None
     processes: list[Proc] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # platform-specific facts
+
+    def require_endpoints(self) -> Endpoints:
+        """The endpoints of a lab that is up (a state saved while `up` runs has none yet)."""
+        if self.endpoints is None:
+            raise LabError(f"the lab on {self.platform} is still starting: no endpoints yet")
+        return self.endpoints
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,15 +72,31 @@ def logs_dir() -> Path:
 
 
 def load() -> State | None:
-    """The running lab's state, or None when nothing is up."""
+    """The running lab's state, or None when nothing is up. A state file this lab cannot use is
+    named, with what to do, rather than obeyed."""
     file = path()
     if not file.exists():
         return None
     try:
-        return State.from_json(json.loads(file.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        message = f"{file}: unreadable state file ({exc}); remove it if nothing runs"
-        raise LabError(message) from None
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _broken(file, f"unreadable: {exc}") from None
+    found = violations(data, "lab-state")
+    if found:
+        where, message = found[0]
+        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+        raise _broken(file, f"{where}: {message}{more}")
+    try:
+        return State.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _broken(file, f"{type(exc).__name__}: {exc}") from None
+
+
+def _broken(file: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{file}: not a state file this lab can use ({why}): remove it if no lab started "
+        "from here still runs"
+    )
 
 
 def require() -> State:
@@ -85,23 +108,54 @@ def require() -> State:
 
 def save(state: State) -> None:
     """Write atomically: a reader never sees half a file."""
-    file = path()
-    file.parent.mkdir(parents=True, exist_ok=True)
+    file = writable_dir() / "state.json"
     partial = file.with_suffix(".tmp")
-    partial.write_text(json.dumps(state.to_json(), indent=2))
-    os.replace(partial, file)
+    try:
+        partial.write_text(json.dumps(state.to_json(), indent=2))
+        os.replace(partial, file)
+    except OSError as exc:
+        raise _unwritable(file, exc.strerror or str(exc)) from None
 
 
 def clear() -> None:
     path().unlink(missing_ok=True)
 
 
+def check_writable() -> None:
+    """Refuse, before anything starts and writing nothing, a state folder that cannot be made
+    or written."""
+    directory = state_dir()
+    problem = unwritable(directory)
+    if problem:
+        raise _unwritable(directory, problem)
+
+
+def writable_dir() -> Path:
+    """The state folder, made if need be; one that cannot be made is refused, naming it."""
+    directory = state_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(directory, exc.strerror or str(exc)) from None
+    return directory
+
+
+def _unwritable(where: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{where}: cannot keep the lab's state there ({why}): set LAB_STATE_DIR to a folder "
+        "you can write, or run from one"
+    )
+
+
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
     """Only one `up` or `down` at a time per state directory."""
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "lock").open("w") as lock:
+    directory = writable_dir()
+    try:
+        lock = (directory / "lock").open("w")
+    except OSError as exc:
+        raise _unwritable(directory / "lock", exc.strerror or str(exc)) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -18,8 +18,7 @@ NEXT_STEPS = (
 
 def show(current: State, conditions: dict[str, str]) -> bool:
     """Print the status; return whether every component is healthy."""
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     up_for = _duration(time.time() - current.created)
     out.print(
         f"🧪 [bold]{current.profile['name']}[/] on [bold]{current.platform}[/] "

@@ -1,6 +1,6 @@
 """compare on the real local stack: the routing scenario under session routing and under
 prefix-aware routing, each against one round-robin run on the same engines, compared the way a
-user would (lab.compare.report.run).
+user would (lab.compare.run).
 
 Every run draws fresh prompts (a new seed), so a run never finds in the engines' prefix caches
 what the run before it left: only the routing differs.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.compare import report as compare_report
-from lab.compare.comparison import BETTER
+from lab.compare import run as compare_run
+from lab.compare.outcomes import BETTER
 from lab.config import profile
 from lab.load import scenarios
 from lab.stack.state import State
@@ -34,7 +34,7 @@ def routing_run(stack: State, routing: str, base: Path) -> Path:
 
 
 def compared(a: Path, b: Path, out: Path) -> dict[str, dict[str, str]]:
-    compare_report.run(a, b, GATED, [], 0.05, out, False)
+    compare_run.run(a, b, compare_run.options(GATED, [], []), out, False)
     with (out / "compare.csv").open(newline="") as file:
         return {r["metric"]: r for r in csv.DictReader(file) if r["level"] == "routing"}
 

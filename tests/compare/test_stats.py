@@ -1,15 +1,18 @@
-"""The statistics of a comparison, on synthetic data whose answer is known."""
+"""The statistics of a comparison, on synthetic data whose answer is known: the measures, each
+run's figure with its within-run noise, and the random-effects difference of two sides."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from lab.compare import stats
+from lab.compare.stats import Estimate, Source
 
 
-def lognormal(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
-    return scale * np.random.default_rng(seed).lognormal(3.0, 0.3, n)
+def lognormal(n: int, seed: int, scale: float = 1.0, sd: float = 0.3) -> np.ndarray:
+    return scale * np.random.default_rng(seed).lognormal(3.0, sd, n)
 
 
 def test_the_point_of_quantiles_is_numpys_percentile() -> None:
@@ -24,95 +27,6 @@ def test_clustered_quantiles_pool_every_value_and_resample_whole_groups() -> Non
     assert stats.point(measure) == pytest.approx([3.5])
     # group 2 twice, group 0 once: values 4 5 6 4 5 6 1 2
     assert measure.statistics(np.array([[2, 2, 0]]))[0] == pytest.approx([4.5])
-    assert measure.ranks()[:, 0] == pytest.approx([1.5, 3.0, 5.0])
-
-
-def test_pooled_ratio_weights_units_by_their_denominator() -> None:
-    measure = stats.PooledRatio(np.array([0.0, 90.0]), np.array([10.0, 100.0]))
-    assert stats.point(measure) == pytest.approx([90 / 110])
-    assert measure.ranks()[:, 0] == pytest.approx([0.0, 0.9])
-
-
-def test_balance_is_min_over_max_of_counts_per_category() -> None:
-    measure = stats.Balance(np.array([0, 0, 0, 1]), 3)  # the third engine served nothing
-    assert stats.point(measure) == pytest.approx([0.0])
-    assert stats.point(stats.Balance(np.array([0, 0, 1, 1, 1]), 2)) == pytest.approx([2 / 3])
-
-
-def test_a_sample_against_itself_changes_nothing() -> None:
-    values = lognormal(60, 2)
-    measure = stats.Quantiles(values, (50, 99))
-    for change in stats.change(measure, measure):
-        assert change.diff == 0 and change.rel == 0
-        assert change.p == 1.0 and change.test == "mann-whitney"  # no direction, no test
-        assert change.diff_low < 0 < change.diff_high
-        assert not change.significant(0.05)
-
-
-def test_a_clear_shift_is_significant_with_an_interval_around_it() -> None:
-    a = stats.Quantiles(lognormal(300, 3), (50,))
-    b = stats.Quantiles(lognormal(300, 4, scale=1.3), (50,))
-    (change,) = stats.change(a, b)
-    assert change.p < 0.001 and change.significant(0.05)
-    assert change.rel_low < change.rel < change.rel_high
-    assert 0.15 < change.rel < 0.45
-
-
-def test_the_seed_makes_intervals_reproducible() -> None:
-    a, b = stats.Quantiles(lognormal(50, 5), (90,)), stats.Quantiles(lognormal(50, 6), (90,))
-    assert stats.change(a, b, seed=7) == stats.change(a, b, seed=7)
-
-
-def test_without_ranks_the_bootstrap_tests_and_one_value_cannot_be_tested() -> None:
-    a = stats.Balance(np.array([0, 1] * 50), 2)
-    b = stats.Balance(np.array([0] * 90 + [1] * 10), 2)
-    (change,) = stats.change(a, b)
-    assert change.test == "bootstrap" and change.p < 0.01 and change.significant(0.05)
-    (fixed,) = stats.change(stats.Fixed((0.5,)), stats.Fixed((0.7,)))
-    assert fixed.test == "none" and fixed.p is None and not fixed.significant(0.05)
-    assert fixed.diff == pytest.approx(0.2)
-
-
-def test_a_relative_change_from_zero_is_undefined() -> None:
-    (change,) = stats.change(stats.Means(np.zeros((20, 1))), stats.Means(np.ones((20, 1))))
-    assert change.rel is None and change.rel_low is None and change.diff == 1
-
-
-@pytest.mark.parametrize(
-    ("diffs", "sign", "low", "high"),
-    [
-        (np.full(999, 1.0), 1, 0.0, 0.002),  # every resample says up
-        (np.full(999, 1.0), -1, 0.99, 1.0),  # ... so "down" has no support
-        (np.linspace(-1, 1, 1001), 1, 0.45, 0.55),
-    ],
-)
-def test_bootstrap_p_is_the_share_of_resamples_against_the_direction(
-    diffs, sign, low, high
-) -> None:
-    assert low <= stats.bootstrap_p(diffs, sign) <= high
-
-
-def test_mann_whitney_is_one_sided() -> None:
-    a, b = np.arange(10.0), np.arange(10.0) + 100
-    assert stats.mann_whitney(a, b, 1) < 0.001 and stats.mann_whitney(a, b, -1) > 0.999
-    assert stats.mann_whitney(np.zeros(5), np.zeros(7), 1) == 1.0
-
-
-def test_detectable_shift_shrinks_with_sample_size_and_grows_with_spread() -> None:
-    small = stats.detectable(lognormal(40, 8), lognormal(40, 9), 0.05)
-    large = stats.detectable(lognormal(400, 8), lognormal(400, 9), 0.05)
-    wide = stats.detectable(lognormal(40, 8) ** 2, lognormal(40, 9) ** 2, 0.05)
-    assert small is not None and large is not None and wide is not None
-    assert large < small < wide
-    assert 0.1 < small < 0.4  # sd(log) 0.3, 40 a side
-    assert stats.detectable(np.array([1.0]), np.array([2.0, 3.0]), 0.05) is None
-
-
-def test_run_medians_rank_each_statistic_on_its_own() -> None:
-    a = stats.Medians(np.array([[1.0, 10.0], [2.0, 11.0], [3.0, 12.0], [4.0, 13.0]]))
-    b = stats.Medians(np.array([[1.5, 20.0], [2.5, 21.0], [3.5, 22.0], [4.5, 23.0]]))
-    first, second = stats.change(a, b)
-    assert first.p > 0.1 and second.p == pytest.approx(1 / 70)  # exact 4 vs 4, all apart
 
 
 def test_clustered_quantiles_of_any_resample_match_pooling_it_by_hand() -> None:
@@ -122,3 +36,139 @@ def test_clustered_quantiles_of_any_resample_match_pooling_it_by_hand() -> None:
     rows = rng.integers(0, 60, (50, 60))
     by_hand = [np.percentile(np.concatenate([groups[i] for i in r]), (50, 90, 99)) for r in rows]
     assert measure.statistics(rows) == pytest.approx(np.array(by_hand))
+
+
+def test_pooled_ratio_weights_units_by_their_denominator() -> None:
+    measure = stats.PooledRatio(np.array([0.0, 90.0]), np.array([10.0, 100.0]))
+    assert stats.point(measure) == pytest.approx([90 / 110])
+
+
+def test_balance_is_min_over_max_of_counts_per_category() -> None:
+    measure = stats.Balance(np.array([0, 0, 0, 1]), 3)  # the third engine served nothing
+    assert stats.point(measure) == pytest.approx([0.0])
+    assert stats.point(stats.Balance(np.array([0, 0, 1, 1, 1]), 2)) == pytest.approx([2 / 3])
+
+
+# --- one run's figures ------------------------------------------------------------------------
+
+
+def test_a_runs_within_noise_is_the_sampling_variance_of_its_statistic() -> None:
+    """Known answers: the variance of a mean of n values is sd²/n; of the log of the median
+    of log-normal values, (π/2)·sd_log²/n."""
+    rng = np.random.default_rng(3)
+    values = np.random.default_rng(4).normal(10, 2, 400)
+    (mean,) = stats.estimates(stats.Means(values[:, None]), False, 2000, rng)
+    assert isinstance(mean, Estimate) and mean.y == mean.value == pytest.approx(values.mean())
+    assert mean.within == pytest.approx(4 / 400, rel=0.15) and mean.units == 400
+    (median,) = stats.estimates(stats.Quantiles(lognormal(400, 5, sd=0.5), (50,)), True, 2000, rng)
+    assert isinstance(median, Estimate) and median.y == pytest.approx(np.log(median.value))
+    assert median.within == pytest.approx(np.pi / 2 * 0.25 / 400, rel=0.3)
+
+
+def test_engine_counters_have_no_within_run_noise_and_zero_has_no_log() -> None:
+    rng = np.random.default_rng(0)
+    (fixed,) = stats.estimates(stats.Fixed((0.6,)), False, 100, rng)
+    assert isinstance(fixed, Estimate) and fixed.within is None
+    (zero,) = stats.estimates(stats.Fixed((0.0,)), True, 100, rng)
+    assert zero == "a value of 0: no relative change"
+
+
+# --- the difference of two sides --------------------------------------------------------------
+
+
+def p_up(change: stats.Change) -> float:
+    assert change.p_up is not None
+    return change.p_up
+
+
+def figures(ys: list[float], within: float = 0.0, units: int = 100) -> list[Estimate]:
+    return [Estimate(float(np.exp(y)), y, within, units) for y in ys]
+
+
+def test_folders_of_runs_are_students_pooled_t_test_on_the_runs_log_figures() -> None:
+    a, b = [0.0, 0.1, -0.05], [0.3, 0.35, 0.2]
+    runs_a, runs_b = figures(a, 0.002), figures(b, 0.002)
+    sources = [Source("A", *_spread(runs_a)), Source("B", *_spread(runs_b))]
+    change = stats.difference(runs_a, runs_b, sources, log=True)
+    expected = scipy_stats.ttest_ind(b, a, alternative="greater")
+    assert change.p_up == pytest.approx(expected.pvalue) and change.df == 4
+    assert change.b / change.a == pytest.approx(np.exp(change.d))  # geometric means
+    assert change.noise == "A + B (df 4)"
+
+
+def _spread(runs: list[Estimate]) -> tuple[float, float, int]:
+    found = stats.source("", runs)
+    assert found is not None
+    return found.var, found.within, found.df
+
+
+def test_single_runs_with_a_noise_profile_take_its_run_to_run_variance() -> None:
+    profile = Source("noise profile", var=0.01, within=0.004, df=9)
+    change = stats.difference(figures([0.0], 0.004), figures([0.2], 0.004), [profile], True)
+    assert change.se == pytest.approx(np.sqrt(2 * 0.01)) and change.df == 9
+    assert change.p_up == pytest.approx(scipy_stats.t.sf(0.2 / np.sqrt(0.02), 9))
+    # runs noisier than the profile's (fewer requests): the excess within-run noise is added
+    noisy = stats.difference(figures([0.0], 0.009), figures([0.2], 0.009), [profile], True)
+    assert noisy.se == pytest.approx(np.sqrt(2 * 0.01 + 2 * 0.005))
+    # quieter runs keep the profile's variance (never claim more than it saw)
+    quiet = stats.difference(figures([0.0], 0.001), figures([0.2], 0.001), [profile], True)
+    assert quiet.se == pytest.approx(change.se)
+
+
+def test_without_run_to_run_noise_only_the_runs_own_sampling_noise_is_known() -> None:
+    change = stats.difference(figures([0.0], 0.004, 50), figures([0.2], 0.004, 50), [], True)
+    assert change.noise == "within-run only" and change.se == pytest.approx(np.sqrt(0.008))
+    assert change.df == pytest.approx(98)  # Welch–Satterthwaite, equal parts: 49 + 49
+
+
+def test_what_cannot_be_tested_says_why() -> None:
+    zeros = stats.difference(figures([0.0, 0.0]), figures([0.0, 0.0]), [], log=False)
+    assert zeros.p_up is None and zeros.untestable == ""  # 0 errors both sides: no change
+    counters = [Estimate(0.6, 0.6, None, 1)]
+    fixed = stats.difference(counters, [Estimate(0.7, 0.7, None, 1)], [], log=False)
+    assert fixed.p_up is None and fixed.untestable == "one value per run (engine counters)"
+
+
+def test_the_interval_and_reach_agree_with_the_test() -> None:
+    change = stats.difference(figures([0.0], 0.01), figures([0.5], 0.01), [], True)
+    low, high = change.interval(0.05)
+    assert low > 0 and p_up(change) < 0.05  # one-sided 95% bound excludes 0 ⇔ p < 0.05
+    assert low < change.d < high
+    assert change.reach(0.05) == pytest.approx((1.645 + 1.645) * np.sqrt(0.02), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("runs", "profile_runs", "between"),
+    [(1, 10, 0.05), (1, 10, 0.0), (3, 0, 0.05), (3, 10, 0.1), (1, 4, 0.05)],
+)
+def test_false_alarms_stay_at_alpha_whatever_the_drift(runs, profile_runs, between) -> None:
+    """Unchanged configurations: runs drift by `between` (log sd) and sample with within-run
+    sd 0.05. A one-sided test at 5% fires about 5% of the time, with single runs and a noise
+    profile, with folders of runs, and with both."""
+    rng = np.random.default_rng(runs * 100 + profile_runs)
+    within, fired = 0.05**2, []
+    for _ in range(1500):
+
+        def side(n: int) -> list[Estimate]:
+            noise = rng.normal(0, between, n) + rng.normal(0, np.sqrt(within), n)
+            return figures(list(noise), within)
+
+        a, b, recorded = side(runs), side(runs), side(profile_runs)
+        found = (stats.source("A", a), stats.source("B", b), stats.source("profile", recorded))
+        sources = [s for s in found if s is not None]
+        fired.append(p_up(stats.difference(a, b, sources, True)) < 0.05)
+    assert np.mean(fired) == pytest.approx(0.05, abs=0.02)
+
+
+def test_three_runs_a_side_find_a_30_percent_shift_where_no_rank_test_can() -> None:
+    """With 3 runs a side the smallest one-sided rank-test p-value is 1/20; a t-test on the
+    runs' log figures, with 5% drift and sampling, finds +30% far below that."""
+    rng = np.random.default_rng(7)
+    ps = []
+    for _ in range(500):
+        a = figures(list(rng.normal(0, 0.05, 3)))
+        b = figures(list(np.log(1.3) + rng.normal(0, 0.05, 3)))
+        sources = [s for s in (stats.source("A", a), stats.source("B", b)) if s is not None]
+        ps.append(p_up(stats.difference(a, b, sources, True)))
+    assert np.median(ps) < 0.005
+    assert scipy_stats.mannwhitneyu([1, 2, 3], [4, 5, 6], alternative="less").pvalue == 0.05

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.config import profile
+from lab.config import profile, values
 from lab.config.validation import schema
 from lab.errors import ConfigError
 from lab.paths import asset
@@ -19,6 +19,13 @@ def test_every_shipped_profile_loads(name: str) -> None:
     loaded = profile.load(name)
     assert loaded.name == name
     assert loaded.scenarios, "every shipped profile runs at least one scenario"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_profile_judges_its_levels_by_an_slo(name: str) -> None:
+    loaded = profile.load(name)
+    assert loaded.slo is not None and loaded.slo.limits()
+    assert all(s.slo == loaded.slo for s in loaded.scenarios)
 
 
 def test_the_promised_profiles_are_shipped() -> None:
@@ -63,6 +70,7 @@ def test_dataclasses_mirror_the_schema() -> None:
     defs = schema("lab-profile")["$defs"]
     for kind, cls in profile.SCENARIO_KINDS.items():
         assert set(defs[f"{kind}Scenario"]["properties"]) == set(cls.__dataclass_fields__), kind
+    assert set(defs["slo"]["properties"]) == set(profile.Slo.__dataclass_fields__)
 
 
 @pytest.mark.parametrize(
@@ -107,8 +115,8 @@ def test_routing_variant_needs_no_copy_of_the_profile() -> None:
         ("engine: {replicas: 1}\n", [], "'name' is a required property"),
         ("name: p\nscenarios: [{name: a, kind: nope}]\n", [], "scenarios[0].kind: 'nope'"),
         ("name: p\nscenarios: [{name: a, kind: routing, rate: 2}]\n", [], "scenarios[0].rate"),
-        ("name: p\n", ["router.routing=prefix"], "--set: router.routing: 'prefix'"),
-        ("name: p\n", ["engine.replicas=0"], "--set: engine.replicas: 0"),
+        ("name: p\n", ["router.routing=prefix"], "--set router.routing=prefix: router.routing: "),
+        ("name: p\n", ["engine.replicas=0"], "--set engine.replicas=0: engine.replicas: 0"),
     ],
 )
 def test_bad_profiles_are_refused_with_file_and_path(write, text, sets, expected) -> None:
@@ -156,7 +164,7 @@ def test_duplicate_scenario_names_are_refused(write) -> None:
         ("- a\n- b\n", "must be a mapping of keys to values, not list"),
         ("", "not an empty file"),
         ("just words\n", "not str"),
-        ("name: [unclosed\n", "not valid YAML (line 2"),
+        ("name: [unclosed\n", "line 2, column 1: not valid YAML"),
         ("name: a\n\tbad: tab\n", "not valid YAML"),
     ],
 )
@@ -199,3 +207,65 @@ def test_loading_never_writes_to_the_profile(write) -> None:
     before = path.read_text()
     profile.load(path, ["router.routing=roundrobin", "engine.replicas=4"])
     assert path.read_text() == before
+
+
+def test_yaml_merge_keys_may_be_overridden_and_dates_stay_strings(write) -> None:
+    text = "name: p\ndescription: 2026-11-28\n"
+    text += "router:\n  <<: {routing: session}\n  routing: prefixaware\n"
+    lab = profile.load(write("p.yaml", text))
+    assert lab.router.routing == "prefixaware" and lab.description == "2026-11-28"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: a\nname: b\n", "line 2, column 1: key 'name' appears twice in one mapping"),
+        ("name: p\nengine: {cpu: 1, cpu: 2}\n", "line 2, column 18: key 'cpu' appears twice"),
+        ("name: p\ndescription: !!timestamp 2026-11-28\n", "the tag !!timestamp is not allowed"),
+        ("name: !!python/name:os.system p\n", "the tag !!python/name:os.system is not allowed"),
+    ],
+)
+def test_duplicate_keys_and_tags_beyond_plain_data_are_refused(write, text, expected) -> None:
+    path = write("p.yaml", text)
+    with pytest.raises(ConfigError) as exc:
+        profile.load(path)
+    assert problems(exc).startswith(f"{path}: ") and expected in problems(exc)
+
+
+def test_a_set_mistake_is_the_sets_wherever_the_schema_reports_it() -> None:
+    # The new kind's required keys are reported at scenarios[0], above the path the --set named.
+    with pytest.raises(ConfigError) as exc:
+        profile.load("cpu", ["router.routing=session", "scenarios[0].kind=scale"])
+    assert exc.value.problems
+    assert all(p.startswith("--set scenarios[0].kind=scale: ") for p in exc.value.problems)
+
+
+def test_the_files_own_problems_stay_the_files_beside_a_set(write) -> None:
+    path = write("p.yaml", "name: p\ncolour: blue\n")
+    with pytest.raises(ConfigError) as exc:
+        profile.load(path, ["engine.replicas=0"])
+    first, second = sorted(exc.value.problems)
+    assert first == "--set engine.replicas=0: engine.replicas: 0 is less than the minimum of 1"
+    assert second.startswith(f"{path}: colour: unknown key")
+
+
+def test_later_messages_name_the_file_with_its_overrides() -> None:
+    assert profile.load("cpu").source.endswith("profiles/cpu.yaml")
+    with_sets = profile.load("cpu", ["engine.replicas=3"]).source
+    assert with_sets.endswith("profiles/cpu.yaml with --set engine.replicas=3")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_image_a_shipped_profile_deploys_or_renders_is_pinned(name: str) -> None:
+    from lab import platforms
+
+    lab = profile.load(name)
+    rendered = values.render(lab)
+    specs = [*rendered["servingEngineSpec"]["modelSpec"], rendered["routerSpec"]]
+    refs = [f"{spec['repository']}:{spec['tag']}" for spec in specs]
+    for platform in ("kind", "compose"):
+        refs += platforms.images(platform, lab)
+    assert refs
+    for ref in refs:
+        tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else ""
+        assert tag and tag != "latest", f"{name}: {ref} is not pinned to a version"

@@ -276,3 +276,10 @@ def test_a_valid_values_file_passes(write) -> None:
 def test_unreadable_values_files_are_refused(write, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         values.check_file(write("v.yaml", text))
+
+
+def test_the_prefix_match_length_reaches_the_charts_router_spec() -> None:
+    rendered = render("router.routing=prefixaware", "router.policy.prefix_min_match_length=256")
+    assert rendered["routerSpec"]["prefixMinMatchLength"] == 256
+    assert violations(rendered, "vllm-stack-values") == []
+    assert "prefixMinMatchLength" not in render("router.routing=prefixaware")["routerSpec"]

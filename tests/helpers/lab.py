@@ -15,16 +15,23 @@ from lab.stack.state import State
 
 
 def lab_cli(
-    *args: str, state_dir: Path, timeout: float = 600, check: bool = False
+    *args: str,
+    state_dir: Path,
+    timeout: float = 600,
+    check: bool = False,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m lab ARGS` as a user would, with its own state directory."""
+    """Run `python -m lab ARGS` as a user would, with its own state directory (`env` may
+    override it, or anything else), from `cwd`."""
     return subprocess.run(
         [sys.executable, "-m", "lab", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=check,
-        env={**os.environ, "LAB_STATE_DIR": str(state_dir)},
+        cwd=cwd,
+        env={**os.environ, "LAB_STATE_DIR": str(state_dir), **(env or {})},
     )
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from lab.config import slo
 from lab.inproc.samples import SAMPLE_COLUMNS
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
@@ -34,6 +35,20 @@ def row(**fields) -> dict:
     base.update(status="ok", phase="run", prompt_tokens="10", output_tokens="4")
     base.update({k: str(v) for k, v in fields.items()})
     return base
+
+
+def judge(rows: list[dict], limits: dict[str, float]) -> list[dict]:
+    """Rows with slo_ok as the Locust user writes it: the rule's verdict on what each request
+    measured, empty for drained ones."""
+
+    def flag(r: dict) -> str:
+        if r["phase"] == "drain":
+            return ""
+        times = {k: float(r[k]) if r[k] else None for k in ("ttft_ms", "tpot_ms", "e2e_ms")}
+        tokens = int(r["output_tokens"] or 0)
+        return "1" if slo.good(limits, r["status"] == "ok", **times, output_tokens=tokens) else "0"
+
+    return [{**r, "slo_ok": flag(r)} for r in rows]
 
 
 def write_samples(path: Path, rows: list[dict]) -> Path:

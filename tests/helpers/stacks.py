@@ -8,8 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from lab.config import profile
-from lab.platforms.local import platform as local
+from lab.config import commandlines, profile
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
@@ -25,7 +24,7 @@ def extra_router(current: State, routing: str) -> Iterator[Endpoints]:
     metrics = processes.free_port(31500)
     proc = processes.spawn(
         f"router-{routing}",
-        local.router_command(lab, [e.url for e in endpoints.engines], port, metrics),
+        commandlines.router_command(lab, [e.url for e in endpoints.engines], port, metrics),
         Path(state.logs_dir()) / f"router-{routing}.log",
     )
     url = f"http://127.0.0.1:{port}"

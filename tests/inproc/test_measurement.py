@@ -22,6 +22,7 @@ import pytest
 from lab.config import model
 from lab.inproc import chat_tokens
 from lab.paths import asset
+from lab.sim import SimOptions, running
 
 TTFT_S = 0.150
 GAPS_S = (0.040, 0.020, 0.060, 0.030)
@@ -185,3 +186,38 @@ def test_routing_user_sends_its_conversation_as_token_ids(
         sent = float(row["start_time"])
         assert abs(float(row["ttft_ms"]) - (writes[0] - sent) * 1000) < TOLERANCE_MS, row
         assert int(row["output_tokens"]) == len(GAPS_S) + 1
+
+
+SLOW_START = """
+import time
+
+from locust import events
+
+
+@events.init.add_listener
+def busy(**_):  # blocks, as Locust's own start-up does for seconds on a busy machine
+    end = time.perf_counter() + 3
+    while time.perf_counter() < end:
+        pass
+"""
+
+
+def test_a_level_lasts_its_run_time_however_slow_locust_was_to_start(tmp_path) -> None:
+    """gevent's loop keeps a stale time through a start-up that blocks (here an init listener
+    that runs before the lab's): Locust's --run-time timer would then end the run that much
+    early, with almost nothing sent."""
+    slow = tmp_path / "slow_start.py"
+    slow.write_text(SLOW_START)
+    samples = tmp_path / "requests.csv"
+    with running(SimOptions(ttft_ms=20, tpot_ms=10)) as sim:
+        locust = [
+            sys.executable, "-m", "locust", "-f",
+            f"{slow},{asset('locustfiles', 'throughput.py')}", "--headless", "-u", "1",
+            "-r", "1", "--run-time", "3s", "--host", sim.url, "--only-summary",
+            "--lab-model", "lab:tiny-llama", "--lab-samples", str(samples),
+            "--lab-output-tokens", "5",
+        ]  # fmt: skip
+        subprocess.run(locust, capture_output=True, timeout=120, check=True)
+    with samples.open(newline="") as file:
+        starts = [float(r["start_time"]) for r in csv.DictReader(file)]
+    assert starts[-1] - starts[0] > 2.5, starts

@@ -30,9 +30,9 @@ def recorder(monkeypatch) -> list[str]:
 
     def up(lab: profile.Profile, platform: str | None = None, **_):
         calls.append(f"up {lab.router.routing} on {platform}")
-        return fake_state()
+        return None, fake_state()  # (the platform that ran up, its state)
 
-    def run(lab: profile.Profile, current, names: list[str], base: Path) -> Path:
+    def run(lab: profile.Profile, current, names: list[str], base: Path, platform=None) -> Path:
         calls.append(f"run {lab.router.routing} -> {base.name}")
         runs = RECORDED[lab.router.routing]
         source = runs[used[lab.router.routing] % len(runs)]
@@ -115,7 +115,7 @@ def test_the_cli_runs_then_compares_with_runs_as_units(recorder, tmp_path, capsy
     assert code == 0
     (folder,) = tmp_path.iterdir()
     report = (folder / "compare" / "compare.md").read_text()
-    assert "units: runs (median of per-run values)" in report
+    assert "| runs: 2 vs 2 |" in report and "A's 2 runs + B's 2 runs (df 2)" in report
     assert "2 run(s), profile cpu, routing roundrobin" in report
 
 

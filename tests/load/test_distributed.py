@@ -1,12 +1,12 @@
-"""Levels run by a Locust master and its workers (load.processes), against the simulated engine:
-one samples file with the usual columns, counts equal to the master's own, and a client driven
-past its capacity flagged client_limited from what it measured."""
+"""Levels run by a Locust master and its workers (load.processes), against simulated engines
+behind the real vllm-router: one samples file with the usual columns, counts equal to the
+master's own, and a client driven past its capacity flagged client_limited from what it
+measured."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,32 +14,26 @@ import pytest
 from lab.config import profile
 from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
 from lab.load import levels, scenarios
-from lab.sim import SimOptions, running
-from lab.stack.endpoints import Endpoints, Engine
-from lab.stack.state import State
+from tests.helpers.simstack import sim_stack
+
+FAST = "engine.simulated={ttft_ms: 5, tpot_ms: 2}"
 
 
-@pytest.fixture
-def sim() -> Iterator[State]:
-    """A fast simulated engine, as the stack a run loads."""
-    options = SimOptions(served_model_name="tiny-llama", ttft_ms=5, tpot_ms=2)
-    with running(options) as engine:
-        endpoints = Endpoints(
-            engine.url, (Engine("sim", engine.url),), "tiny-llama", "roundrobin", "x-user-id"
-        )
-        yield State("local", profile.load("cpu").resolved, "cpu", endpoints=endpoints)
+def run(tmp_path: Path, *sets: str) -> Path:
+    """The cpu profile's throughput scenario with `sets`, on fast simulated engines behind the
+    real vllm-router; its folder."""
+    sets = ("scenarios[1].prompt_tokens=16", *sets)
+    with sim_stack(tmp_path / "state", *sets, simulated=FAST) as (platform, current):
+        lab = profile.load("cpu", [FAST, *sets])
+        folder = scenarios.run(lab, current, ["throughput"], tmp_path / "results", platform)
+    return folder / "throughput"
 
 
-def run(state: State, tmp_path: Path, *sets: str) -> Path:
-    lab = profile.load("cpu", ["scenarios[1].prompt_tokens=16", *sets])
-    return scenarios.run(lab, state, ["throughput"], tmp_path) / "throughput"
-
-
-def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(sim, tmp_path) -> None:
+def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(tmp_path) -> None:
     """An open-loop level: users spread over both workers, each sending its share of one
     schedule, every row in the master's one file."""
     place = run(
-        sim, tmp_path, "load.processes=2", "scenarios[1].duration=4",
+        tmp_path, "load.processes=2", "scenarios[1].duration=4",
         "scenarios[1].concurrency=[]", "scenarios[1].rates=[10]",
     )  # fmt: skip
     with (place / "requests.csv").open(newline="") as file:
@@ -63,16 +57,16 @@ def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(sim, tmp_p
     assert 5 < figures["requests_per_s"] < 16
 
 
-def test_a_client_driven_past_its_capacity_is_flagged_client_limited(sim, tmp_path) -> None:
+def test_a_client_driven_past_its_capacity_is_flagged_client_limited(tmp_path) -> None:
     """Arrivals asked far faster than one process can send them: it falls behind its schedule
     (and works flat out), and the level says so from what it measured."""
     place = run(
-        sim, tmp_path, "scenarios[1].duration=3", "scenarios[1].concurrency=[]",
+        tmp_path, "scenarios[1].duration=2", "scenarios[1].concurrency=[]",
         "scenarios[1].rates=[3000]", "scenarios[1].output_tokens=64",
     )  # fmt: skip
     figures = json.loads((place / "summary.json").read_text())["levels"]["rate3000"]
     assert figures["client_limited"], figures
-    assert figures["lag_p99_ms"] > 50 or figures["client_demand_busiest"] >= 0.9
+    assert figures["late_share"] > 0.1 or figures["client_demand_busiest"] >= 0.9
 
 
 @pytest.mark.parametrize(
@@ -90,9 +84,13 @@ def test_auto_is_one_process_per_spare_core(setting, platform, cores, expected) 
     assert levels.processes(lab, platform, cores) == expected
 
 
-def test_rate_levels_carry_burstiness_when_it_is_not_poisson() -> None:
+def test_open_loop_levels_carry_burstiness_when_it_is_not_poisson() -> None:
+    """Throughput rates and capacity steps alike: one arrival schedule (lab.inproc.poisson)."""
     lab = profile.load("cpu", ["scenarios[1].burstiness=0.5"])
     (rate_level,) = [lv for lv in levels.levels(lab.scenarios[1]) if lv.name.startswith("rate")]
     assert rate_level.options["--lab-burstiness"] == "0.5"
     plain = levels.levels(profile.load("cpu").scenarios[1])
     assert all("--lab-burstiness" not in lv.options for lv in plain)
+    (search,) = profile.load("cpu-capacity", ["scenarios[0].burstiness=4"]).scenarios
+    step = levels.capacity_level(search, 8.0)  # type: ignore[arg-type]
+    assert (step.options["--lab-rate"], step.options["--lab-burstiness"]) == ("8.0", "4.0")

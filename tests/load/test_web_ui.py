@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import httpx
 import pytest
 
+from lab.results import report
 from lab.stack import processes, smoke, state
 from lab.stack.state import State
 from tests.helpers.browser import browser
@@ -20,8 +22,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(600)]
 
 def test_a_test_started_from_the_web_ui_shows_ttft_rows(stack: State, tmp_path) -> None:
     port = processes.free_port(8089)
+    keep = ["--out", str(tmp_path / "results")]  # the test it leaves running is recorded
     ui = subprocess.Popen(
-        [sys.executable, "-m", "lab", "ui", "--profile", "cpu", "--web-port", str(port)],
+        [sys.executable, "-m", "lab", "ui", "--profile", "cpu", "--web-port", str(port), *keep],
         env={**os.environ, "LAB_STATE_DIR": str(state.path().parent)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -55,12 +58,16 @@ def test_a_test_started_from_the_web_ui_shows_ttft_rows(stack: State, tmp_path) 
         out, _ = ui.communicate(timeout=60)
     assert ui.returncode == 130, out
     assert "using the lab that is up" in out
+    # The test was running when the UI stopped: kept, marked interrupted.
+    (folder,) = (tmp_path / "results").iterdir()
+    assert f"📁 results of the web UI test: {folder}" in out
+    assert json.loads((folder / "manifest.json").read_text())["status"] == "interrupted"
     # The UI used the lab that was up: it leaves it up.
     assert all(r.passed for r in smoke.run(stack.endpoints))
 
 
 def test_a_report_renders_in_the_browser(tmp_path) -> None:
-    interrupted_run(tmp_path)
+    report.write(interrupted_run(tmp_path))
     with browser() as chromium:
         page = chromium.new_page()
         page.goto((tmp_path / "report.html").as_uri())

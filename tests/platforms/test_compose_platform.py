@@ -236,8 +236,11 @@ def test_another_vllm_lab_project_is_refused_and_left_alone(fakes) -> None:
 
 
 def test_dry_run_prints_the_rendered_configuration_and_changes_nothing(fakes, capsys) -> None:
-    assert lifecycle.up(cpu("router.implementation=vllm-router"), "compose", dry_run=True) is None
+    plan = lifecycle.plan(cpu("router.implementation=vllm-router"), "compose")
     printed = capsys.readouterr().out
+    assert plan.ports["router"] >= 30080 and plan.ports["engine-1"] >= 8001
+    assert f"127.0.0.1:{plan.ports['router']}:8000" in printed  # the ports the file publishes
+    assert any(step.startswith("docker-compose --project-name vllm-lab") for step in plan.steps)
     assert composefakes.changes(fakes) == []
     assert not (state.path().parent / "compose").exists()
     assert state.load() is None
@@ -422,3 +425,21 @@ def test_the_platform_is_registered() -> None:
 
     assert isinstance(platforms.get("compose"), ComposePlatform)
     assert composefile.PROJECT == "vllm-lab"
+
+
+def test_restart_router_recreates_only_the_router_with_the_new_settings(fakes, running) -> None:
+    runner, current = running
+    engines = {s: c.id for s, c in runner.containers().items() if s.startswith("engine-")}
+    marker = len(compose_calls(fakes))
+    said = runner.restart_router(current, cpu("observability.grafana=false",
+                                              "router.routing=session"))  # fmt: skip
+    assert said == "recreated the router (production-stack, session)"
+    assert compose_calls(fakes)[marker:] == [
+        ["up", "--detach", "--no-color", "--no-deps", "--force-recreate", "router"]
+    ]
+    assert {s: c.id for s, c in runner.containers().items() if s.startswith("engine-")} == engines
+    assert (
+        "--routing-logic\n    - session" in Path(current.details["compose"]["override"]).read_text()
+    )
+    assert current.endpoints.routing == "session" and len(current.endpoints.engines) == 2
+    assert state.load().profile["router"]["routing"] == "session"

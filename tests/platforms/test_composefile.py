@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.config import dashboards, model, profile
+from lab.config import commandlines, dashboards, model, profile
 from lab.paths import PACKAGE, asset
 from lab.platforms.compose import composefile
-from lab.platforms.local import platform as local
 
 PORTS = composefile.Ports(
     router=30080, router_metrics=29000, prometheus=9090, grafana=3000, engines=(8000, 8001, 8002)
@@ -97,7 +96,7 @@ def test_engine_command_is_the_local_platforms_inside_a_container(tmp_path) -> N
     lab = load("engine.extra_args=[--enforce-eager]", "engine.max_model_len=1024")
     engine = merged(lab, tmp_path)["engine-1"]
     loads = f"/models/{model.tiny_dir().name}"
-    expected = local.engine_command(lab, loads, 8000)
+    expected = commandlines.engine_command(lab, loads, 8000)
     expected[0] = "python3"
     expected[expected.index("--host") + 1] = "0.0.0.0"
     assert engine["command"] == expected
@@ -170,7 +169,7 @@ def test_routing_settings_reach_the_router(routing, tmp_path) -> None:
 
     rust = merged(load(f"router.routing={routing}", "router.implementation=vllm-router"), tmp_path)
     argv = rust["router"]["command"]
-    assert argv[argv.index("--policy") + 1] == local.POLICIES[routing]
+    assert argv[argv.index("--policy") + 1] == commandlines.POLICIES[routing]
     assert rust["router"]["entrypoint"] == ["vllm-router"]
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     assert argv[argv.index("--prometheus-host") + 1] == "0.0.0.0"
@@ -258,3 +257,26 @@ def test_docker_compose_accepts_the_files(tmp_path) -> None:
     assert engine["healthcheck"]["start_period"] == "10m"  # the profile's startup_timeout
     assert engine["shm_size"] == "1g"
     assert set(config["volumes"]) == {"engine-cache", "prometheus-data", "grafana-data"}
+
+
+def test_policy_settings_reach_each_compose_router(tmp_path) -> None:
+    rust = merged(
+        load(
+            "router.implementation=vllm-router", "router.routing=prefixaware",
+            "router.policy={balance_abs_threshold: 2, balance_rel_threshold: 1.2, "
+            "cache_threshold: 0.5, eviction_interval: 30, max_tree_size: 100000}",
+        ),
+        tmp_path,
+    )  # fmt: skip
+    argv = rust["router"]["command"]
+    for flag, value in [
+        ("--balance-abs-threshold", "2"), ("--balance-rel-threshold", "1.2"),
+        ("--cache-threshold", "0.5"), ("--eviction-interval-secs", "30"),
+        ("--max-tree-size", "100000"),
+    ]:  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+    stack = merged(
+        load("router.routing=prefixaware", "router.policy.prefix_min_match_length=256"), tmp_path
+    )
+    argv = stack["router"]["command"]
+    assert argv[argv.index("--prefix-min-match-length") + 1] == "256"

@@ -126,6 +126,7 @@ def test_up_dry_run_says_how_the_load_is_made(lab: Lab, capsys) -> None:
         ("compose", CLUSTER, "not on compose"),
         ("kind", ["load.workers=cluster"], "need load.processes of 2 or more"),
         ("existing", CLUSTER, "load.master_address: the pods of an existing cluster"),
+        ("kind", [*CLUSTER, "scenarios[1].direct=true"], "direct: the worker pods cannot reach"),
     ],
 )
 def test_what_cannot_run_is_refused_before_anything(platform, sets, expected) -> None:

@@ -344,7 +344,8 @@ def test_dry_run_executes_nothing(lab: Lab, monkeypatch, capsys, name: str, sets
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     platform = lab.platform(name, dry_run=True)
     platform.check(load(*sets))
-    assert platform.up(load(*sets)) is None
+    plan = platform.plan(load(*sets))
+    assert any(step.startswith("helm upgrade --install") for step in plan.steps)
     assert lab.fakes.changes() == [] and lab.fakes.forwards() == []
     assert not lab.state_dir.exists() or not any(lab.state_dir.rglob("*"))
     said = capsys.readouterr().out
@@ -358,8 +359,7 @@ def test_dry_run_executes_nothing(lab: Lab, monkeypatch, capsys, name: str, sets
 def test_dry_run_plan_of_kind_lists_cluster_config_and_forwards(lab: Lab, capsys) -> None:
     platform = lab.platform("kind", dry_run=True)
     platform.check(load("cpu"))
-    platform.up(load("cpu"))
-    plan = platform.run.plan
+    plan = platform.plan(load("cpu")).steps
     assert plan[0].startswith(f"write {lab.state_dir}/kind/kind-config.yaml (sha256 ")
     assert plan[1].startswith("kind create cluster --name vllm-lab --config ")
     assert plan[-2].startswith("kubectl port-forward pod/ENGINE-POD-0 ")

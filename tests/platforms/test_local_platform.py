@@ -2,74 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from lab.config import profile
 from lab.errors import ConfigError
 from lab.platforms import choose
 from lab.platforms.local import platform as local
+from tests.helpers.lab import lab_cli
 
 
 def load(*sets: str, name: str = "cpu") -> profile.Profile:
     return profile.load(name, list(sets))
-
-
-def test_engine_command_carries_every_engine_setting() -> None:
-    cmd = local.engine_command(
-        load("engine.max_model_len=1024", "engine.extra_args=[--enforce-eager]"), "/m", 8001
-    )
-    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
-    pairs = dict(zip(cmd[3::2], cmd[4::2], strict=False))
-    assert pairs["--model"] == "/m"
-    assert pairs["--served-model-name"] == "tiny-llama"
-    assert pairs["--port"] == "8001" and pairs["--host"] == "127.0.0.1"
-    assert pairs["--max-model-len"] == "1024"
-    assert pairs["--dtype"] == "float32"
-    assert "--enable-prefix-caching" in cmd and "--no-enable-chunked-prefill" in cmd
-    assert pairs["--middleware"] == "lab.inproc.engine_tag.EngineTag"
-    assert cmd[-1] == "--enforce-eager"
-
-
-def test_prefix_caching_off_is_said_explicitly() -> None:
-    cmd = local.engine_command(load("engine.prefix_caching=false"), "/m", 8000)
-    assert "--no-enable-prefix-caching" in cmd and "--enable-prefix-caching" not in cmd
-
-
-def test_engines_are_spread_over_cores(monkeypatch) -> None:
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
-    binds = [local.engine_env(load(), i)["VLLM_CPU_OMP_THREADS_BIND"] for i in range(3)]
-    assert binds == ["0", "1", "0"]
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
-    assert local.engine_env(load("engine.cpu=4"), 1)["VLLM_CPU_OMP_THREADS_BIND"] == "4-7"
-
-
-def test_engine_env_sets_kv_cache_and_offline_hub() -> None:
-    env = local.engine_env(load("engine.kv_cache_gb=2"), 1)
-    assert env["LAB_ENGINE_NAME"] == "engine-1"
-    assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
-    assert env["HF_HUB_OFFLINE"] == "1"
-    assert env["VLLM_USE_AOT_COMPILE"] == "0"  # its cache never loads with this torch
-
-
-def test_api_key_travels_in_the_environment_only(monkeypatch) -> None:
-    monkeypatch.setenv("LAB_TEST_KEY", "sk-secret")
-    lab = load("engine.api_key_env=LAB_TEST_KEY")
-    assert local.engine_env(lab, 0)["VLLM_API_KEY"] == "sk-secret"
-    assert "sk-secret" not in " ".join(local.engine_command(lab, "/m", 8000))
-
-
-@pytest.mark.parametrize(
-    ("routing", "policy"),
-    [("roundrobin", "round_robin"), ("session", "consistent_hash"), ("prefixaware", "cache_aware")],
-)
-def test_routing_maps_to_the_routers_policy(routing: str, policy: str) -> None:
-    cmd = local.router_command(load(f"router.routing={routing}"), ["http://a", "http://b"], 1, 2)
-    assert cmd[cmd.index("--policy") + 1] == policy
-    assert cmd[cmd.index("--worker-urls") + 1 : cmd.index("--policy")] == ["http://a", "http://b"]
-    assert cmd[cmd.index("--prometheus-port") + 1] == "2"
-    assert (
-        cmd[cmd.index("--health-check-interval-secs") + 1] == "10"
-    )  # cpu.yaml: noticed in 10 s, not 60
 
 
 @pytest.mark.parametrize(
@@ -108,3 +53,69 @@ def test_platform_choice_policy(monkeypatch) -> None:
     assert choose(None, cpu)[0] == "kind"
     with pytest.raises(ConfigError, match="'nowhere' is not a platform"):
         choose("nowhere", cpu)
+
+
+def test_a_dry_run_resolves_the_model_as_up_would(tmp_path) -> None:
+    """A local model that is not there is refused by `up --dry-run` as by `up`: exit 2."""
+    done = lab_cli(
+        "up", "--dry-run", "--platform", "local", "--profile", "cpu",
+        "--set", f"model.source={tmp_path}/no-such-model",
+        state_dir=tmp_path / "state",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no-such-model is not a model folder" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_dry_run_shows_the_ports_up_would_use(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
+    platform = local.LocalPlatform(dry_run=True)
+    first = platform.plan(load())
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", first.ports["router"]))
+        held.listen()
+        again = platform.plan(load())
+    said = capsys.readouterr().out
+    assert again.ports["router"] != first.ports["router"]
+    assert f"port {first.ports['router']} is taken: router uses" in said
+    assert f"--port {again.ports['router']}" in said
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("platform", ["compose", "kind", "existing"])
+def test_simulated_engines_are_refused_off_the_local_platform(tmp_path, platform: str) -> None:
+    done = lab_cli(
+        "up", "--dry-run", "--platform", platform, "--profile", "cpu",
+        "--set", "engine.simulated={tpot_ms: 5}", state_dir=tmp_path / "state",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "engine.simulated: simulated engines run on the local platform only" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("platform", "sets", "refused"),
+    [
+        ("local", ["router.policy.prefix_min_match_length=256"], "prefix_min_match_length"),
+        ("compose", ["router.policy.balance_abs_threshold=2"], "balance_abs_threshold"),
+        (
+            "compose",
+            ["router.implementation=vllm-router", "router.policy.prefix_min_match_length=256"],
+            "prefix_min_match_length",
+        ),
+        ("kind", ["router.policy.cache_threshold=0.5"], "cache_threshold"),
+    ],
+)
+def test_a_policy_setting_the_platforms_router_lacks_is_refused(
+    tmp_path, platform: str, sets: list[str], refused: str
+) -> None:
+    args = [arg for assignment in sets for arg in ("--set", assignment)]
+    done = lab_cli(
+        "up", "--dry-run", "--platform", platform, "--profile", "cpu", *args,
+        state_dir=tmp_path / "state",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"router.policy.{refused}:" in done.stderr
+    assert f"which the {platform} platform runs, has no such setting" in done.stderr
+    assert "Traceback" not in done.stderr

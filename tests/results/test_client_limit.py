@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lab.errors import ConfigError
 from lab.results import summary
 from lab.results.summary import CpuSample, Sample
 from tests.helpers.samples import row, write_samples
@@ -38,6 +39,7 @@ def test_a_calm_client_is_not_the_limit_and_its_figures_are_kept(tmp_path) -> No
     assert figures["client_cpu_busiest"] == pytest.approx(0.4)
     assert figures["client_demand_busiest"] == pytest.approx(0.55)
     assert figures["lag_p99_ms"] == pytest.approx(3.0)
+    assert figures["late_share"] == 0.0
 
 
 def test_a_process_near_a_full_core_limits_the_level(tmp_path) -> None:
@@ -53,10 +55,26 @@ def test_a_process_starved_of_cpu_by_other_work_limits_the_level_too(tmp_path) -
 
 
 def test_requests_that_left_late_limit_the_level(tmp_path) -> None:
-    found = samples(tmp_path, [1.0] * 9 + [400.0])
+    found = samples(tmp_path, [1.0] * 4 + [400.0])
     why = summary.client_limit(found, [])  # a run from before CPU was recorded: lag alone
-    assert why == "requests left 400 ms late at p99 (bound 50 ms)"
-    assert summary.client_figures(found, [])["client_processes"] is None
+    assert why == "20% of requests left over 100 ms after their arrival time (bound 10%)"
+    figures = summary.client_figures(found, [])
+    assert figures["client_processes"] is None and figures["late_share"] == 0.2
+
+
+def test_a_few_late_requests_are_not_a_limit(tmp_path) -> None:
+    """A hiccup of the machine (one request in ten, exactly the bound) is not the client."""
+    assert summary.client_limit(samples(tmp_path, [1.0] * 9 + [400.0]), []) is None
+
+
+def test_late_requests_on_a_level_that_failed_its_slo_are_the_stacks_doing(tmp_path) -> None:
+    """A stack too slow for the rate keeps every user busy: requests go out late, and the
+    level failed at less load than asked, so at the load asked too. A saturated process is the
+    client's all the same."""
+    late = samples(tmp_path, [400.0])
+    assert summary.client_limit(late, [], slo_met=False) is None
+    assert summary.client_limit(late, [], slo_met=True) is not None
+    assert summary.client_limit(late, cpu("locust", 0.95), slo_met=False) is not None
 
 
 def test_cpu_outside_the_load_does_not_count(tmp_path) -> None:
@@ -67,3 +85,10 @@ def test_cpu_outside_the_load_does_not_count(tmp_path) -> None:
     assert summary.client_limit(found, busy_before + calm_after) is None
     (use,) = summary.cpu_use(busy_before + calm_after, 100.0, 109.99)
     assert use.cores == pytest.approx(0.1) and use.demand is None
+
+
+def test_a_cpu_file_that_is_not_numbers_is_refused_by_line(tmp_path) -> None:
+    path = tmp_path / "client_cpu.csv"
+    path.write_text("time,process,cpu_s,wait_s\n1.0,locust,0.5,\n2.0,locust,lots,\n")
+    with pytest.raises(ConfigError, match=r"client_cpu.csv: line 3: cpu_s: 'lots' is not a finite"):
+        summary.read_cpu(path)

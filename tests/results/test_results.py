@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 
 import pytest
 
+from lab import platforms
 from lab.config import profile
 from lab.errors import ConfigError
 from lab.load import levels, locust
 from lab.results import folder as results
 from lab.results import provenance, report, summary
-from tests.helpers.samples import ENDPOINTS, fake_state, interrupted_run, row, write_samples
+from tests.helpers.samples import (
+    DATA,
+    ENDPOINTS,
+    fake_state,
+    interrupted_run,
+    judge,
+    row,
+    write_samples,
+)
+
+RECORDED = DATA / "compare" / "roundrobin" / "20261127T060156Z-cpu"
 
 
 def test_levels_of_the_default_profile() -> None:
@@ -75,10 +87,45 @@ def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state())
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
     results.save_manifest(tmp_path, manifest)
     assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
     assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("local", []),  # engines and router are Python packages there
+        ("kind", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                  "lmcache/lmstack-router:v0.1.12"]),
+        ("compose", ["public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0",
+                     "lmcache/lmstack-router:v0.1.12", "prom/prometheus:v2.53.0"]),
+    ],
+)  # fmt: skip
+def test_the_manifest_records_the_images_the_platform_ran(
+    platform, expected, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(provenance, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    lab = profile.load("cpu")
+    assert platforms.images(platform, lab) == expected
+    results.save_manifest(tmp_path, results.start_manifest(lab, fake_state(), expected))
+    assert results.load_manifest(tmp_path)["images"] == expected
+
+
+def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(provenance, "versions", lambda url: {
+        "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
+    })  # fmt: skip
+    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
+    entry = {"kind": "routing", "status": "completed", "started": "t", "ended": "t", "error": ""}
+    for name in ("../elsewhere", "/tmp/x", "a/b", ".", ""):
+        manifest["scenarios"] = [{**entry, "name": name, "levels": []}]
+        with pytest.raises(ConfigError, match=r"scenarios\[0\]\.name: .* does not match"):
+            results.save_manifest(tmp_path, manifest)
+    assert not (tmp_path / "manifest.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -114,6 +161,10 @@ def test_summary_of_samples(tmp_path) -> None:
     assert figures["session_stickiness"] == 1.0
     assert figures["requests_per_engine"] == {"engine-0": 5, "engine-1": 5}
     assert figures["engine_balance"] == 1.0
+    assert figures["busiest_engine_share"] == 0.5
+    # engine-0 served TTFTs 10, 30, .., 90; engine-1 20, 40, .., 100.
+    assert figures["p50_ttft_ms_per_engine"] == {"engine-0": 50, "engine-1": 60}
+    assert "p50_ttft_ms_by_round" not in figures  # no conversations in this level
     assert figures["prefix_cache_hit_rate"] == 0.25
     # From the first start to the last end among measured requests (the error at t=111).
     assert figures["output_tokens_per_s"] == pytest.approx(40 / (111 - 100))
@@ -133,3 +184,56 @@ def test_report_renders_from_the_folder_alone(tmp_path) -> None:
     page = report.write(tmp_path).read_text()
     assert "routing (routing): interrupted" in page and "Ctrl-C" in page
     assert page.count("data:image/png;base64,") >= 4  # CDFs, timeline, by-round
+    assert "Routing verdict" in page and "TTFT p50 by round" in page
+
+
+def test_conversations_get_their_ttft_by_round(tmp_path) -> None:
+    rows = [
+        row(start_time=100 + i, level="routing", session=f"s{i % 2}", round=str(i // 2),
+            engine="engine-0", ttft_ms=100 if i < 2 else 20, e2e_ms=200)
+        for i in range(6)
+    ]  # fmt: skip
+    figures = summary.summarize(summary.read_samples(write_samples(tmp_path / "r.csv", rows)))
+    assert figures["p50_ttft_ms_by_round"] == {"0": 100, "1": 20, "2": 20}
+    assert figures["busiest_engine_share"] == 1.0
+
+
+def test_goodput_and_attainment_follow_vllm_bench_serve(tmp_path) -> None:
+    limits = {"ttft_ms": 100.0, "tpot_ms": 10.0}
+    rows = judge([
+        row(start_time=100, level="r", ttft_ms=100, tpot_ms=10, e2e_ms=400, output_tokens=32),
+        row(start_time=101, level="r", ttft_ms=50, tpot_ms=5, e2e_ms=300, output_tokens=32),
+        row(start_time=102, level="r", ttft_ms=100.5, tpot_ms=5, e2e_ms=300, output_tokens=32),
+        row(start_time=103, level="r", ttft_ms=50, tpot_ms=10.5, e2e_ms=300, output_tokens=32),
+        row(start_time=104, level="r", ttft_ms=60, e2e_ms=60, output_tokens=1),  # no TPOT: 0
+        row(start_time=105, level="r", ttft_ms=60, e2e_ms=60, output_tokens=0),  # none: as 1
+        row(start_time=106, level="r", status="error", error="HTTP 503: busy"),
+        row(start_time=107, level="r", ttft_ms=99, tpot_ms=9, e2e_ms=4000, output_tokens=32),
+        row(start_time=108, level="r", ttft_ms=5, tpot_ms=5, e2e_ms=9, phase="drain"),
+    ], limits)  # fmt: skip
+    assert [r["slo_ok"] for r in rows] == ["1", "1", "0", "0", "1", "1", "0", "1", ""]
+    samples = summary.read_samples(write_samples(tmp_path / "r.csv", rows))
+    figures = summary.summarize(samples)
+    # 5 good of 8 measured (the failure counts, the drained request does not), over the span
+    # from the first start (100) to the last end (107 + 4 s).
+    assert figures["slo_attainment"] == 5 / 8
+    assert figures["goodput_rps"] == pytest.approx(5 / 11)
+    assert figures["requests_per_s"] == pytest.approx(7 / 11)
+
+
+def test_goodput_and_attainment_of_a_recorded_level(tmp_path) -> None:
+    """The cpu profile's c4 level as recorded on two cores: 19 of its 42 measured requests had
+    TTFT <= 500 ms and TPOT <= 30 ms (counted by hand from requests.csv), over 17.854 s."""
+    with (RECORDED / "throughput" / "requests.csv").open(newline="") as file:
+        rows = [r for r in csv.DictReader(file) if r["level"] == "c4"]
+    rows = judge(rows, {"ttft_ms": 500.0, "tpot_ms": 30.0})
+    figures = summary.summarize(summary.read_samples(write_samples(tmp_path / "r.csv", rows)))
+    assert figures["requests"] == 42
+    assert figures["slo_attainment"] == pytest.approx(19 / 42)
+    assert figures["goodput_rps"] == pytest.approx(19 / 17.854, rel=1e-4)
+
+
+def test_a_level_without_an_slo_has_no_goodput(tmp_path) -> None:
+    samples = summary.read_samples(write_samples(tmp_path / "r.csv", [row(start_time=1)]))
+    figures = summary.summarize(samples)
+    assert figures["slo_attainment"] is None and figures["goodput_rps"] is None

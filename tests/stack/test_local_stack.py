@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from lab.config import profile
+from lab.config import commandlines, profile
 from lab.platforms.local import platform as local
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.metrics import SERVED, engine_counters
@@ -77,7 +77,7 @@ def _homes(endpoints, headers_for, body_for) -> dict[str, set[str]]:
     return homes
 
 
-@pytest.mark.parametrize("header", local.SESSION_HEADERS)
+@pytest.mark.parametrize("header", commandlines.SESSION_HEADERS)
 def test_consistent_hash_keys_on_this_header(stack: State, header: str) -> None:
     """Pins what vllm-router's consistent_hash reads: each session sticks, sessions spread."""
     with extra_router(stack, "session") as endpoints:

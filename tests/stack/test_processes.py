@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -69,7 +72,7 @@ def test_a_process_with_the_recorded_pid_but_another_start_time_is_not_touched(t
 def test_stop_of_something_already_gone_says_so(tmp_path) -> None:
     proc = processes.spawn("quick", [sys.executable, "-c", "pass"], tmp_path / "q.log")
     assert processes.wait_until(lambda: not processes.alive(proc), timeout=10)
-    assert processes.stop(proc) is False
+    assert processes.stop(proc) is processes.Outcome.NOT_RUNNING
 
 
 def test_output_goes_to_the_log(tmp_path) -> None:
@@ -102,3 +105,83 @@ def test_tail_returns_the_last_lines(tmp_path, lines: int) -> None:
     log = tmp_path / "l.log"
     log.write_text("\n".join(f"line {i}" for i in range(10)))
     assert processes.tail(log, lines).splitlines() == [f"line {i}" for i in range(10 - lines, 10)]
+
+
+# A process that ignores SIGTERM, as a stubborn stranger (or a wedged engine) would.
+STUBBORN = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+@pytest.fixture(params=["plain", "ignores SIGTERM"])
+def stranger(request):
+    """A process the lab did not start, in a process group of its own (as a shell job is)."""
+    code = "import time; time.sleep(600)" if request.param == "plain" else STUBBORN
+    process = psutil.Popen(
+        [sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE
+    )
+    if request.param != "plain":
+        process.stdout.readline()
+    yield process
+    process.kill()
+    process.wait()
+
+
+def recorded_as_ours(stranger: psutil.Popen, name: str = "engine-0") -> processes.Proc:
+    """The stranger's PID in a state file, recorded for an older process of that PID."""
+    return processes.Proc(name, stranger.pid, stranger.create_time() - 100, "x.log", ("x",))
+
+
+def test_a_recycled_pid_is_reported_and_its_group_left_alone(stranger) -> None:
+    proc = recorded_as_ours(stranger)
+    assert processes.members(proc) == []  # its group is the stranger's: nothing in it is ours
+    assert processes.stop(proc, grace=1) is processes.Outcome.NOT_OURS
+    assert processes.kill(proc) is processes.Outcome.NOT_OURS
+    assert processes.send(proc, signal.SIGHUP) is processes.Outcome.NOT_OURS
+    said = processes.said(proc, processes.stop(proc, grace=1))
+    assert said == f"engine-0 (pid {stranger.pid}) is not the lab's any more: left alone"
+    time.sleep(0.2)
+    assert stranger.is_running() and stranger.status() != psutil.STATUS_ZOMBIE
+
+
+def test_with_the_leader_gone_only_younger_members_of_its_group_are_ours(tmp_path) -> None:
+    proc = family(tmp_path)
+    child = next(p for p in processes.members(proc) if p.pid != proc.pid)
+    processes.kill(proc)
+    os.waitpid(proc.pid, 0)  # reaped: the leader's PID names no process any more
+    # Recorded as started after the child: the child is older than the lab's leader, not ours.
+    later = processes.Proc(proc.name, proc.pid, child.create_time() + 5, proc.log, proc.cmd)
+    assert processes.members(later) == []
+    assert processes.stop(later, grace=1) is processes.Outcome.NOT_RUNNING
+    assert child.is_running()
+    assert processes.stop(proc, grace=5) is processes.Outcome.DONE
+    assert processes.wait_until(lambda: not child.is_running() or child.status() == "zombie", 5)
+
+
+def test_the_labs_own_process_that_ignores_sigterm_is_killed_after_the_grace(tmp_path) -> None:
+    proc = processes.spawn("stubborn", [sys.executable, "-c", STUBBORN], tmp_path / "s.log")
+    assert processes.wait_until(lambda: processes.tail(proc.log) == "ready", timeout=10)
+    began = time.monotonic()
+    assert processes.stop(proc, grace=1) is processes.Outcome.DONE
+    assert 1 <= time.monotonic() - began < 8
+    assert not processes.alive(proc)
+
+
+def test_a_port_is_ours_only_while_our_own_process_listens_on_it(tmp_path) -> None:
+    """An engine's port can be taken by another server between choosing it and binding it: an
+    answer on the port proves nothing until our own process is the one listening."""
+    ours_port, theirs_port = processes.free_port(41000), processes.free_port(42000)
+    server = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1"]
+    ours = processes.spawn("web", [*server, str(ours_port)], tmp_path / "web.log")
+    stranger = subprocess.Popen([*server, str(theirs_port)], stderr=subprocess.DEVNULL)
+    try:
+        assert processes.wait_until(lambda: processes.listens(ours, ours_port), timeout=10)
+        assert processes.wait_until(lambda: not processes.port_free(theirs_port), timeout=10)
+        assert not processes.listens(ours, theirs_port)
+    finally:
+        processes.stop(ours, grace=5)
+        stranger.terminate()
+        stranger.wait(timeout=10)

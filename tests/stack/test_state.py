@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from lab.errors import LabError
+from lab.config import profile
+from lab.errors import ConfigError, LabError
 from lab.load import lifecycle
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
@@ -51,6 +52,11 @@ def test_a_kubernetes_lab_with_dead_port_forwards_is_still_up(tmp_path) -> None:
     dead = processes.Proc("forward-router", 999999, 1.0, "log", ("kubectl",))
     kube = sample_state([dead])
     kube.platform = "kind"
+    kube.profile = profile.load("cpu").resolved
+    kube.details = {
+        **{"context": "kind-vllm-lab", "namespace": "vllm-lab", "release": "vllm"},
+        **{"engine": "tiny-llama", "replicas": 1, "created": {}, "engines": {}},
+    }
     state.save(kube)
     with pytest.raises(LabError, match="a lab is already up here"):
         lifecycle._refuse_twins()
@@ -80,7 +86,7 @@ def test_concurrent_up_or_down_is_refused() -> None:
 
 def test_unreadable_state_is_named(tmp_path) -> None:
     state.path().write_text("{not json")
-    with pytest.raises(LabError, match="unreadable state file"):
+    with pytest.raises(LabError, match=r"not a state file this lab can use \(unreadable: Expect"):
         state.load()
 
 
@@ -97,3 +103,49 @@ def test_a_dry_run_down_stops_nothing(tmp_path) -> None:
         assert processes.alive(proc) and state.load() is not None
     finally:
         processes.stop(proc)
+
+
+def listing(folder) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+def test_read_only_commands_write_nothing_not_even_a_lock(tmp_path) -> None:
+    from lab.cli import main
+
+    state.save(sample_state([processes.Proc("engine-0", 999999, 1.0, "log", ("x",))]))
+    before = listing(tmp_path)
+    assert main(["down", "--dry-run"]) == 0
+    assert main(["status"]) in (0, 1)  # the engine is down: status says so
+    assert main(["monitor"]) == 0
+    assert listing(tmp_path) == before and not (tmp_path / "lock").exists()
+
+
+def test_down_with_nothing_up_makes_no_state_folder(tmp_path, monkeypatch) -> None:
+    from lab.cli import main
+
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "never"))
+    assert main(["down"]) == 0 and main(["down", "--dry-run"]) == 0
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x00\xff\xfe binary", "unreadable"),
+        (b'["a", "list"]', "(top level): ['a', 'list'] is not of type 'object'"),
+        (b'{"platform": "local"}', "is a required property (and 4 more problems)"),
+        (b'{"platform": "kind", "profile": {"name": "x"}, "profile_source": "x", "created": 0, '
+         b'"processes": [], "details": {}}', "details: 'context' is a required property"),
+        (b'{"platform": "local", "profile": {"name": "x"}, "profile_source": "x", "created": 0, '
+         b'"processes": [{"name": "e", "pid": "1", "started": 0, "log": "", "cmd": []}], '
+         b'"details": {}}', "processes[0].pid: '1' is not of type 'integer'"),
+    ],
+)  # fmt: skip
+def test_a_broken_state_file_is_named_with_what_to_do(tmp_path, content, expected) -> None:
+    state.path().write_bytes(content)
+    with pytest.raises(ConfigError) as exc:
+        state.load()
+    (message,) = exc.value.problems
+    assert message.startswith(f"{state.path()}: not a state file this lab can use")
+    assert expected in message
+    assert message.endswith("remove it if no lab started from here still runs")

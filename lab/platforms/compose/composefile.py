@@ -4,8 +4,9 @@ compose/docker-compose.yml holds what never changes (health checks, volumes, Gra
 provisioning); this module renders the rest into a second file: one engine service per
 replica (extending compose/engine.yml), the router's arguments, images and tags, host ports
 (127.0.0.1 only) and Prometheus' scrape configuration. The engine and vllm-router command
-lines are the local platform's, moved into a container (listening on all of its interfaces,
-programs on the image's PATH): one profile, one set of flags, both platforms.
+lines are lab.config.commandlines', as the local platform runs them, moved into a container
+(listening on all of its interfaces, programs on the image's PATH): one profile, one set of
+flags, both platforms.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 
 import yaml
 
-from lab.config import model
+from lab.config import commandlines, model
 from lab.config.profile import Profile
 from lab.paths import PACKAGE, asset
-from lab.platforms.local import platform as local
 from lab.stack import prometheus
 
 PROJECT = "vllm-lab"
@@ -95,7 +95,7 @@ def in_container(command: list[str], program: str) -> list[str]:
 
 def engine_service(profile: Profile, index: int, port: int) -> dict[str, Any]:
     loads, models = weights(profile)
-    env = local.engine_env(profile, index)
+    env = commandlines.engine_env(profile, index)
     env.pop("VLLM_API_KEY", None)  # passed by name only (secret_names)
     env["PYTHONPATH"] = LAB_CODE
     volumes = [f"{PACKAGE}:{LAB_CODE}/lab:ro"]
@@ -104,7 +104,7 @@ def engine_service(profile: Profile, index: int, port: int) -> dict[str, Any]:
     return {
         "extends": {"file": str(engine_file()), "service": "engine"},
         "image": f"{profile.engine.image}:{profile.engine.tag}",
-        "command": in_container(local.engine_command(profile, loads, PORT), "python3"),
+        "command": in_container(commandlines.engine_command(profile, loads, PORT), "python3"),
         "environment": [f"{k}={v}" for k, v in env.items()] + secret_names(profile),
         "ports": [f"127.0.0.1:{port}:{PORT}"],
         "volumes": volumes,
@@ -124,7 +124,7 @@ def router_command(profile: Profile, replicas: int) -> list[str]:
     per backend, the profile's routing logic and session key."""
     urls = backends(replicas)
     if profile.router.implementation == "vllm-router":
-        command = local.router_command(profile, urls, PORT, ROUTER_METRICS_PORT)
+        command = commandlines.router_command(profile, urls, PORT, ROUTER_METRICS_PORT)
         return in_container(command, "vllm-router")
     return [
         STACK_ROUTER,
@@ -142,6 +142,7 @@ def router_command(profile: Profile, replicas: int) -> list[str]:
         profile.router.routing,
         "--session-key",
         profile.router.session_key,
+        *commandlines.policy_args(profile, "production-stack"),
     ]
 
 

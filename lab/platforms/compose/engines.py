@@ -1,47 +1,55 @@
 """What the failover and scaling scenarios do to a Compose stack's engines: `docker kill` one
 (a crash), start it again, run more or fewer engine services and tell the router.
 
-vllm-router 0.1.17 is told through its worker API, found by experiment and pinned by
-tests/platforms/test_compose_stack.py: POST /add_worker?url=URL (200 once the worker is healthy; 400
-if it is already there; it blocks while the worker does not answer, so engines are added only once
-healthy) and POST /remove_worker?url=URL (200, for an unknown URL too); GET /list_workers says
-{"urls": [...]}. production-stack's router takes its static backends on its command line, so it is
-recreated with the new list.
+vllm-router is told through its worker API (lab.stack.router), by the URL it knows the engine
+by inside the project's network (http://engine-N:8000). production-stack's router takes its
+static backends on its command line, so it is recreated with the new list. A removed engine
+drains by the one rule (lab.stack.drain) before its container stops.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import TYPE_CHECKING
+from typing import Any
 
-import httpx
-
+from lab.config.commandlines import POLICIES
 from lab.config.profile import Profile
-from lab.console import note, ok, say
-from lab.errors import ConfigError, StepFailed
+from lab.console import bad, note, ok, say
+from lab.errors import ConfigError
 from lab.platforms.compose import composefile
 from lab.platforms.compose.composefile import Ports
-from lab.stack import processes, state
+from lab.runner import Runner
+from lab.stack import drain, endpoints, processes, state
 from lab.stack.endpoints import Engine
-from lab.stack.metrics import scrape
+from lab.stack.router import Router
 from lab.stack.state import State
-
-if TYPE_CHECKING:
-    from lab.platforms.compose.platform import ComposePlatform
-
-RUNNING = "vllm:num_requests_running"
-DRAIN_TIMEOUT = 60.0
-ADD_TIMEOUT = 120.0
 
 
 class EngineOps:
-    def kill_engine(self: ComposePlatform, current: State, index: int) -> str:
+    """Engine operations of ComposePlatform (which provides these attributes)."""
+
+    run: Runner
+    ports: dict[str, int]
+    ready_timeout: float
+
+    def compose(self, current: State, *args: str, profile: Profile | None = None) -> Any:
+        raise NotImplementedError
+
+    def containers(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wait(self, services: list[str], timeout: float) -> None:
+        raise NotImplementedError
+
+    def _render(self, profile: Profile, replicas: int, ports: Ports, current: State) -> None:
+        raise NotImplementedError
+
+    def kill_engine(self, current: State, index: int) -> str:
         container = self._engine_container(current, index)
         self.run.run(["docker", "kill", container.id])
         return f"killed {container.service} (container {container.name})"
 
-    def restart_engine(self: ComposePlatform, current: State, index: int, profile: Profile) -> str:
+    def restart_engine(self, current: State, index: int, profile: Profile) -> str:
         """Start the engine's container again (same port, same command) and wait for health."""
         container = self._engine_container(current, index)
         self.compose(current, "start", container.service)
@@ -49,9 +57,9 @@ class EngineOps:
         port = current.details["compose"]["ports"]["engines"][index]
         return f"restarted {container.service} (container {container.name}) on port {port}"
 
-    def scale(self: ComposePlatform, current: State, replicas: int, profile: Profile) -> State:
+    def scale(self, current: State, replicas: int, profile: Profile) -> State:
         """More engines: started, healthy, then given to the router. Fewer: taken from the
-        router first, drained (no request running), then stopped and removed."""
+        router first, drained (lab.stack.drain), then stopped and removed."""
         if replicas < 1:
             raise ConfigError(f"scale: replicas must be at least 1 (asked {replicas})")
         details = current.details["compose"]
@@ -85,19 +93,14 @@ class EngineOps:
         if profile.observability.prometheus:
             # Prometheus re-reads its (rewritten, bind-mounted) configuration on SIGHUP.
             self.compose(current, "kill", "-s", "SIGHUP", "prometheus")
-        assert current.endpoints is not None
-        engines = tuple(
-            Engine(name, f"http://127.0.0.1:{port}")
-            for name, port in zip(composefile.engine_names(replicas), ports.engines, strict=True)
-        )
-        current.endpoints = dataclasses.replace(current.endpoints, engines=engines)
+        current.endpoints = current.require_endpoints().with_engines(engine_list(ports))
         state.save(current)
         ok(f"scaled from {before} to {replicas} engines")
         return current
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _engine_container(self: ComposePlatform, current: State, index: int):  # type: ignore[no-untyped-def]
+    def _engine_container(self, current: State, index: int) -> Any:
         service = f"engine-{index}"
         found = self.containers()
         if service not in found:
@@ -105,7 +108,7 @@ class EngineOps:
             raise ConfigError(f"no {service} in this lab (it has {known})")
         return found[service]
 
-    def _more_ports(self: ComposePlatform, ports: Ports, replicas: int) -> Ports:
+    def _more_ports(self, ports: Ports, replicas: int) -> Ports:
 
         taken = {ports.router, ports.router_metrics, ports.prometheus, ports.grafana}
         taken |= set(ports.engines)
@@ -117,7 +120,7 @@ class EngineOps:
         return dataclasses.replace(ports, engines=tuple(engines))
 
     def _tell_router(
-        self: ComposePlatform,
+        self,
         current: State,
         profile: Profile,
         replicas: int,
@@ -133,37 +136,46 @@ class EngineOps:
             self.compose(current, "up", "--detach", "--no-color", "--no-deps", "router")
             self.wait(["router"], self.ready_timeout)
             return
-        assert current.endpoints is not None
-        router = current.endpoints.router
-        with httpx.Client(timeout=ADD_TIMEOUT) as client:
-            for name, verb in [(n, "add_worker") for n in add or []] + [
-                (n, "remove_worker") for n in remove or []
-            ]:
-                url = f"http://{name}:{composefile.PORT}"
-                answer = client.post(f"{router}/{verb}", params={"url": url})
-                if answer.status_code != 200:
-                    raise StepFailed(
-                        f"router: POST /{verb}?url={url} answered {answer.status_code}: "
-                        f"{answer.text.strip()}"
-                    )
-                say(f"🔀 router: {answer.text.strip()}")
+        router = self.router(current)
+        for name in add or []:
+            say(f"🔀 router: {router.add_worker(worker_url(name))}")
+        for name in remove or []:
+            say(f"🔀 router: {router.remove_worker(worker_url(name))}")
 
-    def _drain(self: ComposePlatform, current: State, removed: list[str]) -> None:
-        """Wait (up to a minute) until the removed engines run no request."""
-        assert current.endpoints is not None
-        urls = {e.name: e.metrics for e in current.endpoints.engines if e.name in removed}
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        with httpx.Client(timeout=5) as client:
-            while urls:
-                for name, url in list(urls.items()):
-                    try:
-                        busy = scrape(url, client).get(RUNNING, 0.0)
-                    except httpx.HTTPError:
-                        busy = 0.0  # not answering: nothing left to drain
-                    if busy == 0:
-                        del urls[name]
-                if urls and time.monotonic() > deadline:
-                    note(f"still running requests after {DRAIN_TIMEOUT:.0f} s: {', '.join(urls)}")
-                    return
-                if urls:
-                    time.sleep(0.5)
+    def router(self, current: State) -> Router:
+        where = current.require_endpoints()
+        return Router(where.router, where.router_metrics, POLICIES[where.routing])
+
+    def drain_signals(self, current: State) -> tuple[str, ...]:
+        """The engines run the lab's middleware; vllm-router counts where its policy does;
+        production-stack's router is not asked."""
+        if current.profile["router"]["implementation"] == "vllm-router":
+            return ("router", "middleware", "engine")
+        return ("middleware", "engine")
+
+    def _drain(self, current: State, removed: list[str]) -> None:
+        """Each removed engine drains by the one rule before its container stops."""
+        where = current.require_endpoints()
+        vllm_router = current.profile["router"]["implementation"] == "vllm-router"
+        router = self.router(current) if vllm_router else None
+        for engine in [e for e in where.engines if e.name in removed]:
+            signals = drain.readers(
+                self.drain_signals(current), engine, worker_url(engine.name), router
+            )
+            drained = drain.drain(engine.name, signals)
+            current.details.setdefault("drains", []).append(drained.to_json())
+            (ok if drained.complete else bad)(drained.line)
+
+
+def worker_url(service: str) -> str:
+    """How vllm-router reaches an engine service inside the project's network."""
+    return f"http://{service}:{composefile.PORT}"
+
+
+def engine_list(ports: Ports) -> list[Engine]:
+    """The engines as the lab reaches them: their published ports on loopback."""
+    names = composefile.engine_names(len(ports.engines))
+    return [
+        Engine(name, endpoints.loopback(port))
+        for name, port in zip(names, ports.engines, strict=True)
+    ]

@@ -15,18 +15,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import environment, model
+from lab.config import commandlines, environment, model
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.paths import state_dir
+from lab.platforms import checks
 from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
-from lab.platforms.compose.engines import EngineOps
-from lab.platforms.local import platform as local
-from lab.runner import Runner
-from lab.stack import processes, state
-from lab.stack.endpoints import Endpoints, Engine
+from lab.platforms.compose.engines import EngineOps, engine_list
+from lab.platforms.plan import Plan
+from lab.runner import Done, Runner
+from lab.stack import endpoints, processes, state
+from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
 
 # Loopback ports tried first (the design's conventions); a taken one is said and skipped.
@@ -77,6 +78,7 @@ class ComposePlatform(EngineOps):
 
     def check(self, profile: Profile) -> None:
         problems = _profile_problems(profile) + environment.problems(profile)
+        problems += checks.simulated_problems(profile, self.name)
         problems += self._docker_problems()
         if not problems:
             problems += self._image_problems(profile)
@@ -128,10 +130,7 @@ class ComposePlatform(EngineOps):
 
     # --- up -----------------------------------------------------------------------------------
 
-    def up(self, profile: Profile) -> State | None:
-        if self.dry_run:
-            self._plan(profile)
-            return None
+    def up(self, profile: Profile) -> State:
         current = State(platform=self.name, profile=profile.resolved, profile_source=profile.source)
         phases: dict[str, float] = {}
         current.details["phases"] = phases
@@ -157,7 +156,7 @@ class ComposePlatform(EngineOps):
             self.compose(current, "up", "--detach", "--no-color", *rest, profile=profile)
             self.wait(rest, self.ready_timeout)
             phases["router"] = time.monotonic() - started
-            current.endpoints = endpoints(profile, ports, weights)
+            current.endpoints = compose_endpoints(profile, ports, weights)
             state.save(current)
             return current
         except BaseException:
@@ -224,30 +223,62 @@ class ComposePlatform(EngineOps):
             "versions": self.versions,
         }
 
-    def _plan(self, profile: Profile) -> None:
-        """What `up` would do: the images it needs, the rendered file, the commands."""
-        say(f"[dry-run] images: {', '.join(stack_images(profile))}")
-        builder = images.Builder(self.run)
-        for image in stack_images(profile):
-            if images.recipe_of(image) and not builder.present(image):
-                builder.ensure(image)
-        replicas = profile.engine.replicas
-        plan = State(platform=self.name, profile=profile.resolved, profile_source=profile.source)
-        self._render(profile, replicas, self._choose_ports(replicas), plan)
-        details = plan.details["compose"]
-        config = Path(details["prometheus_config"])
-        say(f"[dry-run] {config}:")
-        say(composefile.to_yaml(composefile.prometheus_config(profile, replicas)))
-        say(f"[dry-run] {details['override']} (with {composefile.base_file()}):")
+    def plan(self, profile: Profile) -> Plan:
+        """What `up` would do: the model as it would resolve it, the images it needs, the
+        rendered files, the commands, on the ports it would use now."""
+        run, self.run = self.run, Runner(dry_run=True, quiet=True)
+        try:
+            model.locate(profile)
+            say(f"[dry-run] images: {', '.join(stack_images(profile))}")
+            builder = images.Builder(self.run)
+            for image in stack_images(profile):
+                if images.recipe_of(image) and not builder.present(image):
+                    builder.ensure(image)
+            replicas = profile.engine.replicas
+            planned = State(self.name, profile.resolved, profile.source)
+            ports = self._choose_ports(replicas)
+            self._render(profile, replicas, ports, planned)
+            details = planned.details["compose"]
+            config = Path(details["prometheus_config"])
+            say(f"[dry-run] {config}:")
+            say(composefile.to_yaml(composefile.prometheus_config(profile, replicas)))
+            say(f"[dry-run] {details['override']} (with {composefile.base_file()}):")
+            say(composefile.to_yaml(composefile.render(profile, replicas, ports, config)))
+            services = composefile.services(profile, replicas)
+            up = ("up", "--detach", "--no-color")
+            self.compose(planned, *up, *services[:replicas], profile=profile)
+            self.compose(planned, *up, *services[replicas:], profile=profile)
+            named = {f"engine-{i}": port for i, port in enumerate(ports.engines)}
+            used = {k: v for k, v in ports.to_json().items() if k != "engines"}
+            return Plan(self.name, list(self.run.plan), {**named, **used})
+        finally:
+            self.run = run
+
+    def restart_router(self, current: State, profile: Profile) -> str:
+        """Recreate the router's container with the profile's router settings, over the
+        engines that run now; the engines' containers are not touched. Requests in flight
+        through the router while it restarts are cut: restart it between runs."""
+        problems = _router_problems(profile)
+        if problems:
+            raise ConfigError(problems)
+        details = current.details["compose"]
         ports = Ports.from_json(details["ports"])
-        say(composefile.to_yaml(composefile.render(profile, replicas, ports, config)))
-        services = composefile.services(profile, replicas)
-        self.compose(plan, "up", "--detach", "--no-color", *services[:replicas], profile=profile)
-        self.compose(plan, "up", "--detach", "--no-color", *services[replicas:], profile=profile)
+        self._render(profile, details["replicas"], ports, current)
+        state.save(current)
+        up = ("up", "--detach", "--no-color", "--no-deps", "--force-recreate", "router")
+        self.compose(current, *up, profile=profile)
+        self.wait(["router"], self.ready_timeout)
+        current.profile = {**current.profile, "router": profile.resolved["router"]}
+        where = current.require_endpoints()
+        weights = where.tokenizer or model.locate(profile)
+        fresh = compose_endpoints(profile, ports, weights)
+        current.endpoints = fresh.with_engines(where.engines)
+        state.save(current)
+        return f"recreated the router ({profile.router.implementation}, {profile.router.routing})"
 
     # --- the project's containers -------------------------------------------------------------
 
-    def compose(self, current: State, *args: str, profile: Profile | None = None):  # type: ignore[no-untyped-def]
+    def compose(self, current: State, *args: str, profile: Profile | None = None) -> Done:
         """Run a Compose command on the lab's project (secrets by environment only)."""
         argv = [*current.details["compose"]["command"], *args]
         return self.run.run(argv, secret_env=secrets(profile) if profile else None, timeout=900)
@@ -384,20 +415,28 @@ def _profile_problems(profile: Profile) -> list[str]:
         problems.append(f"{where}: lmcache.enabled: LMCache needs GPU engines")
     if profile.engine.tensor_parallel_size != 1:
         problems.append(f"{where}: engine.tensor_parallel_size: expected 1 on CPU engines")
-    if profile.router.routing not in local.POLICIES:
+    return problems + _router_problems(profile)
+
+
+def _router_problems(profile: Profile) -> list[str]:
+    """Router settings the Compose platform's routers cannot serve."""
+    where = profile.source
+    problems = []
+    if profile.router.routing not in commandlines.POLICIES:
         problems.append(
             f"{where}: router.routing: '{profile.router.routing}' needs LMCache's KV-cache "
-            f"controller, which CPU engines do not run; expected one of {sorted(local.POLICIES)}"
+            "controller, which CPU engines do not run; expected one of "
+            f"{sorted(commandlines.POLICIES)}"
         )
     if (
         profile.router.implementation == "vllm-router"
-        and profile.router.session_key.lower() not in local.SESSION_HEADERS
+        and profile.router.session_key.lower() not in commandlines.SESSION_HEADERS
     ):
         problems.append(
             f"{where}: router.session_key: vllm-router keys sessions only on these headers: "
-            f"{', '.join(local.SESSION_HEADERS)}"
+            f"{', '.join(commandlines.SESSION_HEADERS)}"
         )
-    return problems
+    return problems + checks.policy_problems(profile, "compose", profile.router.implementation)
 
 
 def stack_images(profile: Profile) -> list[str]:
@@ -424,40 +463,10 @@ def secrets(profile: Profile) -> dict[str, str]:
     return found
 
 
-def endpoints(profile: Profile, ports: Ports, weights: str) -> Endpoints:
+def compose_endpoints(profile: Profile, ports: Ports, weights: str) -> Endpoints:
     """`weights`: the model as resolved on this host (the tokenizer of token-ID prompts)."""
-    router = f"http://127.0.0.1:{ports.router}"
-    if profile.router.implementation == "vllm-router":
-        router_metrics = f"http://127.0.0.1:{ports.router_metrics}/metrics"
-    else:
-        router_metrics = f"{router}/metrics"
-    observability = profile.observability
-    return Endpoints(
-        router=router,
-        engines=tuple(
-            Engine(name, f"http://127.0.0.1:{port}")
-            for name, port in zip(
-                composefile.engine_names(len(ports.engines)), ports.engines, strict=True
-            )
-        ),
-        model=profile.model.name,
-        routing=profile.router.routing,
-        session_key=profile.router.session_key,
-        router_metrics=router_metrics,
-        prometheus=f"http://127.0.0.1:{ports.prometheus}" if observability.prometheus else "",
-        grafana=(
-            f"http://127.0.0.1:{ports.grafana}"
-            if observability.prometheus and observability.grafana
-            else ""
-        ),
-        api_key_env=profile.engine.api_key_env,
-        # vllm-router routes on token IDs (lab.inproc.chat_tokens); production-stack's router on
-        # text.
-        tokenizer=weights if profile.router.implementation == "vllm-router" else "",
-        notes=(
-            f"Compose project {PROJECT}: python -m lab status, or docker-compose -p {PROJECT} ps",
-        ),
-    )
+    published = {k: v for k, v in ports.to_json().items() if k != "engines"}
+    return endpoints.compose(profile, engine_list(ports), published, weights, PROJECT)
 
 
 def docker_host() -> str:

@@ -41,7 +41,7 @@ class Api:
         self.core = client.CoreV1Api(api_client)
 
     def pods(self, namespace: str, selector: str) -> list[Pod]:
-        raw = self.core.list_namespaced_pod(
+        raw: Any = self.core.list_namespaced_pod(
             namespace,
             label_selector=selector,
             _preload_content=False,
@@ -50,7 +50,7 @@ class Api:
         return json.loads(raw.data).get("items", [])
 
     def logs(self, namespace: str, pod: str, container: str, previous: bool = True) -> str:
-        raw = self.core.read_namespaced_pod_log(
+        raw: Any = self.core.read_namespaced_pod_log(
             pod,
             namespace,
             container=container,
@@ -62,7 +62,7 @@ class Api:
         return raw.data.decode(errors="replace")
 
     def nodes(self) -> list[dict[str, Any]]:
-        raw = self.core.list_node(_preload_content=False, _request_timeout=REQUEST_TIMEOUT)
+        raw: Any = self.core.list_node(_preload_content=False, _request_timeout=REQUEST_TIMEOUT)
         return json.loads(raw.data).get("items", [])
 
 

@@ -6,13 +6,14 @@ cluster-wide operator on a cluster it does not own). The router is port-forwarde
 
 from __future__ import annotations
 
-import json
 import os
+from typing import Any
 
 from lab.config.profile import Profile
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import gpu
 from lab.platforms.kube.platform import KubePlatform
+from lab.runner import json_answer
 
 CONTEXT_ENV = "LAB_KUBE_CONTEXT"
 
@@ -23,9 +24,10 @@ class ExistingPlatform(KubePlatform):
     # A cluster autoscaler may still add a node: an Unschedulable pod waits for the timeout.
     unschedulable_after = None
 
-    def __init__(self, dry_run: bool = False, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, dry_run: bool = False, **kw: Any) -> None:
         super().__init__(dry_run, **kw)
         self._context: str | None = None
+        self._no_context = ""  # what kubectl said when it named no context
 
     def context(self) -> str:
         """Fixed when first asked, so that a context switched mid-lab changes nothing."""
@@ -33,24 +35,28 @@ class ExistingPlatform(KubePlatform):
             chosen = os.environ.get(CONTEXT_ENV)
             if not chosen:
                 asked = ["kubectl", "config", "current-context"]
-                chosen = self.run.run(asked, query=True, check=False).stdout.strip()
+                done = self.run.run(asked, query=True, check=False)
+                chosen = done.stdout.strip() if done.returncode == 0 else ""
+                said = (done.stderr or done.stdout).strip().splitlines()
+                self._no_context = said[-1] if said and not chosen else ""
             self._context = chosen
         return self._context
 
     def cluster_problems(self, profile: Profile) -> list[str]:
         context = self.context()
         if not context:
-            return [f"no kube context: kubectl config use-context NAME, or set {CONTEXT_ENV}"]
+            said = f" (kubectl: {self._no_context})" if self._no_context else ""
+            return [f"no kube context{said}: kubectl config use-context NAME, or set {CONTEXT_ENV}"]
         asked = ["kubectl", "get", "--raw", "/version", "--context", context]
         done = self.run.run(asked, query=True, check=False)
         if done.returncode != 0:
-            said = (done.stderr or done.stdout).strip().splitlines()
+            lines = (done.stderr or done.stdout).strip().splitlines()
             return [
                 f"the cluster of kube context {context} does not answer "
-                f"({said[-1] if said else f'exit {done.returncode}'}): check the context, "
+                f"({lines[-1] if lines else f'exit {done.returncode}'}): check the context, "
                 f"or choose another with {CONTEXT_ENV}"
             ]
-        self.versions["cluster"] = json.loads(done.stdout or "{}").get("gitVersion", "?")
+        self.versions["cluster"] = str(json_answer(done, asked).get("gitVersion", "?"))
         if profile.gpu:
             return self._gpu_problems(profile, context)
         return []
@@ -58,7 +64,7 @@ class ExistingPlatform(KubePlatform):
     def _gpu_problems(self, profile: Profile, context: str) -> list[str]:
         asked = ["kubectl", "get", "nodes", "-o", "json", "--context", context]
         done = self.run.run(asked, query=True, check=False)
-        nodes = json.loads(done.stdout).get("items", []) if done.returncode == 0 else []
+        nodes = json_answer(done, asked).get("items", []) if done.returncode == 0 else []
         found = kubeapi.gpus(nodes)
         if found >= profile.engine.gpu:
             return []

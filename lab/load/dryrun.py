@@ -8,10 +8,11 @@ import shlex
 from pathlib import Path
 
 from lab import platforms
-from lab.config.profile import Profile
+from lab.config.profile import Profile, Scenario
 from lab.console import say
 from lab.errors import ConfigError, StepFailed
-from lab.load import levels, locust
+from lab.load import capacity, levels, locust
+from lab.load.levels import Level
 from lab.platforms.kube import loadgen
 from lab.runner import Runner
 from lab.stack.endpoints import Endpoints
@@ -31,10 +32,9 @@ def run_plan(profile: Profile, current: State | None, names: list[str], base: Pa
     workers = count if count > 1 else 0
     words = levels.word_list(profile)
     folder = base / "<run>"
-    endpoints = current.endpoints
-    assert endpoints is not None
+    endpoints = current.require_endpoints()
     for scenario in chosen:
-        for level in levels.levels(scenario):
+        for level in _levels(scenario):
             say(f"[dry-run] {scenario.name}/{level.name}: {level.users} users, up to "
                 f"{level.run_time} s")  # fmt: skip
             port = locust.MASTER_PORT
@@ -67,11 +67,20 @@ def up_plan(profile: Profile, platform: str) -> None:
         "`python -m lab run --dry-run` shows every level")  # fmt: skip
     scenario = next(iter(profile.scenarios), None)
     if scenario is not None:
-        level = levels.levels(scenario)[0]
-        assert current.endpoints is not None
-        argv = locust.pod_worker_command(level, scenario, current.endpoints, remote.master_host,
-                                         locust.MASTER_PORT)  # fmt: skip
+        level = _levels(scenario)[0]
+        argv = locust.pod_worker_command(level, scenario, current.require_endpoints(),
+                                         remote.master_host, locust.MASTER_PORT)  # fmt: skip
         remote.start(level.name, count, locust.MASTER_PORT, argv)
+
+
+def _levels(scenario: Scenario) -> list[Level]:
+    """The levels known before the run: all of them, or a capacity search's first step (it
+    plans the others as their results come in)."""
+    if capacity.wanted(scenario):
+        say(f"[dry-run] {scenario.name}: a capacity search; its first step, the rest planned as "
+            "results come in")  # fmt: skip
+        return [levels.capacity_level(scenario, scenario.start_rate)]
+    return levels.levels(scenario)
 
 
 def planned(profile: Profile, platform: str | None = None) -> State:

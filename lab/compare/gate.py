@@ -1,0 +1,83 @@
+"""Which metrics a regression gate judges, and Holm's correction over them.
+
+The whole comparison is the unit of a false alarm: `--fail-on-regression` fails when any gated
+metric of any level is worse, so the chance that an unchanged configuration fails must be
+bounded for all gated metrics and levels together (family-wise), not for each. Holm's
+step-down procedure does that: sort the m p-values, reject the smallest if it is below
+alpha/m, the next if below alpha/(m-1), and so on, stopping at the first that is not.
+It holds under any dependence between the tests (latency percentiles of one level, or one
+metric across levels, are strongly correlated here), is uniformly more powerful than
+Bonferroni (alpha/m for every test), and is simple to explain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.compare import metrics as compare_metrics
+
+EVERY_LEVEL: tuple[str, ...] = ()  # a metric gated on every level, whatever its kind
+ROUTING: tuple[str, ...] = ("routing",)  # levels of routing scenarios only
+
+# The default gate: metric -> the scenario kinds of the levels it is gated on. A new metric
+# joins the gate with one line here (e.g. "capacity_rps": EVERY_LEVEL, once it exists).
+DEFAULT: dict[str, tuple[str, ...]] = {
+    "ttft_p50": EVERY_LEVEL,
+    "ttft_p90": EVERY_LEVEL,
+    "tpot_p50": EVERY_LEVEL,
+    "e2e_p90": EVERY_LEVEL,
+    "output_tokens_per_s": EVERY_LEVEL,
+    "error_rate": EVERY_LEVEL,
+    "prefix_cache_hit_rate": ROUTING,
+    "session_stickiness": ROUTING,
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Gated metrics, each with the scenario kinds it is gated on (empty: every level)."""
+
+    kinds: dict[str, tuple[str, ...]]
+    named: bool = False  # chosen with --gate, rather than the default
+
+    def covers(self, metric: str, kind: str) -> bool:
+        if metric not in self.kinds:
+            return False
+        kinds = self.kinds[metric]
+        return not kinds or kind in kinds
+
+    def describe(self) -> str:
+        """The gate in words: its metrics, and where each is limited to some levels."""
+        parts = [
+            f"{name} ({'/'.join(kinds)} levels)" if kinds else name
+            for name, kinds in self.kinds.items()
+        ]
+        return ", ".join(parts) if parts else "nothing"
+
+
+def select(items: Iterable[str], shown: Sequence[compare_metrics.Metric]) -> Gate:
+    """The gate: --gate's metrics or families on every level, or else the default gate
+    limited to the metrics shown. Unknown names are refused with the valid ones."""
+    wanted = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    if not wanted:
+        names = {m.name for m in shown}
+        return Gate({k: v for k, v in DEFAULT.items() if k in names})
+    chosen = compare_metrics.select(wanted, option="--gate")
+    return Gate({m.name: EVERY_LEVEL for m in chosen}, named=True)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the order given: a test is rejected at family-wise level
+    alpha when its adjusted p-value is below alpha."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if not m:
+        return []
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return adjusted.tolist()

@@ -1,0 +1,221 @@
+"""Side-by-side A/B (`lab ab --concurrent`): both configurations up at once on the local
+platform, each with its own engines, router, ports and state directory; one load generator
+sends each request (or each conversation) at random to A or B (lab.inproc.arms), so the drift of
+a shared machine falls on both alike and the requests are fair units again.
+
+Each arm gets half the scenario's load: the users and rates are the scenario's, split between
+the arms, so the machine carries what a single run carries and its CPU contention is the one
+the profile was sized for (twice the load would overload the two cores the `cpu` profiles are
+sized for, and measure that instead). Each arm's figures are thus those of half the load.
+
+The stacks come up once and serve every repetition (--repeat), then go down; each repetition
+is one results folder per arm, so `compare` reads A/ and B/ as it reads interleaved runs:
+
+    results/ab-<UTC time>/
+        ab.json            the plan: profiles, overrides, design, the runs
+        mixed/<run>/       each repetition as the load generator saw it (requests carry an arm)
+        A/<run>/, B/<run>/ each arm's share: manifest (with `ab`), requests, engines, summary
+        windows.json       the time-stratified view (lab.results.paired)
+        compare/           lab compare A B
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lab import platforms
+from lab.config.profile import FailoverScenario, ScaleScenario
+from lab.console import say
+from lab.errors import ConfigError
+from lab.inproc.arms import ARMS_ENV
+from lab.load import ab, lifecycle, scenarios
+from lab.platforms import Platform
+from lab.results import folder as results
+from lab.results import paired, report, summary
+from lab.stack.endpoints import Engine
+from lab.stack.state import State
+
+Stacks = dict[str, tuple[Platform, State]]
+
+
+def check(arms: list[ab.Arm], platform: str, names: list[str]) -> None:
+    """Refuse what cannot run side by side, before anything starts."""
+    problems = []
+    if platform != "local":
+        problems.append(
+            f"--concurrent: two stacks side by side run on the local platform only, not on "
+            f"{platform}; run the interleaved ab there (without --concurrent)"
+        )
+    a, b = (arm.profile for arm in arms)
+    for part in ("model", "scenarios"):
+        if a.resolved[part] != b.resolved[part]:
+            problems.append(
+                f"--concurrent: A ({a.source}) and B ({b.source}) differ in {part}: one load "
+                "generator plays one set of scenarios against one model name on both"
+            )
+    chosen = [a.scenario(n) for n in names] if names else list(a.scenarios)
+    for scenario in chosen:
+        if isinstance(scenario, FailoverScenario | ScaleScenario):
+            problems.append(
+                f"--concurrent: scenario {scenario.name} ({scenario.kind}) acts on one stack's "
+                "engines; leave it out (--scenario) or run the interleaved ab"
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def run(
+    arms: list[ab.Arm],
+    repeat: int,
+    requested_platform: str | None,
+    names: list[str],
+    base: Path,
+) -> Path:
+    """Both arms up, `repeat` runs of the scenarios spread over them, both down; return the ab
+    folder (compare A/ and B/ afterwards)."""
+    platform = ab.checked_platform(arms, repeat, requested_platform, names)
+    check(arms, platform, names)
+    folder = ab.create(base)
+    plan: dict[str, Any] = {
+        "platform": platform,
+        "design": "concurrent",
+        "repeat": repeat,
+        "arms": {a.label: {"profile": a.profile.source, "sets": list(a.sets)} for a in arms},
+        "scenarios": names,
+        "runs": [],
+    }
+    ab.save(folder, plan)
+    say(f"🔀 A/B side by side: both arms up at once on {platform}, {repeat} run(s) over both")
+    stacks: Stacks = {}
+    try:
+        for arm in arms:
+            with _environment("LAB_STATE_DIR", str(arm_state_dir(arm.label))):
+                stacks[arm.label] = lifecycle.up(arm.profile, platform)
+        for turn in range(1, repeat + 1):
+            say(f"🔀 run {turn}/{repeat}: A and B side by side")
+            plan["runs"].append(_one_run(arms, stacks, names, folder))
+            ab.save(folder, plan)
+    finally:
+        for label in reversed(stacks):
+            with _environment("LAB_STATE_DIR", str(arm_state_dir(label))):
+                lifecycle.down()
+    pairs = [(folder / r["A"], folder / r["B"]) for r in plan["runs"]]
+    analysis = paired.analyse(pairs)
+    say(f"⏱️  time-stratified view ({paired.write(folder, analysis)}):")
+    for line in paired.lines(analysis):
+        say(f"    {line}")
+    return folder
+
+
+def arm_state_dir(label: str) -> Path:
+    """Each arm's own state directory, inside the lab's: a `python -m lab up` beside it is not
+    refused, nor mistaken for an arm."""
+    from lab.paths import state_dir
+
+    return state_dir() / f"ab-{label}"
+
+
+def _one_run(arms: list[ab.Arm], stacks: Stacks, names: list[str], folder: Path) -> dict:
+    first = arms[0]
+    routers = {label: s.require_endpoints().router for label, (_, s) in stacks.items()}
+    with _environment(ARMS_ENV, json.dumps(routers)):
+        mixed = scenarios.run(
+            first.profile, _both(stacks), names, folder / "mixed", stacks[first.label][0]
+        )
+    entry = {"mixed": str(mixed.relative_to(folder))}
+    for arm in arms:
+        share = split(mixed, arm, stacks[arm.label][1], folder)
+        entry[arm.label] = str(share.relative_to(folder))
+    return entry
+
+
+def _both(stacks: Stacks) -> State:
+    """A's state with every engine of both arms, named A/engine-0, B/engine-0, …: the run reads
+    all their counters, which `split` hands back to each arm."""
+    a = stacks["A"][1]
+    engines = [
+        Engine(f"{label}/{e.name}", e.url)
+        for label, (_, current) in stacks.items()
+        for e in current.require_endpoints().engines
+    ]
+    return dataclasses.replace(a, endpoints=a.require_endpoints().with_engines(engines))
+
+
+def split(mixed: Path, arm: ab.Arm, current: State, folder: Path) -> Path:
+    """The arm's share of a mixed run, as a results folder of its own: its requests, its
+    engines' counters, the summaries of those, a manifest of its profile and stack."""
+    whole = results.load_manifest(mixed)
+    out = results.create(folder / arm.label, arm.profile)
+    manifest = results.start_manifest(
+        arm.profile, current, platforms.images(current.platform, arm.profile)
+    )
+    manifest.update(
+        {key: whole[key] for key in ("started", "ended", "status", "scenarios")},
+        ab={"design": "concurrent", "arm": arm.label, "mixed": str(mixed.relative_to(folder))},
+    )
+    for entry in whole["scenarios"]:
+        place = out / entry["name"]
+        place.mkdir()
+        _split_requests(mixed / entry["name"] / "requests.csv", place / "requests.csv", arm.label)
+        deltas = _split_engines(mixed / entry["name"] / "engines.csv", place, arm.label)
+        _summarize(place, entry["levels"], deltas, mixed / entry["name"])
+    results.save_manifest(out, manifest)
+    report.write(out)
+    return out
+
+
+def _split_requests(source: Path, target: Path, label: str) -> None:
+    with source.open(newline="") as file_in, target.open("w", newline="") as file_out:
+        reader = csv.DictReader(file_in)
+        writer = csv.DictWriter(file_out, fieldnames=reader.fieldnames or [])
+        writer.writeheader()
+        writer.writerows(row for row in reader if row.get("arm") == label)
+
+
+def _split_engines(source: Path, place: Path, label: str) -> dict[str, dict]:
+    """The arm's engines' counters per level, under their own names (engine-0, …)."""
+    prefix = f"{label}/"
+    mine = {
+        level: {e[len(prefix) :]: c for e, c in engines.items() if e.startswith(prefix)}
+        for level, engines in results.read_engines(source).items()
+    }
+    for level, deltas in mine.items():
+        results.write_engines(place / "engines.csv", level, deltas)
+    return mine
+
+
+def _summarize(place: Path, levels: list[str], deltas: dict[str, dict], mixed: Path) -> None:
+    """Each level's figures from the arm's own requests; the one load generator that served
+    both arms was the limit of both, or of neither (the mixed run's client_limited)."""
+    samples = summary.read_samples(place / "requests.csv")
+    limited = results.read_summary(mixed).get("levels", {})
+    units = {
+        level: {
+            **summary.summarize([s for s in samples if s.level == level], deltas.get(level, {})),
+            "client_limited": limited.get(level, {}).get("client_limited"),
+        }
+        for level in levels
+    }
+    (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` for this process and the ones it starts (Locust, the engines),
+    as it was afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

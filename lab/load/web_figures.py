@@ -1,0 +1,126 @@
+"""The lab's own figures of a web UI test as it runs, for the UI's LLM tab and chart page.
+
+The samples the test's users have written so far are read as the file grows, and summarized
+with the engines' counters by lab.results.summary, as summary.json is at the end: so the
+figures the UI shows when a test stops are those its results folder keeps. No Locust here
+(it runs in Locust's process, but is tested on its own).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from lab.results import summary
+
+WINDOW_S = 10.0  # a chart point summarizes the requests that ended in the last WINDOW_S s
+
+
+class Tail:
+    """The samples of a growing requests.csv. Its writer is in the same process and flushes
+    whole rows, so a read never meets half a row."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: IO[str] | None = None
+        self.rows: csv.DictReader | None = None
+        self.samples: list[summary.Sample] = []
+
+    def read(self) -> list[summary.Sample]:
+        """Every sample so far (the new rows parsed, the others kept)."""
+        if self.rows is None:
+            if not self.path.exists():
+                return self.samples
+            self.file = self.path.open(newline="")
+            self.rows = csv.DictReader(self.file)
+        # A reader at the end of the file goes on with what is appended after.
+        self.samples.extend(summary.from_row(row) for row in self.rows)
+        return self.samples
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+# (key in summary.summarize's figures, label, format): what the LLM tab shows.
+FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
+    ("completed", "completed", "{:.0f}".format),
+    ("failed", "failed", "{:.0f}".format),
+    ("requests_per_s", "requests/s", "{:.2f}".format),
+    ("output_tokens_per_s", "output tokens/s", "{:.1f}".format),
+    *(
+        (f"p{p}_{metric}_ms", f"{label} p{p} (ms)", "{:.1f}".format)
+        for metric, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"))
+        for p in summary.PERCENTILES
+    ),
+    ("prefix_cache_hit_rate", "prefix-cache hit rate", _percent),
+    ("session_stickiness", "session stickiness", _percent),
+)
+
+
+def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value as shown) of a test's figures; '-' for what it has no value of."""
+    total = figures.get("requests", 0) + figures.get("drained", 0)
+    rows = [("requests", f"{total}")]  # Locust's own count: drained requests included
+    for key, label, shown in FIGURES:
+        value = figures.get(key)
+        rows.append((label, "-" if value is None else shown(value)))
+    for engine, count in figures.get("requests_per_engine", {}).items():
+        rows.append((f"requests on {engine}", f"{count}"))
+    return rows
+
+
+def stack_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """The stack the UI drives, from the manifest its runs start from."""
+    endpoints = manifest["endpoints"]
+    return [
+        ("profile", manifest["profile_name"]),
+        ("platform", manifest["platform"]),
+        ("routing", endpoints["routing"]),
+        ("router", endpoints["router"]),
+        ("engines", ", ".join(endpoints["engines"])),
+    ]
+
+
+def stack_line(manifest: dict[str, Any]) -> str:
+    endpoints = manifest["endpoints"]
+    return (
+        f"profile {manifest['profile_name']} on {manifest['platform']}: "
+        f"{endpoints['routing']} routing at {endpoints['router']} over "
+        f"{len(endpoints['engines'])} engines ({', '.join(endpoints['engines'])})"
+    )
+
+
+def point(
+    samples: list[summary.Sample], began: float, now: float, users: int, hit_rate: float | None
+) -> dict[str, Any]:
+    """One point of the charts: the requests that ended in the last WINDOW_S seconds (their
+    latency percentiles, output tokens/s), the users, the prefix-cache hit rate so far."""
+    recent = [s for s in samples if now - WINDOW_S < s.end <= now]
+    width = min(WINDOW_S, now - began)
+
+    def percentile(metric: str, p: int) -> float | None:
+        data = summary.values(recent, metric)
+        return float(np.percentile(data, p)) if data else None
+
+    tokens = sum(s.output_tokens for s in recent if s.ok and s.measured)
+    return {
+        "t": round(now - began, 1),
+        "users": users,
+        "ttft_p50": percentile("ttft_ms", 50),
+        "ttft_p90": percentile("ttft_ms", 90),
+        "tpot_p50": percentile("tpot_ms", 50),
+        "tpot_p90": percentile("tpot_ms", 90),
+        "e2e_p50": percentile("e2e_ms", 50),
+        "e2e_p90": percentile("e2e_ms", 90),
+        "output_tokens_per_s": tokens / width if width > 0 else 0.0,
+        "prefix_cache_hit_rate": None if hit_rate is None else 100 * hit_rate,
+    }

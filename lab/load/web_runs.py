@@ -1,0 +1,389 @@
+"""Inside the Locust process of `lab ui`: each test started in the web UI becomes a results
+folder like a headless run's (lab.results.folder), and the UI gets the lab's own figures: an
+LLM tab (a table, live) and a chart page (/llm, lab.load.web_page).
+
+A test runs from its start to its stop (the Stop button, the run time set in the UI, or the
+routing users' last conversation), or to a reset of the statistics, which starts the next test
+at once since Locust counts from zero again; one cut short by the end of the UI is kept,
+marked interrupted. Its scenario and level are named from what the user chose: the user
+classes' scenario kinds, the users and the spawn rate (e.g. routing/ui-u8-r2).
+
+Loaded by locustfiles/web_ui.py, which `lab ui` adds to the scenarios. Importing this module
+imports Locust, which patches the standard library with gevent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from flask import Response, request
+from gevent.event import Event
+from locust import argument_parser
+from locust import stats as locust_stats
+from locust.env import Environment
+from locust.html import get_html_report
+from locust.runners import STATE_RUNNING
+
+from lab.console import bad, say
+from lab.inproc import llm_user, swarm
+from lab.inproc.samples import CPU_FILE
+from lab.load import scenarios, web_figures, web_page
+from lab.results import folder as results
+from lab.results import summary
+from lab.stack import metrics
+from lab.stack.endpoints import Engine
+
+log = logging.getLogger(__name__)
+REFRESH_S = 2.0  # how often a running test's figures are computed again
+TAB = "llm"
+
+
+def add_options(parser: Any) -> None:
+    """Set by `lab ui`, hidden from the UI's custom parameters."""
+    parser.add_argument(
+        "--lab-results", default="", help="record each test in this results folder", **swarm.HIDDEN
+    )
+    parser.add_argument(
+        "--lab-run-manifest",
+        default="",
+        help="the manifest a recorded test starts from",
+        **swarm.HIDDEN,
+    )
+    parser.add_argument(
+        "--lab-engine-urls", default="", help="NAME=URL,...: the engines' base URLs", **swarm.HIDDEN
+    )
+
+
+def attach(environment: Environment, **_: Any) -> None:
+    """Record the web UI's tests and show their figures, when `lab ui` asked for it."""
+    if environment.web_ui is None or not getattr(environment.parsed_options, "lab_results", ""):
+        return
+    options = swarm.parsed(environment)
+    template = json.loads(Path(options.lab_run_manifest).read_text())
+    recorder = Recorder(
+        environment, Path(options.lab_results), template, engines(options.lab_engine_urls)
+    )
+    recorder.listen()
+    recorder.extend_web_ui()
+    # Locust logs at INFO: httpx would say every read of the engines' counters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log.info("driving %s", web_figures.stack_line(template))
+
+
+def engines(text: str) -> tuple[Engine, ...]:
+    """Engines from NAME=URL,NAME=URL."""
+    pairs = (item.partition("=") for item in text.split(",") if item)
+    return tuple(Engine(name, url) for name, _, url in pairs)
+
+
+def level_name(users: int, spawn_rate: float) -> str:
+    return f"ui-u{users}-r{spawn_rate:g}"
+
+
+def _kind(user: type) -> str:
+    """The scenario kind a user class plays (the lab's users say it)."""
+    assert issubclass(user, llm_user.LLMUser), f"{user.__name__} is not one of the lab's users"
+    return user.kind
+
+
+@dataclass
+class Test:
+    """A test in progress (or the last one), and where it is recorded."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    level: str
+    began: float
+    tail: web_figures.Tail
+    stats_csv: locust_stats.StatsCSVFileWriter
+    writer: gevent.Greenlet
+    before: dict[str, dict[str, float]] | None = None  # engines' counters at its start
+    figures: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    refresher: gevent.Greenlet | None = None
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        return self.manifest["scenarios"][0]
+
+    @property
+    def place(self) -> Path:
+        return self.folder / self.entry["name"]
+
+    @property
+    def prefix(self) -> Path:
+        """Locust's own files: <scenario>/<level>/locust*, as in a headless run."""
+        return self.place / self.level / "locust"
+
+
+class Recorder:
+    def __init__(
+        self,
+        environment: Environment,
+        base: Path,
+        template: dict[str, Any],
+        engines: tuple[Engine, ...],
+    ) -> None:
+        self.environment = environment
+        self.base = base
+        self.template = template
+        self.engines = engines
+        self.test: Test | None = None
+        self.last: Test | None = None
+        # Cleared while a stop is finishing a test: the UI's last poll then waits for the
+        # figures summary.json keeps, instead of showing the live ones of a moment before.
+        self.settled = Event()
+        self.settled.set()
+        self.pending: list[gevent.Greenlet] = []
+        self.ending = "stop"  # how a test that stops now ends: stop, or quit
+
+    def listen(self) -> None:
+        events = self.environment.events
+        events.test_start.add_listener(self.started)
+        events.spawning_complete.add_listener(self.spawned)
+        events.test_stopping.add_listener(self.stopping)
+        events.test_stop.add_listener(self.stopped)
+        events.reset_stats.add_listener(self.reset)
+        events.quitting.add_listener(self.quitting)
+
+    # Locust's events
+
+    def started(self, **_: Any) -> None:
+        test = self.test = self._begin()
+        test.before = scenarios.counters(self.engines)  # before any user is spawned
+
+    def spawned(self, user_count: int, **_: Any) -> None:
+        if self.test is not None:
+            self.test.manifest["web_ui"]["user_counts"].append(user_count)
+
+    def stopping(self, **_: Any) -> None:
+        self.settled.clear()
+
+    def stopped(self, **_: Any) -> None:
+        try:
+            if self.test is not None:
+                self._end(self._take(), scenarios.counters(self.engines), self.ending)
+        finally:
+            self.settled.set()
+
+    def reset(self, **_: Any) -> None:
+        """The test so far is recorded, the next begins. Nothing here may yield to other
+        greenlets: a request ending meanwhile would be in one test's samples and the other's
+        Locust counts. The engines are read afterwards, once for both."""
+        if self.test is None:
+            return
+        old = self._take()
+        new = self.test = self._begin()
+        runner = self.environment.runner
+        if runner is not None and runner.state == STATE_RUNNING:
+            new.manifest["web_ui"]["user_counts"].append(runner.user_count)  # ramped already
+        self.pending.append(gevent.spawn(self._hand_over, old, new))
+
+    def quitting(self, **_: Any) -> None:
+        """The UI is ending (Ctrl-C): a running test ends here, its users stopped first so
+        that its samples, Locust's counts and the engines' counters cover the same requests."""
+        self.ending = "quit"
+        if self.environment.runner is not None:
+            self.environment.runner.stop()  # then `stopped` ends the test, if one runs
+        gevent.joinall(self.pending, timeout=120)
+
+    # A test's life
+
+    def _begin(self) -> Test:
+        """A new results folder for the test starting now, its samples and Locust's CSVs
+        written there from now on."""
+        env = self.environment
+        options = swarm.parsed(env)
+        kinds = sorted({_kind(user) for user in env.user_classes})
+        scenario = "_".join(kinds)  # a plain name (the manifest schema): its folder
+        level = level_name(options.num_users, options.spawn_rate)
+        folder = results.new_folder(
+            self.base, f"{results.stamp()}-{self.template['profile_name']}-ui"
+        )
+        manifest = copy.deepcopy(self.template)
+        manifest.update(started=results.now(), ended=None, status="running")
+        manifest["scenarios"] = [
+            {
+                "name": scenario,
+                "kind": "routing" if "routing" in kinds else "throughput",
+                "status": "running",
+                "started": manifest["started"],
+                "ended": None,
+                "levels": [],
+                "error": "",
+                "seed": llm_user.SEED["base"],
+            }
+        ]
+        manifest["web_ui"] = {
+            "user_classes": sorted(user.__name__ for user in env.user_classes),
+            "users": options.num_users,
+            "spawn_rate": options.spawn_rate,
+            "run_time": options.run_time,
+            "user_counts": [],
+            "parameters": {
+                name: getattr(options, name) for name in argument_parser.ui_extra_args_dict()
+            },
+            "ended_by": None,
+        }
+        (folder / scenario / level).mkdir(parents=True)
+        results.save_manifest(folder, manifest)
+        # The lab's user writes these in every row; hidden from the UI, so set here.
+        options.lab_scenario, options.lab_level = scenario, level
+        samples = folder / scenario / "requests.csv"
+        cpu = folder / scenario / level / CPU_FILE
+        for log, path in ((swarm.SAMPLES, samples), (swarm.CPU_LOG, cpu)):
+            log.close()
+            log.open(str(path))
+        prefix = folder / scenario / level / "locust"
+        stats_csv = locust_stats.StatsCSVFileWriter(
+            env, locust_stats.PERCENTILES_TO_REPORT, str(prefix), full_history=True
+        )
+        test = Test(
+            folder=folder,
+            manifest=manifest,
+            level=level,
+            began=time.time(),
+            tail=web_figures.Tail(samples),
+            stats_csv=stats_csv,
+            writer=gevent.spawn(stats_csv.stats_writer),
+        )
+        test.refresher = gevent.spawn(self._refresh, test)
+        say(f"📁 {folder}: recording the test started in the web UI ({scenario}/{level})")
+        return test
+
+    def _take(self) -> Test:
+        """Detach the running test and close what Locust and its users write for it, without
+        yielding: Locust's statistics are still the test's own here."""
+        test, self.test = self.test, None
+        assert test is not None
+        for greenlet in (test.refresher, test.writer):
+            if greenlet is not None:
+                greenlet.kill(block=False)
+        test.stats_csv.close_files()
+        swarm.SAMPLES.close()
+        swarm.CPU_LOG.close()
+        test.tail.close()
+        env = self.environment
+        locust_stats.save_stats_json(env.stats, f"{test.prefix}_stats")
+        html = get_html_report(env, show_download_link=False)
+        test.prefix.with_suffix(".html").write_text(html, encoding="utf-8")
+        return test
+
+    def _end(self, test: Test, after: dict[str, dict[str, float]], ended_by: str) -> None:
+        """Write what a headless level leaves (engines.csv, summary.json, the manifest), show
+        the figures, and render report.html aside."""
+        deltas = metrics.delta(after, test.before or {})
+        results.write_engines(test.place / "engines.csv", test.level, deltas)
+        entry = test.entry
+        figures = scenarios.summarize_level(test.place, test.level, deltas, entry["kind"], None)
+        summary_file = test.place / "summary.json"
+        summary_file.write_text(json.dumps({"levels": {test.level: figures}}, indent=2) + "\n")
+        finished = ended_by != "quit"
+        ended = results.now()
+        entry.update(
+            status="completed" if finished else "interrupted",
+            ended=ended,
+            levels=[test.level] if finished else [],
+            error="" if finished else "the web UI was stopped during the test",
+        )
+        test.manifest.update(status=entry["status"], ended=ended)
+        test.manifest["web_ui"]["ended_by"] = ended_by
+        results.save_manifest(test.folder, test.manifest)
+        test.figures = figures
+        self.last = test
+        scenarios.say_level(entry["name"], test.level, figures)
+        self.pending.append(gevent.spawn(self._report, test.folder))
+
+    def _hand_over(self, old: Test, new: Test) -> None:
+        counters = scenarios.counters(self.engines)
+        new.before = counters
+        self._end(old, counters, "reset")
+
+    def _refresh(self, test: Test) -> None:
+        """The running test's figures and a chart point, every REFRESH_S seconds."""
+        while True:
+            gevent.sleep(REFRESH_S)
+            samples = test.tail.read()
+            deltas = {}
+            if test.before is not None:
+                deltas = metrics.delta(scenarios.counters(self.engines), test.before)
+            test.figures = summary.summarize(samples, deltas)
+            users = self.environment.runner.user_count if self.environment.runner else 0
+            hit_rate = test.figures["prefix_cache_hit_rate"]
+            test.history.append(
+                web_figures.point(samples, test.began, time.time(), users, hit_rate)
+            )
+
+    def _report(self, folder: Path) -> None:
+        """report.html in a process of its own: plotting would stall this one's event loop,
+        and with it the next test's users."""
+        command = [sys.executable, "-m", "lab", "report", str(folder)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            bad(f"{folder}: report.html not written: {done.stderr.strip()[-300:]}")
+        say(f"📁 results of the web UI test: {folder}")
+
+    # The web UI
+
+    def extend_web_ui(self) -> None:
+        web_ui = self.environment.web_ui
+        assert web_ui is not None and web_ui.app is not None
+        web_ui.template_args.update(
+            extended_tabs=[{"title": "LLM", "key": TAB}],
+            extended_tables=[
+                {
+                    "key": TAB,
+                    "structure": [
+                        {"key": "figure", "title": "Figure"},
+                        {"key": "value", "title": "Value"},
+                    ],
+                }
+            ],
+            extended_csv_files=[{"href": "/llm", "title": "LLM figures over time (charts)"}],
+        )
+        web_ui.app.after_request(self._with_figures)
+        web_ui.app.add_url_rule("/llm", "lab_llm_page", self._page)
+        web_ui.app.add_url_rule("/llm/figures.json", "lab_llm_figures", self._figures)
+
+    def rows(self) -> list[dict[str, str]]:
+        """The LLM tab: the test running (else the last one), then the stack."""
+        shown: list[tuple[str, str]] = []
+        test = self.test or self.last
+        if test is not None:
+            state = "running" if test is self.test else "saved"
+            shown += [("results folder", f"{test.folder} ({state})")]
+            shown += [("test", f"{test.entry['name']}/{test.level}")]
+            shown += web_figures.figure_rows(test.figures)
+        shown += web_figures.stack_rows(self.template)
+        shown.append(("charts over time", "/llm"))
+        return [{"figure": figure, "value": value} for figure, value in shown]
+
+    def _with_figures(self, response: Response) -> Response:
+        """Locust's statistics poll, with the LLM tab's rows (as its extend_web_ui example).
+        The UI stops polling once a poll says the test stopped; that poll waits for the
+        figures summary.json keeps. (Locust caches the poll's response object for two seconds:
+        the rows are set afresh on each.)"""
+        if request.path != "/stats/requests" or response.status_code != 200:
+            return response
+        self.settled.wait(timeout=60)
+        body = response.get_json()
+        body["extended_stats"] = [{"key": TAB, "data": self.rows()}]
+        response.set_data(json.dumps(body))
+        return response
+
+    def _page(self) -> str:
+        title = f"{self.template['profile_name']} on {self.template['platform']}"
+        return web_page.page(title, web_figures.WINDOW_S)
+
+    def _figures(self) -> dict[str, Any]:
+        test = self.test or self.last
+        return {"rows": self.rows(), "history": test.history if test else []}

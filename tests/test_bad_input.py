@@ -1,0 +1,552 @@
+"""Bad input, as a hostile new user gives it: each case runs the CLI (`python -m lab`) and must
+end with the exit status docs/bad-input.md documents, one or a few lines on stderr, no
+traceback, and nothing written (the working folder, which holds the state folder and every
+--out, is the same before and after). No engine starts; the cases run in parallel threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab.config import profile, values
+from tests.helpers.kubefakes import Fakes
+from tests.helpers.lab import lab_cli
+
+RUN = sorted((Path(__file__).parent / "data" / "compare" / "roundrobin").iterdir())[0]
+SECRET = "hf_" + "Q7" * 17  # shaped like a Hugging Face token; must never be printed
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input. In `args` and `env`, {work} is the case's working folder (its cwd)."""
+
+    id: str
+    args: tuple[str, ...]
+    status: int
+    says: str  # stderr holds this ({work} replaced)
+    files: dict[str, str | bytes] = field(default_factory=dict)  # written under {work}
+    prepare: Callable[[Path], None] | None = None  # makes folders under {work}
+    env: dict[str, str] = field(default_factory=dict)
+    tools: tuple[tuple[str, tuple[str, ...], str, int, str], ...] = ()  # fake tool answers
+    lines: int = 3  # most lines stderr may have
+
+
+def rendered(**changes) -> str:
+    """The cpu profile's Helm values, valid, with `changes` to its first model."""
+    document = values.render(profile.load("cpu"))
+    document["servingEngineSpec"]["modelSpec"][0].update(changes)
+    return values.to_yaml(document)
+
+
+def state(platform: str = "local", **details) -> str:
+    """A state file of `platform` with these details (a kind lab needs seven)."""
+    lab = {"platform": platform, "profile": {"name": "cpu"}, "profile_source": "profiles/cpu.yaml"}
+    return json.dumps(lab | {"created": 0.0, "processes": [], "details": details})
+
+
+def results_copy(edit: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A copy of a recorded run as {work}/run, then broken by `edit`."""
+
+    def prepare(work: Path) -> None:
+        shutil.copytree(RUN, work / "run")
+        edit(work / "run")
+
+    return prepare
+
+
+def edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        manifest = json.loads((run / "manifest.json").read_text())
+        change(manifest)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+
+    return edit
+
+
+def replace_in(name: str, old: str, new: str) -> Callable[[Path], None]:
+    """Replace the first `old` in the run's file `name` (the first data row, for a CSV)."""
+
+    def edit(run: Path) -> None:
+        path = run / name
+        path.write_text(path.read_text().replace(old, new, 1))
+
+    return edit
+
+
+def first_ttft(run: Path) -> str:
+    header, row, *_ = (run / "routing" / "requests.csv").read_text().splitlines()
+    return row.split(",")[header.split(",").index("ttft_ms")]
+
+
+def break_first_ttft(value: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        replace_in("routing/requests.csv", f",{first_ttft(run)},", f",{value},")(run)
+
+    return edit
+
+
+def remove(name: str) -> Callable[[Path], None]:
+    return lambda run: (run / name).unlink()
+
+
+def make_dirs(*names: str) -> Callable[[Path], None]:
+    return lambda work: [(work / name).mkdir(parents=True) for name in names]
+
+
+FILE = {"file": "not a folder\n"}  # an --out or state folder under it cannot be made
+MANY_KEYS = "name: p\n" + "".join(f"unknown{i}: 1\n" for i in range(80))
+BAD_KUBECONFIG = 'error: error loading config file "/root/.kube/config": yaml: line 3: bad\n'
+
+CASES = [
+    # Profiles and --set
+    Case(
+        "duplicate-key",
+        ("values", "--profile", "DUP.yaml"),
+        2,
+        "DUP.yaml: line 2, column 1: key 'name' appears twice",
+        {"DUP.yaml": "name: a\nname: b\n"},
+    ),
+    Case(
+        "duplicate-key-nested",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "line 5, column 5: key 'kind'",
+        {"p.yaml": "name: p\nscenarios:\n  - name: r\n    kind: routing\n    kind: throughput\n"},
+    ),
+    Case(
+        "set-not-yaml",
+        ("values", "--profile", "cpu", "--set", "engine.replicas=[1,"),
+        2,
+        "--set engine.replicas=[1,: the value: line 1, column 4: not valid YAML",
+    ),
+    Case(
+        "set-python-tag",
+        ("values", "--set", "engine.replicas=!!python/object/apply:os.system [ls]"),
+        2,
+        "YAML tags (!!...) are not allowed in a --set value",
+    ),
+    Case("set-plain-tag", ("values", "--set", "engine.replicas=!!str 3"), 2, "YAML tags"),
+    Case(
+        "set-blamed-not-the-file",
+        ("values", "--profile", "cpu-resilience", "--set", "engine.replicas=1"),
+        2,
+        "--set engine.replicas=1: scenarios[0]: failover needs",
+    ),
+    Case("set-long-value", ("values", "--set", "name=" + "x" * 5000), 2, "(4805 more characters)"),
+    Case(
+        "set-nested-too-deeply",
+        ("values", "--set", "engine.replicas=" + "[" * 1000),
+        2,
+        "the value: nested too deeply",
+    ),
+    Case("set-no-equals", ("values", "--set", "router.routing"), 2, "expected PATH=VALUE"),
+    Case("set-bad-path", ("values", "--set", "a..b=1"), 2, "'' is not a key"),
+    Case("set-index-missing", ("values", "--set", "scenarios[9].users=1"), 2, "index [9]"),
+    Case(
+        "set-wrong-type",
+        ("values", "--set", "engine.replicas=many"),
+        2,
+        "--set engine.replicas=many: engine.replicas: 'many' is not of type 'integer'",
+    ),
+    Case(
+        "many-violations",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "… and 30 more problems",
+        {"p.yaml": MANY_KEYS},
+        lines=51,
+    ),
+    Case(
+        "binary-tag",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "the tag !!binary is not allowed",
+        {"p.yaml": "name: p\nengine: !!binary aGk=\n"},
+    ),
+    Case(
+        "profile-a-list",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "must be a mapping",
+        {"p.yaml": "- a\n- b\n"},
+    ),
+    Case(
+        "profile-empty", ("values", "--profile", "p.yaml"), 2, "not an empty file", {"p.yaml": ""}
+    ),
+    Case(
+        "profile-not-text",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: cannot read profile",
+        {"p.yaml": b"\xff\xfe\x00name: \x81\n"},
+    ),
+    Case(
+        "profile-a-folder",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: cannot read profile",
+        prepare=make_dirs("p.yaml"),
+    ),
+    Case("profile-missing", ("up", "--profile", "gone.yaml"), 2, "gone.yaml: no such profile"),
+    Case(
+        "profile-unknown-name", ("run", "--profile", "cpuu"), 2, "no such profile file or shipped"
+    ),
+    Case(
+        "profile-tab",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "not valid YAML",
+        {"p.yaml": "name: a\n\tbad: tab\n"},
+    ),
+    Case(
+        "profile-unknown-key",
+        ("up", "--profile", "p.yaml"),
+        2,
+        "did you mean 'replicas'?",
+        {"p.yaml": "name: p\nengine: {replica: 2}\n"},
+    ),
+    # Helm values files
+    Case(
+        "values-duplicate-key",
+        ("values", "--check", "v.yaml"),
+        2,
+        "key 'routingLogic' appears",
+        {"v.yaml": "routerSpec:\n  routingLogic: roundrobin\n  routingLogic: session\n"},
+    ),
+    Case(
+        "values-bad-enum",
+        ("values", "--check", "v.yaml"),
+        2,
+        "routerSpec.routingLogic: 'prefix'",
+        {"v.yaml": "routerSpec:\n  routingLogic: prefix\n"},
+    ),
+    Case(
+        "values-a-list", ("values", "--check", "v.yaml"), 2, "must be a mapping", {"v.yaml": "[]"}
+    ),
+    Case("values-missing", ("values", "--check", "nothere.yaml"), 2, "no such Helm values file"),
+    Case(
+        "values-token-strict",
+        ("values", "--check", "v.yaml", "--strict"),
+        2,
+        "modelSpec[0].hf_token: a Hugging Face token in clear text: use hf_token: {secretName",
+        {"v.yaml": rendered(hf_token=SECRET)},
+    ),
+    Case(
+        "values-token-warned",
+        ("values", "--check", "v.yaml"),
+        0,
+        "warning: v.yaml: servingEngineSpec.modelSpec[0].hf_token",
+        {"v.yaml": rendered(hf_token=SECRET)},
+    ),
+    Case(
+        "values-env-token-strict",
+        ("values", "--check", "v.yaml", "--strict"),
+        2,
+        "env[1].value: a secret-looking env var",
+        {
+            "v.yaml": rendered(
+                env=[{"name": "A", "value": "1"}, {"name": "HF_TOKEN", "value": "x1"}]
+            )
+        },
+    ),
+    Case(
+        "values-api-key-arg-strict",
+        ("values", "--check", "v.yaml", "--strict"),
+        2,
+        "extraArgs[1]: an API key in clear text on the engine's command line",
+        {"v.yaml": rendered(vllmConfig={"extraArgs": ["--dtype=auto", "--api-key", SECRET]})},
+    ),
+    # The state folder
+    Case(
+        "state-binary",
+        ("status",),
+        2,
+        ".lab/state.json: not a state file this lab can use",
+        {".lab/state.json": bytes(range(256))},
+    ),
+    Case(
+        "state-a-folder", ("down",), 2, "remove it if no lab", prepare=make_dirs(".lab/state.json")
+    ),
+    Case(
+        "state-a-list",
+        ("smoke",),
+        2,
+        "(top level): [1, 2] is not of type 'object'",
+        {".lab/state.json": "[1, 2]"},
+    ),
+    Case(
+        "state-kind-without-details",
+        ("down", "--dry-run"),
+        2,
+        "details: 'context' is a required",
+        {".lab/state.json": state("kind")},
+    ),
+    Case(
+        "state-kind-monitor",
+        ("monitor",),
+        2,
+        "not a state file",
+        {".lab/state.json": state("kind")},
+    ),
+    Case(
+        "state-monitor-port-forward",
+        ("monitor", "--port-forward"),
+        2,
+        "not a state file",
+        {".lab/state.json": "[]"},
+    ),
+    Case(
+        "state-unknown-platform",
+        ("down",),
+        2,
+        "platform: 'laptop' is not one of",
+        {".lab/state.json": state("laptop")},
+    ),
+    Case(
+        "state-dir-a-file",
+        ("status",),
+        2,
+        "LAB_STATE_DIR is not a folder",
+        FILE,
+        env={"LAB_STATE_DIR": "{work}/file"},
+    ),
+    Case(
+        "state-dir-cannot-be-made",
+        ("up", "--platform", "local"),
+        2,
+        "cannot keep the lab's state there",
+        env={"LAB_STATE_DIR": "/proc/vllm-lab/state"},
+    ),
+    Case(
+        "state-dir-name-too-long",
+        ("status",),
+        2,
+        "LAB_STATE_DIR: 'sss",
+        env={"LAB_STATE_DIR": "{work}/" + "s" * 300},
+    ),
+    Case(
+        "state-dir-under-a-file",
+        ("up", "--platform", "local"),
+        2,
+        "is not a folder",
+        FILE,
+        env={"LAB_STATE_DIR": "{work}/file/state"},
+    ),
+    # Results folders, --out
+    Case(
+        "compare-empty-folders",
+        ("compare", "empty", "empty"),
+        2,
+        "not a results folder",
+        prepare=make_dirs("empty"),
+    ),
+    Case(
+        "compare-out-unwritable",
+        ("compare", str(RUN), str(RUN), "--out", "file/out"),
+        2,
+        "--out file/out: file is not a folder",
+        FILE,
+    ),
+    Case(
+        "compare-scenario-a-path",
+        ("compare", "run", str(RUN)),
+        2,
+        "scenarios[0].name: '../routing' does not match",
+        prepare=results_copy(edit_manifest(lambda m: m["scenarios"][0].update(name="../routing"))),
+    ),
+    Case(
+        "compare-nan-sample",
+        ("compare", "run", str(RUN)),
+        2,
+        "requests.csv: line 2: ttft_ms: 'nan' is not a finite number",
+        prepare=results_copy(break_first_ttft("nan")),
+    ),
+    Case(
+        "compare-engines-missing",
+        ("compare", "run", str(RUN)),
+        2,
+        "engines.csv missing, though",
+        prepare=results_copy(remove("routing/engines.csv")),
+    ),
+    Case("compare-bad-alpha", ("compare", str(RUN), str(RUN), "--alpha", "0.7"), 2, "--alpha 0.7"),
+    Case(
+        "compare-bad-threshold",
+        ("compare", str(RUN), str(RUN), "--threshold", "ttft=lots"),
+        2,
+        "--threshold ttft=lots",
+    ),
+    Case(
+        "compare-bad-metric",
+        ("compare", str(RUN), str(RUN), "--metrics", "latency"),
+        2,
+        "unknown metric latency",
+    ),
+    Case(
+        "report-non-numeric",
+        ("report", "run"),
+        2,
+        "line 2: ttft_ms: 'abc' is not a finite",
+        prepare=results_copy(break_first_ttft("abc")),
+    ),
+    Case(
+        "report-requests-missing",
+        ("report", "run"),
+        2,
+        "requests.csv missing, though",
+        prepare=results_copy(remove("routing/requests.csv")),
+    ),
+    Case(
+        "report-summary-not-numbers",
+        ("report", "run"),
+        2,
+        "summary.json: levels.routing.p50_ttft_ms: expected a number",
+        prepare=results_copy(
+            replace_in("routing/summary.json", '"p50_ttft_ms": ', '"p50_ttft_ms": "x", "y": ')
+        ),
+    ),
+    Case(
+        "report-unwritable",
+        ("report", "run"),
+        2,
+        "report.html: a folder is in the way",
+        prepare=results_copy(lambda run: (run / "report.html").mkdir()),
+    ),
+    Case(
+        "report-name-too-long",
+        ("report", "x" * 300),
+        2,
+        "argument folder: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' is longer than a file name",
+    ),
+    Case("compare-name-too-long", ("compare", str(RUN), "r" * 300), 2, "argument RUN: 'rrrr"),
+    Case("report-not-a-folder", ("report", "nowhere"), 2, "nowhere: not a folder"),
+    Case("run-out-unwritable", ("run", "--out", "file/results"), 2, "--out file/results", FILE),
+    Case("cycle-unknown-scenario", ("cycle", "--scenario", "nope"), 2, "no scenario named 'nope'"),
+    Case(
+        "model-out-a-file", ("model", "tiny", "--out", "file"), 2, "--out file: file is not a", FILE
+    ),
+    # Arguments
+    Case("ui-port-too-big", ("ui", "--web-port", "70000"), 2, "'70000' is not a port number"),
+    Case("ui-port-words", ("ui", "--web-port", "http"), 2, "'http' is not a port number"),
+    Case(
+        "up-unknown-platform",
+        ("up", "--platform", "laptop"),
+        2,
+        "error: vllm-lab up: argument --platform: invalid choice: 'laptop'",
+    ),
+    Case(
+        "ab-repeat-zero", ("ab", "cpu", "cpu", "--repeat", "0"), 2, "--repeat 0: must be at least"
+    ),
+    Case(
+        "ab-engine-refused",
+        ("ab", "cpu", "cpu", "--platform", "local", "--set-b", "engine.gpu=1"),
+        2,
+        "engine.gpu: the local platform runs vLLM CPU engines",
+    ),
+    Case("ab-out-unwritable", ("ab", "cpu", "cpu", "--out", "file/ab"), 2, "--out file/ab", FILE),
+    Case(
+        "images-unknown", ("images", "build", "nothing", "--dry-run"), 2, "no image named nothing"
+    ),
+    # Tools that answer with something unexpected
+    Case(
+        "helm-not-json",
+        ("up", "--platform", "existing", "--dry-run"),
+        1,
+        "helm repo list -o json answered something other than the JSON list asked for (exit 0): "
+        "WARNING: garbage",
+        tools=(("helm", ("repo", "list"), "WARNING: garbage\n", 0, ""),),
+    ),
+    Case(
+        "kubectl-config-error",
+        ("up", "--platform", "existing", "--dry-run"),
+        2,
+        f"no kube context (kubectl: {BAD_KUBECONFIG.strip()})",
+        tools=(("kubectl", ("config", "current-context"), "", 1, BAD_KUBECONFIG),),
+    ),
+    Case(
+        "kubectl-version-not-json",
+        ("up", "--platform", "existing", "--dry-run"),
+        1,
+        "kubectl get --raw /version --context prod-cluster answered something other than the JSON",
+        tools=(("kubectl", ("get", "--raw", "/version"), BAD_KUBECONFIG, 0, ""),),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    done: subprocess.CompletedProcess[str]
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under `root`: 'folder', or its content's hash."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        found[name] = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def play(case: Case, base: Path) -> Outcome:
+    work = base / case.id
+    work.mkdir()
+    for name, content in case.files.items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if case.prepare:
+        case.prepare(work)
+    env = {key: value.replace("{work}", str(work)) for key, value in case.env.items()}
+    if case.tools:
+        fakes = Fakes(base / f"{case.id}-fakes", api_port=0)
+        for tool, args, stdout, rc, stderr in case.tools:
+            fakes.answer(tool, list(args), stdout, rc, stderr)
+        env |= fakes.environment()
+    before = snapshot(work)
+    done = lab_cli(*case.args, state_dir=work / ".lab", cwd=work, env=env, timeout=120)
+    return Outcome(done, before, snapshot(work))
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    base = tmp_path_factory.mktemp("bad-input")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        played = pool.map(lambda case: (case.id, play(case, base)), CASES)
+        return dict(played)
+
+
+def test_the_corpus_is_large_and_every_case_named_once() -> None:
+    assert len(CASES) >= 40
+    assert len({case.id for case in CASES}) == len(CASES)
+
+
+def test_the_outcome_table_names_every_case() -> None:
+    table = (Path(__file__).parent.parent / "docs" / "bad-input.md").read_text()
+    named = set(re.findall(r"`([a-z0-9-]+)`", table))
+    assert {case.id for case in CASES} - named == set()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_bad_input_is_refused_clearly_and_changes_nothing(case: Case, outcomes) -> None:
+    outcome = outcomes[case.id]
+    done = outcome.done
+    said = done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in said, said
+    assert done.returncode == case.status, said
+    assert 1 <= len(lines) <= case.lines, done.stderr
+    assert all(len(line) < 1200 for line in lines), done.stderr
+    assert case.says in done.stderr, done.stderr
+    assert SECRET not in said
+    assert outcome.after == outcome.before
