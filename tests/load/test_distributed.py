@@ -53,8 +53,9 @@ def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(tmp_path) 
     figures = json.loads((place / "summary.json").read_text())["levels"]["rate10"]
     assert figures["client_processes"] == 3
     # Each worker sends every other arrival: together the asked-for rate, not half or twice it
-    # (generous bounds: a few seconds of a Poisson process).
-    assert 5 < figures["requests_per_s"] < 16
+    # (generous bounds: a few seconds of a Poisson process); unless other work starved the
+    # workers, which then fell behind their schedule, and the level says so.
+    assert figures["client_limited"] or 5 < figures["requests_per_s"] < 16, figures
 
 
 def test_a_client_driven_past_its_capacity_is_flagged_client_limited(tmp_path) -> None:
