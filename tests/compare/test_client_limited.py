@@ -52,7 +52,7 @@ def test_a_client_limited_run_among_repeats_leaves_the_others_to_judge(tmp_path,
         shutil.copytree(run, a / run.name)
     shutil.copytree(RR1, b / RR1.name)
     limited(RR2, b, "c4")
-    main(["compare", str(a), str(b), "--out", str(out)])
+    main(["compare", str(a), str(b), "--out", str(out), "--metrics", "ttft_p50,error_rate"])
     with (out / "compare.csv").open(newline="") as file:
         at_c4 = {r["metric"]: r for r in csv.DictReader(file) if r["level"] == "c4"}
     assert at_c4["ttft_p50"]["verdict"] != outcomes.NA
