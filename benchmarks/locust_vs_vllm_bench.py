@@ -1,12 +1,17 @@
-"""The lab's Locust throughput scenario beside `vllm bench serve`, against one local stack.
+"""The lab's Locust throughput scenario beside `vllm bench serve`: which client times a stream
+right, judged by a server whose timeline is known, and how the two compare on the real stack.
 
-    nox -s benchmark -- locust-vs-vllm-bench [--concurrency 4] [--requests 200]
+    nox -s benchmark -- locust-vs-vllm-bench --against sim [--concurrency 1 2 8 32]
+    nox -s benchmark -- locust-vs-vllm-bench --against stack [--concurrency 2] [--pairs 4]
 
-1. Same prompt and answer lengths, same concurrency: medians of TTFT, TPOT and E2E and output
-   tokens/s of both clients side by side, with their ratios (lab / vllm bench).
-2. Open-loop request rates, doubled until a client falls short: the highest rate each client
-   sustains (achieved >= 95% of offered) and the CPU time each spends per request, since on
-   two cores the load generator competes with the engines it measures.
+`--against sim`: a simulated engine with TTFT 50 ms and TPOT 10 ms and 32 batch slots, behind
+the real vllm-router. Its send log says when it sent each request's first and last token, so
+each client's medians of TTFT and TPOT are held to the log's (the log starts the clock when
+the request reached the engine: the router's forwarding is the only other time in a client's
+TTFT). Each client runs against a fresh engine, the lab's first.
+
+`--against stack`: the real local stack (brought up unless one is up), the two clients in
+interleaved pairs at each concurrency, medians side by side with their ratios.
 
 vLLM's client runs from the installed vllm package (its `vllm` script does not), in its own
 process, as the lab's Locust does.
@@ -15,25 +20,40 @@ process, as the lab's Locust does.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psutil
+import httpx
 from rich.console import Console
 from rich.table import Table
 
-from lab.config import model, profile
+from lab.config import commandlines, model, profile
 from lab.config.profile import ThroughputScenario
 from lab.load import levels, lifecycle, locust
 from lab.results import summary
-from lab.stack import state
+from lab.sim import SimOptions, running
+from lab.stack import processes, state
+from lab.stack.endpoints import Endpoints, Engine
 
-PROMPT, OUTPUT = 128, 32
+
+@dataclass(frozen=True)
+class Lengths:
+    prompt: int = 128
+    output: int = 32
+
+
+SIM_TTFT_MS, SIM_TPOT_MS, SIM_SLOTS = 50.0, 10.0, 32
 VLLM_BENCH = """
 import argparse, sys
 from vllm.benchmarks import serve
@@ -43,140 +63,245 @@ serve.main(parser.parse_args(sys.argv[1:]))
 """
 
 
-def run_vllm_bench(endpoint, out: Path, concurrency: int | None, rate: float | None, n: int):
+def run_vllm_bench(
+    endpoints: Endpoints, out: Path, concurrency: int, n: int, lengths: Lengths
+) -> dict:
+    """vllm bench serve at a fixed concurrency: its result JSON."""
     args = [
-        "--backend", "openai-chat", "--base-url", endpoint.router,
-        "--endpoint", "/v1/chat/completions", "--model", endpoint.model,
+        "--backend", "openai-chat", "--base-url", endpoints.router,
+        "--endpoint", "/v1/chat/completions", "--model", endpoints.model,
         "--tokenizer", str(model.tiny_dir()), "--dataset-name", "random",
-        "--random-input-len", str(PROMPT), "--random-output-len", str(OUTPUT),
-        "--num-prompts", str(n), "--ignore-eos", "--seed", "1",
-        "--percentile-metrics", "ttft,tpot,itl,e2el",
+        "--random-input-len", str(lengths.prompt), "--random-output-len", str(lengths.output),
+        "--num-prompts", str(n), "--ignore-eos", "--max-concurrency", str(concurrency),
+        "--percentile-metrics", "ttft,tpot,itl,e2el", "--disable-tqdm",
         "--save-result", "--result-dir", str(out), "--result-filename", "vllm.json",
     ]  # fmt: skip
-    if concurrency:
-        args += ["--max-concurrency", str(concurrency)]
-    if rate:
-        args += ["--request-rate", str(rate)]
-    return timed([sys.executable, "-c", VLLM_BENCH, *args], out / "vllm.json")
+    out.mkdir(parents=True)
+    with (out / "vllm.log").open("w") as log:
+        code = subprocess.call([sys.executable, "-c", VLLM_BENCH, *args], stdout=log, stderr=log)
+    if code != 0:
+        raise SystemExit(f"vllm bench serve failed with {code}: see {out / 'vllm.log'}")
+    return json.loads((out / "vllm.json").read_text())
 
 
-def run_locust(current, folder: Path, level: levels.Level, words: str, scenario):
-    folder.mkdir(parents=True, exist_ok=True)
-    command = locust.command(level, scenario, current.endpoints, folder, words)
-    return timed(command, folder / "requests.csv")
+def run_locust(
+    endpoints: Endpoints,
+    folder: Path,
+    concurrency: int,
+    duration: int,
+    lengths: Lengths,
+    together: bool = False,
+) -> dict:
+    """The lab's throughput scenario, closed loop, as `lab run` starts it (its users one after
+    the other over a second), or with every user started at once (`together`, as vllm bench
+    serve starts its requests): the level's summary."""
+    scenario = ThroughputScenario(
+        "bench", "throughput", (concurrency,), (), duration, lengths.prompt, lengths.output,
+        seed=None, slo=None,
+    )  # fmt: skip
+    (level,) = levels.levels(scenario)
+    if together:
+        level = replace(level, spawn_rate=1000.0)
+    (folder / level.name).mkdir(parents=True)
+    words = str(model.tiny_dir() / model.WORDS_FILE)
+    swarm = locust.start(level, scenario, endpoints, folder, words, 0, [])
+    if swarm.wait(timeout=duration + 120) != 0:
+        raise SystemExit(f"Locust failed: see {folder / level.name / 'locust.log'}")
+    return summary.summarize(summary.read_samples(folder / "requests.csv"))
 
 
-def timed(command: list[str], output: Path) -> tuple[Path, float]:
-    """Run a client to its end; return its output file and the CPU seconds it used."""
-    with open(os.devnull, "w") as quiet:
-        child = psutil.Popen(command, stdout=quiet, stderr=subprocess.STDOUT)
-        cpu = 0.0
-        while child.poll() is None:
-            try:
-                times = child.cpu_times()
-                cpu = times.user + times.system
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-    if child.returncode != 0:
-        raise SystemExit(f"{command[:4]} failed with {child.returncode}")
-    return output, cpu
+# --- against the simulated engine ------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--duration", type=int, default=30)
-    args = parser.parse_args()
-    os.environ.setdefault("LAB_STATE_DIR", tempfile.mkdtemp(prefix="lab-bench-"))
-    work = Path(tempfile.mkdtemp(prefix="lab-bench-out-"))
-    lab = profile.load("cpu")
-    words = levels.word_list(lab)
-    throughput = workload((args.concurrency,), (), args.duration)
+@contextlib.contextmanager
+def sim_behind_router(send_log: Path) -> Iterator[Endpoints]:
+    """A fresh simulated engine on the known timeline, behind the real vllm-router."""
+    options = SimOptions(
+        served_model_name="tiny-llama",
+        ttft_ms=SIM_TTFT_MS,
+        tpot_ms=SIM_TPOT_MS,
+        max_batch=SIM_SLOTS,
+        send_log=str(send_log),
+    )
+    with running(options) as sim:
+        port, metrics = processes.free_port(31080), processes.free_port(31580)
+        command = commandlines.router_command(profile.load("cpu"), [sim.url], port, metrics)
+        router = processes.spawn("router", command, send_log.with_suffix(".router.log"))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if not processes.wait_until(lambda: _answers(f"{url}/health"), timeout=30):
+                raise SystemExit(f"vllm-router did not start: {processes.tail(router.log)}")
+            yield Endpoints(url, (Engine("sim", sim.url),), "tiny-llama", "roundrobin", "x-user-id")
+        finally:
+            processes.stop(router)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass(frozen=True)
+class EngineLog:
+    """What the engine's send log says of one client's run: its median TTFT (arrival to first
+    token sent) and TPOT, in ms, and the share of requests that arrived within TOGETHER_MS of
+    another one (a client whose requests start in lockstep meets an engine that is idle)."""
+
+    ttft_ms: float
+    tpot_ms: float
+    together: float
+
+
+TOGETHER_MS = 5.0
+
+
+def engine_log(path: Path) -> EngineLog:
+    ttft, tpot, arrivals = [], [], []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        arrivals.append(record["arrival"])
+        if record["first_token"] is None or record["tokens"] < 2:
+            continue
+        ttft.append((record["first_token"] - record["arrival"]) * 1000)
+        tpot.append((record["last_token"] - record["first_token"]) * 1000 / (record["tokens"] - 1))
+    arrivals.sort()
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    near = [
+        min(before, after) < TOGETHER_MS
+        for before, after in zip([math.inf, *gaps], [*gaps, math.inf], strict=True)
+    ]
+    return EngineLog(statistics.median(ttft), statistics.median(tpot), sum(near) / len(near))
+
+
+def against_sim(args: argparse.Namespace, work: Path) -> None:
+    table = Table(
+        title=f"known timeline: simulated engine (TTFT {SIM_TTFT_MS:g} ms, TPOT {SIM_TPOT_MS:g} "
+        f"ms, {SIM_SLOTS} slots) behind vllm-router; medians in ms, client minus engine log"
+    )
+    for column in ("concurrency", "engine TTFT", "lab TTFT", "vllm TTFT", "engine TPOT",
+                   "lab TPOT", "vllm TPOT", "arrived together", "load avg"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for concurrency, repeat in itertools.product(args.concurrency, range(args.repeat)):
+        lengths = Lengths(args.prompt, args.output)
+        request_s = (SIM_TTFT_MS + (lengths.output - 1) * SIM_TPOT_MS) / 1000
+        n = max(20, int(concurrency * args.duration / request_s))
+        name = f"c{concurrency}-{repeat}"
+        log = work / f"{name}-lab.jsonl"
+        with sim_behind_router(log) as endpoints:
+            lab = run_locust(endpoints, work / f"{name}-lab", concurrency, args.duration, lengths)
+        ours = engine_log(log)
+        log = work / f"{name}-vllm.jsonl"
+        with sim_behind_router(log) as endpoints:
+            vllm = run_vllm_bench(endpoints, work / f"{name}-vllm", concurrency, n, lengths)
+        theirs = engine_log(log)
+
+        def cell(client: float, engine: float) -> str:
+            return f"{client:.1f} ({client - engine:+.1f})"
+
+        table.add_row(
+            str(concurrency),
+            f"{ours.ttft_ms:.1f} / {theirs.ttft_ms:.1f}",
+            cell(lab["p50_ttft_ms"], ours.ttft_ms),
+            cell(vllm["median_ttft_ms"], theirs.ttft_ms),
+            f"{ours.tpot_ms:.2f} / {theirs.tpot_ms:.2f}",
+            cell(lab["p50_tpot_ms"], ours.tpot_ms),
+            cell(vllm["median_tpot_ms"], theirs.tpot_ms),
+            f"{ours.together:.0%} / {theirs.together:.0%}",
+            f"{os.getloadavg()[0]:.1f}",  # a shared machine's other work delays every client
+        )
+    Console().print(table)
+    Console().print(f"(engine and arrival columns: lab run / vllm run; files in {work})")
+
+
+# --- against the real stack -----------------------------------------------------------------
+
+
+def against_stack(args: argparse.Namespace, work: Path) -> None:
+    os.environ.setdefault("LAB_STATE_DIR", str(work / "state"))
+    lab_profile = profile.load("cpu")
     existing = state.load()
-    current = existing or lifecycle.up(lab, "local")
+    current = existing or lifecycle.up(lab_profile, "local")[1]
     owned = existing is None  # a stack this benchmark brought up is stopped by it
     try:
-        side_by_side(current, work, args, words, throughput)
-        max_rates(current, work, words)
+        for concurrency in args.concurrency:
+            pairs(current.require_endpoints(), work, concurrency, args)
     finally:
         if owned:
             lifecycle.down()
 
 
-def workload(concurrency: tuple[int, ...], rates: tuple[float, ...], duration: int):
-    """The lab's throughput scenario at the benchmark's lengths, with fresh prompts."""
-    return ThroughputScenario(
-        "bench", "throughput", concurrency, rates, duration, PROMPT, OUTPUT, seed=None, slo=None
+def one_run(
+    client: str,
+    endpoints: Endpoints,
+    place: Path,
+    concurrency: int,
+    args: argparse.Namespace,
+    n: int,
+) -> dict:
+    """One client's run of a pair: the lab, vllm bench serve (its result JSON), or the lab with
+    its users started together."""
+    lengths = Lengths(args.prompt, args.output)
+    if client == "vllm":
+        return run_vllm_bench(endpoints, place / client, concurrency, n, lengths)
+    together = client == "together"
+    return run_locust(endpoints, place / client, concurrency, args.duration, lengths, together)
+
+
+def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
+    """Interleaved runs of the lab (users started one after the other, as `lab run` does),
+    vllm bench serve, and the lab with its users started together (as vllm bench serve's)."""
+    lengths = Lengths(args.prompt, args.output)
+    table = Table(
+        title=f"real stack, concurrency {concurrency}, {lengths.prompt} in / {lengths.output} "
+        "out: medians, ms"
     )
-
-
-def side_by_side(current, work: Path, args, words: str, throughput) -> None:
-    result, vllm_cpu = run_vllm_bench(
-        current.endpoints, work / "vllm-c", args.concurrency, None, args.requests
-    )
-    vllm = json.loads(result.read_text())
-    (level,) = levels.levels(throughput)[:1]
-    samples_file, lab_cpu = run_locust(current, work / "lab-c", level, words, throughput)
-    samples = summary.read_samples(samples_file)
-    lab = summary.summarize(samples)
-    rows = [
-        ("TTFT median, ms", lab["p50_ttft_ms"], vllm["median_ttft_ms"]),
-        ("TPOT median, ms", lab["p50_tpot_ms"], vllm["median_tpot_ms"]),
-        ("E2E median, ms", lab["p50_e2e_ms"], vllm["median_e2el_ms"]),
-        ("output tokens/s", lab["output_tokens_per_s"], vllm["output_throughput"]),
-        ("requests/s", lab["requests_per_s"], vllm["request_throughput"]),
-        ("requests", lab["completed"], vllm["completed"]),
-        ("client CPU ms per request", lab_cpu * 1000 / max(1, lab["completed"]),
-         vllm_cpu * 1000 / max(1, vllm["completed"])),
-        ("mean prompt tokens", lab["mean_prompt_tokens"], vllm["total_input_tokens"] /
-         max(1, vllm["completed"])),
-    ]  # fmt: skip
-    table = Table(title=f"concurrency {args.concurrency}, {PROMPT} in / {OUTPUT} out")
-    for column in ("metric", "lab (Locust)", "vllm bench serve", "lab / vllm"):
+    for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
+                   "together / vllm", "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
-    for name, ours, theirs in rows:
-        table.add_row(name, f"{ours:.2f}", f"{theirs:.2f}", f"{ours / theirs:.2f}")
-    Console().print(table)
-
-
-def max_rates(current, work: Path, words: str) -> None:
-    table = Table(title="open loop: achieved request rate and client CPU per request")
-    for column in ("offered req/s", "lab achieved", "lab CPU ms/req", "vllm achieved",
-                   "vllm CPU ms/req"):  # fmt: skip
-        table.add_column(column, justify="right")
-    sustained = {"lab": 0.0, "vllm": 0.0}
-    rate = 2.0
-    while rate <= 64:
-        n = int(rate * 20)
-        result, vllm_cpu = run_vllm_bench(
-            current.endpoints, work / f"vllm-r{rate:g}", None, rate, n
-        )
-        vllm = json.loads(result.read_text())
-        opened = workload((), (rate,), 20)
-        (level,) = levels.levels(opened)
-        samples_file, lab_cpu = run_locust(current, work / f"lab-r{rate:g}", level, words, opened)
-        lab = summary.summarize(summary.read_samples(samples_file))
-        achieved = {"lab": lab["requests_per_s"], "vllm": vllm["request_throughput"]}
+    # vLLM's client gets about as many requests as Locust sends in --duration s (a request
+    # takes about half a second on the CPU stack).
+    n = max(20, int(concurrency * args.duration / 0.5))
+    clients = ("lab", "vllm", "together")
+    for pair in range(args.pairs):
+        place = work / f"c{concurrency}-pair{pair}"
+        # Each pair in another order: the drift of a shared machine falls on every client.
+        order = clients[pair % 3 :] + clients[: pair % 3]
+        found = {name: one_run(name, endpoints, place, concurrency, args, n) for name in order}
+        lab, vllm, same = found["lab"], found["vllm"], found["together"]
+        ttft = vllm["median_ttft_ms"]
         table.add_row(
-            f"{rate:g}",
-            f"{achieved['lab']:.2f}",
-            f"{lab_cpu * 1000 / max(1, lab['completed']):.1f}",
-            f"{achieved['vllm']:.2f}",
-            f"{vllm_cpu * 1000 / max(1, vllm['completed']):.1f}",
+            str(pair + 1),
+            f"{lab['p50_ttft_ms']:.1f}",
+            f"{ttft:.1f}",
+            f"{lab['p50_ttft_ms'] / ttft:.2f}",
+            f"{same['p50_ttft_ms']:.1f}",
+            f"{same['p50_ttft_ms'] / ttft:.2f}",
+            f"{lab['p50_tpot_ms']:.1f}",
+            f"{vllm['median_tpot_ms']:.1f}",
+            f"{lab['p50_e2e_ms']:.0f}",
+            f"{vllm['median_e2el_ms']:.0f}",
         )
-        for client in sustained:
-            if achieved[client] >= 0.95 * rate:
-                sustained[client] = rate
-        if all(achieved[c] < 0.95 * rate for c in achieved):
-            break
-        rate *= 2
     Console().print(table)
-    Console().print(
-        f"highest rate sustained (>= 95% of offered): lab {sustained['lab']:g} req/s, "
-        f"vllm bench {sustained['vllm']:g} req/s"
-    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", choices=("sim", "stack"), default="sim")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=None)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per Locust run")
+    parser.add_argument("--pairs", type=int, default=4, help="interleaved pairs (stack)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each concurrency (sim)")
+    parser.add_argument("--prompt", type=int, default=Lengths.prompt, help="prompt tokens")
+    parser.add_argument("--output", type=int, default=Lengths.output, help="output tokens")
+    args = parser.parse_args()
+    args.concurrency = args.concurrency or ([1, 2, 8, 32] if args.against == "sim" else [2])
+    model.ensure_tiny()
+    work = Path(tempfile.mkdtemp(prefix="lab-vs-vllm-"))
+    began = time.monotonic()
+    (against_sim if args.against == "sim" else against_stack)(args, work)
+    Console().print(f"done in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":

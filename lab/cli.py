@@ -369,6 +369,7 @@ def _scenario_parsers(verbs: argparse._SubParsersAction) -> None:
     run = verbs.add_parser("run", help="run the profile's Locust scenarios against the stack up")
     profile_options(run)
     scenario_options(run)
+    dry_run_option(run)
     run.set_defaults(run=_run)
 
     report = verbs.add_parser("report", help="render report.html of a results folder again")
@@ -381,6 +382,15 @@ def _run(args: argparse.Namespace) -> int:
     from lab.stack import state
 
     lab = profile.load(args.profile, args.sets)
+    if args.dry_run:
+        from pathlib import Path
+
+        for name in args.scenario:
+            lab.scenario(name)  # a ConfigError naming the profile's scenarios
+        from lab.load import dryrun  # heavy (openai, matplotlib): after the arguments are checked
+
+        dryrun.run_plan(lab, state.load(), args.scenario, Path(args.out))
+        return 0
     out = _scenario_arguments(lab, args)
     from lab.load import scenarios  # heavy (openai, matplotlib): after the arguments are checked
 

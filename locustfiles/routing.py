@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import itertools
 
-import gevent
 from locust import constant_pacing, events, task
 
-from lab.inproc import chat_tokens
+from lab.inproc import chat_tokens, swarm
 from lab.inproc.llm_user import LLMUser, rng, words
 
 FINISHED = itertools.count(1)
@@ -97,15 +96,14 @@ class MultiRoundQAUser(LLMUser):
 
     def finish(self) -> None:
         """This conversation is over: the user stays, idle (a user that stopped would be
-        replaced by a new one while others are still spawning); the last conversation to end
-        stops the test (headless runs end, the web UI stays open for the next)."""
+        replaced by a new one while others are still spawning); the last conversation of the
+        last process to end stops the test (headless runs end, the web UI stays open)."""
         if self.done:
             return
         self.done = True
         runner = self.environment.runner
         if runner is not None and next(FINISHED) >= runner.target_user_count:
-            headless = self.environment.parsed_options.headless
-            gevent.spawn(runner.quit if headless else runner.stop)
+            swarm.all_done(self.environment)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
             for side in (a, b)
         )
         result.notes += _empty(unit, a, side_a) + _empty(unit, b, side_b)
+        result.notes += _client_limited(unit, a) + _client_limited(unit, b)
         assessed += [assess(unit, m, side_a, side_b, options, own) for m in options.metrics]
         if any(m.family == "ttft" for m in options.metrics):
             result.ttft[unit] = (_pooled_ttft(levels_a), _pooled_ttft(levels_b))
@@ -213,6 +214,16 @@ def _empty(unit: Unit, side: RunSet, figures: list[estimates.LevelFigures]) -> l
         f"{run.folder} has no measured request in {unit.scenario}/{unit.level}: its metrics "
         f"there are n/a ({outcomes.NO_REQUESTS})"
         for run in empty
+    ]
+
+
+def _client_limited(unit: Unit, side: RunSet) -> list[str]:
+    where = f"{unit.scenario}/{unit.level}"
+    return [
+        f"{run.folder}: {where}: {outcomes.CLIENT_LIMITED}: {why}; what the client timed there "
+        f"is n/a ({outcomes.CLIENT_LIMITED})"
+        for run in side.runs
+        if (why := run.scenarios[unit.scenario].levels[unit.level].client_limited)
     ]
 
 

@@ -35,13 +35,17 @@ def level_figures(
     seed: str,
 ) -> LevelFigures:
     """Every metric of one run's level. The bootstrap is seeded by `seed` and the family, so
-    a comparison is reproducible."""
+    a comparison is reproducible. Where the load generator was the limit, what the client
+    timed is n/a (client_limited); the rest (errors, hits, routing) is the stack's still."""
     if not level.measured:
         return LevelFigures({m.name: outcomes.NO_REQUESTS for m in metrics}, {})
     values: dict[str, stats.Estimate | str] = {}
     methods: dict[str, str] = {}
     for family in dict.fromkeys(m.family for m in metrics):
         chosen = [m for m in metrics if m.family == family]
+        if level.client_limited and family in compare_metrics.CLIENT_TIMED:
+            values.update({m.name: outcomes.CLIENT_LIMITED for m in chosen})
+            continue
         try:
             measure, methods[family] = compare_metrics.measure(family, level, per_request_hits)
         except LookupError as exc:

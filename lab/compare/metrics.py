@@ -74,6 +74,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("goodput_rps", "goodput (req/s)", "goodput", "req/s", True, 5.0, True),
 )
 BY_NAME = {m.name: m for m in METRICS}
+# Families the client's own clock measures. A level whose load generator was the limit
+# (lab.results.summary.client_limit) measured the client there: they are n/a (client_limited).
+CLIENT_TIMED = (
+    "ttft", "tpot", "itl", "e2e", "throughput", "ttft_busiest_engine", "ttft_first_round",
+    "ttft_later_rounds", "slo", "goodput",
+)  # fmt: skip
 FAMILIES: dict[str, tuple[Metric, ...]] = {}
 for _metric in METRICS:
     FAMILIES[_metric.family] = (*FAMILIES.get(_metric.family, ()), _metric)
@@ -120,6 +126,7 @@ class LevelData:
 
     samples: list[Sample]
     engines: dict[str, dict[str, float]] = field(default_factory=dict)
+    client_limited: str | None = None  # why its load generator was the limit (summary.json)
 
     @property
     def measured(self) -> list[Sample]:

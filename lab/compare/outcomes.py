@@ -28,6 +28,7 @@ WORDS = (BETTER, WORSE, SAME, INCONCLUSIVE, NA)
 
 # Reasons used here; other commands add their own (a reason is free text, short, lower case).
 NO_REQUESTS = "no requests"
+CLIENT_LIMITED = "client_limited"  # the load generator was the limit (lab.results.summary)
 NOISE_UNKNOWN = "run-to-run noise unknown (run calibrate, or compare folders of runs)"
 
 OK = 0  # no gated regression

@@ -99,11 +99,23 @@ def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
     _check_columns(engines_file, ENGINE_COLUMNS)
     samples = summary.read_samples(requests)
     engines = results.read_engines(engines_file)
+    limited = _client_limited(place)
     levels = {
-        level: LevelData([s for s in samples if s.level == level], engines.get(level, {}))
+        level: LevelData(
+            [s for s in samples if s.level == level], engines.get(level, {}), limited.get(level)
+        )
         for level in entry["levels"]
     }
     return ScenarioRun(entry["name"], entry["kind"], levels)
+
+
+def _client_limited(place: Path) -> dict[str, str]:
+    """Levels whose load generator was the limit, with why, as summary.json says
+    (lab.results.summary.client_limit)."""
+    levels = results.read_summary(place).get("levels", {})
+    return {
+        level: str(why) for level, found in levels.items() if (why := found.get("client_limited"))
+    }
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:

@@ -95,6 +95,17 @@ class Kubernetes:
 
 
 @dataclass(frozen=True)
+class Load:
+    """The load generator: how many Locust processes (an int, or "auto") and where the workers
+    of a distributed run are (local, or cluster: pods beside a Kubernetes stack)."""
+
+    processes: int | str
+    workers: str
+    image: str
+    master_address: str
+
+
+@dataclass(frozen=True)
 class RoutingScenario:
     name: str
     kind: str
@@ -119,6 +130,7 @@ class ThroughputScenario:
     output_tokens: int
     seed: int | None
     slo: Slo | None
+    burstiness: float = 1.0  # gamma shape of open-loop gaps (1: Poisson)
     # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
     # router adds is then "through the router" against this.
     direct: bool = False
@@ -153,7 +165,7 @@ class ScaleScenario(SteadyLoadScenario):
 
 @dataclass(frozen=True)
 class CapacityScenario:
-    """The highest Poisson rate that meets the SLO, found by doubling, then bisection."""
+    """The highest open-loop rate that meets the SLO, found by doubling, then bisection."""
 
     name: str
     kind: str
@@ -166,6 +178,7 @@ class CapacityScenario:
     output_tokens: int
     seed: int | None
     slo: Slo | None  # never None once the profile is loaded: a search needs one
+    burstiness: float = 1.0  # gamma shape of the gaps, as a throughput scenario's
 
 
 Scenario = (
@@ -191,6 +204,7 @@ class Profile:
     lmcache: LMCache
     observability: Observability
     kubernetes: Kubernetes
+    load: Load
     slo: Slo | None
     scenarios: tuple[Scenario, ...]
     source: str  # where it came from, for messages and the run manifest
@@ -449,6 +463,7 @@ def build(document: dict[str, Any], source: str) -> Profile:
         lmcache=_typed(LMCache, document["lmcache"]),
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
+        load=_typed(Load, document["load"]),
         slo=slo,
         scenarios=scenarios,
         source=source,

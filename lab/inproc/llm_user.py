@@ -11,26 +11,23 @@ import it from locustfiles only.
 
 from __future__ import annotations
 
-import csv
 import http.client
 import itertools
 import os
 import random
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
-import urllib3
-from locust import HttpUser, events
+import orjson
+from locust import FastHttpUser, events
 from locust.env import Environment
-from requests.exceptions import RequestException
 
 from lab.config import slo
 from lab.config.model import CORPUS
-from lab.inproc import arms, streaming
+from lab.inproc import arms, streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
-from lab.inproc.samples import SAMPLE_COLUMNS
 from lab.inproc.targets import TARGETS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
@@ -41,14 +38,10 @@ DEFAULT_WORDS = sorted({w.strip(".,") for line in CORPUS for w in line.split()[1
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
     """Options every lab scenario takes (Locust's own parser). The lab's plumbing is hidden
-    from the web UI's custom parameters; what shapes the load (the seed, and each scenario's
-    own options) shows there."""
-    # Locust honours include_in_web_ui on its parser, not on an argument group.
-    hidden = {"include_in_web_ui": False}
+    from the web UI's custom parameters (swarm.HIDDEN); what shapes the load (the seed, and
+    each scenario's own options) shows there."""
+    hidden = swarm.HIDDEN
     parser.add_argument("--lab-model", default="tiny-llama", help="served model name", **hidden)
-    parser.add_argument(
-        "--lab-samples", default="", help="CSV file for one raw row per request", **hidden
-    )
     parser.add_argument("--lab-scenario", default="", help="scenario written in samples", **hidden)
     parser.add_argument("--lab-level", default="", help="load level written in samples", **hidden)
     parser.add_argument(
@@ -56,12 +49,6 @@ def add_options(parser: Any) -> None:
     )
     parser.add_argument(
         "--lab-words", default="", help="file of one-token words prompts are made of", **hidden
-    )
-    parser.add_argument(
-        "--lab-stop-file",
-        default="",
-        help="end the run (as its run time would) once this exists",
-        **hidden,
     )
     parser.add_argument(
         "--lab-seed", type=int, default=-1, help="seed of the prompts' words (-1: a fresh one)"
@@ -77,17 +64,26 @@ def add_options(parser: Any) -> None:
 @events.init.add_listener
 def _clock_now(**_: Any) -> None:
     """gevent's loop keeps the time it last looked at, and nothing has let it look since it was
-    made, before Locust's start-up (seconds of imports on a busy machine): Locust's --run-time
-    timer, set right after this event, would end each run that much early. Look now."""
+    made, before Locust's start-up (seconds of imports on a busy machine): a timer set from it
+    (Locust's --run-time, the lab's --lab-run-time) would end each run that much early. Look
+    now."""
     gevent.get_hub().loop.update_now()
 
 
 @events.init.add_listener
 def _load_words(environment: Environment, **_: Any) -> None:
-    path = (
-        getattr(environment.parsed_options, "lab_words", "") if environment.parsed_options else ""
-    )
+    options = environment.parsed_options
+    path = getattr(options, "lab_words", "") if options else ""
     VOCABULARY[:] = Path(path).read_text().split() if path else DEFAULT_WORDS
+    if options is not None:
+        # A master's options go to its workers with their users: pods have no word file.
+        options.lab_vocabulary = list(VOCABULARY)
+
+
+@events.test_start.add_listener
+def _words_from_master(environment: Environment, **_: Any) -> None:
+    if swarm.is_worker(environment) and (given := swarm.parsed(environment).lab_vocabulary):
+        VOCABULARY[:] = given
 
 
 VOCABULARY: list[str] = list(DEFAULT_WORDS)
@@ -98,46 +94,14 @@ def words(count: int, rng: random.Random) -> str:
     return " ".join(rng.choice(VOCABULARY) for _ in range(count))
 
 
-class SampleLog:
-    """Appends one row per request, flushed at once: a crash keeps what was measured."""
-
-    def __init__(self) -> None:
-        self.file: TextIO | None = None
-        self.writer: Any = None
-        self.ids = itertools.count()
-
-    def open(self, path: str) -> None:
-        if not path or self.file:
-            return
-        new = not Path(path).exists() or Path(path).stat().st_size == 0
-        self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
-        self.writer = csv.DictWriter(self.file, fieldnames=SAMPLE_COLUMNS)
-        if new:
-            self.writer.writeheader()
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.writer is None or self.file is None:
-            return
-        self.writer.writerow({"request_id": next(self.ids), **row})
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-            self.file = None
-            self.writer = None
-
-
-SAMPLES = SampleLog()
 # Set when the run time is up. Locust's stop does slow work in this process (it walks the
 # stack), so a request still streaming then is timed late: it is kept, marked "drain".
 STOPPING = {"since": 0.0}
 
 
 @events.test_start.add_listener
-def _open_samples(environment: Environment, **_: Any) -> None:
+def _running(**_: Any) -> None:
     STOPPING["since"] = 0.0
-    SAMPLES.open(getattr(environment.parsed_options, "lab_samples", ""))
 
 
 SEED = {"base": 0}
@@ -152,8 +116,11 @@ def _read_slo(environment: Environment, **_: Any) -> None:
 
 @events.test_start.add_listener
 def _choose_seed(environment: Environment, **_: Any) -> None:
-    given = getattr(environment.parsed_options, "lab_seed", -1)
+    options = swarm.parsed(environment)
+    given = getattr(options, "lab_seed", -1)
     SEED["base"] = given if given >= 0 else random.SystemRandom().randrange(2**31)
+    # A master's options go to its workers with their users: all then draw from one seed.
+    options.lab_seed = SEED["base"]
 
 
 def rng(*stream: int) -> random.Random:
@@ -174,27 +141,6 @@ def _read_arms(**_: Any) -> None:
 @events.test_stopping.add_listener
 def _draining(**_: Any) -> None:
     STOPPING["since"] = time.time()
-
-
-@events.test_start.add_listener
-def _watch_stop_file(environment: Environment, **_: Any) -> None:
-    """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
-    creating a file: no signal, which a process started in the background may be deaf to."""
-    path = getattr(environment.parsed_options, "lab_stop_file", "")
-    if path and environment.runner is not None:
-        gevent.spawn(_quit_when_present, environment, Path(path))
-
-
-def _quit_when_present(environment: Environment, path: Path) -> None:
-    while not path.exists():
-        gevent.sleep(0.5)
-    if environment.runner is not None:
-        environment.runner.quit()
-
-
-@events.quitting.add_listener
-def _close_samples(environment: Environment, **_: Any) -> None:
-    SAMPLES.close()
 
 
 def record(environment: Environment, m: streaming.Measurement) -> None:
@@ -219,29 +165,32 @@ def _log(entry: Any, milliseconds: float, length: int) -> None:
     entry.log(milliseconds, length)
 
 
-# A stream that breaks off (an engine killed mid-answer) raises urllib3's own errors, which
-# requests does not wrap when the body is read raw: all of them are recorded failures.
-BROKEN_STREAM = (
-    streaming.StreamError,
-    ValueError,
-    RequestException,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    OSError,
-)
+# A stream that breaks off (an engine killed mid-answer) raises geventhttpclient's
+# HTTPParseError (an http.client.HTTPException) or a socket error; a garbled chunk, ValueError
+# (orjson's JSONDecodeError): all of them are recorded failures.
+BROKEN_STREAM = (streaming.StreamError, ValueError, http.client.HTTPException, OSError)
+# Sent with every request: a body as JSON, and a stream that is not compressed (its chunks
+# are timed as they land).
+JSON_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
-class LLMUser(HttpUser):
+class LLMUser(FastHttpUser):
     """Sends streamed completions and measures them. Scenario users subclass it and say which
-    kind of scenario they play (`kind`: a scenario kind of the lab's profiles)."""
+    kind of scenario they play (`kind`: a scenario kind of the lab's profiles).
+
+    FastHttpUser (geventhttpclient, a C HTTP parser) rather than HttpUser (requests): a streamed
+    chunk costs the client about half the CPU (benchmarks/loadgen.py)."""
 
     abstract = True
     kind: str
     numbers = itertools.count()
+    # A stack under heavy load may queue a request for minutes before its first token.
+    network_timeout = 600.0
+    connection_timeout = 60.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.number = next(LLMUser.numbers)
+        self.number = swarm.user_number(self.environment, next(LLMUser.numbers))
 
     def chat(
         self,
@@ -275,71 +224,82 @@ class LLMUser(HttpUser):
         sample: dict[str, Any],
     ) -> streaming.Measurement | None:
         options = self.environment.parsed_options
-        body = {
-            "model": options.lab_model,
-            **prompt,
-            "max_tokens": max_tokens,
-            "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        headers = dict(headers or {})
+        # Text, as Locust's FastHttpSession types its body (it sends it as it is).
+        body = orjson.dumps(
+            {
+                "model": options.lab_model,
+                **prompt,
+                "max_tokens": max_tokens,
+                "ignore_eos": True,  # vLLM: generate exactly max_tokens, as vllm bench does
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+        ).decode()
+        headers = {**JSON_HEADERS, **(headers or {})}
         if options.lab_api_key_env and os.environ.get(options.lab_api_key_env):
             headers["Authorization"] = f"Bearer {os.environ[options.lab_api_key_env]}"
-        started = time.time()
-        sent = time.perf_counter()
         row: dict[str, Any] = {
-            "start_time": f"{started:.6f}",
             "scenario": options.lab_scenario,
             "level": options.lab_level,
             "user": self.number,
             **sample,
         }
+        # The clock starts once the request is ready to go: making it is the client's work.
+        started = time.time()
+        sent = time.perf_counter()
+        row["start_time"] = f"{started:.6f}"
         # An A/B arm's router (ab --concurrent), else the router (Locust's host), or an engine
         # in direct mode.
         url, row["arm"] = arms.route(ARMS["now"], path, str(sample.get("session", "")))
         if not row["arm"]:
             url = TARGETS.url(path)
         with self.client.post(
-            url, json=body, headers=headers, stream=True, catch_response=True, name=path
+            url, data=body, headers=headers, stream=True, catch_response=True, name=path
         ) as response:
-            row["engine"] = response.headers.get(ENGINE_HEADER, "")
+            row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
             if response.status_code != 200:
-                # Locust turns a refused or reset connection into status 0 with its error.
-                error = (
-                    f"{type(response.error).__name__}: {response.error}"
-                    if response.error
-                    else f"HTTP {response.status_code}: {response.text[:200]}"
-                )[:300]
+                error = _refusal(response)
                 response.failure(error)
-                self._write_failure(row, error, sent)
+                self._keep_failure(row, error, sent)
                 return None
             try:
-                m = streaming.read(streaming.lines(response.raw), sent, started)
+                # geventhttpclient's own response, whose parser's buffer lines() reads
+                m = streaming.read(streaming.lines(response._response), sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                self._write_failure(row, error, sent)
+                self._keep_failure(row, error, sent)
                 return None
             response.success()
         phase = self._phase()
         if phase == "run":
             record(self.environment, m)
         judged = slo.good(LIMITS, True, m.ttft_ms, m.tpot_ms, m.e2e_ms, m.output_tokens)
-        SAMPLES.write(
+        self._keep(
             {**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase,
              "slo_ok": _slo_flag(judged, phase)}
         )  # fmt: skip
         return m
 
-    def _write_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
+    def _keep_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
         phase = self._phase()
         failed = {**_broke(sent), "error": error, "phase": phase}
-        SAMPLES.write({**row, **failed, "slo_ok": _slo_flag(False, phase)})
+        self._keep({**row, **failed, "slo_ok": _slo_flag(False, phase)})
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        swarm.keep(self.environment, swarm.SAMPLE, row)
 
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def _refusal(response: Any) -> str:
+    """Why a request got no stream: an HTTP error with the start of its body, or the error
+    Locust put in place of a response (status 0: a refused or reset connection)."""
+    if response.status_code == 0:
+        return f"{type(response.error).__name__}: {response.error}"[:300]
+    return f"HTTP {response.status_code}: {(response.text or '')[:200]}"[:300]
 
 
 def _broke(sent: float) -> dict[str, str]:

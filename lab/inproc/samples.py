@@ -1,6 +1,6 @@
-"""The per-request samples file (requests.csv) the Locust user writes and results read:
-its columns, in order."""
+"""The files the lab's Locust processes write and results read: their columns, in order."""
 
+# requests.csv: one row per request.
 SAMPLE_COLUMNS = (
     "request_id",
     "start_time",
@@ -25,3 +25,7 @@ SAMPLE_COLUMNS = (
     "itl_ms",
     "arm",  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
 )
+
+# <level>/client_cpu.csv: each Locust process's CPU time, sampled about once a second.
+CPU_FILE = "client_cpu.csv"
+CPU_COLUMNS = ("time", "process", "cpu_s", "wait_s")

@@ -10,11 +10,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any
+
+import orjson  # parses a chunk about 3x faster than json: the user's cost is per chunk
+
+READ_SIZE = 65536  # bytes asked of the socket at once: all a burst of chunks brings
 
 
 @dataclass
@@ -28,7 +32,12 @@ class Measurement:
     cached_tokens: int | None = None  # prompt tokens served from the prefix cache, if told
     chunks: int = 0
     finish_reason: str = ""
-    text: str = ""  # the answer, for conversations that carry it into the next round
+    pieces: list[str] = field(default_factory=list)  # the answer's text, chunk by chunk
+
+    @property
+    def text(self) -> str:
+        """The answer, for conversations that carry it into the next round."""
+        return "".join(self.pieces)
 
     @property
     def tpot_ms(self) -> float | None:
@@ -41,17 +50,33 @@ class Measurement:
         return sum(self.itl_ms) / len(self.itl_ms) if self.itl_ms else None
 
 
-def lines(raw: Any) -> Iterator[bytes]:
-    """Lines of a response body as they arrive. `raw` is urllib3's response: read1 returns what
-    one socket read brings, so a line is timed when it lands, not when a buffer fills (requests'
-    iter_lines would wait for 512 bytes, or for the end of a body that is not chunked)."""
+def lines(response: Any) -> Iterator[bytes]:
+    """Lines of a response body as they arrive. `response` is geventhttpclient's (what Locust's
+    FastHttpUser wraps): whatever its parser holds is taken at once, and the socket is read only
+    when it holds nothing, so a line is timed when it lands, not when a buffer fills.
+
+    Its own readline would do, but copies each line with copy.copy, which costs more than all
+    the rest of a chunk's handling. A body that breaks off raises http.client.HTTPException
+    (geventhttpclient's HTTPParseError)."""
     pending = b""
-    while chunk := raw.read1(65536):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
+    while response._body_buffer or not response.message_complete:
+        if not response._body_buffer:
+            _receive(response)
+            continue
+        arrived, response._body_buffer = response._body_buffer, bytearray()
+        *complete, pending = (pending + arrived).split(b"\n")
         yield from complete
     if pending:
         yield pending
+
+
+def _receive(response: Any) -> None:
+    """Feed the parser what one socket read brings. A closed connection ends a body that lasts
+    until then; any other body it breaks off (a chunked one raises HTTPParseError)."""
+    data = response._sock.recv(READ_SIZE) if response._sock is not None else b""
+    response.feed(data)
+    if not data and not response.message_complete:
+        raise HTTPException("the connection closed before the end of the body")
 
 
 class StreamError(Exception):
@@ -74,8 +99,8 @@ def read(
             continue  # blank separators, comments, pings
         payload = line[5:].strip()
         if payload == b"[DONE]":
-            break
-        data = json.loads(payload)
+            continue  # read on to the body's end: the connection then goes back to the pool
+        data = orjson.loads(payload)
         if "error" in data:
             raise StreamError(str(data["error"].get("message", data["error"]))[:200])
         if usage := data.get("usage"):
@@ -89,7 +114,7 @@ def read(
             text = _text(choice)
             if not text:
                 continue
-            result.text += text
+            result.pieces.append(text)
             result.chunks += 1
             if result.ttft_ms is None:
                 result.ttft_ms = (now - sent) * 1000

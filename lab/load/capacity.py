@@ -6,9 +6,10 @@ does), then the bracket (last pass, first fail) is bisected, geometrically, unti
 is within `precision` of its lower end. A step starts only if it fits in the time budget.
 
 A level passes when its requests meet the SLO (lab.config.slo). It says nothing of the stack
-when the load generator could not keep to its schedule: requests sent late (`lag_ms`, measured
-per request) while the SLO held, or the generator's CPU saturated. The search then stops and
-reports a lower bound, never the generator's limit as the stack's capacity.
+when the load generator was the limit, by the rule every level is judged by
+(lab.results.summary.client_limit: requests sent late while the SLO held, or a Locust process
+saturated). The search then stops and reports a lower bound, never the generator's limit as
+the stack's capacity.
 
 The interval reflects sampling noise at the boundary, within this run only: each level's
 verdict is decided again on block-bootstrap resamples of its requests (blocks of consecutive
@@ -32,14 +33,12 @@ import numpy as np
 
 from lab.config.profile import CapacityScenario, Scenario
 from lab.config.slo import Slo
+from lab.inproc.samples import CPU_FILE
 from lab.load import levels
 from lab.load.levels import Level
 from lab.results import summary
 from lab.results.summary import Sample
 
-LATE_MS = 100.0  # a request sent this much after its arrival time was sent late
-LATE_SHARE = 0.10  # more late requests than this: the generator fell behind its schedule
-CPU_SATURATED = 0.9  # share of one core: the generator's own timing is no longer to be trusted
 KV_FULL = 0.9  # KV-cache usage at which an engine is about to queue or preempt for memory
 QUEUED = 1.0  # requests waiting in the engines, on average over a level: they queue
 CONFIDENCE = 0.95  # of the interval; each end is one-sided at half the rest
@@ -55,13 +54,13 @@ class Step:
     level: str
     rate: float
     passed: bool  # met the SLO
-    client_limited: bool  # the load generator could not offer the rate
+    client_limited: str | None  # why the load generator was the limit (summary.client_limit)
     attainment: float | None
     error_rate: float
     confidence: float  # share of bootstrap resamples with the same verdict
     sent_rps: float  # requests the generator actually sent per second
-    late_share: float  # requests sent over LATE_MS late
-    load_generator_cpu: float | None
+    late_share: float  # requests sent over summary.LATE_MS late
+    client_cpu_busiest: float | None  # the busiest Locust process, share of one core
     mean_waiting: float | None
     max_kv_cache_usage: float | None
     seconds: float  # wall clock the step took, Locust start and drain included
@@ -70,17 +69,6 @@ class Step:
 def wanted(scenario: Scenario) -> TypeGuard[CapacityScenario]:
     """Is this a capacity search (whose levels a Search plans as it goes)?"""
     return isinstance(scenario, CapacityScenario)
-
-
-def fell_behind(samples: list[Sample]) -> tuple[bool, float]:
-    """(fell behind, share sent late): the load generator fell behind its arrival schedule when
-    more than LATE_SHARE of a level's requests were sent over LATE_MS late, as each request's
-    measured `lag_ms` says (never from the configuration)."""
-    lags = [s.lag_ms for s in samples if s.lag_ms is not None]
-    if not lags:
-        return False, 0.0
-    share = sum(lag > LATE_MS for lag in lags) / len(lags)
-    return share > LATE_SHARE, share
 
 
 class Search:
@@ -169,22 +157,18 @@ class Search:
         ]
         attainment, error_rate = figures["slo_attainment"], figures["error_rate"]
         passed = self.slo.met(attainment, error_rate)
-        behind, late = fell_behind(samples)
-        cpu = figures.get("load_generator_cpu")
-        saturated = cpu is not None and cpu >= CPU_SATURATED
+        cpu = summary.read_cpu(self.place / level.name / CPU_FILE)
         return Step(
             level=level.name,
             rate=rate,
             passed=passed,
-            # Late requests on a level that failed anyway are the stack's doing: its slow
-            # answers kept every user busy. Where the SLO held, the generator held back.
-            client_limited=saturated or (behind and passed),
+            client_limited=summary.client_limit(samples, cpu, passed),
             attainment=attainment,
             error_rate=error_rate,
             confidence=self._confidence(samples, passed, level.name),
             sent_rps=_sent_rate(samples),
-            late_share=late,
-            load_generator_cpu=cpu,
+            late_share=summary.late_share(samples),
+            client_cpu_busiest=figures.get("client_cpu_busiest"),
             mean_waiting=figures.get("mean_waiting"),
             max_kv_cache_usage=figures.get("max_kv_cache_usage"),
             seconds=seconds,
@@ -297,10 +281,7 @@ class Search:
 
 def _limit_of(step: Step, slo: Slo) -> tuple[str, str] | None:
     if step.client_limited:
-        return "load generator", (
-            f"{step.late_share:.0%} of requests sent over {LATE_MS:.0f} ms late, "
-            f"CPU {_share(step.load_generator_cpu)} of a core"
-        )
+        return "load generator", step.client_limited
     if step.error_rate > slo.max_error_rate:
         return "errors", f"error rate {step.error_rate:.1%} above {slo.max_error_rate:.1%}"
     if step.max_kv_cache_usage is not None and step.max_kv_cache_usage >= KV_FULL:
@@ -308,10 +289,6 @@ def _limit_of(step: Step, slo: Slo) -> tuple[str, str] | None:
     if step.mean_waiting is not None and step.mean_waiting >= QUEUED:
         return "engine queue", f"{step.mean_waiting:.1f} requests waiting in the engines on average"
     return None
-
-
-def _share(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.0%}"
 
 
 def _sent_rate(samples: list[Sample]) -> float:

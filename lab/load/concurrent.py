@@ -165,7 +165,7 @@ def split(mixed: Path, arm: ab.Arm, current: State, folder: Path) -> Path:
         place.mkdir()
         _split_requests(mixed / entry["name"] / "requests.csv", place / "requests.csv", arm.label)
         deltas = _split_engines(mixed / entry["name"] / "engines.csv", place, arm.label)
-        _summarize(place, entry["levels"], deltas)
+        _summarize(place, entry["levels"], deltas, mixed / entry["name"])
     results.save_manifest(out, manifest)
     report.write(out)
     return out
@@ -191,10 +191,16 @@ def _split_engines(source: Path, place: Path, label: str) -> dict[str, dict]:
     return mine
 
 
-def _summarize(place: Path, levels: list[str], deltas: dict[str, dict]) -> None:
+def _summarize(place: Path, levels: list[str], deltas: dict[str, dict], mixed: Path) -> None:
+    """Each level's figures from the arm's own requests; the one load generator that served
+    both arms was the limit of both, or of neither (the mixed run's client_limited)."""
     samples = summary.read_samples(place / "requests.csv")
+    limited = results.read_summary(mixed).get("levels", {})
     units = {
-        level: summary.summarize([s for s in samples if s.level == level], deltas.get(level, {}))
+        level: {
+            **summary.summarize([s for s in samples if s.level == level], deltas.get(level, {})),
+            "client_limited": limited.get(level, {}).get("client_limited"),
+        }
         for level in levels
     }
     (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """Sampling what fills up while a level runs: once a second, the engines' running and waiting
-requests and KV-cache usage, the router's running requests (where it exports them), and the
-load generator's CPU, appended to <scenario>/engine_series.csv (lab.results.series reads it).
+requests and KV-cache usage, and the router's running requests (where it exports them),
+appended to <scenario>/engine_series.csv (lab.results.series reads it). The load generator's
+CPU is measured by its own processes, wherever they run (lab.inproc.swarm: client_cpu.csv).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 
 from lab.console import note
 from lab.results import series
@@ -25,13 +25,10 @@ IDLE_TIMEOUT = 60.0  # seconds to wait for engines to finish what an earlier lev
 
 
 @contextlib.contextmanager
-def sampling(endpoints: Endpoints, path: Path, level: str, generator: int) -> Iterator[None]:
-    """Sample in a background thread for the duration of the block. `generator` is the PID of
-    the load generator (Locust), whose CPU is sampled with its children's."""
+def sampling(endpoints: Endpoints, path: Path, level: str) -> Iterator[None]:
+    """Sample in a background thread for the duration of the block."""
     stop = threading.Event()
-    thread = threading.Thread(
-        target=_sample, args=(endpoints, path, level, generator, stop), daemon=True
-    )
+    thread = threading.Thread(target=_sample, args=(endpoints, path, level, stop), daemon=True)
     thread.start()
     try:
         yield
@@ -40,11 +37,8 @@ def sampling(endpoints: Endpoints, path: Path, level: str, generator: int) -> It
         thread.join(timeout=10)
 
 
-def _sample(
-    endpoints: Endpoints, path: Path, level: str, generator: int, stop: threading.Event
-) -> None:
+def _sample(endpoints: Endpoints, path: Path, level: str, stop: threading.Event) -> None:
     new = not path.exists()
-    cpu = CpuMeter(generator)
     with path.open("a", newline="") as file, httpx.Client(timeout=2) as client:
         writer = csv.writer(file)
         if new:
@@ -53,22 +47,17 @@ def _sample(
         while not stop.wait(max(0.0, due - time.monotonic())):
             due += INTERVAL
             now = f"{time.time():.3f}"
-            for source, metric, value in _round(endpoints, client, cpu):
+            for source, metric, value in _round(endpoints, client):
                 writer.writerow([now, level, source, metric, f"{value:.4g}"])
             file.flush()
 
 
-def _round(
-    endpoints: Endpoints, client: httpx.Client, cpu: CpuMeter
-) -> Iterator[tuple[str, str, float]]:
+def _round(endpoints: Endpoints, client: httpx.Client) -> Iterator[tuple[str, str, float]]:
     """(source, metric, value) of one sampling round; whatever does not answer is left out."""
     for engine in endpoints.engines:
         yield from _gauges(engine.name, engine.metrics, metrics.ENGINE_GAUGES, client)
     if endpoints.router_metrics:
         yield from _gauges(series.ROUTER, endpoints.router_metrics, metrics.ROUTER_GAUGES, client)
-    share = cpu.share()
-    if share is not None:
-        yield series.LOAD_GENERATOR, "cpu", share
 
 
 def _gauges(
@@ -99,32 +88,3 @@ def _busy(endpoints: Endpoints, client: httpx.Client) -> float:
     return sum(
         value for found in rounds for _, name, value in found if name in ("running", "waiting")
     )
-
-
-class CpuMeter:
-    """CPU time a process and its children spent since the last call, as a share of one core
-    (Locust may run worker processes)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.last = self._seconds(), time.monotonic()
-
-    def _seconds(self) -> float | None:
-        try:
-            root = psutil.Process(self.pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return None
-        total = 0.0
-        for proc in tree:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
-
-    def share(self) -> float | None:
-        seconds, now = self._seconds(), time.monotonic()
-        (before, then), self.last = self.last, (seconds, now)
-        if seconds is None or before is None or now <= then:
-            return None
-        return max(0.0, seconds - before) / (now - then)

@@ -4,6 +4,7 @@ profile alone, before anything runs."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -108,7 +109,7 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
             users := _open_loop_users(rate),
             users,
             s.duration,
-            {**lengths, **arrivals(rate)},
+            {**lengths, **arrivals(rate, s.burstiness)},
         )
         for rate in s.rates
     ]
@@ -116,22 +117,26 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
 
 
 def capacity_level(s: CapacityScenario, rate: float) -> Level:
-    """One step of a capacity search: Poisson arrivals at `rate` for the scenario's duration."""
+    """One step of a capacity search: open-loop arrivals at `rate` for the scenario's
+    duration."""
     users = capacity_users(rate, s)
     options = {
         "--lab-prompt-tokens": str(s.prompt_tokens),
         "--lab-output-tokens": str(s.output_tokens),
-        **arrivals(rate),
+        **arrivals(rate, s.burstiness),
     }
     # All users at once: a schedule must not wait for users still joining (lag is measured).
     return Level(f"rate{rate:g}", "throughput.py", users, users * 10, s.duration, options)
 
 
-def arrivals(rate: float) -> dict[str, str]:
-    """The Locust options of open-loop arrivals at `rate` requests/s (Poisson), for every open-
-    loop level of every scenario kind: the one place where arrival-shape options (burstiness,
-    a ramp-up) join the rate once the load generator takes them."""
-    return {"--lab-rate": str(float(rate))}
+def arrivals(rate: float, burstiness: float = 1.0) -> dict[str, str]:
+    """The Locust options of open-loop arrivals at `rate` requests/s, gaps of gamma shape
+    `burstiness` (1: Poisson), for every open-loop level of every scenario kind: one schedule
+    (lab.inproc.poisson), dealt out to the workers of a distributed level."""
+    options = {"--lab-rate": str(float(rate))}
+    if burstiness != 1:
+        options["--lab-burstiness"] = str(float(burstiness))
+    return options
 
 
 MAX_USERS = 1000
@@ -152,6 +157,22 @@ def _open_loop_users(rate: float) -> int:
     """Enough users that Poisson arrivals are seldom late (lateness is recorded per request
     anyway)."""
     return min(100, max(4, math.ceil(rate * 3)))
+
+
+# Platforms whose engines run on this machine, beside the load generator.
+ENGINES_HERE = ("local", "compose", "kind", "minikube")
+
+
+def processes(profile: Profile, platform: str, cores: int | None = None) -> int:
+    """How many Locust processes make the load: the profile's load.processes, or for "auto"
+    one per core of this machine the engines leave spare (engine.cpu cores per replica, on
+    platforms that run them here), at least 1."""
+    setting = profile.load.processes
+    if setting != "auto":
+        return int(setting)
+    cores = cores or os.cpu_count() or 1
+    engines = profile.engine.replicas * profile.engine.cpu if platform in ENGINES_HERE else 0
+    return max(1, cores - engines)
 
 
 def seed(scenario: Scenario) -> int | None:

@@ -12,8 +12,9 @@ from lab import platforms
 from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
-from lab.load import scenarios
+from lab.load import dryrun, scenarios
 from lab.platforms import Plan, Platform
+from lab.platforms.kube import loadgen
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
 
@@ -23,8 +24,11 @@ def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
     name, why = platforms.choose(requested_platform, profile)
     say(f"🧭 platform: {name} ({why})")
     platform = platforms.get(name, dry_run=True)
+    _check_load(profile, name)
     platform.check(profile)
-    return platform.plan(profile)
+    planned = platform.plan(profile)
+    dryrun.up_plan(profile, name)
+    return planned
 
 
 def up(
@@ -59,7 +63,14 @@ def check(profile: Profile, platform: Platform) -> None:
     use, then what the platform cannot serve."""
     state.load()
     state.check_writable()
+    _check_load(profile, platform.name)
     platform.check(profile)
+
+
+def _check_load(profile: Profile, platform: str) -> None:
+    """Worker pods need a Kubernetes platform: said before anything starts."""
+    if found := loadgen.problems(profile, platform):
+        raise ConfigError(found)
 
 
 def down(dry_run: bool = False, volumes: bool = False) -> bool:

@@ -1,5 +1,6 @@
-"""Running a profile's scenarios against the stack that is up: one headless Locust process per
-load level, the engines' counters read before and after each, results written as they come.
+"""Running a profile's scenarios against the stack that is up: one headless Locust run per load
+level (one process, or a master and its workers), the engines' counters read before and after
+each, results written as they come.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,10 @@ from lab.config.slo import Slo
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
+from lab.inproc.samples import CPU_FILE
 from lab.load import capacity, gauges, levels, locust, resilience
 from lab.platforms import Platform
+from lab.platforms.kube import loadgen
 from lab.results import folder as results
 from lab.results import report, series, summary
 from lab.stack import metrics
@@ -62,6 +66,7 @@ def run(
         raise LabError(f"{profile.source}: the profile has no scenarios to run")
     if endpoints.tokenizer and any(isinstance(s, RoutingScenario) for s in chosen):
         chat_tokens.tokenizer(endpoints.tokenizer)  # refused here, not by every request
+    generator = _generator(profile, current)
     folder = results.create(base, profile)
     images = platforms.images(current.platform, profile)
     manifest = results.start_manifest(profile, current, images)
@@ -70,7 +75,7 @@ def run(
     words = levels.word_list(profile)
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, platform, folder, manifest, words)
+            _run_scenario(scenario, profile, current, platform, folder, manifest, words, generator)
         failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
         manifest["status"] = "failed" if failed else "completed"
     except KeyboardInterrupt:
@@ -86,6 +91,29 @@ def run(
     return folder
 
 
+@dataclass(frozen=True)
+class Generator:
+    """How every level's load is made: `workers` workers of a master (0: one process alone),
+    on this machine or `remote` (pods)."""
+
+    workers: int
+    remote: locust.RemoteWorkers | None = None
+
+
+def _generator(profile: Profile, current: State) -> Generator:
+    """The profile's load generator on the lab that is up, said once; what cannot run is
+    refused before any level starts."""
+    remote = loadgen.cluster_workers(profile, current)
+    count = levels.processes(profile, current.platform)
+    if count == 1:
+        say("🦗 load: one Locust process")
+        return Generator(0)
+    where = "pods beside the stack" if remote else "processes here"
+    say(f"🦗 load: a Locust master and {count} workers, {where} (load.processes: "
+        f"{profile.load.processes})")  # fmt: skip
+    return Generator(count, remote)
+
+
 def _run_scenario(
     scenario: Scenario,
     profile: Profile,
@@ -94,6 +122,7 @@ def _run_scenario(
     folder: Path,
     manifest: dict,
     words: str,
+    generator: Generator,
 ) -> None:
     seed = levels.seed(scenario)
     entry: dict[str, Any] = {
@@ -122,7 +151,9 @@ def _run_scenario(
             engine = _target(scenario, current)
             # Each level its own prompts: a level must not hit what the one before cached.
             level_seed = None if seed is None else seed + index
-            deltas = _run_level(level, scenario, current, place, words, events, level_seed)
+            deltas = _run_level(
+                level, scenario, current, place, words, events, level_seed, generator
+            )
             results.write_engines(place / "engines.csv", level.name, deltas)
             entry["levels"].append(level.name)
             units[level.name] = summarize_level(
@@ -182,35 +213,36 @@ def _run_level(
     words: str,
     events: list[resilience.Event],
     seed: int | None,
+    generator: Generator,
 ) -> dict[str, dict[str, float]]:
     endpoints = current.require_endpoints()
     (place / level.name).mkdir()
     before = counters(endpoints.engines)
     stop_file = place / level.name / ".stop"
-    command = [*locust.command(level, scenario, endpoints, place, words),
-               "--lab-stop-file", str(stop_file)]  # fmt: skip
+    extra = ["--lab-stop-file", str(stop_file)]
     if seed is not None:
-        command += ["--lab-seed", str(seed)]
+        extra += ["--lab-seed", str(seed)]
     log = place / level.name / "locust.log"
-    with log.open("w") as out:
-        began = time.time()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            with gauges.sampling(endpoints, place / series.FILE, level.name, process.pid):
-                if events:
-                    resilience.inject(events, began, place, current)
-                    settle = level.settle + _router_check_interval(current)
-                    end = max(began + level.minimum, time.time() + settle)
-                    time.sleep(max(0.0, end - time.time()))
-                    stop_file.touch()  # Locust ends the run and writes its files
-                code = process.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
-            locust.stop(process, stop_file)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
-        finally:
-            stop_file.unlink(missing_ok=True)
+    began = time.time()
+    swarm = locust.start(
+        level, scenario, endpoints, place, words, generator.workers, extra, generator.remote
+    )
+    try:
+        with gauges.sampling(endpoints, place / series.FILE, level.name):
+            if events:
+                resilience.inject(events, began, place, current)
+                settle = level.settle + _router_check_interval(current)
+                end = max(began + level.minimum, time.time() + settle)
+                time.sleep(max(0.0, end - time.time()))
+                stop_file.touch()  # Locust ends the run and writes its files
+            code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+        swarm.stop(stop_file)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
+    finally:
+        stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
     return metrics.delta(counters(current.require_endpoints().engines), before)
@@ -250,6 +282,8 @@ def summarize_level(
     figures.update(load or {})
     if slo is not None:
         figures["slo_met"] = slo.met(figures["slo_attainment"], figures["error_rate"])
+    cpu = summary.read_cpu(place / level / CPU_FILE)
+    figures.update(summary.client_figures(samples, cpu, figures.get("slo_met")))
     measured = [s for s in samples if s.measured]
     span = (min(s.start for s in measured), max(s.end for s in measured)) if measured else None
     figures.update(series.figures(series.read(place / series.FILE), level, span))
@@ -275,4 +309,6 @@ def say_level(scenario: str, level: str, figures: dict) -> None:
         line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"
     if figures.get("session_stickiness") is not None:
         line += f", stickiness {figures['session_stickiness']:.0%}"
-    (ok if figures["failed"] == 0 else bad)(line)
+    if figures.get("client_limited"):
+        line += f"; CLIENT-LIMITED: {figures['client_limited']}"
+    (ok if figures["failed"] == 0 and not figures.get("client_limited") else bad)(line)

@@ -14,7 +14,6 @@ imports Locust, which patches the standard library with gevent.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -35,7 +34,8 @@ from locust.html import get_html_report
 from locust.runners import STATE_RUNNING
 
 from lab.console import bad, say
-from lab.inproc import llm_user
+from lab.inproc import llm_user, swarm
+from lab.inproc.samples import CPU_FILE
 from lab.load import scenarios, web_figures, web_page
 from lab.results import folder as results
 from lab.results import summary
@@ -45,19 +45,21 @@ from lab.stack.endpoints import Engine
 log = logging.getLogger(__name__)
 REFRESH_S = 2.0  # how often a running test's figures are computed again
 TAB = "llm"
-HIDDEN = {"include_in_web_ui": False}
 
 
 def add_options(parser: Any) -> None:
     """Set by `lab ui`, hidden from the UI's custom parameters."""
     parser.add_argument(
-        "--lab-results", default="", help="record each test in this results folder", **HIDDEN
+        "--lab-results", default="", help="record each test in this results folder", **swarm.HIDDEN
     )
     parser.add_argument(
-        "--lab-run-manifest", default="", help="the manifest a recorded test starts from", **HIDDEN
+        "--lab-run-manifest",
+        default="",
+        help="the manifest a recorded test starts from",
+        **swarm.HIDDEN,
     )
     parser.add_argument(
-        "--lab-engine-urls", default="", help="NAME=URL,...: the engines' base URLs", **HIDDEN
+        "--lab-engine-urls", default="", help="NAME=URL,...: the engines' base URLs", **swarm.HIDDEN
     )
 
 
@@ -65,7 +67,7 @@ def attach(environment: Environment, **_: Any) -> None:
     """Record the web UI's tests and show their figures, when `lab ui` asked for it."""
     if environment.web_ui is None or not getattr(environment.parsed_options, "lab_results", ""):
         return
-    options = parsed(environment)
+    options = swarm.parsed(environment)
     template = json.loads(Path(options.lab_run_manifest).read_text())
     recorder = Recorder(
         environment, Path(options.lab_results), template, engines(options.lab_engine_urls)
@@ -81,12 +83,6 @@ def engines(text: str) -> tuple[Engine, ...]:
     """Engines from NAME=URL,NAME=URL."""
     pairs = (item.partition("=") for item in text.split(",") if item)
     return tuple(Engine(name, url) for name, _, url in pairs)
-
-
-def parsed(environment: Environment) -> argparse.Namespace:
-    """Locust's options: always parsed in a Locust process started from its command line."""
-    assert environment.parsed_options is not None
-    return environment.parsed_options
 
 
 def level_name(users: int, spawn_rate: float) -> str:
@@ -206,7 +202,7 @@ class Recorder:
         """A new results folder for the test starting now, its samples and Locust's CSVs
         written there from now on."""
         env = self.environment
-        options = parsed(env)
+        options = swarm.parsed(env)
         kinds = sorted({_kind(user) for user in env.user_classes})
         scenario = "_".join(kinds)  # a plain name (the manifest schema): its folder
         level = level_name(options.num_users, options.spawn_rate)
@@ -243,8 +239,10 @@ class Recorder:
         # The lab's user writes these in every row; hidden from the UI, so set here.
         options.lab_scenario, options.lab_level = scenario, level
         samples = folder / scenario / "requests.csv"
-        llm_user.SAMPLES.close()
-        llm_user.SAMPLES.open(str(samples))
+        cpu = folder / scenario / level / CPU_FILE
+        for log, path in ((swarm.SAMPLES, samples), (swarm.CPU_LOG, cpu)):
+            log.close()
+            log.open(str(path))
         prefix = folder / scenario / level / "locust"
         stats_csv = locust_stats.StatsCSVFileWriter(
             env, locust_stats.PERCENTILES_TO_REPORT, str(prefix), full_history=True
@@ -271,7 +269,8 @@ class Recorder:
             if greenlet is not None:
                 greenlet.kill(block=False)
         test.stats_csv.close_files()
-        llm_user.SAMPLES.close()
+        swarm.SAMPLES.close()
+        swarm.CPU_LOG.close()
         test.tail.close()
         env = self.environment
         locust_stats.save_stats_json(env.stats, f"{test.prefix}_stats")

@@ -7,8 +7,10 @@ goes so that an interrupted run keeps every finished scenario and says which was
         requests.csv       one row per request (lab.inproc.samples.SAMPLE_COLUMNS)
         engines.csv        per level and engine: counter deltas over the level
         summary.json       per level: lab.results.summary figures
+        engine_series.csv  the engines' gauges once a second (lab.results.series)
         <level>/locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
-                locust_exceptions.csv, locust.html, locust.log
+                locust_exceptions.csv, locust.html, locust.log (locust-worker-N.log),
+                client_cpu.csv (each Locust process's CPU, lab.inproc.samples.CPU_FILE)
 """
 
 from __future__ import annotations
@@ -182,6 +184,24 @@ def read_engines(path: Path) -> dict[str, dict[str, dict[str, float]]]:
                 raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from None
             out.setdefault(row["level"], {})[row["engine"]] = counters
     return out
+
+
+def read_summary(place: Path) -> dict[str, Any]:
+    """A scenario's summary.json ({} before its first level ends), its levels checked to be a
+    mapping of each level to its figures."""
+    file = place / "summary.json"
+    if not file.exists():
+        return {}
+    try:
+        written = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(written, dict):
+        raise ConfigError(f"{file}: expected a mapping with the figures of each level")
+    levels = written.get("levels", {})
+    if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
+        raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
+    return written
 
 
 def _helm_values(profile: Profile) -> dict[str, Any] | None:

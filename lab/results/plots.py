@@ -163,7 +163,7 @@ def saturation(rows: list[dict[str, Any]], t0: float) -> str:
 def _highest(rows: list[dict[str, Any]], metric: str) -> dict[float, float]:
     out: dict[float, float] = {}
     for row in rows:
-        if row["metric"] == metric and row["source"] not in series.NOT_ENGINES:
+        if row["metric"] == metric and row["source"] != series.ROUTER:
             out[row["time"]] = max(out.get(row["time"], 0.0), row["value"])
     return dict(sorted(out.items()))
 

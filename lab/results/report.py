@@ -39,6 +39,8 @@ COLUMNS = (
     ("prefix_cache_hit_rate", "prefix hits", "{:.0%}"),
     ("session_stickiness", "stickiness", "{:.0%}"),
     ("engine_balance", "balance", "{:.2f}"),
+    ("client_cpu_busiest", "client CPU", "{:.2f}"),
+    ("late_share", "sent late", "{:.0%}"),
 )
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -99,7 +101,7 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     samples = summary.read_samples(samples_file)
     if not samples:
         return title + "<p>No request was measured.</p>"
-    written = _summary(place)
+    written = results.read_summary(place)
     figures = _figures(written, place / "summary.json")
     slo, capacity = written.get("slo"), written.get("capacity")
     t0 = min(s.start for s in samples)
@@ -127,25 +129,9 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
     )
 
 
-def _summary(place: Path) -> dict[str, Any]:
-    """summary.json of a scenario ({} before its first level ends)."""
-    file = place / "summary.json"
-    if not file.exists():
-        return {}
-    try:
-        written = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
-    if not isinstance(written, dict):
-        raise ConfigError(f"{file}: expected a mapping with the figures of each level")
-    return written
-
-
 def _figures(written: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]:
     """summary.json's figures per level; those the report shows must be numbers."""
-    levels = written.get("levels", {})
-    if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
-        raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
+    levels: dict[str, dict[str, Any]] = written.get("levels", {})
     for level, values in levels.items():
         for key, _, _ in COLUMNS:
             if values.get(key) is not None and not _number(values[key]):
@@ -189,8 +175,18 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
             value = values.get(key)
             cells.append(f"<td>{'-' if value is None else fmt.format(value)}</td>")
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
-    note = "<p class='meta'>Latencies in ms, from raw per-request samples.</p>"
-    return f"<table>{head}{''.join(rows)}</table>{note}"
+    note = (
+        "<p class='meta'>Latencies in ms, from raw per-request samples. Client CPU: the busiest "
+        f"Locust process, in cores; sent late: requests sent over {summary.LATE_MS:.0f} ms "
+        "after their arrival time.</p>"
+    )
+    limited = "".join(
+        f"<p class='bad'>{_e(level)}: client-limited, its figures are the load generator's: "
+        f"{_e(values['client_limited'])}</p>"
+        for level, values in figures.items()
+        if values.get("client_limited")
+    )
+    return f"<table>{head}{''.join(rows)}</table>{note}{limited}"
 
 
 def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:

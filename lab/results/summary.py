@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,12 @@ from lab.errors import ConfigError
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 PERCENTILES = (50, 90, 99)
+Row = TypeVar("Row")  # what one line of a CSV file the lab wrote is read as
+# When the load generator, not the stack, set a level's figures (client_limit): one rule for
+# every level, a capacity search's steps included.
+CPU_BOUND = 0.9  # of one core: a Locust process busy (or waiting for a CPU) beyond this
+LATE_MS = 100.0  # a request sent this much after its scheduled arrival was sent late
+LATE_SHARE = 0.10  # more late requests than this: the generator fell behind its schedule
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Sample:
     error: str
     phase: str  # run, or drain: finished while the load generator was stopping
     slo_ok: bool | None = None  # met the scenario's SLO; None: no SLO, or drained
-    lag_ms: float | None = None  # how late the load generator sent it (open loop)
+    lag_ms: float | None = None  # how late the load generator sent it after its arrival time
 
     @property
     def measured(self) -> bool:
@@ -57,17 +63,23 @@ class Sample:
 def read_samples(path: Path) -> list[Sample]:
     """The samples of a requests.csv; a row that is not numbers where numbers belong is a
     ConfigError naming the file, the line and the column."""
+    return _read(path, from_row)
+
+
+def _read(path: Path, parse: Callable[[dict[str, str]], Row]) -> list[Row]:
     try:
         with path.open(newline="") as file:
             reader = csv.DictReader(file)
-            return [_checked(row, path, reader.line_num) for row in reader]
+            return [_checked(parse, row, path, reader.line_num) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc})") from None
 
 
-def _checked(row: dict[str, str], path: Path, line: int) -> Sample:
+def _checked(
+    parse: Callable[[dict[str, str]], Row], row: dict[str, str], path: Path, line: int
+) -> Row:
     try:
-        return from_row(row)
+        return parse(row)
     except KeyError as exc:
         raise ConfigError(f"{path}: line {line}: no {exc} column") from None
     except ValueError as exc:
@@ -244,3 +256,129 @@ def _duration(samples: list[Sample]) -> float:
     if not samples:
         return 0.0
     return max(s.end for s in samples) - min(s.start for s in samples)
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One Locust process's CPU time at one moment, as client_cpu.csv records it."""
+
+    time: float
+    process: str
+    cpu_s: float
+    wait_s: float | None  # runnable but waiting for a CPU (Linux), None where not told
+
+
+def read_cpu(path: Path) -> list[CpuSample]:
+    """A level's client_cpu.csv, checked as requests.csv is; none when the level has none
+    (runs from before it was kept)."""
+    return _read(path, _cpu_sample) if path.exists() else []
+
+
+def _cpu_sample(row: dict[str, str]) -> CpuSample:
+    return CpuSample(
+        time=finite(row["time"], "time"),
+        process=row["process"],
+        cpu_s=finite(row["cpu_s"], "cpu_s"),
+        wait_s=finite(row["wait_s"], "wait_s") if row.get("wait_s") else None,
+    )
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """A process's share of one core over a window: used, and demanded (used + waited)."""
+
+    process: str
+    cores: float
+    demand: float | None
+
+
+def cpu_use(cpu: Iterable[CpuSample], start: float, end: float) -> list[CpuUse]:
+    """Each process's CPU use over [start, end], from its samples inside or around it
+    (processes sampled for less than a second of it are left out)."""
+    by_process: dict[str, list[CpuSample]] = defaultdict(list)
+    for sample in cpu:
+        by_process[sample.process].append(sample)
+    out = []
+    for process, rows in sorted(by_process.items()):
+        rows.sort(key=lambda r: r.time)
+        times = [r.time for r in rows]
+        low, high = max(start, times[0]), min(end, times[-1])
+        if high - low < 1.0:
+            continue
+        used = np.interp([low, high], times, [r.cpu_s for r in rows])
+        cores = float(used[1] - used[0]) / (high - low)
+        demand = None
+        if all(r.wait_s is not None for r in rows):
+            waited = np.interp([low, high], times, [r.wait_s for r in rows])
+            demand = cores + float(waited[1] - waited[0]) / (high - low)
+        out.append(CpuUse(process, cores, demand))
+    return out
+
+
+def client_figures(
+    samples: list[Sample], cpu: list[CpuSample], slo_met: bool | None = None
+) -> dict[str, Any]:
+    """The load generator's own figures over a level's load: its processes' CPU use, how late
+    requests left, and whether it, not the stack, was the limit (client_limit)."""
+    use = cpu_use(cpu, *_window(samples))
+    lags = _lags(samples)
+    busiest = max(use, key=lambda u: u.cores) if use else None
+    demands = [u.demand for u in use if u.demand is not None]
+    return {
+        "client_processes": len(use) or None,
+        "client_cpu_cores": sum(u.cores for u in use) if use else None,
+        "client_cpu_busiest": busiest.cores if busiest else None,
+        "client_demand_busiest": max(demands) if demands else None,
+        "lag_p50_ms": float(np.percentile(lags, 50)) if lags else None,
+        "lag_p99_ms": float(np.percentile(lags, 99)) if lags else None,
+        "late_share": late_share(samples),
+        "client_limited": client_limit(samples, cpu, slo_met),
+    }
+
+
+def client_limit(
+    samples: list[Sample], cpu: list[CpuSample], slo_met: bool | None = None
+) -> str | None:
+    """Why the load generator, not the stack, limited this level, or None: "the client is the
+    limit" means this, wherever the lab says it (the summary, compare, a capacity search).
+
+    Either a Locust process was saturated: it used, or was runnable and waited for, at least
+    CPU_BOUND of a core over the load (a saturated client sends late and times every chunk
+    late). Or it fell behind its schedule: more than LATE_SHARE of the requests left over
+    LATE_MS after their arrival time, so the load asked for was not the load sent; unless the
+    level failed its SLO (`slo_met` False): a stack too slow for the rate keeps every user
+    busy, and a level that failed at less load than asked fails at the load asked too."""
+    for use in cpu_use(cpu, *_window(samples)):
+        if use.cores >= CPU_BOUND:
+            return f"{use.process} used {use.cores:.2f} of a core (bound {CPU_BOUND})"
+        if use.demand is not None and use.demand >= CPU_BOUND:
+            return (
+                f"{use.process} was busy or waiting for a CPU {use.demand:.0%} of the time "
+                f"({use.cores:.2f} of a core used; bound {CPU_BOUND:.0%})"
+            )
+    late = late_share(samples)
+    if late > LATE_SHARE and slo_met is not False:
+        return (
+            f"{late:.0%} of requests left over {LATE_MS:.0f} ms after their arrival time "
+            f"(bound {LATE_SHARE:.0%})"
+        )
+    return None
+
+
+def late_share(samples: list[Sample]) -> float:
+    """Share of the measured open-loop requests sent over LATE_MS after their arrival time, as
+    each request's own `lag_ms` says (0 without any: a closed loop has no schedule)."""
+    lags = _lags(samples)
+    return sum(lag > LATE_MS for lag in lags) / len(lags) if lags else 0.0
+
+
+def _lags(samples: list[Sample]) -> list[float]:
+    return [s.lag_ms for s in samples if s.measured and s.lag_ms is not None]
+
+
+def _window(samples: list[Sample]) -> tuple[float, float]:
+    """From the first measured request's start to the last one's end."""
+    measured = [s for s in samples if s.measured]
+    if not measured:
+        return 0.0, 0.0
+    return min(s.start for s in measured), max(s.end for s in measured)

@@ -70,7 +70,7 @@ QUERIES = {
     "helm": (["version"], ["status"], ["repo", "list"]),
     "kind": (["version"], ["get"]),
     "minikube": (["version"], ["profile", "list"]),
-    "docker": (["info"], ["image", "inspect"], ["inspect"], ["port"]),
+    "docker": (["info"], ["image", "inspect"], ["inspect"], ["port"], ["network", "inspect"]),
     "nvidia-smi": ([],),
 }
 

@@ -14,6 +14,7 @@ import pytest
 from lab.config import profile
 from lab.config.profile import CapacityScenario
 from lab.config.slo import Slo
+from lab.inproc.samples import CPU_COLUMNS, CPU_FILE
 from lab.load import capacity, levels, scenarios
 from lab.results import series, summary
 from tests.helpers.samples import row, write_samples
@@ -73,13 +74,29 @@ def drive(search: capacity.Search, place: Path, model: Model, clock: Clock) -> l
                     status="error" if bad else "ok",
                 )
             )
+        if "cpu" in said:  # the Locust process's own CPU, as it logs it over the level
+            begin = 1000 * len(tried)
+            write_cpu(place / level.name / CPU_FILE, begin, begin + REQUESTS / rate, said["cpu"])
         samples = summary.read_samples(write_samples(place / "requests.csv", rows))
         figures = summary.summarize([s for s in samples if s.level == level.name])
-        gauges = ("mean_waiting", "max_kv_cache_usage", "load_generator_cpu")
+        gauges = ("mean_waiting", "max_kv_cache_usage")
         search.figures[level.name] = figures | {k: said.get(k) for k in gauges}  # type: ignore[index]
         clock.now += level.run_time + 3
         tried.append(rate)
     return tried
+
+
+def write_cpu(path: Path, start: float, end: float, cores: float) -> None:
+    """client_cpu.csv of one process using `cores` of a core, sampled each second."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    times = range(int(start) - 1, int(end) + 2)
+    rows = [
+        {"time": t, "process": "locust", "cpu_s": cores * (t - start), "wait_s": ""} for t in times
+    ]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CPU_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def search_of(s: CapacityScenario, place: Path, clock: Clock) -> capacity.Search:
@@ -142,6 +159,10 @@ def test_a_generator_behind_its_schedule_stops_the_search_with_a_lower_bound(tmp
     assert result["client_limited"] and result["capacity_rps"] is None
     assert result["stopped"] == "load generator could not offer more"
     assert result["limit"] == "load generator" and result["limit_rps"] == 24
+    assert result["limit_detail"] == summary.client_limit(  # the rule every level is judged by
+        [s for s in summary.read_samples(tmp_path / "requests.csv") if s.level == "rate24"], []
+    )
+    assert result["limit_detail"].startswith("30% of requests left over 100 ms after")
     sent = result["steps"][-1]["sent_rps"]
     assert sent == pytest.approx(24, rel=0.01)  # what it did send, on time or not
     assert result["capacity_at_least_rps"] == sent
@@ -161,9 +182,12 @@ def test_late_requests_on_a_level_that_failed_are_the_stacks_doing(tmp_path) -> 
 def test_a_saturated_generator_cpu_stops_the_search(tmp_path) -> None:
     clock = Clock()
     search = search_of(scenario(), tmp_path, clock)
-    busy = lambda rate: {"good": 1.0, "load_generator_cpu": 0.95 if rate >= 12 else 0.3}  # noqa: E731
+    busy = lambda rate: {"good": 1.0, "cpu": 0.95 if rate >= 12 else 0.3}  # noqa: E731
     assert drive(search, tmp_path, busy, clock) == [6, 12]
-    assert search.result()["capacity_at_least_rps"] == pytest.approx(12, rel=0.01)
+    result = search.result()
+    assert result["capacity_at_least_rps"] == pytest.approx(12, rel=0.01)
+    assert result["limit_detail"] == "locust used 0.95 of a core (bound 0.9)"
+    assert result["steps"][-1]["client_cpu_busiest"] is None  # figures the model left out
 
 
 @pytest.mark.parametrize(
@@ -263,10 +287,14 @@ def test_the_search_finds_the_simulated_engines_service_rate(write, tmp_path) ->
     assert {r["level"] for r in rows} == set(names)
     assert {(r["source"], r["metric"]) for r in rows} >= {
         ("engine-0", "running"), ("engine-0", "waiting"), ("engine-0", "kv_cache_usage"),
-        ("load-generator", "cpu"),
     }  # fmt: skip
     failing = written["levels"][f"rate{high:g}"]
     assert failing["max_waiting"] > 0 and failing["max_running"] == 12
+    # The load generator's CPU, from its own process, every step: the one rule judged it.
+    assert all(written["levels"][n]["client_processes"] == 1 for n in names)
+    assert [s["client_cpu_busiest"] for s in result["steps"]] == [
+        written["levels"][n]["client_cpu_busiest"] for n in names
+    ]
     assert failing["slo_met"] is False and 0 < failing["goodput_rps"] < high
     page = (folder / "report.html").read_text()
     assert result["statement"] in page

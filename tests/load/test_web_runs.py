@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lab.inproc.samples import CPU_FILE
 from lab.load import web_figures
 from lab.paths import CHECKOUT
 from lab.results import folder as results_folder
@@ -126,7 +127,7 @@ def test_each_test_leaves_a_results_folder_as_a_headless_run_does(session) -> No
         assert {p.name for p in place.iterdir()} == {
             "requests.csv", "engines.csv", "summary.json", "ui-u2-r2"
         }  # fmt: skip
-        assert {p.name for p in (place / "ui-u2-r2").iterdir()} == LOCUST_FILES
+        assert {p.name for p in (place / "ui-u2-r2").iterdir()} == {*LOCUST_FILES, CPU_FILE}
         assert (folder / "report.html").stat().st_size > 10_000  # with its plots
     assert (third / "routing" / "requests.csv").exists()
 
