@@ -35,7 +35,9 @@ def level_figures(
     seed: str,
 ) -> LevelFigures:
     """Every metric of one run's level. The bootstrap is seeded by `seed` and the family, so
-    a comparison is reproducible."""
+    a comparison is reproducible. Metrics of a whole capacity search are left to
+    lab.compare.capacity."""
+    metrics = [m for m in metrics if m.per_level]
     if not level.measured:
         return LevelFigures({m.name: outcomes.NO_REQUESTS for m in metrics}, {})
     values: dict[str, stats.Estimate | str] = {}

@@ -23,7 +23,8 @@ EVERY_LEVEL: tuple[str, ...] = ()  # a metric gated on every level, whatever its
 ROUTING: tuple[str, ...] = ("routing",)  # levels of routing scenarios only
 
 # The default gate: metric -> the scenario kinds of the levels it is gated on. A new metric
-# joins the gate with one line here (e.g. "capacity_rps": EVERY_LEVEL, once it exists).
+# joins the gate with one line here. capacity_rps has one unit per capacity search (its
+# <scenario>/search, lab.compare.capacity), so EVERY_LEVEL gates it wherever it is measured.
 DEFAULT: dict[str, tuple[str, ...]] = {
     "ttft_p50": EVERY_LEVEL,
     "ttft_p90": EVERY_LEVEL,
@@ -33,6 +34,7 @@ DEFAULT: dict[str, tuple[str, ...]] = {
     "error_rate": EVERY_LEVEL,
     "prefix_cache_hit_rate": ROUTING,
     "session_stickiness": ROUTING,
+    "capacity_rps": EVERY_LEVEL,
 }
 
 

@@ -44,12 +44,13 @@ def test_the_default_gate() -> None:
     chosen = gate.select([], ALL)
     assert list(chosen.kinds) == [
         "ttft_p50", "ttft_p90", "tpot_p50", "e2e_p90", "output_tokens_per_s", "error_rate",
-        "prefix_cache_hit_rate", "session_stickiness",
+        "prefix_cache_hit_rate", "session_stickiness", "capacity_rps",
     ]  # fmt: skip
     assert chosen.covers("ttft_p50", "throughput") and chosen.covers("error_rate", "routing")
     assert chosen.covers("prefix_cache_hit_rate", "routing")
     assert not chosen.covers("prefix_cache_hit_rate", "throughput")
     assert not chosen.covers("ttft_p99", "routing")
+    assert chosen.covers("capacity_rps", "capacity")  # a search's own unit (<scenario>/search)
     assert set(gate.DEFAULT) <= set(compare_metrics.BY_NAME)  # every gated metric exists
 
 
