@@ -6,6 +6,7 @@ folders (tests.helpers.runs.capacity_run) with known capacities."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -141,3 +142,35 @@ def test_every_output_shows_the_capacity_unit_like_a_level(tmp_path, capsys) -> 
     assert ("rate4", "capacity_rps") not in found  # a whole search's metric, not a step's
     assert "## capacity/search" in (out / "compare.md").read_text()
     assert "capacity (req/s)" in (out / "compare.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> tuple[Path, Path]:
+    """`calibrate --from` three runs whose capacities drift with log sd 0.05."""
+    tmp = tmp_path_factory.mktemp("calibrated")
+    runs(tmp / "runs", [10 * f for f in SPREAD])
+    assert main(["calibrate", "--from", str(tmp / "runs"), "--out", str(tmp / "results")]) == 0
+    (folder,) = (tmp / "results").iterdir()
+    return tmp, folder
+
+
+def test_the_noise_profile_records_the_capacitys_run_to_run_spread(calibrated) -> None:
+    _, folder = calibrated
+    document = json.loads((folder / "noise.json").read_text())
+    (entry,) = [e for e in document["entries"] if e["metric"] == "capacity_rps"]
+    assert (entry["scenario"], entry["level"], entry["scale"]) == ("capacity", "search", "log")
+    assert entry["runs"] == 3 and entry["df"] == 2 and entry["sd"] == pytest.approx(0.05)
+    assert entry["within_sd"] == pytest.approx(math.log(1.1) / math.sqrt(12))
+    assert entry["between_sd"] == pytest.approx(math.sqrt(0.05**2 - math.log(1.1) ** 2 / 12))
+
+
+def test_single_runs_take_the_capacitys_noise_from_the_profile(calibrated) -> None:
+    """One run against one with 1.5 times its capacity: with the profile, se² = 2·0.05² on 2
+    degrees of freedom, better; without it, within ×2 the change is inconclusive."""
+    tmp, folder = calibrated
+    a, b = capacity_run(tmp / "one", 10), capacity_run(tmp / "more", 15)
+    row = capacity_row(a, b, noise=str(folder))
+    assert row.change is not None and row.change.noise == "noise profile (3 runs) (df 2)"
+    assert row.change.se == pytest.approx(0.05 * math.sqrt(2)) and row.verdict.word == BETTER
+    alone = capacity_row(a, b)
+    assert str(alone.verdict) == f"inconclusive: {outcomes.NOISE_UNKNOWN}"
