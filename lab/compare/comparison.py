@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab.compare import estimates, gate, outcomes, runsets, stats
+from lab.compare import capacity, estimates, gate, outcomes, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
@@ -160,11 +160,29 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
         )
         result.notes += _empty(unit, a, side_a) + _empty(unit, b, side_b)
         result.notes += _client_limited(unit, a) + _client_limited(unit, b)
-        assessed += [assess(unit, m, side_a, side_b, options, own) for m in options.metrics]
+        per_level = [m for m in options.metrics if m.per_level]
+        assessed += [assess(unit, m, side_a, side_b, options, own) for m in per_level]
         if any(m.family == "ttft" for m in options.metrics):
             result.ttft[unit] = (_pooled_ttft(levels_a), _pooled_ttft(levels_b))
+    assessed += _searches(a, b, options, own, result.notes)
     result.rows = judge(assessed, options)
     return result
+
+
+def _searches(
+    a: RunSet, b: RunSet, options: Options, own: tuple[bool, bool], notes: list[str]
+) -> list[Assessed]:
+    """The metrics of whole capacity searches (lab.compare.capacity), one unit per search both
+    sides ran; notes say what made any n/a."""
+    chosen = [m for m in options.metrics if not m.per_level]
+    if not chosen:
+        return []
+    assessed = []
+    for unit in capacity.common(a, b):
+        side_a, side_b, said = capacity.figures(a, b, unit)
+        notes += said
+        assessed += [assess(unit, m, side_a, side_b, options, own) for m in chosen]
+    return assessed
 
 
 def side_by_side(a: RunSet, b: RunSet) -> bool:

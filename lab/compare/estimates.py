@@ -36,7 +36,9 @@ def level_figures(
 ) -> LevelFigures:
     """Every metric of one run's level. The bootstrap is seeded by `seed` and the family, so
     a comparison is reproducible. Where the load generator was the limit, what the client
-    timed is n/a (client_limited); the rest (errors, hits, routing) is the stack's still."""
+    timed is n/a (client_limited); the rest (errors, hits, routing) is the stack's still.
+    Metrics of a whole capacity search are left to lab.compare.capacity."""
+    metrics = [m for m in metrics if m.per_level]
     if not level.measured:
         return LevelFigures({m.name: outcomes.NO_REQUESTS for m in metrics}, {})
     values: dict[str, stats.Estimate | str] = {}

@@ -20,19 +20,26 @@ import numpy as np
 from lab.compare import metrics as compare_metrics
 
 EVERY_LEVEL: tuple[str, ...] = ()  # a metric gated on every level, whatever its kind
+# Fixed levels: the same in every run of a profile. A capacity search's steps are not among
+# them: their rates are wherever each run's search went, so two runs share few of them, and
+# those they share are often overloaded ones; the search is judged by its capacity_rps alone.
+FIXED = ("routing", "throughput", "failover", "scale")
 ROUTING: tuple[str, ...] = ("routing",)  # levels of routing scenarios only
+SEARCH: tuple[str, ...] = ("capacity",)  # one unit per capacity search (lab.compare.capacity)
+WHERE = {FIXED: "fixed levels", SEARCH: "capacity searches"}
 
 # The default gate: metric -> the scenario kinds of the levels it is gated on. A new metric
-# joins the gate with one line here (e.g. "capacity_rps": EVERY_LEVEL, once it exists).
+# joins the gate with one line here.
 DEFAULT: dict[str, tuple[str, ...]] = {
-    "ttft_p50": EVERY_LEVEL,
-    "ttft_p90": EVERY_LEVEL,
-    "tpot_p50": EVERY_LEVEL,
-    "e2e_p90": EVERY_LEVEL,
-    "output_tokens_per_s": EVERY_LEVEL,
-    "error_rate": EVERY_LEVEL,
+    "ttft_p50": FIXED,
+    "ttft_p90": FIXED,
+    "tpot_p50": FIXED,
+    "e2e_p90": FIXED,
+    "output_tokens_per_s": FIXED,
+    "error_rate": FIXED,
     "prefix_cache_hit_rate": ROUTING,
     "session_stickiness": ROUTING,
+    "capacity_rps": SEARCH,
 }
 
 
@@ -52,7 +59,7 @@ class Gate:
     def describe(self) -> str:
         """The gate in words: its metrics, and where each is limited to some levels."""
         parts = [
-            f"{name} ({'/'.join(kinds)} levels)" if kinds else name
+            name if not kinds else f"{name} ({WHERE.get(kinds, '/'.join(kinds) + ' levels')})"
             for name, kinds in self.kinds.items()
         ]
         return ", ".join(parts) if parts else "nothing"

@@ -43,6 +43,11 @@ class Metric:
         return self.unit == "%"
 
     @property
+    def per_level(self) -> bool:
+        """A figure of each level; else of a whole capacity search (lab.compare.capacity)."""
+        return self.family != "capacity"
+
+    @property
     def log(self) -> bool:
         """Tested on the log scale (latencies, throughput: changes are ratios), else on the
         values themselves (rates: changes are points)."""
@@ -72,6 +77,9 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("slo_attainment", "SLO attainment", "slo", "%", True, 5.0, False),
     Metric("goodput_rps", "goodput (req/s)", "goodput", "req/s", True, 5.0, True),
+    # One figure per run of a whole capacity search, not of a level (lab.compare.capacity);
+    # 10%: the search's default precision, a smaller change lies within one bracket.
+    Metric("capacity_rps", "capacity (req/s)", "capacity", "req/s", True, 10.0, True),
 )
 BY_NAME = {m.name: m for m in METRICS}
 # Families the client's own clock measures. A level whose load generator was the limit

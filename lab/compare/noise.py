@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lab import __version__
-from lab.compare import estimates, stats
+from lab.compare import capacity, estimates, stats
 from lab.compare import metrics as compare_metrics
 from lab.compare.runsets import RunSet, Unit
 from lab.config.validation import check, violations
@@ -111,6 +111,10 @@ def build(runs: RunSet, folder: Path, n_boot: int = stats.N_BOOT) -> dict[str, A
         hits = estimates.per_request_hits(levels)
         for mine, run in zip(figures, runs.runs, strict=True):
             mine[unit] = estimates.run_figures(run, unit, compare_metrics.METRICS, hits, n_boot)
+    for unit in capacity.units(runs):  # a whole search's capacity_rps: one unit per search
+        units.append(unit)
+        for mine, found in zip(figures, capacity.run_figures(runs, unit), strict=True):
+            mine[unit] = found
     first = runs.runs[0].manifest
     document = {
         "schema_version": SCHEMA_VERSION,

@@ -30,6 +30,12 @@ WORDS = (BETTER, WORSE, SAME, INCONCLUSIVE, NA)
 NO_REQUESTS = "no requests"
 CLIENT_LIMITED = "client_limited"  # the load generator was the limit (lab.results.summary)
 NOISE_UNKNOWN = "run-to-run noise unknown (run calibrate, or compare folders of runs)"
+# A capacity search's capacity_rps (lab.compare.capacity): why a run has none to compare (or
+# CLIENT_LIMITED, as for a level).
+NOT_BRACKETED = "search did not bracket the capacity"
+INTERVAL_OPEN = "capacity interval open (no step sure to pass, or none sure to fail)"
+NO_CAPACITY = "no capacity result in summary.json"
+SLO_DIFFERS = "SLOs differ: capacities under different SLOs do not compare"
 
 OK = 0  # no gated regression
 REGRESSION = 1  # a gated metric is worse

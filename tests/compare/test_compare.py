@@ -68,7 +68,8 @@ def test_outputs_exist_with_one_csv_row_per_level_and_metric(itself) -> None:
     assert {p.name for p in out.iterdir()} == {"compare.csv", "compare.md", "compare.html"}
     found = rows(out)
     keys = [(r["scenario"], r["level"], r["metric"]) for r in found]
-    assert len(keys) == len(set(keys)) == len(UNITS) * len(compare_metrics.METRICS)
+    per_level = [m for m in compare_metrics.METRICS if m.per_level]  # capacity_rps: a search's
+    assert len(keys) == len(set(keys)) == len(UNITS) * len(per_level)
     assert {(s, lv) for s, lv, _ in keys} == set(UNITS)
     page = (out / "compare.html").read_text()
     assert page.count("data:image/png;base64,") == 2 * len(UNITS)  # a CDF and intervals each

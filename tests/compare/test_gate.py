@@ -7,6 +7,7 @@ import pytest
 
 from lab.compare import gate
 from lab.compare import metrics as compare_metrics
+from lab.config import validation
 from lab.errors import ConfigError
 
 ALL = compare_metrics.METRICS
@@ -44,13 +45,25 @@ def test_the_default_gate() -> None:
     chosen = gate.select([], ALL)
     assert list(chosen.kinds) == [
         "ttft_p50", "ttft_p90", "tpot_p50", "e2e_p90", "output_tokens_per_s", "error_rate",
-        "prefix_cache_hit_rate", "session_stickiness",
+        "prefix_cache_hit_rate", "session_stickiness", "capacity_rps",
     ]  # fmt: skip
     assert chosen.covers("ttft_p50", "throughput") and chosen.covers("error_rate", "routing")
     assert chosen.covers("prefix_cache_hit_rate", "routing")
     assert not chosen.covers("prefix_cache_hit_rate", "throughput")
     assert not chosen.covers("ttft_p99", "routing")
+    assert chosen.covers("capacity_rps", "capacity")  # a search's own unit (<scenario>/search)
+    # A search's steps are shown, not gated: each run's search tries rates of its own.
+    assert not chosen.covers("ttft_p50", "capacity") and not chosen.covers("error_rate", "capacity")
+    assert (
+        "fixed levels" in chosen.describe()
+        and "capacity_rps (capacity searches)" in chosen.describe()
+    )
     assert set(gate.DEFAULT) <= set(compare_metrics.BY_NAME)  # every gated metric exists
+
+
+def test_every_scenario_kind_is_either_a_fixed_level_or_a_search() -> None:
+    kinds = validation.schema("lab-profile")["$defs"]["scenario"]["properties"]["kind"]["enum"]
+    assert sorted(kinds) == sorted(gate.FIXED + gate.SEARCH)
 
 
 def test_the_default_gate_keeps_to_the_metrics_shown() -> None:

@@ -61,6 +61,38 @@ def keep_only(run: Path, scenario: str) -> Path:
     return run
 
 
+CAPACITY_SLO = {"ttft_ms": 500.0, "tpot_ms": 50.0, "e2e_ms": None, "attainment": 0.9,
+                "max_error_rate": 0.01}  # fmt: skip
+
+
+def capacity_run(
+    to: Path, capacity: float, width: float = 1.1, slo: dict = CAPACITY_SLO, **changes: object
+) -> Path:
+    """A run of one capacity search, scenario `capacity`, whose summary.json records a capacity
+    of `capacity` req/s, bracketed and sure up to `width` times that (its interval); `changes`
+    replace keys of that record. The search's one step is the quiet run's rate4 level."""
+    keep_only(copy(QUIET, to), "throughput")
+    (to / "throughput").rename(to / "capacity")
+
+    def searched(manifest: dict) -> None:
+        (entry,) = manifest["scenarios"]
+        entry.update(name="capacity", kind="capacity", levels=["rate4"])
+
+    edit_manifest(to, searched)
+    low, high = capacity, capacity * width
+    found = {
+        "capacity_rps": capacity, "capacity_at_least_rps": None, "client_limited": False,
+        "bracket": {"pass_rps": low, "fail_rps": high}, "precision": 0.1,
+        "within_precision": True, "stopped": "precision reached", "slo": slo,
+        "interval": {"low_rps": low, "high_rps": high, "confidence": 0.95},
+        "statement": f"capacity {capacity:g} req/s", "steps": [],
+    } | changes  # fmt: skip
+    summary = to / "capacity" / "summary.json"
+    written = json.loads(summary.read_text())
+    summary.write_text(json.dumps(written | {"slo": slo, "capacity": found}))
+    return to
+
+
 def edit_requests(run: Path, change: Callable[[list[Row]], list[Row]]) -> None:
     """Rewrite every requests.csv of a run with change(rows)."""
     for path in run.glob("*/requests.csv"):
