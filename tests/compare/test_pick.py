@@ -15,6 +15,7 @@ from lab.compare import pick
 from lab.errors import ConfigError
 from lab.results import catalog
 from tests.helpers.lab import lab_main
+from tests.helpers.rendering import without_page
 from tests.helpers.samples import DATA
 
 RR1, RR2 = sorted((DATA / "compare" / "roundrobin").iterdir())  # 06:01:56, 06:03:34
@@ -35,6 +36,13 @@ def lab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m lab ARGS` in `cwd`, as `nox -s compare` runs it from the checkout (in this
     process: the entry point is tests/test_cli.py's; here, which runs are picked)."""
     return lab_main(*args, state_dir=cwd / ".lab", cwd=cwd)
+
+
+@pytest.fixture(autouse=True)
+def no_page(monkeypatch) -> None:
+    """Which runs are compared is in compare.md and on the terminal; compare.html has its own
+    tests."""
+    without_page(monkeypatch)
 
 
 @pytest.fixture

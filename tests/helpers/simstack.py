@@ -13,7 +13,6 @@ import pytest
 
 from lab.config import commandlines, profile
 from lab.platforms.local.platform import LocalPlatform
-from lab.results import report
 from lab.stack import processes, state
 from lab.stack.state import State
 from tests.helpers.lab import gone, group_pids
@@ -48,10 +47,3 @@ def sim_stack(
             started += group_pids(latest)
             platform.down(latest)
             assert processes.wait_until(lambda: not gone(started), timeout=15), gone(started)
-
-
-def without_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scenario runs whose test reads only their CSVs and summary.json write no report.html: its
-    plots cost seconds a run, and the tests that read a report (test_gauges, test_capacity,
-    tests/results) render one."""
-    monkeypatch.setattr(report, "write", lambda folder: folder / "report.html")

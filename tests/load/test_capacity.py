@@ -16,8 +16,9 @@ from lab.config.profile import CapacityScenario
 from lab.config.slo import Slo
 from lab.load import capacity, levels, scenarios
 from lab.results import series, summary
+from tests.helpers.rendering import without_report
 from tests.helpers.samples import row, write_samples
-from tests.helpers.simstack import sim_stack, without_report
+from tests.helpers.simstack import sim_stack
 
 SLO = Slo(ttft_ms=500, tpot_ms=50, e2e_ms=None, attainment=0.9, max_error_rate=0.01)
 REQUESTS = 200  # per modelled level

@@ -17,7 +17,8 @@ from lab.load import levels, scenarios
 from lab.platforms.local.platform import LocalPlatform
 from lab.stack.metrics import by_label
 from lab.stack.state import State
-from tests.helpers.simstack import sim_stack, without_report
+from tests.helpers.rendering import without_report
+from tests.helpers.simstack import sim_stack
 
 THROUGHPUT = [
     "scenarios[1].concurrency=[3]", "scenarios[1].rates=[]", "scenarios[1].duration=3",
