@@ -1,7 +1,10 @@
-"""Bad input, as a hostile new user gives it: each case runs the CLI (`python -m lab`) and must
-end with the exit status docs/bad-input.md documents, one or a few lines on stderr, no
-traceback, and nothing written (the working folder, which holds the state folder and every
---out, is the same before and after). No engine starts; the cases run in parallel threads.
+"""Bad input, as a hostile new user gives it: each case runs the CLI and must end with the exit
+status docs/bad-input.md documents, one or a few lines on stderr, no traceback, and nothing
+written (the working folder, which holds the state folder and every --out, is the same before
+and after). No engine starts. Every case runs in this process through `lab.cli.main`, as
+`python -m lab` calls it (a new interpreter per case cost most of this module's time); a few,
+one of each kind of refusal, also run as `python -m lab` to show that what the user sees from
+the real entry point is the same.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 
 from lab.config import profile, values
 from tests.helpers.kubefakes import Fakes
-from tests.helpers.lab import lab_cli
+from tests.helpers.lab import lab_cli, lab_main
 
 RUN = sorted((Path(__file__).parent / "data" / "compare" / "roundrobin").iterdir())[0]
 SECRET = "hf_" + "Q7" * 17  # shaped like a Hugging Face token; must never be printed
@@ -482,6 +484,11 @@ CASES = [
 ]
 
 
+# One of each kind of refusal, from `python -m lab` itself: argparse's, a profile's, the state
+# folder's, and a tool's odd answer (fake helm on PATH).
+FROM_THE_ENTRY_POINT = ("up-unknown-platform", "duplicate-key", "state-dir-a-file", "helm-not-json")
+
+
 @dataclass(frozen=True)
 class Outcome:
     done: subprocess.CompletedProcess[str]
@@ -498,7 +505,8 @@ def snapshot(root: Path) -> dict[str, str]:
     return found
 
 
-def play(case: Case, base: Path) -> Outcome:
+def play(case: Case, base: Path, run: Callable[..., subprocess.CompletedProcess[str]]) -> Outcome:
+    """The case run by `run` (lab_main or lab_cli) in its working folder, made as it says."""
     work = base / case.id
     work.mkdir()
     for name, content in case.files.items():
@@ -514,32 +522,11 @@ def play(case: Case, base: Path) -> Outcome:
             fakes.answer(tool, list(args), stdout, rc, stderr)
         env |= fakes.environment()
     before = snapshot(work)
-    done = lab_cli(*case.args, state_dir=work / ".lab", cwd=work, env=env, timeout=120)
+    done = run(*case.args, state_dir=work / ".lab", cwd=work, env=env)
     return Outcome(done, before, snapshot(work))
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[str, Outcome]:
-    base = tmp_path_factory.mktemp("bad-input")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        played = pool.map(lambda case: (case.id, play(case, base)), CASES)
-        return dict(played)
-
-
-def test_the_corpus_is_large_and_every_case_named_once() -> None:
-    assert len(CASES) >= 40
-    assert len({case.id for case in CASES}) == len(CASES)
-
-
-def test_the_outcome_table_names_every_case() -> None:
-    table = (Path(__file__).parent.parent / "docs" / "bad-input.md").read_text()
-    named = set(re.findall(r"`([a-z0-9-]+)`", table))
-    assert {case.id for case in CASES} - named == set()
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_bad_input_is_refused_clearly_and_changes_nothing(case: Case, outcomes) -> None:
-    outcome = outcomes[case.id]
+def refused_clearly(case: Case, outcome: Outcome) -> None:
     done = outcome.done
     said = done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
@@ -550,3 +537,27 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(case: Case, outcomes) 
     assert case.says in done.stderr, done.stderr
     assert SECRET not in said
     assert outcome.after == outcome.before
+
+
+def test_the_corpus_is_large_and_every_case_named_once() -> None:
+    assert len(CASES) >= 40
+    assert len({case.id for case in CASES}) == len(CASES)
+    assert set(FROM_THE_ENTRY_POINT) <= {case.id for case in CASES}
+
+
+def test_the_outcome_table_names_every_case() -> None:
+    table = (Path(__file__).parent.parent / "docs" / "bad-input.md").read_text()
+    named = set(re.findall(r"`([a-z0-9-]+)`", table))
+    assert {case.id for case in CASES} - named == set()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_bad_input_is_refused_clearly_and_changes_nothing(case: Case, tmp_path) -> None:
+    refused_clearly(case, play(case, tmp_path, lab_main))
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.id in FROM_THE_ENTRY_POINT], ids=lambda case: case.id
+)
+def test_the_entry_point_refuses_as_main_does(case: Case, tmp_path) -> None:
+    refused_clearly(case, play(case, tmp_path, lab_cli))

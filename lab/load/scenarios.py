@@ -32,7 +32,7 @@ from lab.load import capacity, gauges, levels, locust, resilience
 from lab.platforms import Platform
 from lab.platforms.kube import loadgen
 from lab.results import folder as results
-from lab.results import report, series, summary
+from lab.results import report, resilience_figures, series, summary
 from lab.stack import metrics
 from lab.stack.endpoints import Engine
 from lab.stack.state import State
@@ -289,7 +289,7 @@ def summarize_level(
     figures.update(series.figures(series.read(place / series.FILE), level, span))
     if kind in ("failover", "scale"):
         # Every request, drained ones included: none may be lost without a word.
-        figures.update(resilience.figures(place, samples, kind, engine))
+        figures.update(resilience_figures.figures(place, samples, kind, engine))
     return figures
 
 

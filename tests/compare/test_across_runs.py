@@ -16,12 +16,20 @@ import pytest
 from lab.cli import main
 from lab.compare import gate as gate_set
 from lab.compare import outcomes
+from tests.helpers.rendering import without_page
 from tests.helpers.runs import PA1, PA2, QUIET, RR2, copy, keep_only, repeated, scaled
 
 SHIFT = 1.3  # every TTFT and E2E raised by 30%
 # The default gate's metrics only: the gate is the same, and the others (ITL above all) would
 # only cost time here.
 GATED = ["--metrics", ",".join(gate_set.DEFAULT)]
+
+
+@pytest.fixture(autouse=True)
+def no_page(monkeypatch) -> None:
+    """These tests read compare.csv; compare.html of run sets and of a noise profile is rendered
+    in test_compare and test_noise."""
+    without_page(monkeypatch)
 
 
 def rows(folder: Path) -> dict[tuple[str, str], dict[str, str]]:

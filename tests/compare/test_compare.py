@@ -14,6 +14,7 @@ from lab.compare import comparison, gate, outcomes, runsets, stats
 from lab.compare import metrics as compare_metrics
 from lab.compare import run as compare_run
 from lab.compare.outcomes import BETTER, INCONCLUSIVE, NA, SAME, WORSE
+from tests.helpers.rendering import without_page
 from tests.helpers.runs import PA, PA1, PA2, RR, RR1, RR2, copy, edit_csv
 from tests.helpers.samples import judge, write_samples
 
@@ -91,10 +92,13 @@ def test_gated_and_not_gated_metrics_are_told_apart(itself) -> None:
     assert "Holm at alpha 0.05" in text and "Run-to-run noise: unknown" in text
 
 
-def test_prefixaware_routing_did_not_raise_the_hit_rate_in_these_recordings(tmp_path) -> None:
+def test_prefixaware_routing_did_not_raise_the_hit_rate_in_these_recordings(
+    tmp_path, monkeypatch
+) -> None:
     """What the recorded data show, stated as it is: vllm-router 0.1.17's cache_aware policy
     spread the routing scenario's concurrent conversations over both engines as round-robin
     did (20/20, no stickiness), so the hit rate did not change between configurations."""
+    without_page(monkeypatch)
     for n, (a, b) in enumerate([(RR1, PA1), (RR2, PA2)]):
         out = tmp_path / str(n)
         args = ["compare", str(a), str(b), "--metrics", "prefix_cache_hit_rate", "--out", str(out)]
@@ -104,9 +108,10 @@ def test_prefixaware_routing_did_not_raise_the_hit_rate_in_these_recordings(tmp_
         assert abs(float(hit["change"])) < 0.02
 
 
-def test_a_warm_prefix_cache_is_a_significant_better_hit_rate(tmp_path) -> None:
+def test_a_warm_prefix_cache_is_a_significant_better_hit_rate(tmp_path, monkeypatch) -> None:
     """The second run on the same engines finds the shared prompts cached by the first: a real
     hit-rate change of about +20 points, beyond the 5-point floor of single runs."""
+    without_page(monkeypatch)
     out = str(tmp_path / "o")
     args = ["compare", str(RR1), str(RR2), "--metrics", "prefix_cache_hit_rate", "--out", out]
     assert main(args) == 0
@@ -117,9 +122,12 @@ def test_a_warm_prefix_cache_is_a_significant_better_hit_rate(tmp_path) -> None:
     assert hit["noise"] == "within-run only"
 
 
-def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(tmp_path, capsys) -> None:
+def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(
+    tmp_path, capsys, monkeypatch
+) -> None:
     """The first roundrobin run was measured while the machine was busier: TTFT more than
     doubled, beyond what single runs can blame on drift."""
+    without_page(monkeypatch)
     args = ["compare", str(RR2), str(RR1), "--metrics", "ttft"]
     assert main([*args, "--out", str(tmp_path / "a")]) == outcomes.OK
     assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "b")]) == 1
@@ -129,9 +137,12 @@ def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(tmp_path, caps
     assert "gated regression(s): throughput/c1 ttft_p50" in capsys.readouterr().out
 
 
-def test_smaller_changes_of_single_runs_are_inconclusive_without_run_to_run_noise(tmp_path) -> None:
+def test_smaller_changes_of_single_runs_are_inconclusive_without_run_to_run_noise(
+    tmp_path, monkeypatch
+) -> None:
     """RR2 → RR1 at c1: E2E p50 +88% is significant on the runs' own sampling noise, but two
     runs of one configuration drift that much here: inconclusive, and the gate passes."""
+    without_page(monkeypatch)
     out = tmp_path / "o"
     assert main(["compare", str(RR2), str(RR1), "--metrics", "e2e", "--out", str(out)]) == 0
     e2e = row(rows(out), "c1", "e2e_p50")
@@ -259,9 +270,12 @@ def test_the_default_output_folder_is_new_under_results(tmp_path, monkeypatch) -
     assert second.name in (f"{first.name}-2", second.name)  # a new name, whatever the second
 
 
-def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(tmp_path) -> None:
+def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(
+    tmp_path, monkeypatch
+) -> None:
     """compare of roundrobin against prefixaware shows, for the routing scenario, the hit rate,
     the balance, the TTFT on the busiest engine and the TTFT of first and later rounds."""
+    without_page(monkeypatch)
     out = tmp_path / "o"
     assert main(["compare", str(RR1), str(PA1), "--out", str(out)]) == 0
     found = rows(out)

@@ -5,18 +5,17 @@ the recorded runs in tests/data/compare, their manifests changed where a case ne
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lab.compare import pick
 from lab.errors import ConfigError
-from lab.paths import CHECKOUT
 from lab.results import catalog
+from tests.helpers.lab import lab_main
+from tests.helpers.rendering import without_page
 from tests.helpers.samples import DATA
 
 RR1, RR2 = sorted((DATA / "compare" / "roundrobin").iterdir())  # 06:01:56, 06:03:34
@@ -34,17 +33,16 @@ def copy_run(source: Path, results: Path, name: str | None = None, **changes) ->
 
 
 def lab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m lab ARGS` in `cwd`, as `nox -s compare` runs it from the checkout."""
-    path = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "PYTHONPATH": path},
-    )
+    """`python -m lab ARGS` in `cwd`, as `nox -s compare` runs it from the checkout (in this
+    process: the entry point is tests/test_cli.py's; here, which runs are picked)."""
+    return lab_main(*args, state_dir=cwd / ".lab", cwd=cwd)
+
+
+@pytest.fixture(autouse=True)
+def no_page(monkeypatch) -> None:
+    """Which runs are compared is in compare.md and on the terminal; compare.html has its own
+    tests."""
+    without_page(monkeypatch)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from lab.config import profile, slo
 from lab.config.slo import Slo
 from lab.errors import ConfigError
-from tests.helpers.lab import lab_cli
+from tests.helpers.lab import lab_main
 
 LIMITS = {"ttft_ms": 100.0, "tpot_ms": 10.0, "e2e_ms": 500.0}
 
@@ -89,8 +89,8 @@ def test_bad_slos_are_refused_before_anything_starts(write, tmp_path, text, expe
     with pytest.raises(ConfigError) as exc:
         profile.load(path)
     assert any(p.startswith(f"{path}: ") and expected in p for p in exc.value.problems), exc.value
-    done = lab_cli("run", "--profile", str(path), "--out", str(tmp_path / "results"),
-                   state_dir=tmp_path / "state")  # fmt: skip
+    done = lab_main("run", "--profile", str(path), "--out", str(tmp_path / "results"),
+                    state_dir=tmp_path / "state")  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert expected in done.stderr and str(path) in done.stderr
     assert "Traceback" not in done.stderr

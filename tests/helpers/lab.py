@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
+from lab.cli import main
 from lab.stack import processes
 from lab.stack.state import State
 
@@ -33,6 +37,30 @@ def lab_cli(
         cwd=cwd,
         env={**os.environ, "LAB_STATE_DIR": str(state_dir), **(env or {})},
     )
+
+
+def lab_main(
+    *args: str, state_dir: Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`lab_cli`'s run in this process: `lab.cli.main(ARGS)` as `python -m lab` calls it, with
+    the same state directory, `env` and `cwd`, its output captured. A new interpreter costs a
+    second or more of imports on a busy machine; keep `lab_cli` where the entry point itself is
+    what a test shows."""
+    out, err = io.StringIO(), io.StringIO()
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() sets its own; pytest's comes back
+    with pytest.MonkeyPatch.context() as patch:
+        if cwd is not None:
+            patch.chdir(cwd)
+        for key, value in {"LAB_STATE_DIR": str(state_dir), **(env or {})}.items():
+            patch.setenv(key, value)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+        except SystemExit as exc:  # argparse's refusals and --help, as the entry point exits
+            code = int(exc.code or 0)
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+    return subprocess.CompletedProcess(["lab", *args], code, out.getvalue(), err.getvalue())
 
 
 def gone(pids: list[int]) -> list[int]:

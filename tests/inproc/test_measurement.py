@@ -8,6 +8,7 @@ same wall clock as the client's `start_time`; the delays between tokens are held
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -15,7 +16,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -78,16 +82,39 @@ class Scripted(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["HTTP/1.1", "HTTP/1.0"])
-def scripted_endpoint(request):
+@contextlib.contextmanager
+def scripted(protocol: str) -> Iterator[str]:
+    """The scripted endpoint speaking `protocol`, its timelines and requests new."""
     TIMELINES.clear()
     REQUESTS.clear()
-    handler = type("Handler", (Scripted,), {"protocol_version": request.param})
+    handler = type("Handler", (Scripted,), {"protocol_version": protocol})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture
+def scripted_endpoint(request) -> Iterator[str]:
+    with scripted(request.param) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class OneUser:
+    folder: Path  # Locust's files and requests.csv
+    timelines: list[list[float]]  # TIMELINES of the run
+
+
+@pytest.fixture(scope="module", params=["HTTP/1.1", "HTTP/1.0"])
+def one_user(request, tmp_path_factory) -> OneUser:
+    """One Locust user for 3 s against the scripted endpoint, once per protocol: the tests that
+    read it share it (each Locust start costs seconds)."""
+    folder = tmp_path_factory.mktemp("one-user")
+    with scripted(request.param) as url:
+        run_locust(url, folder)
+        return OneUser(folder, [list(writes) for writes in TIMELINES])
 
 
 def run_locust(
@@ -104,14 +131,13 @@ def run_locust(
     subprocess.run(command, check=True, timeout=60, capture_output=True)
 
 
-def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(scripted_endpoint, tmp_path) -> None:
-    run_locust(scripted_endpoint, tmp_path)
-    with (tmp_path / "requests.csv").open() as file:
+def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(one_user: OneUser) -> None:
+    with (one_user.folder / "requests.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert len(rows) >= 5
-    assert len(rows) == len(TIMELINES)  # one user: requests and timelines in the same order
+    assert len(rows) == len(one_user.timelines)  # one user: requests and timelines in order
     assert [row["phase"] for row in rows[:-1]] == ["run"] * (len(rows) - 1)
-    for row, writes in zip(rows, TIMELINES, strict=True):
+    for row, writes in zip(rows, one_user.timelines, strict=True):
         if row["phase"] == "drain":
             continue  # finished while Locust was stopping: timed late by Locust's own stop
         assert row["status"] == "ok", row["error"]
@@ -133,23 +159,21 @@ def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(scripted_endpoint, tmp_path) 
         assert (row["scenario"], row["level"]) == ("accuracy", "c1")
 
 
-def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(
-    scripted_endpoint, tmp_path
-) -> None:
-    run_locust(scripted_endpoint, tmp_path)
-    with (tmp_path / "requests.csv").open() as file:
+def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(one_user: OneUser) -> None:
+    folder = one_user.folder
+    with (folder / "requests.csv").open() as file:
         phases = [row["phase"] for row in csv.DictReader(file)]
     # Locust's final figures (its _stats.csv is the last one-second snapshot, not final).
     final = {
         (e["method"], e["name"]): e["num_requests"]
-        for e in json.loads((tmp_path / "locust_stats.json").read_text())
+        for e in json.loads((folder / "locust_stats.json").read_text())
     }
     assert final[("POST", "/v1/chat/completions")] == len(phases)
     measured = phases.count("run")  # drained requests stay out of the metric rows
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         assert final[("METRIC", name)] == measured
     assert final[("METRIC", "itl_ms")] == measured * len(GAPS_S)
-    with (tmp_path / "locust_stats.csv").open() as file:
+    with (folder / "locust_stats.csv").open() as file:
         snapshot = {(row["Type"], row["Name"]): row for row in csv.DictReader(file)}
     http = snapshot[("POST", "/v1/chat/completions")]["Request Count"]
     assert snapshot[("", "Aggregated")]["Request Count"] == http  # HTTP requests only

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +16,12 @@ import pytest
 
 from lab.inproc.samples import CPU_FILE
 from lab.load import web_figures
-from lab.paths import CHECKOUT
 from lab.results import folder as results_folder
 from lab.stack import metrics, processes
 from lab.stack.metrics import SERVED
 from tests.helpers.browser import browser
+from tests.helpers.lab import lab_main
+from tests.helpers.rendering import without_page
 from tests.helpers.simstack import sim_stack
 from tests.helpers.webui import SIMULATED, web_ui
 
@@ -195,19 +193,12 @@ def test_only_what_shapes_the_load_is_a_custom_parameter(session) -> None:
     assert not plumbing & set(session.options)
 
 
-def test_ui_runs_compare_like_any_other(session) -> None:
+def test_ui_runs_compare_like_any_other(session, monkeypatch) -> None:
     """`nox -s compare` with no runs named: the two completed UI runs (the third was cut
-    short), compared on their common level."""
-    path = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "lab", "compare", "--metrics", "ttft,throughput"],
-        cwd=session.base,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "PYTHONPATH": path},
-    )
+    short), compared on their common level (in this process: which runs, not the page)."""
+    without_page(monkeypatch)
+    compare = ("compare", "--metrics", "ttft,throughput")
+    done = lab_main(*compare, state_dir=session.base / ".lab", cwd=session.base)
     assert done.returncode == 0, done.stderr
     first, second, _ = session.folders
     assert f"B = results/{second.name}" in done.stdout

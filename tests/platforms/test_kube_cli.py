@@ -4,9 +4,7 @@ particular to kind (registry mirror, port mapping) and Minikube (sizing)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from lab.config import profile
 from lab.platforms.kube import kind, minikube
 from lab.stack import processes, state
 from tests.helpers.kubefakes import Lab, machine
+from tests.helpers.lab import lab_main
 
 
 @pytest.fixture
@@ -25,17 +24,11 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
     yield from machine(tmp_path, monkeypatch)
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m lab ARGS` with this test's environment (fakes alone on PATH)."""
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=dict(os.environ),
-        cwd=Path(__file__).resolve().parents[2],
-    )
+def cli(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m lab ARGS` with this test's environment (fakes alone on PATH), from the
+    checkout; in this process (lab_main): a new interpreter per command cost most of these
+    tests' time, and what they show is the command's, not the entry point's."""
+    return lab_main(*args, state_dir=lab.state_dir, cwd=Path(__file__).resolve().parents[2])
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -43,7 +36,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("platform", ["kind", "minikube"])
 def test_up_dry_run_prints_the_plan_and_changes_nothing(lab: Lab, platform: str) -> None:
-    done = cli("up", "--platform", platform, "--profile", "cpu", "--dry-run")
+    done = cli(lab, "up", "--platform", platform, "--profile", "cpu", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"platform: {platform} (chosen with --platform)" in done.stdout
     assert "[dry-run] helm upgrade --install vllm vllm/vllm-stack" in done.stdout
@@ -55,7 +48,7 @@ def test_up_dry_run_prints_the_plan_and_changes_nothing(lab: Lab, platform: str)
 def test_missing_prerequisites_fail_the_command_with_each_named(lab: Lab) -> None:
     for tool in ("helm", "minikube"):
         lab.fakes.remove(tool)
-    done = cli("up", "--platform", "minikube", "--profile", "cpu")
+    done = cli(lab, "up", "--platform", "minikube", "--profile", "cpu")
     assert done.returncode == 2
     assert "error: helm is not installed: https://helm.sh/docs/intro/install/" in done.stderr
     assert "error: minikube is not installed: https://minikube.sigs.k8s.io/" in done.stderr
@@ -66,7 +59,7 @@ def test_down_dry_run_from_the_command_line(lab: Lab) -> None:
     lab.ready_stack()
     current = lab.up("minikube", profile.load("cpu"))
     lab.fakes.clear()
-    done = cli("down", "--dry-run")
+    done = cli(lab, "down", "--dry-run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[dry-run] minikube delete -p vllm-lab" in done.stdout
     assert "would delete minikube profile vllm-lab" in done.stdout

@@ -10,7 +10,7 @@ from lab.config import profile
 from lab.errors import ConfigError
 from lab.platforms import choose
 from lab.platforms.local import platform as local
-from tests.helpers.lab import lab_cli
+from tests.helpers.lab import lab_main
 
 
 def load(*sets: str, name: str = "cpu") -> profile.Profile:
@@ -57,7 +57,7 @@ def test_platform_choice_policy(monkeypatch) -> None:
 
 def test_a_dry_run_resolves_the_model_as_up_would(tmp_path) -> None:
     """A local model that is not there is refused by `up --dry-run` as by `up`: exit 2."""
-    done = lab_cli(
+    done = lab_main(
         "up", "--dry-run", "--platform", "local", "--profile", "cpu",
         "--set", f"model.source={tmp_path}/no-such-model",
         state_dir=tmp_path / "state",
@@ -85,7 +85,7 @@ def test_a_dry_run_shows_the_ports_up_would_use(tmp_path, monkeypatch, capsys) -
 
 @pytest.mark.parametrize("platform", ["compose", "kind", "existing"])
 def test_simulated_engines_are_refused_off_the_local_platform(tmp_path, platform: str) -> None:
-    done = lab_cli(
+    done = lab_main(
         "up", "--dry-run", "--platform", platform, "--profile", "cpu",
         "--set", "engine.simulated={tpot_ms: 5}", state_dir=tmp_path / "state",
     )  # fmt: skip
@@ -111,7 +111,7 @@ def test_a_policy_setting_the_platforms_router_lacks_is_refused(
     tmp_path, platform: str, sets: list[str], refused: str
 ) -> None:
     args = [arg for assignment in sets for arg in ("--set", assignment)]
-    done = lab_cli(
+    done = lab_main(
         "up", "--dry-run", "--platform", platform, "--profile", "cpu", *args,
         state_dir=tmp_path / "state",
     )  # fmt: skip

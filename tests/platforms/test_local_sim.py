@@ -16,7 +16,7 @@ import pytest
 from lab.load import resilience
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.processes import Proc
-from tests.helpers.lab import lab_cli
+from tests.helpers.lab import lab_main
 from tests.helpers.simstack import sim_stack
 
 
@@ -59,8 +59,8 @@ def test_the_router_restarts_with_new_settings_and_the_engines_keep_running(tmp_
             served.add(answer.headers["x-lab-engine"])
         assert len(served) == 1
         assert routing_check.run(current.require_endpoints()).passed
-        # The same from the command line, as a user would.
-        done = lab_cli(
+        # The same from the command line, as a user would (the verb in this process).
+        done = lab_main(
             "restart-router", "--profile", "cpu", "--set", "router.routing=prefixaware",
             "--set", "engine.simulated={tpot_ms: 5}", state_dir=tmp_path,
         )  # fmt: skip

@@ -44,8 +44,10 @@ def stream(router: Router, done: list[int]) -> None:
         done.append(answer.status_code)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def engines() -> Iterator[list[str]]:
+    """Two simulated engines, shared: each test starts its own router over them, and every
+    stream a test opens ends within it."""
     options = SimOptions(served_model_name="tiny-llama", tpot_ms=100)  # 15 tokens: 1.5 s
     with running(options) as one, running(options) as two:
         yield [one.url, two.url]
