@@ -166,7 +166,7 @@ def test_the_noise_profile_records_the_capacitys_run_to_run_spread(calibrated) -
 
 def test_single_runs_take_the_capacitys_noise_from_the_profile(calibrated) -> None:
     """One run against one with 1.5 times its capacity: with the profile, se² = 2·0.05² on 2
-    degrees of freedom, better; without it, within ×2 the change is inconclusive."""
+    degrees of freedom, better; without it, within ×10 the change is inconclusive."""
     tmp, folder = calibrated
     a, b = capacity_run(tmp / "one", 10), capacity_run(tmp / "more", 15)
     row = capacity_row(a, b, noise=str(folder))
