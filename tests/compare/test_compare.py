@@ -15,7 +15,7 @@ from lab.compare import metrics as compare_metrics
 from lab.compare import run as compare_run
 from lab.compare.outcomes import BETTER, INCONCLUSIVE, NA, SAME, WORSE
 from tests.helpers.rendering import without_page
-from tests.helpers.runs import PA, PA1, PA2, RR, RR1, RR2, copy, edit_csv
+from tests.helpers.runs import PA, PA1, PA2, RR, RR1, RR2, copy, edit_csv, slow_ttft
 from tests.helpers.samples import judge, write_samples
 
 UNITS = [
@@ -129,8 +129,7 @@ def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(
     between unchanged single runs (×5.5), a regression even with run-to-run noise unknown; the
     doubling RR2 → RR1 (a busier machine) is not."""
     without_page(monkeypatch)
-    slow = copy(RR1, tmp_path / "slow")
-    edit_csv(slow / "throughput" / "requests.csv", lambda r: r | {"ttft_ms": _times(r, 12)})
+    slow = slow_ttft(copy(RR1, tmp_path / "slow"), 12)
     args = ["compare", str(RR1), str(slow), "--metrics", "ttft"]
     assert main([*args, "--out", str(tmp_path / "a")]) == outcomes.OK
     assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "b")]) == 1
@@ -142,10 +141,6 @@ def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(
     assert main([*doubled, "--out", str(tmp_path / "c")]) == outcomes.OK
     drift = row(rows(tmp_path / "c"), "c1", "ttft_p50")
     assert drift["verdict"] == INCONCLUSIVE and float(drift["change_pct"]) > 100
-
-
-def _times(record: dict[str, str], factor: float) -> str:
-    return f"{float(record['ttft_ms']) * factor:.3f}" if record["ttft_ms"] else ""
 
 
 def test_smaller_changes_of_single_runs_are_inconclusive_without_run_to_run_noise(

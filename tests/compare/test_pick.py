@@ -16,6 +16,7 @@ from lab.errors import ConfigError
 from lab.results import catalog
 from tests.helpers.lab import lab_main
 from tests.helpers.rendering import without_page
+from tests.helpers.runs import slow_ttft
 from tests.helpers.samples import DATA
 
 RR1, RR2 = sorted((DATA / "compare" / "roundrobin").iterdir())  # 06:01:56, 06:03:34
@@ -101,11 +102,11 @@ def test_no_results_at_all_is_refused(tmp_path) -> None:
 
 
 def test_the_gate_with_no_runs_named_is_newest_against_baseline(tmp_path) -> None:
-    """The first roundrobin run was measured while the machine was busier (TTFT much worse):
-    as the newest run against the second as baseline, it fails the gate."""
+    """The newest run, the baseline with every TTFT twelve times as long (beyond any drift
+    between unchanged single runs), fails the gate against the baseline."""
     base = tmp_path / "results"
     copy_run(RR2, base)
-    copy_run(RR1, base, "20261128T000000Z-cpu", started="2026-11-28T00:00:00+00:00")
+    slow_ttft(copy_run(RR2, base, "20261128T000000Z-cpu", started="2026-11-28T00:00:00+00:00"), 12)
     assert lab("baseline", "set", str(base / RR2.name), cwd=tmp_path).returncode == 0
     done = lab("compare", "--metrics", "ttft", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

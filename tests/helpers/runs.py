@@ -147,3 +147,14 @@ def repeated(run: Path, folder: Path, count: int, sd: float, seed: int) -> list[
 
 def _times(value: str, factor: float) -> str:
     return repr(float(value) * factor) if value else value
+
+
+def slow_ttft(run: Path, factor: float) -> Path:
+    """The run with every TTFT of its throughput scenario times `factor`."""
+
+    def scaled(record: Row) -> Row:
+        ttft = record["ttft_ms"]
+        return record | {"ttft_ms": f"{float(ttft) * factor:.3f}" if ttft else ""}
+
+    edit_csv(run / "throughput" / "requests.csv", scaled)
+    return run
