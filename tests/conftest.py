@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,14 @@ from tests.helpers.lab import gone, group_pids
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
+
+
+def pytest_configure() -> None:
+    """A suite started in the background of a script (`.ci/run &`) inherits SIGINT ignored,
+    and so would every `python -m lab` it starts: Python then raises no KeyboardInterrupt,
+    and the tests that press Ctrl-C on the lab would find it still running (and its stack left
+    up, taking the ports of every later test). Restored here, children start with the default."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
