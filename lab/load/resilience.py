@@ -85,8 +85,12 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
                 writer.writerow([f"{begun:.3f}", event.name, "begin"])
                 file.flush()
                 say(f"⚡ {event.name} at {begun - began:.0f} s")
+                before = _engine_names(current)
                 detail = event.action()
                 previous_at, previous_done = event.at, time.time()
+                # Which engine an event added is recorded, not guessed from who served later.
+                for name in sorted(_engine_names(current) - before):
+                    writer.writerow([f"{previous_done:.3f}", "added", name])
                 for drained in current.details.get("drains", []):
                     if drained["began"] >= begun:
                         writer.writerows(resilience_figures.drain_rows(drained))
@@ -96,6 +100,10 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
     finally:
         stop.set()
         sampler.join(timeout=5)
+
+
+def _engine_names(current: State) -> set[str]:
+    return {engine.name for engine in current.require_endpoints().engines}
 
 
 def _sample_router(current: State, path: Path, stop: threading.Event) -> None:

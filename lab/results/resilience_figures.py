@@ -51,7 +51,8 @@ def figures(place: Path, samples: list[summary.Sample], kind: str, engine: Engin
     events = {name: when for when, name, _ in recorded}
     if kind == "failover" and engine is not None:
         return failover_figures(samples, events, engine, place / ROUTER_FILE)
-    return scale_figures(samples, events, drains(recorded))
+    added = next((detail for _, name, detail in recorded if name == "added"), None)
+    return scale_figures(samples, events, drains(recorded), added)
 
 
 def drains(recorded: list[tuple[float, str, str]]) -> list[dict[str, Any]]:
@@ -107,25 +108,27 @@ def failover_figures(
 
 
 def scale_figures(
-    samples: list[summary.Sample], events: dict[str, float], drained: list[dict] | None = None
+    samples: list[summary.Sample],
+    events: dict[str, float],
+    drained: list[dict] | None = None,
+    added: str | None = None,
 ) -> dict:
-    """Time until the added replica serves, its share of requests while it runs; for the
+    """Time until the `added` replica serves, its share of requests while it runs; for the
     removal: how many requests were in flight on the removed engine when it was removed, how
     long its drain took, and the requests that broke on it (by end time) while it was removed."""
     up = events.get("scale-up", float("inf"))
     down = events.get("scale-down", float("inf"))
     down_done = events.get("scale-down done", down)
-    engines_before = {s.engine for s in samples if s.ok and s.start < up and s.engine}
-    new = [s for s in samples if s.ok and s.start >= up and s.engine not in engines_before]
+    new = [s for s in samples if s.ok and s.start >= up and s.engine == added] if added else []
     first_new = min((s.start for s in new), default=None)
     window = [s for s in samples if s.ok and first_new is not None and first_new <= s.start < down]
     share = sum(1 for s in window if s in new) / len(window) if window else None
     drain = drained[-1] if drained else None
-    removed = drain["engine"] if drain else (new[0].engine if new else "")
+    removed = drain["engine"] if drain else (added or "")
     cut = [s for s in on(samples, removed) if not s.ok and down <= s.end <= down_done + 5]
     open_then = [s for s in samples if s.engine == removed and s.start <= down < s.end]
     return {
-        "new_engine": new[0].engine if new else None,
+        "new_engine": added,
         "time_to_first_request_s": first_new - up if first_new is not None else None,
         "time_to_first_request_after_added_s": (
             first_new - events["scale-up done"]

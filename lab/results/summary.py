@@ -308,8 +308,9 @@ def cpu_use(cpu: Iterable[CpuSample], start: float, end: float) -> list[CpuUse]:
         used = np.interp([low, high], times, [r.cpu_s for r in rows])
         cores = float(used[1] - used[0]) / (high - low)
         demand = None
-        if all(r.wait_s is not None for r in rows):
-            waited = np.interp([low, high], times, [r.wait_s for r in rows])
+        waits = [r.wait_s for r in rows if r.wait_s is not None]
+        if len(waits) == len(rows):
+            waited = np.interp([low, high], times, waits)
             demand = cores + float(waited[1] - waited[0]) / (high - low)
         out.append(CpuUse(process, cores, demand))
     return out

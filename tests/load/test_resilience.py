@@ -4,10 +4,11 @@ test_resilience_stack.py; the figures' tests in tests/results/test_resilience_fi
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from lab.load import resilience
 from lab.results import resilience_figures
-from lab.stack.endpoints import Endpoints
+from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
 
 
@@ -20,6 +21,7 @@ def test_a_late_event_keeps_the_planned_spacing_before_the_next(tmp_path, monkey
     def slow() -> str:  # an engine that takes longer to load than the plan allowed
         calls.append(("up", time.time()))
         time.sleep(1.5)
+        current.endpoints = replace(nowhere, engines=(Engine("engine-0", "http://127.0.0.1:9"),))
         return "up"
 
     def quick() -> str:
@@ -32,8 +34,11 @@ def test_a_late_event_keeps_the_planned_spacing_before_the_next(tmp_path, monkey
     (_, up), (_, down) = calls
     assert up - began < 0.5
     assert down - (up + 1.5) >= 1.0  # one planned second after the late event ended, not at 1 s
-    recorded = [name for _, name, _ in resilience_figures.read_events(tmp_path / "events.csv")]
-    assert recorded == ["scale-up", "scale-up done", "scale-down", "scale-down done"]
+    recorded = resilience_figures.read_events(tmp_path / "events.csv")
+    assert [(name, detail) for _, name, detail in recorded] == [
+        ("scale-up", "begin"), ("added", "engine-0"), ("scale-up done", "up"),
+        ("scale-down", "begin"), ("scale-down done", "down"),
+    ]  # fmt: skip
 
 
 def test_drains_are_written_to_events_and_read_back(tmp_path, monkeypatch) -> None:

@@ -33,7 +33,7 @@ def test_a_failure_belongs_to_the_scale_down_by_when_it_broke_and_on_which_engin
         sample(31.0, 31.5, "engine-0", ok=False, error="HTTP 500"),  # another engine's failure
         sample(20.0, 20.5, "engine-2", ok=False, error="HTTP 500"),  # before the scale-down
     ]
-    figures = resilience_figures.scale_figures(samples, SCALE_EVENTS, DRAINED)
+    figures = resilience_figures.scale_figures(samples, SCALE_EVENTS, DRAINED, "engine-2")
     assert figures["failed_during_scale_down"] == 1  # counted by start time, it was 0
     assert figures["scale_down_errors"] == {cut: 1}
     assert figures["removed_engine"] == "engine-2"
@@ -41,6 +41,16 @@ def test_a_failure_belongs_to_the_scale_down_by_when_it_broke_and_on_which_engin
     assert figures["finished_after_scale_down"] == 1
     assert figures["drain_s"] == 2.5 and figures["drain_complete"] is True
     assert figures["failed_total"] == 3
+
+
+def test_the_new_engine_is_the_one_added_even_when_an_old_one_had_not_served_yet() -> None:
+    # One request before the scale-up: engine-1 serves its first only after it (round-robin).
+    samples = [sample(1, 2, "engine-0"), sample(11, 12, "engine-1"), sample(14, 15, "engine-2"),
+               sample(16, 17, "engine-0"), sample(18, 19, "engine-1")]  # fmt: skip
+    figures = resilience_figures.scale_figures(samples, SCALE_EVENTS, DRAINED, "engine-2")
+    assert figures["new_engine"] == "engine-2"
+    assert figures["time_to_first_request_s"] == pytest.approx(4.0)
+    assert figures["new_engine_share"] == pytest.approx(1 / 3)
 
 
 def test_a_failure_belongs_to_the_kill_by_when_it_broke_and_on_which_engine(tmp_path) -> None:
