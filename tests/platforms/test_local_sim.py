@@ -28,6 +28,12 @@ def test_a_simulated_stack_passes_smoke_and_the_routing_check(tmp_path) -> None:
         assert routing_check.run(where).passed
         saved = json.loads(state.path().read_text())
         assert saved["endpoints"]["simulated"] is True
+        # Engines yield the CPU to the load generator and the router, threads included.
+        mine = psutil.Process().nice()
+        for proc in current.processes:
+            threads = psutil.Process(proc.pid).threads()
+            niceness = {psutil.Process(t.id).nice() for t in threads}
+            assert niceness == ({min(mine + 10, 19)} if proc.name.startswith("engine-") else {mine})
 
 
 @pytest.mark.parametrize("routing", ["session", "prefixaware"])
