@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from lab.config import commandlines, profile
+from lab.load import locust
 from lab.platforms.local import platform as local
 from lab.stack import processes, state
 from lab.stack.state import State
-from tests.helpers.lab import gone, group_pids
+from tests.helpers.lab import gone, group_pids, port_shift
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
@@ -27,6 +28,19 @@ def pytest_configure() -> None:
     and the tests that press Ctrl-C on the lab would find it still running (and its stack left
     up, taking the ports of every later test). Restored here, children start with the default."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    _ports_of_this_worker()
+
+
+def _ports_of_this_worker() -> None:
+    """Under pytest-xdist (the fast tier's `-n`), each worker prefers ports of its own. The
+    lab takes the next free port when one is taken, but two workers starting stacks at once
+    would both find the same port free, and both start on it."""
+    shift = port_shift()
+    local.ENGINE_PORT += shift
+    local.ROUTER_PORT += shift
+    local.ROUTER_METRICS_PORT += shift
+    local.PROMETHEUS_PORT += shift
+    locust.MASTER_PORT += shift
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,6 +18,12 @@ from lab.stack import processes
 from lab.stack.state import State
 
 
+def port_shift() -> int:
+    """How far this pytest-xdist worker's preferred ports lie from the lab's defaults (gw0, or
+    no xdist: 0; gw1: 100; ...)."""
+    return 100 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
 def lab_cli(
     *args: str,
     state_dir: Path,

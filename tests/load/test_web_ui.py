@@ -15,13 +15,14 @@ from lab.results import report
 from lab.stack import processes, smoke, state
 from lab.stack.state import State
 from tests.helpers.browser import browser
+from tests.helpers.lab import port_shift
 from tests.helpers.samples import interrupted_run
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(600)]
 
 
 def test_a_test_started_from_the_web_ui_shows_ttft_rows(stack: State, tmp_path) -> None:
-    port = processes.free_port(8089)
+    port = processes.free_port(8089 + port_shift())
     keep = ["--out", str(tmp_path / "results")]  # the test it leaves running is recorded
     ui = subprocess.Popen(
         [sys.executable, "-m", "lab", "ui", "--profile", "cpu", "--web-port", str(port), *keep],

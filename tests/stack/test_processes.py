@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from lab.stack import processes
+from tests.helpers.lab import port_shift
 
 # A parent that starts a child in its own group and then sleeps: like vLLM's API server and
 # its engine core.
@@ -173,7 +174,10 @@ def test_the_labs_own_process_that_ignores_sigterm_is_killed_after_the_grace(tmp
 def test_a_port_is_ours_only_while_our_own_process_listens_on_it(tmp_path) -> None:
     """An engine's port can be taken by another server between choosing it and binding it: an
     answer on the port proves nothing until our own process is the one listening."""
-    ours_port, theirs_port = processes.free_port(41000), processes.free_port(42000)
+    ours_port, theirs_port = (
+        processes.free_port(41000 + port_shift()),
+        processes.free_port(42000 + port_shift()),
+    )
     server = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1"]
     ours = processes.spawn("web", [*server, str(ours_port)], tmp_path / "web.log")
     stranger = subprocess.Popen([*server, str(theirs_port)], stderr=subprocess.DEVNULL)
