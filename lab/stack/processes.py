@@ -53,12 +53,15 @@ def spawn(
     env: Mapping[str, str] | None = None,
     port: int = 0,
     meta: dict[str, str] | None = None,
+    niceness: int = 0,
 ) -> Proc:
-    """Start `cmd` in a new session (its own process group), output appended to `log`."""
+    """Start `cmd` in a new session (its own process group), output appended to `log`;
+    `niceness` above 0 lowers its CPU priority (see `_yield_cpu`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    argv = ["nice", "-n", str(niceness), *cmd] if niceness else list(cmd)
     with log.open("ab") as out:
         child = subprocess.Popen(
-            list(cmd),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -66,7 +69,18 @@ def spawn(
             start_new_session=True,
         )
     started = psutil.Process(child.pid).create_time()
-    return Proc(name, child.pid, started, str(log), tuple(cmd), port, meta or {})
+    if niceness:
+        _yield_cpu(child.pid, niceness)
+    return Proc(name, child.pid, started, str(log), tuple(argv), port, meta or {})
+
+
+def _yield_cpu(pid: int, niceness: int) -> None:
+    """`nice` alone does not reach other sessions where Linux groups each session's CPU time
+    (autogroup, on by default in many distributions): a new session is a group of its own, and
+    groups share the CPU as equals whatever their threads' niceness. The group's own niceness
+    does (sched(7)); a kernel without autogroup has no such file, and `nice` suffices there."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
 
 
 class Outcome(enum.Enum):

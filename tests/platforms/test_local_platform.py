@@ -78,7 +78,8 @@ def test_a_dry_run_shows_the_ports_up_would_use(tmp_path, monkeypatch, capsys) -
         again = platform.plan(load())
     said = capsys.readouterr().out
     assert again.ports["router"] != first.ports["router"]
-    assert f"port {first.ports['router']} is taken: router uses" in said
+    # (said of the default port: earlier tests may have left it, or others, in TIME_WAIT)
+    assert f"is taken: router uses {again.ports['router']} instead" in said
     assert f"--port {again.ports['router']}" in said
     assert not (tmp_path / "state").exists()
 

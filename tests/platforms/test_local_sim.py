@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -28,12 +29,17 @@ def test_a_simulated_stack_passes_smoke_and_the_routing_check(tmp_path) -> None:
         assert routing_check.run(where).passed
         saved = json.loads(state.path().read_text())
         assert saved["endpoints"]["simulated"] is True
-        # Engines yield the CPU to the load generator and the router, threads included.
+        # Engines yield the CPU to the load generator and the router: each thread, and their
+        # session's CPU group where the kernel groups sessions (autogroup).
         mine = psutil.Process().nice()
         for proc in current.processes:
+            engine = proc.name.startswith("engine-")
             threads = psutil.Process(proc.pid).threads()
             niceness = {psutil.Process(t.id).nice() for t in threads}
-            assert niceness == ({min(mine + 10, 19)} if proc.name.startswith("engine-") else {mine})
+            assert niceness == ({min(mine + 10, 19)} if engine else {mine})
+            group = Path(f"/proc/{proc.pid}/autogroup")
+            if group.exists():
+                assert group.read_text().split()[-1] == ("10" if engine else "0"), proc.name
 
 
 @pytest.mark.parametrize("routing", ["session", "prefixaware"])

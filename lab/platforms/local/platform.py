@@ -106,7 +106,8 @@ class LocalPlatform:
             plan.ports[name] = port
             command, env = _engine_launch(profile, weights, index, port)
             env.pop("VLLM_API_KEY", None)
-            plan.steps.append(f"{name}: {_env_line(env)} {shlex.join(command)}")
+            line = shlex.join(["nice", "-n", str(ENGINE_NICENESS), *command])
+            plan.steps.append(f"{name}: {_env_line(env)} {line}")
             urls.append(endpoints.loopback(port))
         router = processes.claim_port(ROUTER_PORT, taken, "router")
         metrics = processes.claim_port(ROUTER_METRICS_PORT, taken, "router metrics")
@@ -202,7 +203,9 @@ class LocalPlatform:
             raise LabError(processes.said(old, Outcome.NOT_OURS))
         weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
         command, env = _engine_launch(profile, weights, index, old.port)
-        proc = processes.spawn(old.name, command, Path(old.log), env=env, port=old.port)
+        proc = processes.spawn(
+            old.name, command, Path(old.log), env=env, port=old.port, niceness=ENGINE_NICENESS
+        )
         current.processes[current.processes.index(old)] = proc
         state.save(current)
         _wait_engines([Engine(old.name, endpoints.loopback(old.port))], [proc], 600)
@@ -385,13 +388,10 @@ def router_problems(profile: Profile) -> list[str]:
 def _engine_launch(
     profile: Profile, weights: str, index: int, port: int
 ) -> tuple[list[str], dict[str, str]]:
-    """(command, environment) of engine `index`: vLLM, or lab.sim where the profile says; at
-    a lower CPU priority than the load generator and the router (ENGINE_NICENESS)."""
+    """(command, environment) of engine `index`: vLLM, or lab.sim where the profile says."""
     if profile.engine.simulated:
-        command, env = sim_command(profile, port, f"engine-{index}"), sim_env(index)
-    else:
-        command, env = engine_command(profile, weights, port), engine_env(profile, index)
-    return ["nice", "-n", str(ENGINE_NICENESS), *command], env
+        return sim_command(profile, port, f"engine-{index}"), sim_env(index)
+    return engine_command(profile, weights, port), engine_env(profile, index)
 
 
 def _start_engine(
@@ -401,7 +401,8 @@ def _start_engine(
     name = f"engine-{index}"
     port = processes.claim_port(ENGINE_PORT + index, taken, name)
     command, env = _engine_launch(profile, weights, index, port)
-    proc = processes.spawn(name, command, state.logs_dir() / f"{name}.log", env=env, port=port)
+    log = state.logs_dir() / f"{name}.log"
+    proc = processes.spawn(name, command, log, env=env, port=port, niceness=ENGINE_NICENESS)
     _record(current, proc)
     what = "a simulated engine (lab.sim)" if profile.engine.simulated else "vLLM"
     say(f"⏳ {name}: starting {what} on port {port} (log: {proc.log})")
