@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -285,7 +285,7 @@ ROUTING = {
 }
 
 
-def _need(found: object, reason: str) -> None:
+def _need(found: Sized, reason: str) -> None:
     """LookupError(reason) when nothing was found: the metric is n/a (reason) on that side."""
-    if not len(found):  # type: ignore[arg-type]
+    if not len(found):
         raise LookupError(reason)
