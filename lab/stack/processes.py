@@ -58,7 +58,7 @@ def spawn(
     """Start `cmd` in a new session (its own process group), output appended to `log`;
     `niceness` above 0 lowers its CPU priority (see `_yield_cpu`)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["nice", "-n", str(niceness), *cmd] if niceness else list(cmd)
+    argv = niced(cmd, niceness)
     with log.open("ab") as out:
         child = subprocess.Popen(
             argv,
@@ -72,6 +72,11 @@ def spawn(
     if niceness:
         _yield_cpu(child.pid, niceness)
     return Proc(name, child.pid, started, str(log), tuple(argv), port, meta or {})
+
+
+def niced(cmd: Sequence[str], niceness: int) -> list[str]:
+    """`cmd` as `spawn` runs it at `niceness` (a dry run's plan shows the same line)."""
+    return ["nice", "-n", str(niceness), *cmd] if niceness else list(cmd)
 
 
 def _yield_cpu(pid: int, niceness: int) -> None:

@@ -106,7 +106,7 @@ class LocalPlatform:
             plan.ports[name] = port
             command, env = _engine_launch(profile, weights, index, port)
             env.pop("VLLM_API_KEY", None)
-            line = shlex.join(["nice", "-n", str(ENGINE_NICENESS), *command])
+            line = shlex.join(processes.niced(command, ENGINE_NICENESS))
             plan.steps.append(f"{name}: {_env_line(env)} {line}")
             urls.append(endpoints.loopback(port))
         router = processes.claim_port(ROUTER_PORT, taken, "router")
