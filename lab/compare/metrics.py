@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -171,14 +171,48 @@ def measure(family: str, level: LevelData, per_request_hits: bool) -> tuple[stat
     return _counter_hits(level)
 
 
+def _units(samples: Iterable[Sample]) -> list[list[Sample]]:
+    """What a bootstrap resamples: each conversation whole where requests belong to one (a
+    routing level: a conversation's requests share its prefix, its engine and its user's
+    pace, and under `ab --concurrent` its arm, so they are not independent draws; resampling
+    them one by one would claim more than the level saw), else each request on its own."""
+    conversations: dict[str, list[Sample]] = defaultdict(list)
+    alone = []
+    for s in samples:
+        if s.session:
+            conversations[s.session].append(s)
+        else:
+            alone.append([s])
+    return [*conversations.values(), *alone]
+
+
+def _word(units: list[list[Sample]]) -> str:
+    return "requests" if all(len(u) == 1 for u in units) else "conversations"
+
+
 def _latency(family: str, level: LevelData) -> tuple[stats.Measure, str]:
-    if family == "itl":
-        groups = tuple(np.array(s.itl_ms) for s in level.ok if s.itl_ms)
-        _need(groups, "no token gaps recorded")
-        return stats.ClusteredQuantiles(groups, PERCENTILES), "requests (gaps resampled by request)"
-    data = np.array(summary.values(level.samples, f"{family}_ms"))
-    _need(data, f"no {LATENCIES[family]} recorded")
-    return stats.Quantiles(data, PERCENTILES), "requests"
+    return _quantiles(level.ok, f"{family}_ms", PERCENTILES)
+
+
+def _quantiles(
+    samples: Iterable[Sample], field: str, qs: tuple[float, ...]
+) -> tuple[stats.Measure, str]:
+    """Percentiles of a latency over successful requests, resampled by _units. Token gaps (ITL)
+    are pooled over requests, so a request's gaps are always resampled together."""
+    units = _units(samples)
+    word = _word(units)
+    missing = (
+        "no token gaps recorded" if field == "itl_ms" else f"no {LATENCIES[field[:-3]]} recorded"
+    )
+    if field == "itl_ms" or word == "conversations":
+        groups = tuple(g for u in units if len(g := np.array(summary.values(u, field))))
+        _need(groups, missing)
+        if word == "requests":
+            word = "requests (gaps resampled by request)"
+        return stats.ClusteredQuantiles(groups, qs), word
+    data = np.array(summary.values((s for u in units for s in u), field))
+    _need(data, missing)
+    return stats.Quantiles(data, qs), word
 
 
 def windows(level: LevelData) -> tuple[np.ndarray, float]:
@@ -203,17 +237,25 @@ def _throughput(level: LevelData) -> tuple[stats.Measure, str]:
     return stats.Means(values), f"{len(values)} time windows of {width:.1f} s"
 
 
+def _share(
+    units: list[list[Sample]], counted: Callable[[Sample], bool]
+) -> tuple[stats.Measure, str]:
+    """The share of requests that `counted` holds for, over _units."""
+    hits = np.array([sum(counted(s) for s in u) for u in units], dtype=float)
+    return stats.PooledRatio(hits, np.array([len(u) for u in units], dtype=float)), _word(units)
+
+
 def _errors(level: LevelData) -> tuple[stats.Measure, str]:
-    flags = np.array([0.0 if s.ok else 1.0 for s in level.measured])
-    _need(flags, outcomes.NO_REQUESTS)
-    return stats.Means(flags[:, None]), "requests"
+    units = _units(level.measured)
+    _need(units, outcomes.NO_REQUESTS)
+    return _share(units, lambda s: not s.ok)
 
 
 def _attainment(level: LevelData) -> tuple[stats.Measure, str]:
     """Requests that met the SLO (requests.csv's slo_ok; a failure did not)."""
-    flags = np.array([float(bool(s.slo_ok)) for s in level.measured if s.slo_ok is not None])
-    _need(flags, NO_SLO)
-    return stats.Means(flags[:, None]), "requests"
+    units = _units(s for s in level.measured if s.slo_ok is not None)
+    _need(units, NO_SLO)
+    return _share(units, lambda s: bool(s.slo_ok))
 
 
 def _goodput(level: LevelData) -> tuple[stats.Measure, str]:
@@ -226,11 +268,11 @@ def _goodput(level: LevelData) -> tuple[stats.Measure, str]:
 
 
 def _request_hits(level: LevelData) -> tuple[stats.Measure, str]:
-    told = [s for s in level.ok if s.cached_tokens is not None and s.prompt_tokens]
-    _need(told, "no cached-token figures")
-    cached = np.array([s.cached_tokens for s in told], dtype=float)
-    prompt = np.array([s.prompt_tokens for s in told], dtype=float)
-    return stats.PooledRatio(cached, prompt), "requests (cached / prompt tokens)"
+    units = _units(s for s in level.ok if s.cached_tokens is not None and s.prompt_tokens)
+    _need(units, "no cached-token figures")
+    cached = np.array([sum(s.cached_tokens or 0 for s in u) for u in units], dtype=float)
+    prompt = np.array([sum(s.prompt_tokens for s in u) for u in units], dtype=float)
+    return stats.PooledRatio(cached, prompt), f"{_word(units)} (cached / prompt tokens)"
 
 
 def _counter_hits(level: LevelData) -> tuple[stats.Measure, str]:
@@ -262,9 +304,7 @@ def _balance(level: LevelData) -> tuple[stats.Measure, str]:
 
 
 def _median_ttft(samples: Iterable[Sample]) -> tuple[stats.Measure, str]:
-    data = np.array([s.ttft_ms for s in samples if s.ttft_ms is not None])
-    _need(data, "no TTFT recorded")
-    return stats.Quantiles(data, (50,)), "requests"
+    return _quantiles(samples, "ttft_ms", (50,))
 
 
 def _busiest_engine(level: LevelData) -> tuple[stats.Measure, str]:

@@ -118,7 +118,7 @@ def test_a_warm_prefix_cache_is_a_significant_better_hit_rate(tmp_path, monkeypa
     hit = row(rows(tmp_path / "o"), "routing", "prefix_cache_hit_rate")
     assert hit["verdict"] == BETTER and hit["significant"] == "True" and hit["gated"] == "True"
     assert float(hit["ci_low"]) > 0.05 and float(hit["p_adjusted"]) < 0.001
-    assert hit["units"] == "requests (cached / prompt tokens)"
+    assert hit["units"] == "conversations (cached / prompt tokens)"  # resampled whole
     assert hit["noise"] == "within-run only"
 
 
@@ -290,7 +290,9 @@ def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(
         "ttft_first_round_p50", "ttft_later_rounds_p50",
     ):  # fmt: skip
         hit = row(found, "routing", metric)
-        assert hit["verdict"] != NA and hit["units"].startswith("requests"), hit
+        # A conversation's requests are resampled together; balance counts requests.
+        unit = "requests" if metric == "engine_balance" else "conversations"
+        assert hit["verdict"] != NA and hit["units"].startswith(unit), hit
     # Each from its own rounds' requests.
     first = float(row(found, "routing", "ttft_first_round_p50")["a"])
     later = float(row(found, "routing", "ttft_later_rounds_p50")["a"])

@@ -48,7 +48,7 @@ def test_session_and_prefix_aware_routing_raise_the_hit_rate_significantly(
         found = compared(round_robin, routed, tmp_path / f"compare-{routing}")
         hit, errors = found["prefix_cache_hit_rate"], found["error_rate"]
         assert float(errors["a"]) == float(errors["b"]) == 0
-        assert hit["units"] == "requests (cached / prompt tokens)"
+        assert hit["units"] == "conversations (cached / prompt tokens)"  # resampled whole
         figures = {m: (r["a"], r["b"], r["p_value"], r["verdict"]) for m, r in found.items()}
         assert hit["verdict"] == BETTER and hit["significant"] == "True", (routing, figures)
         if routing == "session":

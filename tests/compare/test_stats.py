@@ -3,12 +3,16 @@ run's figure with its within-run noise, and the random-effects difference of two
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from lab.compare import stats
+from lab.compare import metrics, stats
+from lab.compare.metrics import LevelData
 from lab.compare.stats import Estimate, Source
+from lab.results.summary import Sample
 
 
 def lognormal(n: int, seed: int, scale: float = 1.0, sd: float = 0.3) -> np.ndarray:
@@ -172,3 +176,30 @@ def test_three_runs_a_side_find_a_30_percent_shift_where_no_rank_test_can() -> N
         ps.append(p_up(stats.difference(a, b, sources, True)))
     assert np.median(ps) < 0.005
     assert scipy_stats.mannwhitneyu([1, 2, 3], [4, 5, 6], alternative="less").pvalue == 0.05
+
+
+def test_a_routing_levels_requests_are_resampled_by_conversation() -> None:
+    """Known answer: when every request of a conversation has its conversation's TTFT, the
+    level holds 60 independent values, not 300: its within-run noise is that of the 60
+    conversations' values bootstrapped on their own. Resampled one by one, the requests would
+    claim about five times less. A throughput level's requests (no conversation) stay units."""
+    ttft = np.random.default_rng(8).lognormal(4.0, 0.5, 60)
+
+    def request(session: str, value: float) -> Sample:
+        return Sample(0, "l", session, "0", "e", 10, 4, 0, value, 1, value, (), True, "", "run")
+
+    def within(measure: stats.Measure) -> float:
+        found = stats.estimates(measure, True, 4000, np.random.default_rng(9))[0]
+        assert isinstance(found, Estimate) and found.within is not None
+        return found.within
+
+    routing = [request(f"s{i}", v) for i, v in enumerate(ttft) for _ in range(5)]
+    measure, word = metrics.measure("ttft", LevelData(routing), True)
+    assert word == "conversations"
+    by_conversation = within(measure)
+    assert by_conversation == pytest.approx(within(stats.Quantiles(ttft, (50,))), rel=0.15)
+    measure, word = metrics.measure(
+        "ttft", LevelData([replace(r, session="") for r in routing]), True
+    )
+    assert word == "requests"
+    assert within(measure) < 0.4 * by_conversation
