@@ -290,8 +290,10 @@ def test_routing_logics_are_compared_on_latency_beside_hits_and_balance(
         "ttft_first_round_p50", "ttft_later_rounds_p50",
     ):  # fmt: skip
         hit = row(found, "routing", metric)
-        # A conversation's requests are resampled together; balance counts requests.
-        unit = "requests" if metric == "engine_balance" else "conversations"
+        # A conversation's requests are resampled together; its first round is one request,
+        # and balance counts requests.
+        alone = metric in ("engine_balance", "ttft_first_round_p50")
+        unit = "requests" if alone else "conversations"
         assert hit["verdict"] != NA and hit["units"].startswith(unit), hit
     # Each from its own rounds' requests.
     first = float(row(found, "routing", "ttft_first_round_p50")["a"])
