@@ -15,10 +15,10 @@ import threading
 import time
 
 import psutil
-from rich.console import Console
 from rich.table import Table
 
 from lab.config import profile
+from lab.console import out
 from lab.platforms.local.platform import LocalPlatform
 from lab.stack import processes, state
 
@@ -78,7 +78,7 @@ def main() -> None:
     table.add_row("total", f"{total:.1f}")
     table.add_row("peak memory, PSS", f"{peak['pss'] / 2**30:.2f} GiB")
     table.add_row("peak memory, RSS", f"{peak['rss'] / 2**30:.2f} GiB")
-    Console().print(table)
+    out.print(table)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from lab.config import profile
 from lab.config.profile import CapacityScenario
+from lab.console import out
 from lab.load import lifecycle, scenarios
 from lab.platforms import Platform
 from lab.stack import state
@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
     lab = profile.load(args.profile, [] if args.real else SIMULATED)
-    (search,) = [s for s in lab.scenarios if s.kind == "capacity"]
+    (search,) = [s for s in lab.scenarios if isinstance(s, CapacityScenario)]
     grid = rates(args.rates or DEFAULT_RATES["real" if args.real else "sim"])
     sweep = sweep_profile(lab, search, grid, work)
     found = []
@@ -110,18 +110,18 @@ def stack(lab: profile.Profile) -> Iterator[tuple[Platform | None, State]]:
         lifecycle.down()
 
 
-def run_search(lab: profile.Profile, current: State, platform: Platform | None, out: Path) -> dict:
+def run_search(lab: profile.Profile, current: State, platform: Platform | None, base: Path) -> dict:
     began = time.monotonic()
-    folder = scenarios.run(lab, current, ["capacity"], out, platform)
+    folder = scenarios.run(lab, current, ["capacity"], base, platform)
     result = json.loads((folder / "capacity" / "summary.json").read_text())["capacity"]
     return {"what": "search", "seconds": time.monotonic() - began, "folder": folder,
             "capacity": result["capacity_rps"], "levels": len(result["steps"]),
             "note": result["statement"]}  # fmt: skip
 
 
-def run_sweep(lab: profile.Profile, current: State, platform: Platform | None, out: Path) -> dict:
+def run_sweep(lab: profile.Profile, current: State, platform: Platform | None, base: Path) -> dict:
     began = time.monotonic()
-    folder = scenarios.run(lab, current, ["sweep"], out, platform)
+    folder = scenarios.run(lab, current, ["sweep"], base, platform)
     levels = json.loads((folder / "sweep" / "summary.json").read_text())["levels"]
     met = [(f["offered_rps"], f["slo_met"]) for f in levels.values()]
     first_fail = next((rate for rate, ok in met if not ok), None)
@@ -147,10 +147,9 @@ def show(found: list[dict], search: CapacityScenario, grid: list[float]) -> None
             distance = f"{100 * (f['capacity'] - reference) / reference:+.1f}%"
         capacity = "-" if f["capacity"] is None else f"{f['capacity']:g}"
         table.add_row(f["what"], f"{f['seconds']:.0f}", str(f["levels"]), capacity, distance)
-    console = Console()
-    console.print(table)
+    out.print(table)
     for f in found:
-        console.print(f"{f['what']}: {f['note']} ({f['folder']})")
+        out.print(f"{f['what']}: {f['note']} ({f['folder']})")
 
 
 if __name__ == "__main__":

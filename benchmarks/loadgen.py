@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from rich.console import Console
 from rich.table import Table
 
 from lab.config import model
 from lab.config.profile import ThroughputScenario
+from lab.console import out
 from lab.load import levels, locust
 from lab.results import summary
 from lab.results.summary import CpuSample
@@ -229,7 +229,7 @@ def main() -> None:
         show(results, args, tpot)
         found[f"tpot_{tpot:g}_ms"] = {k: [vars(f) for f in v] for k, v in results.items()}
         saved.write_text(json.dumps(found, indent=2))
-    Console().print(f"figures: {saved}")
+    out.print(f"figures: {saved}")
 
 
 def measure(args: argparse.Namespace, tpot: float) -> dict[str, list[Figures]]:
@@ -248,7 +248,7 @@ def measure(args: argparse.Namespace, tpot: float) -> dict[str, list[Figures]]:
             theirs = figures(trace, args.users)
             for name, found in zip(clients, (one, many, theirs), strict=True):
                 results[name].append(found)
-            Console().print(f"TPOT {tpot:g} ms: repeat {repeat + 1}/{args.repeat} done ({work})")
+            out.print(f"TPOT {tpot:g} ms: repeat {repeat + 1}/{args.repeat} done ({work})")
     return results
 
 
@@ -275,14 +275,14 @@ def show(results: dict[str, list[Figures]], args: argparse.Namespace, tpot: floa
             low, mid, high = min(values), statistics.median(values), max(values)
             cells.append(f"{fmt.format(mid)} ({fmt.format(low)}-{fmt.format(high)})")
         table.add_row(name, *cells)
-    Console().print(table)
+    out.print(table)
     # Ratios within each repeat (side by side on the same machine), then their spread.
     theirs = [r.cpu_ms_per_1000_chunks for r in results["vllm bench serve"]]
     one = [r.cpu_ms_per_1000_chunks for r in results["Locust, 1 process"]]
     for name, runs in results.items():
         ratios = [r.cpu_ms_per_1000_chunks / t for r, t in zip(runs, theirs, strict=True)]
         to_one = [r.cpu_ms_per_1000_chunks / o for r, o in zip(runs, one, strict=True)]
-        Console().print(
+        out.print(
             f"{name}: CPU per chunk {_spread(ratios)} x vllm bench serve's, "
             f"{_spread(to_one)} x one Locust process's"
         )

@@ -35,11 +35,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
-from rich.console import Console
 from rich.table import Table
 
 from lab.config import commandlines, model, profile
 from lab.config.profile import ThroughputScenario
+from lab.console import out
 from lab.load import levels, lifecycle, locust
 from lab.results import summary
 from lab.sim import SimOptions, running
@@ -211,8 +211,8 @@ def against_sim(args: argparse.Namespace, work: Path) -> None:
             f"{ours.together:.0%} / {theirs.together:.0%}",
             f"{os.getloadavg()[0]:.1f}",  # a shared machine's other work delays every client
         )
-    Console().print(table)
-    Console().print(f"(engine and arrival columns: lab run / vllm run; files in {work})")
+    out.print(table)
+    out.print(f"(engine and arrival columns: lab run / vllm run; files in {work})")
 
 
 # --- against the real stack -----------------------------------------------------------------
@@ -283,7 +283,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             f"{lab['p50_e2e_ms']:.0f}",
             f"{vllm['median_e2el_ms']:.0f}",
         )
-    Console().print(table)
+    out.print(table)
 
 
 def main() -> None:
@@ -301,7 +301,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lab-vs-vllm-"))
     began = time.monotonic()
     (against_sim if args.against == "sim" else against_stack)(args, work)
-    Console().print(f"done in {time.monotonic() - began:.0f} s")
+    out.print(f"done in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":
