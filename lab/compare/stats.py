@@ -327,3 +327,21 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
     spread = sum(c**2 / dof for c, dof in terms)
     welch = within**2 / spread if spread else np.inf
     return made(float(np.sqrt(within)), float(welch), "within-run only")
+
+
+def paired(a: list[Estimate], b: list[Estimate], log: bool) -> Change:
+    """B against A over repetitions that ran side by side, each repetition a pair (a[i] beside
+    b[i]): the mean of the pairs' differences on the test's scale, its standard error from their
+    spread (Student's paired t-test, df = pairs - 1). What slowed the machine during a
+    repetition slowed both arms and cancels; how each arm's own queueing went in it does not,
+    and is in the spread. At least two pairs."""
+    diffs = np.array([eb.y - ea.y for ea, eb in zip(a, b, strict=True)])
+    mean_a, mean_b = float(np.mean([e.y for e in a])), float(np.mean([e.y for e in b]))
+    side_a, side_b = (float(np.exp(m)) if log else m for m in (mean_a, mean_b))
+    d, n = float(diffs.mean()), len(diffs)
+    se = float(diffs.std(ddof=1) / np.sqrt(n))
+    noise = f"{n} side-by-side repetitions, paired (df {n - 1})"
+    if se == 0:
+        reason = "" if d == 0 else "no spread to judge by"
+        return Change(side_a, side_b, d, se, n - 1, log, noise, None, reason)
+    return Change(side_a, side_b, d, se, n - 1, log, noise, float(student.sf(d / se, n - 1)))

@@ -1,7 +1,8 @@
 """Side-by-side A/B (`lab ab --concurrent`): both configurations up at once on the local
 platform, each with its own engines, router, ports and state directory; one load generator
 sends each request (or each conversation) at random to A or B (lab.inproc.arms), so the drift of
-a shared machine falls on both alike and the requests are fair units again.
+a shared machine falls on both alike; `compare` takes each repetition's two arms as a pair
+(lab.compare.stats.paired).
 
 Each arm gets half the scenario's load: the users and rates are the scenario's, split between
 the arms, so the machine carries what a single run carries and its CPU contention is the one

@@ -203,3 +203,26 @@ def test_a_routing_levels_requests_are_resampled_by_conversation() -> None:
     )
     assert word == "requests"
     assert within(measure) < 0.4 * by_conversation
+
+
+def test_side_by_side_repetitions_are_students_paired_t_test() -> None:
+    """Known answer: scipy's paired t-test on the pairs' log figures. The drift common to each
+    pair (a repetition ×1 to ×8 as slow for both arms) cancels; B's 10% does not."""
+    rng = np.random.default_rng(21)
+    drift = np.log([1.0, 8.0, 2.0, 4.0, 1.5])
+    ys_a = drift + rng.normal(0, 0.03, 5)
+    ys_b = drift + np.log(1.1) + rng.normal(0, 0.03, 5)
+
+    def runs(ys: np.ndarray) -> list[Estimate]:
+        return [Estimate(float(np.exp(y)), float(y), 0.0009, 200) for y in ys]
+
+    change = stats.paired(runs(ys_a), runs(ys_b), log=True)
+    expected = scipy_stats.ttest_rel(ys_b, ys_a, alternative="greater")
+    assert change.p_up == pytest.approx(expected.pvalue)
+    assert change.d == pytest.approx(np.mean(ys_b - ys_a)) and change.df == 4
+    assert change.p_up < 0.05
+    # As interleaved runs (unpaired, each side's spread as its noise) the drift drowns it.
+    a, b = runs(ys_a), runs(ys_b)
+    sources = [s for s in (stats.source("A", a), stats.source("B", b)) if s]
+    unpaired = stats.difference(a, b, sources, log=True)
+    assert unpaired.p_up is not None and unpaired.p_up > 0.3

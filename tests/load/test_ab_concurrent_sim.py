@@ -44,17 +44,19 @@ def started(monkeypatch, tmp_path) -> list[int]:
     return pids
 
 
-def ab(tmp_path: Path, *options: str) -> int:
+def ab(tmp_path: Path, *options: str, repeat: int = 1) -> int:
     sets = [f"--set-{side}={s}" for side in "ab" for s in COMMON]
     return main(
-        ["ab", "cpu-quick", "cpu-quick", "--concurrent", "--repeat", "1", "--scenario",
+        ["ab", "cpu-quick", "cpu-quick", "--concurrent", "--repeat", str(repeat), "--scenario",
          "throughput", "--platform", "local", "--out", str(tmp_path / "results"), *sets,
          *options]
     )  # fmt: skip
 
 
 def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsys) -> None:
-    code = ab(tmp_path, "--set-b=engine.test_delay={ttft_share: 0.2}", "--fail-on-regression")
+    # Three repetitions: side by side, as interleaved, the runs are the units of the verdict.
+    delay = "--set-b=engine.test_delay={ttft_share: 0.2}"
+    code = ab(tmp_path, delay, "--fail-on-regression", repeat=3)
     said = capsys.readouterr().out
     (folder,) = (tmp_path / "results").iterdir()
 
@@ -67,7 +69,8 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsy
     # One load generator, its requests split about evenly and each arm's requests at its own
     # router; the delay is recorded in B's manifest, not in A's.
     plan = json.loads((folder / "ab.json").read_text())
-    (run,) = plan["runs"]
+    run = plan["runs"][0]
+    assert len(plan["runs"]) == 3
     with (folder / run["mixed"] / "throughput" / "requests.csv").open() as file:
         rows = list(csv.DictReader(file))
     arms = [r["arm"] for r in rows]
@@ -85,12 +88,13 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsy
         assert mine == {"engine-0": mixed[f"{side}/engine-0"]}
         assert mine["engine-0"]["requests"] >= arms.count(side)
 
-    # compare reads A/ and B/ as it reads interleaved runs, and its gate fails on B's TTFT.
-    assert [len(runsets.load(folder / side).runs) for side in "AB"] == [1, 1]
+    # compare reads A/ and B/, each repetition a pair, and its gate fails on B's TTFT.
+    assert [len(runsets.load(folder / side).runs) for side in "AB"] == [3, 3]
     assert code == 1, said
     verdicts = list(csv.DictReader((folder / "compare" / "compare.csv").open()))
     ttft = [v for v in verdicts if v["metric"] == "ttft_p50" and v["level"] == "c4"]
     assert ttft and ttft[0]["verdict"] == "worse", ttft
+    assert ttft[0]["units"] == "side-by-side repetitions: 3 pairs", ttft
 
     # The time-stratified view: B slower in (nearly) every window, by about the set share.
     view = json.loads((folder / "windows.json").read_text())["units"]["throughput/c4"]["ttft_ms"]
