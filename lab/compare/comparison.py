@@ -4,7 +4,8 @@ decision over the gated metrics, with Holm's correction (lab.compare.gate).
 
 Each run's figure of a metric carries its own sampling noise (lab.compare.estimates); the
 difference of the two sides also carries run-to-run drift, estimated from the sides' repeated
-runs and from a noise profile (lab.compare.noise). A change is better or worse when it is
+runs and from a noise profile (lab.compare.noise); side-by-side repetitions (ab --concurrent)
+are compared as pairs instead. A change is better or worse when it is
 significant (for a gated metric after Holm's correction over the whole gate, for the others at
 alpha on its own) and beyond the metric's threshold. Without any estimate of run-to-run noise
 (one run a side, no noise profile) only the runs' own sampling noise is known: a change that

@@ -13,6 +13,7 @@ figure is the configuration's true value, plus the drift of the machine at that 
 variance comes from `Source`s, sets of repeated runs of one configuration: a side that is a
 folder of runs, or a recorded noise profile; pooled, it gives the test its degrees of freedom.
 With no source, only within-run noise is known, and the caller must not claim more than that.
+`paired` compares side-by-side repetitions, each A beside its B, on their differences.
 """
 
 from __future__ import annotations
@@ -302,17 +303,12 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
     sources' variance is kept (conservative). With runs of equal sizes this is Student's
     pooled t-test on the runs' figures. With no source, se² = W alone (within-run noise only,
     degrees of freedom by Welch–Satterthwaite)."""
-    mean_a, mean_b = float(np.mean([e.y for e in a])), float(np.mean([e.y for e in b]))
-    d = mean_b - mean_a
-    side_a, side_b = (float(np.exp(m)) if log else m for m in (mean_a, mean_b))
+    d = _mean(b) - _mean(a)
     parts = [(e.within, e.units, len(a)) for e in a] + [(e.within, e.units, len(b)) for e in b]
     within = sum(w / n**2 for w, _, n in parts if w is not None)
 
     def made(se: float, df: float, noise: str, untestable: str = "") -> Change:
-        if untestable or se == 0:
-            reason = untestable or ("" if d == 0 else "no spread to judge by")
-            return Change(side_a, side_b, d, se, df, log, noise, None, reason)
-        return Change(side_a, side_b, d, se, df, log, noise, float(student.sf(d / se, df)))
+        return _change(a, b, d, se, df, log, noise, untestable)
 
     if sources:
         df = sum(s.df for s in sources)
@@ -336,12 +332,30 @@ def paired(a: list[Estimate], b: list[Estimate], log: bool) -> Change:
     repetition slowed both arms and cancels; how each arm's own queueing went in it does not,
     and is in the spread. At least two pairs."""
     diffs = np.array([eb.y - ea.y for ea, eb in zip(a, b, strict=True)])
-    mean_a, mean_b = float(np.mean([e.y for e in a])), float(np.mean([e.y for e in b]))
-    side_a, side_b = (float(np.exp(m)) if log else m for m in (mean_a, mean_b))
-    d, n = float(diffs.mean()), len(diffs)
+    n = len(diffs)
     se = float(diffs.std(ddof=1) / np.sqrt(n))
     noise = f"{n} side-by-side repetitions, paired (df {n - 1})"
-    if se == 0:
-        reason = "" if d == 0 else "no spread to judge by"
-        return Change(side_a, side_b, d, se, n - 1, log, noise, None, reason)
-    return Change(side_a, side_b, d, se, n - 1, log, noise, float(student.sf(d / se, n - 1)))
+    return _change(a, b, float(diffs.mean()), se, n - 1, log, noise)
+
+
+def _mean(side: list[Estimate]) -> float:
+    return float(np.mean([e.y for e in side]))
+
+
+def _change(
+    a: list[Estimate],
+    b: list[Estimate],
+    d: float,
+    se: float,
+    df: float,
+    log: bool,
+    noise: str,
+    untestable: str = "",
+) -> Change:
+    """The Change of B against A with this difference and standard error; each side's figure
+    is the mean of its runs' (geometric for ratios). Nothing to test without a spread."""
+    side_a, side_b = (float(np.exp(m)) if log else m for m in (_mean(a), _mean(b)))
+    if untestable or se == 0:
+        reason = untestable or ("" if d == 0 else "no spread to judge by")
+        return Change(side_a, side_b, d, se, df, log, noise, None, reason)
+    return Change(side_a, side_b, d, se, df, log, noise, float(student.sf(d / se, df)))
