@@ -9,8 +9,8 @@ the arms, so the machine carries what a single run carries and its CPU contentio
 the profile was sized for (twice the load would overload the two cores the `cpu` profiles are
 sized for, and measure that instead). Each arm's figures are thus those of half the load.
 
-The stacks come up once and serve every repetition (--repeat), then go down; each repetition
-is one results folder per arm, so `compare` reads A/ and B/ as it reads interleaved runs:
+Both stacks come up fresh for every repetition (--repeat) and go down after it; each
+repetition is one results folder per arm, and `compare` reads A/ and B/ as pairs:
 
     results/ab-<UTC time>/
         ab.json            the plan: profiles, overrides, design, the runs
@@ -93,26 +93,36 @@ def run(
         "runs": [],
     }
     ab.save(folder, plan)
-    say(f"🔀 A/B side by side: both arms up at once on {platform}, {repeat} run(s) over both")
-    stacks: Stacks = {}
-    try:
-        for arm in arms:
-            with _environment("LAB_STATE_DIR", str(arm_state_dir(arm.label))):
-                stacks[arm.label] = lifecycle.up(arm.profile, platform)
-        for turn in range(1, repeat + 1):
-            say(f"🔀 run {turn}/{repeat}: A and B side by side")
+    say(f"🔀 A/B side by side: both arms up at once on {platform}, {repeat} run(s), each fresh")
+    for turn in range(1, repeat + 1):
+        say(f"🔀 run {turn}/{repeat}: A and B side by side")
+        with _both_up(arms, platform) as stacks:
             plan["runs"].append(_one_run(arms, stacks, names, folder))
-            ab.save(folder, plan)
-    finally:
-        for label in reversed(stacks):
-            with _environment("LAB_STATE_DIR", str(arm_state_dir(label))):
-                lifecycle.down()
+        ab.save(folder, plan)
     pairs = [(folder / r["A"], folder / r["B"]) for r in plan["runs"]]
     analysis = paired.analyse(pairs)
     say(f"⏱️  time-stratified view ({paired.write(folder, analysis)}):")
     for line in paired.lines(analysis):
         say(f"    {line}")
     return folder
+
+
+@contextlib.contextmanager
+def _both_up(arms: list[ab.Arm], platform: str) -> Iterator[Stacks]:
+    """Both arms brought up, each in its own state directory, and down again afterwards (also
+    after a failure or Ctrl-C). Fresh for every repetition, so that what a bring-up changes (an
+    engine's compile, where its threads landed) differs from pair to pair and is in the pairs'
+    spread, not a constant the paired test would take for the arms' difference."""
+    stacks: Stacks = {}
+    try:
+        for arm in arms:
+            with _environment("LAB_STATE_DIR", str(arm_state_dir(arm.label))):
+                stacks[arm.label] = lifecycle.up(arm.profile, platform)
+        yield stacks
+    finally:
+        for label in reversed(stacks):
+            with _environment("LAB_STATE_DIR", str(arm_state_dir(label))):
+                lifecycle.down()
 
 
 def arm_state_dir(label: str) -> Path:

@@ -32,12 +32,17 @@ def started(monkeypatch, tmp_path) -> list[int]:
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(paired, "WINDOW_S", 2.0)  # enough windows in a short level
     pids: list[int] = []
+    arms: list[list[int]] = []  # each bring-up's PIDs: A, B, A, B, … (fresh each repetition)
     real_up = lifecycle.up
 
     def up(*args, **kwargs):
         platform, current = real_up(*args, **kwargs)
-        assert gone(pids) == pids, "an arm went down before the other came up"
-        pids.extend(group_pids(current))
+        if len(arms) % 2:  # B: A of this repetition is still up beside it
+            assert gone(arms[-1]) == arms[-1], "an arm went down before the other came up"
+        else:  # A: the previous repetition's stacks are both down
+            assert not gone(pids), "a repetition's stacks were still up at the next one"
+        arms.append(group_pids(current))
+        pids.extend(arms[-1])
         return platform, current
 
     monkeypatch.setattr(lifecycle, "up", up)
