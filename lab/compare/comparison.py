@@ -41,10 +41,10 @@ FLOOR_RATIO = 10.0
 FLOOR_POINTS = 5.0
 WITHIN_ONLY = "within-run only"
 # Side by side the machine's drift falls on both arms alike, but each arm's own queue does not:
-# in real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out at
-# -29%, +104%, -28% and +294%, each "significant" on its requests or conversations. So the
-# repetitions are the units, each a pair (stats.paired); a single one is judged as any single
-# run is.
+# in ten real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out
+# anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one calling B
+# better. So the repetitions are the units, each a pair (stats.paired); a single one is judged
+# as any single run is.
 SIDE_BY_SIDE = (
     "A and B ran side by side (ab --concurrent): each repetition is a pair, so what slowed the "
     "machine during it cancels, and the spread of the pairs' differences (how each arm's own "
