@@ -284,11 +284,10 @@ def _counter_hits(level: LevelData) -> tuple[stats.Measure, str]:
 
 
 def _stickiness(level: LevelData) -> tuple[stats.Measure, str]:
-    homes: dict[str, Counter] = defaultdict(Counter)
-    for s in level.ok:
-        if s.session and s.engine:
-            homes[s.session][s.engine] += 1
-    shares = np.array([max(c.values()) / sum(c.values()) for c in homes.values()])
+    homes = [
+        Counter(s.engine for s in u) for u in _units(s for s in level.ok if s.session and s.engine)
+    ]
+    shares = np.array([max(c.values()) / c.total() for c in homes])
     _need(shares, "no sessions")
     return stats.Means(shares[:, None]), "sessions"
 
