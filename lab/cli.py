@@ -533,7 +533,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         "--concurrent",
         action="store_true",
         help="both up at once (local platform), one load spread over both at random; "
-        "--repeat runs on the same stacks (docs/ab.md)",
+        "each of the --repeat repetitions on stacks brought up afresh (docs/ab.md)",
     )
     for side in ("a", "b"):
         ab.add_argument(
