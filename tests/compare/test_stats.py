@@ -100,6 +100,23 @@ def test_folders_of_runs_are_students_pooled_t_test_on_the_runs_log_figures() ->
     assert change.noise == "A + B (df 4)"
 
 
+def test_runs_agreeing_closer_than_their_sampling_noise_are_judged_by_that_noise() -> None:
+    """Three runs a side within 1% of one another, each with a bootstrap sd of 17% (a p90 whose
+    resamples jump between two modes): the run-to-run variance is floored at the runs' own,
+    with the degrees of freedom of their units (Welch: 6 runs × 299), unpaired and paired."""
+    a, b = figures([0.0, 0.01, -0.01], 0.03, 300), figures([0.2, 0.21, 0.19], 0.03, 300)
+    sources = [s for s in (stats.source("A", a), stats.source("B", b)) if s]
+    for change in (stats.difference(a, b, sources, True), stats.paired(a, b, True)):
+        assert change.se == pytest.approx(np.sqrt(0.03 * 2 / 3))
+        assert change.df == pytest.approx(6 * 299)
+        assert change.p_up == pytest.approx(scipy_stats.t.sf(0.2 / change.se, 6 * 299))
+        assert change.noise.endswith(stats.FLOORED)
+    # runs spread more widely than their own noise keep their spread and df
+    wide = figures([0.0, 0.4, -0.4], 0.03, 300)
+    kept = stats.difference(wide, b, [s for s in (stats.source("A", wide),) if s], True)
+    assert kept.df == 2 and not kept.noise.endswith(stats.FLOORED)
+
+
 def _spread(runs: list[Estimate]) -> tuple[float, float, int]:
     found = stats.source("", runs)
     assert found is not None
