@@ -278,10 +278,11 @@ def assess(
         reasons = [str(e) for e in (*found_a, *found_b) if not isinstance(e, stats.Estimate)]
         reason = outcomes.NO_REQUESTS if outcomes.NO_REQUESTS in reasons else reasons[0]
         return Assessed(unit, metric, gated, None, reason, "", len(est_a), len(est_b))
-    if options.paired and len(est_a) == len(est_b) == len(found_a) == len(found_b) > 1:
-        change = stats.paired(est_a, est_b, metric.log)
-        method = f"side-by-side repetitions: {len(est_a)} pairs"
-        return Assessed(unit, metric, gated, change, "", method, len(est_a), len(est_b))
+    pairs = _pairs(found_a, found_b) if options.paired else []
+    if len(pairs) > 1:
+        change = stats.paired([a for a, _ in pairs], [b for _, b in pairs], metric.log)
+        method = f"side-by-side repetitions: {len(pairs)} pairs"
+        return Assessed(unit, metric, gated, change, "", method, len(pairs), len(pairs))
     sources = [
         s
         for s in (
@@ -298,6 +299,16 @@ def assess(
         method = side_a[0].methods.get(metric.family, "")
         n_a, n_b = est_a[0].units, est_b[0].units
     return Assessed(unit, metric, gated, change, "", method, n_a, n_b)
+
+
+def _pairs(found_a: list, found_b: list) -> list[tuple[stats.Estimate, stats.Estimate]]:
+    """Side by side: the repetitions both arms measured, each a pair (one arm's n/a drops its
+    pair, not the pairing)."""
+    return [
+        (a, b)
+        for a, b in zip(found_a, found_b, strict=True)
+        if isinstance(a, stats.Estimate) and isinstance(b, stats.Estimate)
+    ]
 
 
 def judge(assessed: Sequence[Assessed], options: Options) -> list[Row]:

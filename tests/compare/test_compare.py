@@ -183,6 +183,15 @@ def test_side_by_side_repetitions_are_pairs_whose_common_drift_cancels(
     slower = row(rows(tmp_path / "paired"), "c4", "ttft_p50")
     assert slower["verdict"] == WORSE and slower["units"] == "side-by-side repetitions: 4 pairs"
     assert float(slower["ci_low_pct"]) < 50 < float(slower["ci_high_pct"])
+    # one arm's level n/a in one repetition (its client the limit) drops that pair, not pairing
+    (first, *_) = sorted((tmp_path / "B").iterdir())
+    figures = first / "throughput" / "summary.json"
+    data = json.loads(figures.read_text())
+    data["levels"]["c4"]["client_limited"] = "locust used 0.97 of a core (bound 0.9)"
+    figures.write_text(json.dumps(data))
+    assert main([*args, "--out", str(tmp_path / "three")]) == 0
+    three = row(rows(tmp_path / "three"), "c4", "ttft_p50")
+    assert three["units"] == "side-by-side repetitions: 3 pairs" and three["n_a"] == "3"
     for folder in (tmp_path / "A").iterdir(), (tmp_path / "B").iterdir():
         for run in folder:
             edit_manifest(run, lambda manifest: manifest.pop("ab"))
