@@ -354,14 +354,14 @@ def _sampling(a: list[Estimate], b: list[Estimate]) -> tuple[float, float] | Non
 def _floored(
     var: float, df: float, within: float, sampling: tuple[float, float] | None
 ) -> tuple[float, float, str]:
-    """The run-to-run variance and its degrees of freedom, and words saying when it was floored:
-    never below the runs' mean sampling
-    variance `within`: a run's figure moves at least by its own sampling noise, while a few runs
-    can agree far more closely by chance, above all for a statistic whose sampling distribution
-    has two modes (on a quiet machine the routing level's TTFT p90 fell near 150 or near 100 ms,
-    its bootstrap sd 17%; three runs of one mode agreed within 1%, and 3-against-3 splits failed
-    the gate in 6 of 45 A/A comparisons). The floor is the bootstrap's, known from the runs'
-    many units, so it takes their degrees of freedom (Welch–Satterthwaite), not the runs'."""
+    """The run-to-run variance and its degrees of freedom (and words saying when it was floored),
+    never below the runs' mean sampling variance `within`: a run's figure moves at least by its
+    own sampling noise, while a few runs can agree far more closely by chance, above all for a
+    statistic whose sampling distribution has two modes (on a quiet machine the routing level's
+    TTFT p90 fell near 150 or near 100 ms, its bootstrap sd 17%; three runs of one mode agreed
+    within 1%, and 3-against-3 splits failed the gate in 6 of 45 A/A comparisons). The floor
+    is the bootstrap's, known from the runs' many units, so it takes their degrees of freedom
+    (Welch–Satterthwaite), not the runs'."""
     if var >= within or sampling is None:
         return var, df, ""
     return within, sampling[1], FLOORED
