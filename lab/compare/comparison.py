@@ -301,7 +301,9 @@ def assess(
     return Assessed(unit, metric, gated, change, "", method, n_a, n_b)
 
 
-def _pairs(found_a: list, found_b: list) -> list[tuple[stats.Estimate, stats.Estimate]]:
+def _pairs(
+    found_a: Sequence[stats.Estimate | str], found_b: Sequence[stats.Estimate | str]
+) -> list[tuple[stats.Estimate, stats.Estimate]]:
     """Side by side: the repetitions both arms measured, each a pair (one arm's n/a drops its
     pair, not the pairing)."""
     return [
