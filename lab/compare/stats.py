@@ -309,19 +309,18 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
     def made(se: float, df: float, noise: str, untestable: str = "") -> Change:
         return _change(a, b, d, se, df, log, noise, untestable)
 
-    sampling = _sampling(a, b)
+    within, welch = _sampling(a, b)
     if sources:
         df = sum(s.df for s in sources)
         within_sources = sum(s.df * s.within for s in sources) / df
         pooled = sum(s.df * s.var for s in sources) / df
-        var, dof, floored = _floored(pooled, df, within_sources, sampling)
+        var, dof, floored = _floored(pooled, df, within_sources, welch)
         k = 1 / len(a) + 1 / len(b)
-        within = sampling[0] if sampling else 0.0
         se = np.sqrt(k * var + max(0.0, within - k * within_sources))
         return made(float(se), dof, f"{' + '.join(s.name for s in sources)} (df {df}){floored}")
-    if sampling is None:
+    if welch is None:
         return made(0.0, 0.0, "none", "one value per run (engine counters)")
-    return made(float(np.sqrt(sampling[0])), sampling[1], "within-run only")
+    return made(float(np.sqrt(within)), welch, "within-run only")
 
 
 def paired(a: list[Estimate], b: list[Estimate], log: bool) -> Change:
@@ -332,39 +331,39 @@ def paired(a: list[Estimate], b: list[Estimate], log: bool) -> Change:
     each arm's own queueing went in it does not, and is in the spread. At least two pairs."""
     diffs = np.array([eb.y - ea.y for ea, eb in zip(a, b, strict=True)])
     n = len(diffs)
-    sampling = _sampling(a, b)  # the variance of the mean difference from sampling alone
-    own = n * sampling[0] if sampling else 0.0  # ... of one pair's difference
-    var, df, floored = _floored(float(diffs.var(ddof=1)), n - 1, own, sampling)
+    within, welch = _sampling(a, b)  # the variance of the mean difference from sampling alone
+    own = n * within  # ... of one pair's difference
+    var, df, floored = _floored(float(diffs.var(ddof=1)), n - 1, own, welch)
     noise = f"{n} side-by-side repetitions, paired (df {n - 1}){floored}"
     return _change(a, b, float(diffs.mean()), float(np.sqrt(var / n)), df, log, noise)
 
 
-def _sampling(a: list[Estimate], b: list[Estimate]) -> tuple[float, float] | None:
-    """The variance of B's mean minus A's from the runs' own sampling noise alone, with its
-    Welch–Satterthwaite degrees of freedom (their units); None when a run's is unknown."""
+def _sampling(a: list[Estimate], b: list[Estimate]) -> tuple[float, float | None]:
+    """The variance of B's mean minus A's from the runs' own sampling noise alone (of the runs
+    that know theirs), with its Welch–Satterthwaite degrees of freedom (their units); None when
+    a run does not know its own (an engine counter: one value a run)."""
     parts = [(e.within, e.units, len(a)) for e in a] + [(e.within, e.units, len(b)) for e in b]
-    if any(w is None for w, _, _ in parts):
-        return None
     within = sum(w / n**2 for w, _, n in parts if w is not None)
     terms = [(w / n**2, units - 1) for w, units, n in parts if w is not None and units > 1]
     spread = sum(c**2 / dof for c, dof in terms)
-    return within, float(within**2 / spread if spread else np.inf)
+    known = all(w is not None for w, _, _ in parts)
+    return within, (float(within**2 / spread if spread else np.inf) if known else None)
 
 
 def _floored(
-    var: float, df: float, within: float, sampling: tuple[float, float] | None
+    var: float, df: float, within: float, within_df: float | None
 ) -> tuple[float, float, str]:
     """The run-to-run variance and its degrees of freedom (and words saying when it was floored),
-    never below the runs' mean sampling variance `within`: a run's figure moves at least by its
-    own sampling noise, while a few runs can agree far more closely by chance, above all for a
-    statistic whose sampling distribution has two modes (on a quiet machine the routing level's
-    TTFT p90 fell near 150 or near 100 ms, its bootstrap sd 17%; three runs of one mode agreed
-    within 1%, and 3-against-3 splits failed the gate in 6 of 45 A/A comparisons). The floor
-    is the bootstrap's, known from the runs' many units, so it takes their degrees of freedom
-    (Welch–Satterthwaite), not the runs'."""
-    if var >= within or sampling is None:
+    never below the runs' mean sampling variance `within` (with `within_df`; None: unknown): a
+    run's figure moves at least by its own sampling noise, while a few runs can agree far more
+    closely by chance, above all for a statistic whose sampling distribution has two modes (on
+    a quiet machine the routing level's TTFT p90 fell near 150 or near 100 ms, its bootstrap sd
+    17%; three runs of one mode agreed within 1%, and 3-against-3 splits failed the gate in 6
+    of 45 A/A comparisons). The floor is the bootstrap's, known from the runs' many units, so
+    it takes their degrees of freedom (Welch–Satterthwaite), not the runs'."""
+    if var >= within or within_df is None:
         return var, df, ""
-    return within, sampling[1], FLOORED
+    return within, within_df, FLOORED
 
 
 def _mean(side: list[Estimate]) -> float:
