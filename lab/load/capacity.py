@@ -5,6 +5,13 @@ The search is a sequence of levels, each a Locust run of its own named by its ra
 does), then the bracket (last pass, first fail) is bisected, geometrically, until its upper end
 is within `precision` of its lower end. A step starts only if it fits in the time budget.
 
+A step whose verdict sampling noise could turn (it holds in fewer than `SURE` of the bootstrap
+resamples below) decides the bracket on a toss: near the SLO's attainment, one short step's
+share of good requests lands either side. Such a step is probed once more at the same rate,
+as a level of its own (`rate<r>-again`), and the rate is judged on both probes' requests
+together: twice the requests, about 1/sqrt(2) of the noise. The bracket takes each rate's
+latest verdict.
+
 A level passes when its requests meet the SLO (lab.config.slo). It says nothing of the stack
 when the load generator was the limit, by the rule every level is judged by
 (lab.results.summary.client_limit: requests sent late while the SLO held, or a Locust process
@@ -42,6 +49,7 @@ from lab.results.summary import Sample
 KV_FULL = 0.9  # KV-cache usage at which an engine is about to queue or preempt for memory
 QUEUED = 1.0  # requests waiting in the engines, on average over a level: they queue
 CONFIDENCE = 0.95  # of the interval; each end is one-sided at half the rest
+SURE = 0.9  # share of resamples below which a bracketing step's verdict is probed again
 RESAMPLES = 2000
 MIN_RATE = 0.01  # requests/s below which a search that never passed gives up
 FIRST_STEP_OVERHEAD = 5.0  # seconds a step takes beyond its duration, until one was timed
@@ -58,6 +66,7 @@ class Step:
     attainment: float | None
     error_rate: float
     confidence: float  # share of bootstrap resamples with the same verdict
+    probe: int  # 1, or 2 when the rate was probed again: the verdict is then both probes'
     sent_rps: float  # requests the generator actually sent per second
     late_share: float  # requests sent over summary.LATE_MS late
     client_cpu_busiest: float | None  # the busiest Locust process, share of one core
@@ -99,15 +108,20 @@ class Search:
             if not self._fits():
                 self.stopped = "time budget spent"
                 return
-            level = levels.capacity_level(self.scenario, rate)
+            probe = 1 + sum(s.rate == rate for s in self.steps)
+            level = levels.capacity_level(self.scenario, rate, again=probe > 1)
             started = self.clock()
             yield level
-            step = self._judge(level, rate, self.clock() - started)
+            step = self._judge(level, rate, probe, self.clock() - started)
             self.steps.append(step)
             if step.client_limited:
                 self.stopped = "load generator could not offer more"
                 return
-            rate = self._next()
+            rate = step.rate if self._unsure(step) else self._next()
+
+    def _unsure(self, step: Step) -> bool:
+        """Is this first probe of a rate a bracket end whose verdict noise could turn?"""
+        return step.probe == 1 and step.confidence < SURE and step.rate in self.bracket()
 
     def _fits(self) -> bool:
         longest = max(
@@ -140,34 +154,44 @@ class Search:
         """Is the first failure within `precision` above the last pass?"""
         return high <= low * (1 + self.scenario.precision) * (1 + 1e-9)  # 1e-9: float rounding
 
+    def verdicts(self) -> list[Step]:
+        """Each rate's latest step: a rate probed twice is judged on both probes together."""
+        return list({s.rate: s for s in self.steps}.values())
+
     def bracket(self) -> tuple[float | None, float | None]:
-        """(highest rate that passed, lowest that failed) among the steps the generator kept up
+        """(highest rate that passed, lowest that failed) among the rates the generator kept up
         with; the search only ever tries rates between them, so passes lie below failures."""
-        judged = [s for s in self.steps if not s.client_limited]
+        judged = [s for s in self.verdicts() if not s.client_limited]
         low = max((s.rate for s in judged if s.passed), default=None)
         high = min((s.rate for s in judged if not s.passed), default=None)
         return low, high
 
-    def _judge(self, level: Level, rate: float, seconds: float) -> Step:
+    def _judge(self, level: Level, rate: float, probe: int, seconds: float) -> Step:
+        """The step's verdict on the requests of every probe of its rate; the load generator,
+        its lag and the engines' gauges are this probe's own."""
         figures = self.figures[level.name]
-        samples = [
+        probes = {s.level for s in self.steps if s.rate == rate} | {level.name}
+        measured = [
             s
             for s in summary.read_samples(self.place / "requests.csv")
-            if s.level == level.name and s.measured
+            if s.level in probes and s.measured
         ]
-        attainment, error_rate = figures["slo_attainment"], figures["error_rate"]
+        own = [s for s in measured if s.level == level.name]
+        pooled = summary.summarize(measured)
+        attainment, error_rate = pooled["slo_attainment"], pooled["error_rate"]
         passed = self.slo.met(attainment, error_rate)
         cpu = summary.read_cpu(self.place / level.name / CPU_FILE)
         return Step(
             level=level.name,
             rate=rate,
             passed=passed,
-            client_limited=summary.client_limit(samples, cpu, passed),
+            client_limited=summary.client_limit(own, cpu, passed),
             attainment=attainment,
             error_rate=error_rate,
-            confidence=self._confidence(samples, passed, level.name),
-            sent_rps=_sent_rate(samples),
-            late_share=summary.late_share(samples),
+            confidence=self._confidence(measured, passed, level.name),
+            probe=probe,
+            sent_rps=_sent_rate(own),
+            late_share=summary.late_share(own),
             client_cpu_busiest=figures.get("client_cpu_busiest"),
             mean_waiting=figures.get("mean_waiting"),
             max_kv_cache_usage=figures.get("max_kv_cache_usage"),
@@ -175,8 +199,8 @@ class Search:
         )
 
     def _confidence(self, samples: list[Sample], passed: bool, name: str) -> float:
-        """Share of block-bootstrap resamples of the level's requests whose verdict is the
-        level's own."""
+        """Share of block-bootstrap resamples of the rate's requests whose verdict is the
+        step's own."""
         ordered = sorted(samples, key=lambda s: s.start)
         if not ordered:
             return 1.0
@@ -224,7 +248,7 @@ class Search:
 
     def _interval(self) -> dict[str, Any]:
         one_side = 1 - (1 - CONFIDENCE) / 2
-        judged = [s for s in self.steps if not s.client_limited]
+        judged = [s for s in self.verdicts() if not s.client_limited]
         sure_pass = [s.rate for s in judged if s.passed and s.confidence >= one_side]
         sure_fail = [s.rate for s in judged if not s.passed and s.confidence >= one_side]
         return {
@@ -239,8 +263,7 @@ class Search:
         """The first limit the rising load reached: the load generator, errors, the KV cache or
         the engines' queues, at the lowest rate where one showed; else, at the first failure,
         the engines' own latency (requests ran at once, but slower than the SLO allows)."""
-        ordered = sorted(self.steps, key=lambda s: s.rate)
-        for step in ordered:
+        for step in sorted(self.verdicts(), key=lambda s: s.rate):
             found = _limit_of(step, self.slo)
             if found:
                 return found[0], step.rate, found[1]

@@ -116,9 +116,9 @@ def _throughput_levels(s: ThroughputScenario) -> list[Level]:
     return closed + opened
 
 
-def capacity_level(s: CapacityScenario, rate: float) -> Level:
+def capacity_level(s: CapacityScenario, rate: float, again: bool = False) -> Level:
     """One step of a capacity search: open-loop arrivals at `rate` for the scenario's
-    duration."""
+    duration; `again` for the second probe of a rate (lab.load.capacity)."""
     users = capacity_users(rate, s)
     options = {
         "--lab-prompt-tokens": str(s.prompt_tokens),
@@ -126,7 +126,8 @@ def capacity_level(s: CapacityScenario, rate: float) -> Level:
         **arrivals(rate, s.burstiness),
     }
     # All users at once: a schedule must not wait for users still joining (lag is measured).
-    return Level(f"rate{rate:g}", "throughput.py", users, users * 10, s.duration, options)
+    name = f"rate{rate:g}" + ("-again" if again else "")
+    return Level(name, "throughput.py", users, users * 10, s.duration, options)
 
 
 def arrivals(rate: float, burstiness: float = 1.0) -> dict[str, str]:

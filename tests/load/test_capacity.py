@@ -41,7 +41,7 @@ class Clock:
         return self.now
 
 
-Model = Callable[[float], dict]  # rate -> good share, lag share, errors, gauges
+Model = Callable[[float], dict]  # rate -> good share, lag share, errors, gauges; per probe
 
 
 def knee(at: float, below: float = 1.0, above: float = 0.5, **gauges) -> Model:
@@ -57,7 +57,7 @@ def drive(search: capacity.Search, place: Path, model: Model, clock: Clock) -> l
     rows: list[dict] = []
     for level in search:
         rate = level.rate
-        assert rate is not None and level.name == f"rate{rate:g}"
+        assert rate is not None and level.name == f"rate{rate:g}" + "-again" * (rate in tried)
         said = model(rate)
         good = round(said["good"] * REQUESTS)
         late = round(said.get("late", 0.0) * REQUESTS)
@@ -219,22 +219,58 @@ def test_the_first_limit_reached_is_named(tmp_path, gauges, limit, detail) -> No
 
 def test_a_boundary_verdict_that_noise_could_turn_widens_the_interval(tmp_path) -> None:
     """At 20.2 req/s exactly 90% of the requests met the SLO: a pass, but resampling turns it
-    half the time, so the interval's lower end falls back to 17, the next sure pass."""
+    half the time. Probed again, it is still a toss (90% of 400 requests), so the interval's
+    lower end falls back to 17, the next sure pass."""
     clock = Clock()
     search = search_of(scenario(), tmp_path, clock)
     edge = lambda rate: {"good": 1.0 if rate < 20 else 0.9 if rate < 21 else 0.5}  # noqa: E731
-    drive(search, tmp_path, edge, clock)
+    assert drive(search, tmp_path, edge, clock) == [6, 12, 24, 17, 20.2, 20.2, 22]
     result = search.result()
     assert result["bracket"] == {"pass_rps": 20.2, "fail_rps": 22}
-    step = next(s for s in result["steps"] if s["rate"] == 20.2)
-    assert 0.2 < step["confidence"] < 0.8
+    first, again = (s for s in result["steps"] if s["rate"] == 20.2)
+    assert (first["level"], first["probe"]) == ("rate20.2", 1)
+    assert (again["level"], again["probe"]) == ("rate20.2-again", 2)
+    assert 0.2 < first["confidence"] < 0.8 and 0.2 < again["confidence"] < 0.8
     assert result["interval"]["low_rps"] == 17 and result["interval"]["high_rps"] == 22
+
+
+def test_an_unsure_step_is_probed_again_and_judged_on_both_probes(tmp_path) -> None:
+    """At 22 req/s the first probe's 88% of good requests fails the 90% SLO, a verdict that
+    resamples turn often. The second probe's 96% makes 92% of the 400 requests together: 22
+    passes, within 10% of the failure at 24. Sure verdicts are never probed again."""
+    clock = Clock()
+    search = search_of(scenario(), tmp_path, clock)
+    probes: dict[float, int] = {}
+
+    def toss(rate: float) -> dict:
+        probes[rate] = probes.get(rate, 0) + 1
+        if rate < 21:
+            return {"good": 1.0}
+        if rate < 23:
+            return {"good": 0.88 if probes[rate] == 1 else 0.96}
+        return {"good": 0.5}
+
+    assert drive(search, tmp_path, toss, clock) == [6, 12, 24, 17, 20.2, 22, 22]
+    result = search.result()
+    first, again = (s for s in result["steps"] if s["rate"] == 22)
+    assert not first["passed"] and first["attainment"] == 0.88 and first["confidence"] < 0.9
+    assert again["passed"] and again["attainment"] == pytest.approx(0.92)
+    assert again["level"] == "rate22-again" and again["probe"] == 2
+    assert result["bracket"] == {"pass_rps": 22, "fail_rps": 24}
+    assert result["capacity_rps"] == 22 and result["within_precision"]
+    assert result["limit"] == "engine latency" and result["limit_rps"] == 24
+    # Both probes are levels of their own in requests.csv, each with its own figures.
+    recorded = summary.read_samples(tmp_path / "requests.csv")
+    assert sum(s.level == "rate22" for s in recorded) == REQUESTS
+    assert sum(s.level == "rate22-again" for s in recorded) == REQUESTS
+    assert set(search.figures) == {step["level"] for step in result["steps"]}
 
 
 def test_capacity_levels_have_users_for_twice_what_the_slo_lets_be_in_flight() -> None:
     # TTFT 500 ms + 7 tokens * 50 ms = 850 ms a request at most: 2 * 20 * 0.85 = 34 users.
     level = levels.capacity_level(scenario(), 20.0)
     assert (level.name, level.users, level.rate, level.run_time) == ("rate20", 34, 20.0, 10)
+    assert levels.capacity_level(scenario(), 20.0, again=True).name == "rate20-again"
     assert level.options["--lab-rate"] == "20.0"
     assert levels.capacity_users(20.0, scenario(slo=Slo(100, None, None, 0.9, 0.0))) == 400
 
@@ -292,7 +328,13 @@ def test_the_search_finds_the_simulated_engines_service_rate(write, tmp_path) ->
     assert {(r["source"], r["metric"]) for r in rows} >= {
         ("engine-0", "running"), ("engine-0", "waiting"), ("engine-0", "kv_cache_usage"),
     }  # fmt: skip
-    failing = written["levels"][f"rate{high:g}"]
+    # The first failing rate's probe that failed (a rate probed twice fails on both together,
+    # so on at least one of them).
+    failing = next(
+        written["levels"][step["level"]]
+        for step in result["steps"]
+        if step["rate"] == high and not written["levels"][step["level"]]["slo_met"]
+    )
     assert failing["max_waiting"] > 0 and failing["max_running"] == 12
     # The load generator's CPU, from its own process, every step: the one rule judged it.
     assert all(written["levels"][n]["client_processes"] == 1 for n in names)
