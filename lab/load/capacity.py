@@ -154,14 +154,14 @@ class Search:
         """Is the first failure within `precision` above the last pass?"""
         return high <= low * (1 + self.scenario.precision) * (1 + 1e-9)  # 1e-9: float rounding
 
-    def verdicts(self) -> list[Step]:
+    def _verdicts(self) -> list[Step]:
         """Each rate's latest step: a rate probed twice is judged on both probes together."""
         return list({s.rate: s for s in self.steps}.values())
 
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest rate that passed, lowest that failed) among the rates the generator kept up
         with; the search only ever tries rates between them, so passes lie below failures."""
-        judged = [s for s in self.verdicts() if not s.client_limited]
+        judged = [s for s in self._verdicts() if not s.client_limited]
         low = max((s.rate for s in judged if s.passed), default=None)
         high = min((s.rate for s in judged if not s.passed), default=None)
         return low, high
@@ -248,7 +248,7 @@ class Search:
 
     def _interval(self) -> dict[str, Any]:
         one_side = 1 - (1 - CONFIDENCE) / 2
-        judged = [s for s in self.verdicts() if not s.client_limited]
+        judged = [s for s in self._verdicts() if not s.client_limited]
         sure_pass = [s.rate for s in judged if s.passed and s.confidence >= one_side]
         sure_fail = [s.rate for s in judged if not s.passed and s.confidence >= one_side]
         return {
@@ -263,7 +263,7 @@ class Search:
         """The first limit the rising load reached: the load generator, errors, the KV cache or
         the engines' queues, at the lowest rate where one showed; else, at the first failure,
         the engines' own latency (requests ran at once, but slower than the SLO allows)."""
-        for step in sorted(self.verdicts(), key=lambda s: s.rate):
+        for step in sorted(self._verdicts(), key=lambda s: s.rate):
             found = _limit_of(step, self.slo)
             if found:
                 return found[0], step.rate, found[1]
