@@ -512,6 +512,12 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     results_option(compare)
     gate_options(compare)
     compare.add_argument(
+        "--paired",
+        action="store_true",
+        help="judge run i of A against run i of B, in the order they started: for runs made "
+        "turn about (A B A B ...), so that drift slower than a pair cancels",
+    )
+    compare.add_argument(
         "--out",
         type=path,
         help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)",
@@ -581,11 +587,17 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     calibrate.set_defaults(run=_calibrate)
 
 
-def _compare_options(args: argparse.Namespace) -> Options:
+def _compare_options(args: argparse.Namespace, paired: bool = False) -> Options:
     from lab.compare import run as compare_run
 
     return compare_run.options(
-        args.metrics, args.gate, args.threshold, args.alpha, args.noise, args.fail_on_regression
+        args.metrics,
+        args.gate,
+        args.threshold,
+        args.alpha,
+        args.noise,
+        args.fail_on_regression,
+        paired,
     )
 
 
@@ -595,7 +607,7 @@ def _compare(args: argparse.Namespace) -> int:
     from lab.compare import pick
     from lab.compare import run as compare_run
 
-    chosen = _compare_options(args)  # bad options are refused before runs are looked for
+    chosen = _compare_options(args, args.paired)  # refused before runs are looked for
     run_a, run_b = pick.runs(args.runs, Path(args.results))
     out = Path(args.out) if args.out else None
     return compare_run.run(run_a, run_b, chosen, out, args.fail_on_regression)

@@ -388,6 +388,12 @@ CASES = [
         "--threshold ttft=lots",
     ),
     Case(
+        "compare-paired-single-runs",
+        ("compare", str(RUN), str(RUN), "--paired"),
+        2,
+        "--paired: pairs need as many runs on each side, at least 2",
+    ),
+    Case(
         "compare-bad-metric",
         ("compare", str(RUN), str(RUN), "--metrics", "latency"),
         2,

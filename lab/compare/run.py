@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from lab.compare import gate, noise, outcomes, page, report, runsets
 from lab.compare import metrics as compare_metrics
-from lab.compare.comparison import ALPHA, Comparison, Options, compare
+from lab.compare.comparison import ALPHA, PAIRED_IN_ORDER, Comparison, Options, compare
 from lab.compare.runsets import RunSet
 from lab.console import out as console
 from lab.errors import ConfigError
@@ -26,6 +26,7 @@ def options(
     alpha: float = ALPHA,
     noise_path: str | None = None,
     fail_on_regression: bool = False,
+    paired: bool = False,
 ) -> Options:
     """Every option checked before any run is read; ConfigError names what is wrong. The
     metrics compared are --metrics (default all) and the gated ones."""
@@ -42,7 +43,8 @@ def options(
         raise ConfigError(f"--alpha {alpha}: must be between 0 and 0.5")
     profile = noise.load(Path(noise_path)) if noise_path else None
     limits = compare_metrics.thresholds(threshold_items)
-    return Options(tuple(shown), chosen, limits, alpha, profile)
+    pairing = PAIRED_IN_ORDER if paired else ""
+    return Options(tuple(shown), chosen, limits, alpha, profile, pairing=pairing)
 
 
 def run(

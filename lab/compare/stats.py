@@ -13,7 +13,8 @@ figure is the configuration's true value, plus the drift of the machine at that 
 variance comes from `Source`s, sets of repeated runs of one configuration: a side that is a
 folder of runs, or a recorded noise profile; pooled, it gives the test its degrees of freedom.
 With no source, only within-run noise is known, and the caller must not claim more than that.
-`paired` compares side-by-side repetitions, each A beside its B, on their differences.
+`paired` compares pairs of runs (side-by-side repetitions, or runs made turn about), each A
+beside its B, on their differences.
 """
 
 from __future__ import annotations
@@ -323,18 +324,21 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
     return made(float(np.sqrt(within)), welch, "within-run only")
 
 
-def paired(a: list[Estimate], b: list[Estimate], log: bool) -> Change:
-    """B against A over repetitions that ran side by side, each repetition a pair (a[i] beside
-    b[i]): the mean of the pairs' differences on the test's scale, its standard error from their
-    spread (Student's paired t-test, df = pairs - 1), never below the arms' own sampling noise
-    (_floored). What slowed the machine during a repetition slowed both arms and cancels; how
-    each arm's own queueing went in it does not, and is in the spread. At least two pairs."""
+def paired(
+    a: list[Estimate], b: list[Estimate], log: bool, pairs: str = "side-by-side repetitions"
+) -> Change:
+    """B against A over pairs of runs (a[i] beside b[i]; `pairs` says what made them pairs): the
+    mean of the pairs' differences on the test's scale, its standard error from their spread
+    (Student's paired t-test, df = pairs - 1), never below the runs' own sampling noise
+    (_floored). What drifted within a pair (side by side: what slowed the machine during a
+    repetition) fell on both and cancels; what did not (each arm's own queueing) is in the
+    spread. At least two pairs."""
     diffs = np.array([eb.y - ea.y for ea, eb in zip(a, b, strict=True)])
     n = len(diffs)
     within, welch = _sampling(a, b)  # the variance of the mean difference from sampling alone
     own = n * within  # ... of one pair's difference
     var, df, floored = _floored(float(diffs.var(ddof=1)), n - 1, own, welch)
-    noise = f"{n} side-by-side repetitions, paired (df {n - 1}){floored}"
+    noise = f"{n} {pairs}, paired (df {n - 1}){floored}"
     return _change(a, b, float(diffs.mean()), float(np.sqrt(var / n)), df, log, noise)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -197,6 +198,47 @@ def test_side_by_side_repetitions_are_pairs_whose_common_drift_cancels(
             edit_manifest(run, lambda manifest: manifest.pop("ab"))
     assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "unpaired")]) == 0
     assert row(rows(tmp_path / "unpaired"), "c4", "ttft_p50")["verdict"] != WORSE
+
+
+def test_runs_made_turn_about_are_paired_in_start_order_when_asked(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """Four A runs and four B runs made turn about (A B A B ...), the machine up to four times as
+    slow in some pairs, B's TTFT 50% longer: `--paired` takes run i of each side in the order
+    they started (not their folders' order) as a pair, the drift cancels and the gate fails on
+    B; unpaired, the drift drowns it. Sides of unequal size are refused before anything is
+    written."""
+    without_page(monkeypatch)
+    rng = np.random.default_rng(5)
+    for i, drift in enumerate((1.0, 4.0, 2.0, 1.5)):
+        a = drifted(QUIET, tmp_path / "A" / f"run-{i}", drift, rng)
+        b = scaled(
+            drifted(QUIET, tmp_path / "raw" / str(i), drift, rng),
+            tmp_path / "B" / f"run-{3 - i}",
+            1.5,
+        )
+        for run, minute in ((a, 2 * i), (b, 2 * i + 1)):
+            started = f"2026-11-28T10:{minute:02d}:00+00:00"
+            edit_manifest(run, lambda manifest, at=started: manifest.update(started=at))
+    args = ["compare", str(tmp_path / "A"), str(tmp_path / "B"), "--metrics", "ttft"]
+    gated = [*args, "--fail-on-regression", "--paired", "--out", str(tmp_path / "paired")]
+    assert main(gated) == 1
+    slower = row(rows(tmp_path / "paired"), "c4", "ttft_p50")
+    assert slower["verdict"] == WORSE
+    assert slower["units"] == "turns of A and B in start order: 4 pairs"
+    assert float(slower["ci_low_pct"]) < 50 < float(slower["ci_high_pct"])
+    said = (tmp_path / "paired" / "compare.md").read_text()
+    assert "4 turns of A and B in start order, paired (df 3)" in said
+    assert "--paired: run i of A against run i of B in the order they started, 4 pairs" in (
+        capsys.readouterr().out.replace("\n", " ")
+    )
+    assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "unpaired")]) == 0
+    assert row(rows(tmp_path / "unpaired"), "c4", "ttft_p50")["verdict"] != WORSE
+    shutil.rmtree(tmp_path / "B" / "run-0")
+    assert main([*args, "--paired", "--out", str(tmp_path / "uneven")]) == 2
+    said = capsys.readouterr().err
+    assert f"{tmp_path / 'A'} has 4, {tmp_path / 'B'} has 3" in said.replace("\n", "")
+    assert not (tmp_path / "uneven").exists()
 
 
 def test_a_change_beyond_the_floor_fails_the_gate_only_when_asked(
