@@ -18,7 +18,7 @@ when the load generator was the limit, by the rule every level is judged by
 saturated). The search then stops and reports a lower bound, never the generator's limit as
 the stack's capacity.
 
-The interval reflects sampling noise at the boundary, within this run only: each level's
+The interval reflects sampling noise at the boundary, within this run only: each rate's
 verdict is decided again on block-bootstrap resamples of its requests (blocks of consecutive
 requests, since queueing ties neighbours together); the interval runs from the highest rate
 that passed in at least 97.5% of resamples to the lowest that failed in at least 97.5%. It
