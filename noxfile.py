@@ -69,7 +69,7 @@ def compare(session: nox.Session) -> None:
 
 @nox.session
 def ab(session: nox.Session) -> None:
-    """Run two profiles interleaved (A B A B ...) on one platform, then compare them."""
+    """Run two profiles interleaved (A B, B A, ...) on one platform, then compare them."""
     if len(session.posargs) < 2:
         session.error("name two profiles after --: nox -s ab -- PROFILE_A PROFILE_B [--repeat N]")
     install_engine(session, extras="engine")

@@ -515,7 +515,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         "--paired",
         action="store_true",
         help="judge run i of A against run i of B, in the order they started: for runs made "
-        "turn about (A B A B ...), so that drift slower than a pair cancels",
+        "turn about (A B, B A, ...), so that drift slower than a pair cancels",
     )
     compare.add_argument(
         "--out",
@@ -525,7 +525,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
     compare.set_defaults(run=_compare)
 
     ab = verbs.add_parser(
-        "ab", help="run two configurations interleaved (A B A B ...), then compare them"
+        "ab", help="run two configurations interleaved (A B, B A, ...), then compare them"
     )
     for side in ("a", "b"):
         ab.add_argument(
@@ -540,6 +540,12 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         action="store_true",
         help="both up at once (local platform), one load spread over both at random; "
         "each of the --repeat repetitions on stacks brought up afresh (docs/ab.md)",
+    )
+    ab.add_argument(
+        "--paired",
+        action="store_true",
+        help="judge run i of A against run i of B, the two runs of one turn, rather than the "
+        "runs as two groups: what drifted slower than a turn cancels (side by side always pairs)",
     )
     for side in ("a", "b"):
         ab.add_argument(
@@ -657,7 +663,9 @@ def _ab(args: argparse.Namespace) -> int:
     from lab.config import profile
     from lab.load import ab, concurrent
 
-    chosen = _compare_options(args)  # refuse bad gate options before hours of runs
+    chosen = _compare_options(args, args.paired)  # refuse bad options before hours of runs
+    if args.paired and args.repeat < 2:
+        raise ConfigError(f"--paired --repeat {args.repeat}: pairs need --repeat 2 or more")
     out = writable("--out", args.out)
     arms = [
         ab.Arm("A", profile.load(args.profile_a, args.set_a), tuple(args.set_a)),

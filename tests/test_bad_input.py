@@ -455,6 +455,12 @@ CASES = [
         "ab-repeat-zero", ("ab", "cpu", "cpu", "--repeat", "0"), 2, "--repeat 0: must be at least"
     ),
     Case(
+        "ab-paired-one-turn",
+        ("ab", "cpu", "cpu", "--paired", "--repeat", "1"),
+        2,
+        "--paired --repeat 1: pairs need --repeat 2 or more",
+    ),
+    Case(
         "ab-engine-refused",
         ("ab", "cpu", "cpu", "--platform", "local", "--set-b", "engine.gpu=1"),
         2,

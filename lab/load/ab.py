@@ -1,5 +1,5 @@
-"""Interleaved A/B: two configurations measured turn about (A B A B …) on one platform, so that
-the drift of a shared machine hits both alike, then compared with runs as the units.
+"""Interleaved A/B: two configurations measured turn about (A B, B A, …) on one platform, so
+that the drift of a shared machine hits both alike, then compared with runs as the units.
 
 Each run is a whole lab: up (with that profile and its overrides), the scenarios, down. A
 bring-up costs about a minute on the local platform (engines load), so --repeat 5 of the cpu
@@ -40,8 +40,11 @@ class Arm:
 
 
 def order(repeat: int) -> list[str]:
-    """A B A B …: each repetition runs A, then B."""
-    return [label for _ in range(repeat) for label in SIDES]
+    """A B, B A, A B, …: each repetition swaps which arm goes first. Were A always first, B
+    would run half a turn later in every pair, and a steady drift of the machine would fall
+    on B a little more in every one; swapping cancels it over each two pairs."""
+    turns = (SIDES, SIDES[::-1])
+    return [label for repetition in range(repeat) for label in turns[repetition % 2]]
 
 
 def platform_for(arms: list[Arm], requested: str | None) -> str:

@@ -59,19 +59,18 @@ def arms(sets_a=("router.routing=roundrobin",), sets_b=("router.routing=prefixaw
     ]
 
 
-def test_the_order_is_a_b_a_b() -> None:
-    assert ab.order(3) == ["A", "B", "A", "B", "A", "B"]
+def test_each_repetition_swaps_which_arm_goes_first() -> None:
+    assert ab.order(3) == ["A", "B", "B", "A", "A", "B"]
 
 
 def test_runs_alternate_each_on_a_fresh_stack_into_a_and_b(recorder, tmp_path) -> None:
     folder = ab.run(arms(), 2, "local", [], tmp_path)
-    assert recorder == [
-        "up roundrobin on local", "run roundrobin -> A", "down",
-        "up prefixaware on local", "run prefixaware -> B", "down",
-    ] * 2  # fmt: skip
+    a = ["up roundrobin on local", "run roundrobin -> A", "down"]
+    b = ["up prefixaware on local", "run prefixaware -> B", "down"]
+    assert recorder == a + b + b + a
     assert folder.parent == tmp_path and folder.name.startswith("ab-")
     plan = json.loads((folder / "ab.json").read_text())
-    assert [r["arm"] for r in plan["runs"]] == ["A", "B", "A", "B"]
+    assert [r["arm"] for r in plan["runs"]] == ["A", "B", "B", "A"]
     assert plan["arms"]["B"]["sets"] == ["router.routing=prefixaware"]
     for label in ab.SIDES:
         side = runsets.load(folder / label)
@@ -117,6 +116,16 @@ def test_the_cli_runs_then_compares_with_runs_as_units(recorder, tmp_path, capsy
     report = (folder / "compare" / "compare.md").read_text()
     assert "| runs: 2 vs 2 |" in report and "A's 2 runs + B's 2 runs (df 2)" in report
     assert "2 run(s), profile cpu, routing roundrobin" in report
+
+
+def test_the_cli_judges_each_turn_as_a_pair_when_asked(recorder, tmp_path) -> None:
+    both = ["cpu", "cpu", "--repeat", "2", "--platform", "local", "--out", str(tmp_path)]
+    sets = ["--set-a", "router.routing=roundrobin", "--set-b", "router.routing=prefixaware"]
+    assert main(["ab", *both, *sets, "--paired", "--metrics", "ttft"]) == 0
+    (folder,) = tmp_path.iterdir()
+    report = (folder / "compare" / "compare.md").read_text()
+    assert "in the order they started, 2 pairs" in report
+    assert "turns of A and B in start order" in report
 
 
 def test_the_cli_refuses_bad_gate_options_before_running(recorder, tmp_path, capsys) -> None:
