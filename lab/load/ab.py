@@ -43,8 +43,12 @@ def order(repeat: int) -> list[str]:
     """A B, B A, A B, …: each repetition swaps which arm goes first. Were A always first, B
     would run half a turn later in every pair, and a steady drift of the machine would fall
     on B a little more in every one; swapping cancels it over each two pairs."""
-    turns = (SIDES, SIDES[::-1])
-    return [label for repetition in range(repeat) for label in turns[repetition % 2]]
+    return [label for repetition in range(repeat) for label in turn(repetition)]
+
+
+def turn(repetition: int) -> tuple[str, ...]:
+    """The arms of repetition `repetition` (from 0) in the order they go: A B, then B A."""
+    return SIDES if repetition % 2 == 0 else SIDES[::-1]
 
 
 def platform_for(arms: list[Arm], requested: str | None) -> str:

@@ -10,7 +10,14 @@ the profile was sized for (twice the load would overload the two cores the `cpu`
 sized for, and measure that instead). Each arm's figures are thus those of half the load.
 
 Both stacks come up fresh for every repetition (--repeat) and go down after it; each
-repetition is one results folder per arm, and `compare` reads A/ and B/ as pairs:
+repetition is one results folder per arm, and `compare` reads A/ and B/ as pairs.
+
+Which arm comes up first swaps every repetition (A then B, B then A, …; lab.load.ab.turn), as
+interleaved ab swaps which runs first. The arm up first has the lower ports, had its engines
+warm a minute longer, and has its router as the load generator's host; always A, that was a
+constant difference between arms that no pairing cancels: ten-pair A/As on two cores put B's
+TTFT p50 at c4 6% below A's (t = -3.4 over 30 pairs). Swapped, it cancels over each two pairs
+and what is left of it widens the pairs' spread instead of biasing their mean.
 
     results/ab-<UTC time>/
         ab.json            the plan: profiles, overrides, design, the runs
@@ -94,9 +101,14 @@ def run(
     }
     ab.save(folder, plan)
     say(f"🔀 A/B side by side: both arms up at once on {platform}, {repeat} run(s), each fresh")
-    for turn in range(1, repeat + 1):
-        say(f"🔀 run {turn}/{repeat}: A and B side by side")
-        with _both_up(arms, platform) as stacks:
+    by_label = {arm.label: arm for arm in arms}
+    for repetition in range(repeat):
+        first, second = (by_label[label] for label in ab.turn(repetition))
+        say(
+            f"🔀 run {repetition + 1}/{repeat}: {first.label} and {second.label} side by side "
+            f"({first.label} up first)"
+        )
+        with _both_up([first, second], platform) as stacks:
             plan["runs"].append(_one_run(arms, stacks, names, folder))
         ab.save(folder, plan)
     pairs = [(folder / r["A"], folder / r["B"]) for r in plan["runs"]]
@@ -109,10 +121,11 @@ def run(
 
 @contextlib.contextmanager
 def _both_up(arms: list[ab.Arm], platform: str) -> Iterator[Stacks]:
-    """Both arms brought up, each in its own state directory, and down again afterwards (also
-    after a failure or Ctrl-C). Fresh for every repetition, so that what a bring-up changes (an
-    engine's compile, where its threads landed) differs from pair to pair and is in the pairs'
-    spread, not a constant the paired test would take for the arms' difference."""
+    """Both arms brought up in the order given, each in its own state directory, and down again
+    afterwards (also after a failure or Ctrl-C). Fresh for every repetition, so that what a
+    bring-up changes (an engine's compile, where its threads landed) differs from pair to pair
+    and is in the pairs' spread, not a constant the paired test would take for the arms'
+    difference."""
     stacks: Stacks = {}
     try:
         for arm in arms:
@@ -134,32 +147,35 @@ def arm_state_dir(label: str) -> Path:
 
 
 def _one_run(arms: list[ab.Arm], stacks: Stacks, names: list[str], folder: Path) -> dict:
-    first = arms[0]
+    """One repetition's load over both stacks, split into each arm's share. A's profile drives
+    the load (both arms play the same scenarios); the stacks are in the order they came up."""
+    first = next(iter(stacks))
     routers = {label: s.require_endpoints().router for label, (_, s) in stacks.items()}
     with _environment(ARMS_ENV, json.dumps(routers)):
         mixed = scenarios.run(
-            first.profile, _both(stacks), names, folder / "mixed", stacks[first.label][0]
+            arms[0].profile, _both(stacks), names, folder / "mixed", stacks[first][0]
         )
-    entry = {"mixed": str(mixed.relative_to(folder))}
+    entry = {"mixed": str(mixed.relative_to(folder)), "first": first}
     for arm in arms:
-        share = split(mixed, arm, stacks[arm.label][1], folder)
+        share = split(mixed, arm, stacks[arm.label][1], folder, first)
         entry[arm.label] = str(share.relative_to(folder))
     return entry
 
 
 def _both(stacks: Stacks) -> State:
-    """A's state with every engine of both arms, named A/engine-0, B/engine-0, …: the run reads
-    all their counters, which `split` hands back to each arm."""
-    a = stacks["A"][1]
+    """The state of the arm up first (its router is the load generator's host) with every
+    engine of both arms, named A/engine-0, B/engine-0, …: the run reads all their counters,
+    which `split` hands back to each arm."""
+    first = next(iter(stacks.values()))[1]
     engines = [
         Engine(f"{label}/{e.name}", e.url)
         for label, (_, current) in stacks.items()
         for e in current.require_endpoints().engines
     ]
-    return dataclasses.replace(a, endpoints=a.require_endpoints().with_engines(engines))
+    return dataclasses.replace(first, endpoints=first.require_endpoints().with_engines(engines))
 
 
-def split(mixed: Path, arm: ab.Arm, current: State, folder: Path) -> Path:
+def split(mixed: Path, arm: ab.Arm, current: State, folder: Path, first: str) -> Path:
     """The arm's share of a mixed run, as a results folder of its own: its requests, its
     engines' counters, the summaries of those, a manifest of its profile and stack."""
     whole = results.load_manifest(mixed)
@@ -169,7 +185,12 @@ def split(mixed: Path, arm: ab.Arm, current: State, folder: Path) -> Path:
     )
     manifest.update(
         {key: whole[key] for key in ("started", "ended", "status", "scenarios")},
-        ab={"design": "concurrent", "arm": arm.label, "mixed": str(mixed.relative_to(folder))},
+        ab={
+            "design": "concurrent",
+            "arm": arm.label,
+            "mixed": str(mixed.relative_to(folder)),
+            "first": first,
+        },
     )
     for entry in whole["scenarios"]:
         place = out / entry["name"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,13 @@ COMMON = (SIM, "observability.prometheus=false", "scenarios[1].duration=24",
 
 
 @pytest.fixture
-def started(monkeypatch, tmp_path) -> list[int]:
+def came_up() -> list[str]:
+    """The arms in the order they came up, A or B for each bring-up."""
+    return []
+
+
+@pytest.fixture
+def started(monkeypatch, tmp_path, came_up) -> list[int]:
     """Every PID the arms' bring-ups started, gathered as they come up."""
     needs_router()
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "state"))
@@ -43,6 +50,7 @@ def started(monkeypatch, tmp_path) -> list[int]:
             assert not gone(pids), "a repetition's stacks were still up at the next one"
         arms.append(group_pids(current))
         pids.extend(arms[-1])
+        came_up.append(Path(os.environ["LAB_STATE_DIR"]).name.removeprefix("ab-"))
         return platform, current
 
     monkeypatch.setattr(lifecycle, "up", up)
@@ -58,7 +66,7 @@ def ab(tmp_path: Path, *options: str, repeat: int = 1) -> int:
     )  # fmt: skip
 
 
-def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsys) -> None:
+def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, came_up, capsys) -> None:
     # Three repetitions: side by side, as interleaved, the runs are the units of the verdict.
     delay = "--set-b=engine.test_delay={ttft_share: 0.2}"
     code = ab(tmp_path, delay, "--fail-on-regression", repeat=3)
@@ -76,12 +84,20 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, capsy
     plan = json.loads((folder / "ab.json").read_text())
     run = plan["runs"][0]
     assert len(plan["runs"]) == 3
+    # Which arm comes up first swaps every repetition; the router of the arm up first is the
+    # load generator's host.
+    assert came_up == ["A", "B", "B", "A", "A", "B"]
+    assert [entry["first"] for entry in plan["runs"]] == ["A", "B", "A"]
+    for entry in plan["runs"]:
+        host = results.load_manifest(folder / entry["mixed"])["endpoints"]["router"]
+        first = results.load_manifest(folder / entry[entry["first"]])
+        assert host == first["endpoints"]["router"] and first["ab"]["first"] == entry["first"]
     with (folder / run["mixed"] / "throughput" / "requests.csv").open() as file:
         rows = list(csv.DictReader(file))
     arms = [r["arm"] for r in rows]
     assert set(arms) == {"A", "B"} and abs(arms.count("A") - arms.count("B")) <= 1
     a_run, b_run = (results.load_manifest(folder / run[side]) for side in "AB")
-    assert a_run["ab"] == {"design": "concurrent", "arm": "A", "mixed": run["mixed"]}
+    assert a_run["ab"] == {"design": "concurrent", "arm": "A", "mixed": run["mixed"], "first": "A"}
     assert a_run["endpoints"]["router"] != b_run["endpoints"]["router"]
     assert b_run["profile"]["engine"]["test_delay"]["ttft_share"] == 0.2
     assert a_run["profile"]["engine"]["test_delay"] is None
