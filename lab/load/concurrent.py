@@ -15,9 +15,10 @@ repetition is one results folder per arm, and `compare` reads A/ and B/ as pairs
 Which arm comes up first swaps every repetition (A then B, B then A, …; lab.load.ab.turn), as
 interleaved ab swaps which runs first. The arm up first has the lower ports, had its engines
 warm a minute longer, and has its router as the load generator's host; always A, that was a
-constant difference between arms that no pairing cancels: ten-pair A/As on two cores put B's
-TTFT p50 at c4 6% below A's (t = -3.4 over 30 pairs). Swapped, it cancels over each two pairs
-and what is left of it widens the pairs' spread instead of biasing their mean.
+constant difference between arms that no pairing cancels: four ten-pair A/As on two cores put
+B's TTFT p50 at c4 6% below A's (t = -3.8 over 40 pairs). Its sign changed in a later session,
+so it is balanced, not corrected for: swapped, it cancels over each two pairs and what is left
+of it widens the pairs' spread instead of biasing their mean (docs/ab.md).
 
     results/ab-<UTC time>/
         ab.json            the plan: profiles, overrides, design, the runs
