@@ -82,8 +82,12 @@ def make_tiny(folder: Path) -> None:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
         from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
     except ImportError as exc:
+        # A missing package names itself. A broken one has no name: PyPI's torchvision beside
+        # the CPU torch fails inside transformers, and only the error's first line says why.
+        lines = str(exc).splitlines()
+        cause = f"{exc.name} is missing" if exc.name else (lines[0] if lines else "import failed")
         raise LabError(
-            f"making the tiny model needs torch and transformers ({exc.name} is missing): "
+            f"making the tiny model needs torch and transformers ({cause}): "
             "install the lab with its engine extra (nox does this: nox -s cpu-lab)"
         ) from None
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+import types
 
 import pytest
 
 from lab.config import model, profile
-from lab.errors import ConfigError
+from lab.errors import ConfigError, LabError
 from lab.inproc import chat_tokens
 
 
@@ -37,6 +39,35 @@ def test_a_model_from_another_recipe_is_made_again(engines_installed, tmp_path) 
     folder, _ = model.ensure_tiny(tmp_path / "m")
     (folder / model.RECIPE_FILE).write_text("older-recipe\n")
     assert model.ensure_tiny(folder) == (folder, True)
+
+
+class _BrokenTransformers(types.ModuleType):
+    """transformers as it imports beside PyPI's torchvision: every name fails, unnamed."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # what the import system asks of any module
+            raise AttributeError(name)
+        raise ImportError(
+            f"Failed to import transformers.{name}\noperator torchvision::nms does not exist"
+        )
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "said"),
+    [
+        (None, "(transformers is missing)"),
+        (_BrokenTransformers("transformers"), "(Failed to import transformers.LlamaConfig)"),
+    ],
+)
+def test_making_the_model_without_its_packages_says_why(
+    monkeypatch, tmp_path, stand_in, said
+) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", stand_in)
+    with pytest.raises(LabError) as caught:
+        model.make_tiny(tmp_path / "tiny")
+    assert said in str(caught.value)
+    assert "nox -s cpu-lab" in str(caught.value)
+    assert not (tmp_path / "tiny").exists()
 
 
 def test_local_folder_sources(tmp_path, write) -> None:
