@@ -28,7 +28,7 @@ from lab.compare import capacity, estimates, gate, outcomes, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
-from lab.compare.runsets import RunSet, Unit
+from lab.compare.runsets import Run, RunSet, Unit
 from lab.errors import ConfigError
 from lab.results import summary
 
@@ -53,6 +53,19 @@ SIDE_BY_SIDE = (
     "single runs are (--repeat 3 or more to judge)"
 )
 SIDE_BY_SIDE_PAIRS = "side-by-side repetitions"
+# The arm that comes up first has its engines loaded longer and takes the lower ports, and in
+# real side-by-side A/As that mattered: with A always first, B's c4 TTFT p50 came out 6% low
+# in each of four designs of ten pairs (t = -3.8 over the 40); with the order swapped every
+# repetition, the arm up first was 16% slower there in one +20% design and 8% faster in an
+# A/A (docs/ab.md). Swapping cancels it whatever its sign, and judging the pairs as a
+# crossover keeps it out of their spread too.
+# Runs made turn about (A B, B A, ...) are the same design: a drift steady over a pair makes
+# whichever ran second slower, and cancels the same way.
+CROSSOVER = (
+    "which arm {went} alternated: the pairs are judged as an AB/BA crossover, each order's "
+    "mean difference counting half, so what going first does to an arm cancels and stays out "
+    "of the spread (df = pairs - 2)"
+)
 # Runs made turn about share the machine's slow drift with their neighbours: in 24 alternating
 # pairs of one stack (README, "Two processes against one"), neighbours' TPOT p50 correlated at
 # 0.84 while it drifted from 4.2 to 2.3 ms over the series, and pairing them narrowed the
@@ -74,6 +87,9 @@ class Options:
     # What pairs the sides' runs, in the same order: side-by-side repetitions (found in their
     # manifests), or runs made turn about (compare --paired); "" for unpaired runs.
     pairing: str = ""
+    # Pair by pair, which arm came up first (side by side; "" where a run does not say): where
+    # it alternated, the pairs are judged as a crossover (stats.paired).
+    orders: tuple[str, ...] = ()
     n_boot: int = stats.N_BOOT
 
     def threshold(self, metric: Metric) -> float:
@@ -163,14 +179,19 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
     units, notes = runsets.common_units(a, b)
     if side_by_side(a, b):
         a, b = (_by_repetition(side) for side in (a, b))
-        options = dataclasses.replace(options, pairing=SIDE_BY_SIDE_PAIRS)
+        orders = tuple(run.manifest["ab"].get("first", "") for run in a.runs)
+        options = dataclasses.replace(options, pairing=SIDE_BY_SIDE_PAIRS, orders=orders)
         notes.append(SIDE_BY_SIDE)
+        notes += _crossover_note(orders, "came up first")
     elif options.pairing:
         a, b = _in_start_order(a, b)
+        orders = tuple(_which_started_first(ra, rb) for ra, rb in zip(a.runs, b.runs, strict=True))
+        options = dataclasses.replace(options, orders=orders)
         notes.append(
             f"--paired: run i of A against run i of B in the order they started, "
             f"{len(a.runs)} pairs; what drifted slower than a pair cancels within it"
         )
+        notes += _crossover_note(orders, "ran first")
     result = Comparison(a, b, options, notes=notes)
     result.notes += _profile_notes(a, b, options.noise)
     assessed: list[Assessed] = []
@@ -223,6 +244,21 @@ def side_by_side(a: RunSet, b: RunSet) -> bool:
     return pairs is not None and pairs == mixed(b, "B")
 
 
+def _crossover_note(orders: tuple[str, ...], went: str) -> list[str]:
+    if not stats.crossover(np.zeros(len(orders)), orders):
+        return []
+    counts = ", ".join(f"{label} in {orders.count(label)}" for label in sorted(set(orders)))
+    return [CROSSOVER.format(went=went) + f" ({went}: {counts} pairs)"]
+
+
+def _which_started_first(a: Run, b: Run) -> str:
+    return "A" if _started(a) <= _started(b) else "B"
+
+
+def _started(run: Run) -> datetime:
+    return datetime.fromisoformat(run.manifest["started"])
+
+
 def _by_repetition(side: RunSet) -> RunSet:
     """The side's runs in the order of the side-by-side repetitions they belong to."""
     ordered = sorted(side.runs, key=lambda run: run.manifest["ab"]["mixed"])
@@ -239,7 +275,7 @@ def _in_start_order(a: RunSet, b: RunSet) -> tuple[RunSet, RunSet]:
         )
 
     def ordered(side: RunSet) -> RunSet:
-        runs = sorted(side.runs, key=lambda run: datetime.fromisoformat(run.manifest["started"]))
+        runs = sorted(side.runs, key=_started)
         return dataclasses.replace(side, runs=tuple(runs))
 
     return ordered(a), ordered(b)
@@ -309,10 +345,11 @@ def assess(
         reasons = [str(e) for e in (*found_a, *found_b) if not isinstance(e, stats.Estimate)]
         reason = outcomes.NO_REQUESTS if outcomes.NO_REQUESTS in reasons else reasons[0]
         return Assessed(unit, metric, gated, None, reason, "", len(est_a), len(est_b))
-    pairs = _pairs(found_a, found_b) if options.pairing else []
+    pairs = _pairs(found_a, found_b, options.orders) if options.pairing else []
     if len(pairs) > 1:
-        firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
-        change = stats.paired(firsts, seconds, metric.log, options.pairing)
+        firsts, seconds = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
+        orders = [order for _, _, order in pairs]
+        change = stats.paired(firsts, seconds, metric.log, options.pairing, orders)
         method = f"{options.pairing}: {len(pairs)} pairs"
         return Assessed(unit, metric, gated, change, "", method, len(pairs), len(pairs))
     sources = [
@@ -334,12 +371,15 @@ def assess(
 
 
 def _pairs(
-    found_a: Sequence[stats.Estimate | str], found_b: Sequence[stats.Estimate | str]
-) -> list[tuple[stats.Estimate, stats.Estimate]]:
-    """The pairs both sides measured (one side's n/a drops its pair, not the pairing)."""
+    found_a: Sequence[stats.Estimate | str],
+    found_b: Sequence[stats.Estimate | str],
+    orders: Sequence[str],
+) -> list[tuple[stats.Estimate, stats.Estimate, str]]:
+    """The pairs both sides measured, each with its order (one side's n/a drops its pair, not
+    the pairing)."""
     return [
-        (a, b)
-        for a, b in zip(found_a, found_b, strict=True)
+        (a, b, order)
+        for a, b, order in zip(found_a, found_b, orders or [""] * len(found_a), strict=True)
         if isinstance(a, stats.Estimate) and isinstance(b, stats.Estimate)
     ]
 

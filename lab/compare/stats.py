@@ -14,11 +14,13 @@ variance comes from `Source`s, sets of repeated runs of one configuration: a sid
 folder of runs, or a recorded noise profile; pooled, it gives the test its degrees of freedom.
 With no source, only within-run noise is known, and the caller must not claim more than that.
 `paired` compares pairs of runs (side-by-side repetitions, or runs made turn about), each A
-beside its B, on their differences.
+beside its B, on their differences; where which arm went first alternates, as an AB/BA
+crossover.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -249,8 +251,9 @@ def source(name: str, figures: list[Estimate]) -> Source | None:
 @dataclass(frozen=True)
 class Change:
     """B against A for one statistic. a and b are each side's figure (for ratios the geometric
-    mean of its runs', so b / a = exp(d)); d is B - A on the test's scale, se its standard
-    error with df degrees of freedom. p_up is the one-sided p-value of B above A; None when
+    mean of its runs', so b / a = exp(d), except in a crossover whose orders have unequal
+    numbers of pairs); d is B - A on the test's scale, se its standard error with df degrees
+    of freedom. p_up is the one-sided p-value of B above A; None when
     nothing can be tested, and then `untestable` says why."""
 
     a: float
@@ -325,21 +328,49 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
 
 
 def paired(
-    a: list[Estimate], b: list[Estimate], log: bool, pairs: str = "side-by-side repetitions"
+    a: list[Estimate],
+    b: list[Estimate],
+    log: bool,
+    pairs: str = "side-by-side repetitions",
+    orders: Sequence[str] = (),
 ) -> Change:
     """B against A over pairs of runs (a[i] beside b[i]; `pairs` says what made them pairs): the
     mean of the pairs' differences on the test's scale, its standard error from their spread
     (Student's paired t-test, df = pairs - 1), never below the runs' own sampling noise
     (_floored). What drifted within a pair (side by side: what slowed the machine during a
     repetition) fell on both and cancels; what did not (each arm's own queueing) is in the
-    spread. At least two pairs."""
+    spread. At least two pairs.
+
+    `orders` says, pair by pair, which arm went first (side by side: came up first). Where
+    each of two orders has two pairs or more, the pairs are an AB/BA crossover: the change is
+    the mean of the two orders' mean differences, so whatever going first does to an arm
+    cancels exactly, and the spread is measured within each order (df = pairs - 2) instead of
+    carrying that effect."""
     diffs = np.array([eb.y - ea.y for ea, eb in zip(a, b, strict=True)])
     n = len(diffs)
     within, welch = _sampling(a, b)  # the variance of the mean difference from sampling alone
     own = n * within  # ... of one pair's difference
+    groups = crossover(diffs, orders)
+    if groups:
+        d = float(np.mean([g.mean() for g in groups]))
+        spread = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (n - 2)
+        var, df, floored = _floored(spread, n - 2, own, welch)
+        share = sum(1 / len(g) for g in groups) / 4  # Var(d) per unit of one pair's variance
+        noise = f"{n} {pairs}, paired, AB/BA crossover (df {n - 2}){floored}"
+        return _change(a, b, d, float(np.sqrt(var * share)), df, log, noise)
     var, df, floored = _floored(float(diffs.var(ddof=1)), n - 1, own, welch)
     noise = f"{n} {pairs}, paired (df {n - 1}){floored}"
     return _change(a, b, float(diffs.mean()), float(np.sqrt(var / n)), df, log, noise)
+
+
+def crossover(diffs: np.ndarray, orders: Sequence[str]) -> list[np.ndarray]:
+    """The pairs' differences in two groups by which arm went first, when they make a crossover
+    (two orders, each in two pairs or more, so that each group has a spread); else none."""
+    labels = sorted(set(orders))
+    if len(orders) != len(diffs) or len(labels) != 2:
+        return []
+    groups = [diffs[np.array(orders) == label] for label in labels]
+    return groups if min(len(g) for g in groups) >= 2 else []
 
 
 def _sampling(a: list[Estimate], b: list[Estimate]) -> tuple[float, float | None]:

@@ -17,8 +17,9 @@ interleaved ab swaps which runs first. The arm up first has the lower ports, had
 warm a minute longer, and has its router as the load generator's host; always A, that was a
 constant difference between arms that no pairing cancels: four ten-pair A/As on two cores put
 B's TTFT p50 at c4 6% below A's (t = -3.8 over 40 pairs). Its sign changed in a later session,
-so it is balanced, not corrected for: swapped, it cancels over each two pairs and what is left
-of it widens the pairs' spread instead of biasing their mean (docs/ab.md).
+so no value is assumed for it: swapped, it cancels over each two pairs, and `compare` judges
+the pairs as an AB/BA crossover (lab.compare.stats.paired), which measures it within the
+comparison and keeps it out of the pairs' spread (docs/ab.md).
 
     results/ab-<UTC time>/
         ab.json            the plan: profiles, overrides, design, the runs

@@ -159,8 +159,10 @@ def test_one_side_by_side_repetition_is_judged_as_single_runs_are(
     assert comparison.SIDE_BY_SIDE in capsys.readouterr().out
 
 
-def side_by_side(run: Path, arm: str, repetition: int) -> None:
+def side_by_side(run: Path, arm: str, repetition: int, first: str = "") -> None:
     side = {"design": "concurrent", "arm": arm, "mixed": f"mixed/{repetition}"}
+    if first:
+        side["first"] = first
     edit_manifest(run, lambda manifest: manifest.update(ab=side))
 
 
@@ -184,6 +186,17 @@ def test_side_by_side_repetitions_are_pairs_whose_common_drift_cancels(
     slower = row(rows(tmp_path / "paired"), "c4", "ttft_p50")
     assert slower["verdict"] == WORSE and slower["units"] == "side-by-side repetitions: 4 pairs"
     assert float(slower["ci_low_pct"]) < 50 < float(slower["ci_high_pct"])
+    assert slower["noise"].startswith("4 side-by-side repetitions, paired (df 3)")
+    # which arm came up first alternating, A B A B: a crossover, its note said
+    for side in "AB":
+        for i, run in enumerate(sorted((tmp_path / side).iterdir())):
+            side_by_side(run, side, i, first="AB"[i % 2])
+    assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "crossed")]) == 1
+    crossed = row(rows(tmp_path / "crossed"), "c4", "ttft_p50")
+    assert crossed["noise"].startswith("4 side-by-side repetitions, paired, AB/BA crossover")
+    said = (tmp_path / "crossed" / "compare.md").read_text().replace("\n", " ")
+    assert comparison.CROSSOVER.format(went="came up first") in said
+    assert "(came up first: A in 2, B in 2 pairs)" in said
     # one arm's level n/a in one repetition (its client the limit) drops that pair, not pairing
     (first, *_) = sorted((tmp_path / "B").iterdir())
     figures = first / "throughput" / "summary.json"
@@ -193,6 +206,7 @@ def test_side_by_side_repetitions_are_pairs_whose_common_drift_cancels(
     assert main([*args, "--out", str(tmp_path / "three")]) == 0
     three = row(rows(tmp_path / "three"), "c4", "ttft_p50")
     assert three["units"] == "side-by-side repetitions: 3 pairs" and three["n_a"] == "3"
+    assert three["noise"].startswith("3 side-by-side repetitions, paired (df 2)")  # A once
     for folder in (tmp_path / "A").iterdir(), (tmp_path / "B").iterdir():
         for run in folder:
             edit_manifest(run, lambda manifest: manifest.pop("ab"))
@@ -234,6 +248,20 @@ def test_runs_made_turn_about_are_paired_in_start_order_when_asked(
     )
     assert main([*args, "--fail-on-regression", "--out", str(tmp_path / "unpaired")]) == 0
     assert row(rows(tmp_path / "unpaired"), "c4", "ttft_p50")["verdict"] != WORSE
+    # made A B, B A, A B, B A: a drift steady over a pair falls on whichever ran second, and
+    # the pairs are judged as a crossover
+    for i in (1, 3):
+        for run, minute in (
+            (tmp_path / "A" / f"run-{i}", 2 * i + 1),
+            (tmp_path / "B" / f"run-{3 - i}", 2 * i),
+        ):
+            started = f"2026-11-28T10:{minute:02d}:00+00:00"
+            edit_manifest(run, lambda manifest, at=started: manifest.update(started=at))
+    assert main([*gated[:-1], str(tmp_path / "turns")]) == 1
+    crossed = row(rows(tmp_path / "turns"), "c4", "ttft_p50")
+    assert crossed["noise"].startswith("4 turns of A and B in start order, paired, AB/BA crossover")
+    said = (tmp_path / "turns" / "compare.md").read_text().replace("\n", " ")
+    assert "(ran first: A in 2, B in 2 pairs)" in said
     shutil.rmtree(tmp_path / "B" / "run-0")
     assert main([*args, "--paired", "--out", str(tmp_path / "uneven")]) == 2
     said = capsys.readouterr().err

@@ -222,6 +222,36 @@ def test_a_routing_levels_requests_are_resampled_by_conversation() -> None:
     assert within(measure) < 0.4 * by_conversation
 
 
+def test_pairs_whose_first_arm_alternates_are_judged_as_a_crossover() -> None:
+    """Known answer: an AB/BA crossover's test of the arms is the pooled two-sample t-test of
+    one order's differences against the other's negated. Coming up first makes an arm 30%
+    slower; alternated, that cancels in the change and stays out of its spread, while the plain
+    paired test carries it as noise. Fewer than two pairs in an order: the plain paired test."""
+    rng = np.random.default_rng(8)
+    first = np.array(["A", "B"] * 5)
+    order = np.where(first == "A", -1, 1) * np.log(1.3)  # B's log change from going second/first
+    drift = rng.normal(0, 0.5, 10)
+    ys_a = drift + rng.normal(0, 0.02, 10)
+    ys_b = drift + np.log(1.1) + order + rng.normal(0, 0.02, 10)
+    diffs = ys_b - ys_a
+
+    def runs(ys: np.ndarray) -> list[Estimate]:
+        return [Estimate(float(np.exp(y)), float(y), 1e-6, 200) for y in ys]
+
+    change = stats.paired(runs(ys_a), runs(ys_b), log=True, orders=list(first))
+    expected = scipy_stats.ttest_ind(
+        diffs[first == "A"], -diffs[first == "B"], alternative="greater"
+    )
+    assert change.p_up == pytest.approx(expected.pvalue)
+    assert change.df == 8 and "AB/BA crossover (df 8)" in change.noise
+    assert change.d == pytest.approx((diffs[first == "A"].mean() + diffs[first == "B"].mean()) / 2)
+    assert change.p_up < 0.001
+    plain = stats.paired(runs(ys_a), runs(ys_b), log=True)
+    assert plain.df == 9 and plain.se > 5 * change.se and plain.p_up > 0.05
+    few = stats.paired(runs(ys_a[:3]), runs(ys_b[:3]), log=True, orders=["A", "B", "A"])
+    assert few.df == 2 and "crossover" not in few.noise
+
+
 def test_side_by_side_repetitions_are_students_paired_t_test() -> None:
     """Known answer: scipy's paired t-test on the pairs' log figures. The drift common to each
     pair (a repetition ×1 to ×8 as slow for both arms) cancels; B's 10% does not."""
