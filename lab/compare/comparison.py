@@ -248,7 +248,7 @@ def _crossover_note(orders: tuple[str, ...], went: str) -> list[str]:
     if not stats.crossover(np.zeros(len(orders)), orders):
         return []
     counts = ", ".join(f"{label} in {orders.count(label)}" for label in sorted(set(orders)))
-    return [CROSSOVER.format(went=went) + f" ({went}: {counts} pairs)"]
+    return [f"{CROSSOVER.format(went=went)}; {went}: {counts} pairs"]
 
 
 def _which_started_first(a: Run, b: Run) -> str:

@@ -196,7 +196,7 @@ def test_side_by_side_repetitions_are_pairs_whose_common_drift_cancels(
     assert crossed["noise"].startswith("4 side-by-side repetitions, paired, AB/BA crossover")
     said = (tmp_path / "crossed" / "compare.md").read_text().replace("\n", " ")
     assert comparison.CROSSOVER.format(went="came up first") in said
-    assert "(came up first: A in 2, B in 2 pairs)" in said
+    assert "; came up first: A in 2, B in 2 pairs" in said
     # one arm's level n/a in one repetition (its client the limit) drops that pair, not pairing
     (first, *_) = sorted((tmp_path / "B").iterdir())
     figures = first / "throughput" / "summary.json"
@@ -261,7 +261,7 @@ def test_runs_made_turn_about_are_paired_in_start_order_when_asked(
     crossed = row(rows(tmp_path / "turns"), "c4", "ttft_p50")
     assert crossed["noise"].startswith("4 turns of A and B in start order, paired, AB/BA crossover")
     said = (tmp_path / "turns" / "compare.md").read_text().replace("\n", " ")
-    assert "(ran first: A in 2, B in 2 pairs)" in said
+    assert "; ran first: A in 2, B in 2 pairs" in said
     shutil.rmtree(tmp_path / "B" / "run-0")
     assert main([*args, "--paired", "--out", str(tmp_path / "uneven")]) == 2
     said = capsys.readouterr().err
