@@ -87,8 +87,9 @@ class Options:
     # What pairs the sides' runs, in the same order: side-by-side repetitions (found in their
     # manifests), or runs made turn about (compare --paired); "" for unpaired runs.
     pairing: str = ""
-    # Pair by pair, which arm came up first (side by side; "" where a run does not say): where
-    # it alternated, the pairs are judged as a crossover (stats.paired).
+    # Pair by pair, which arm went first (side by side: came up first, "" where a run does not
+    # say; --paired: started first): where it alternated, the pairs are judged as a crossover
+    # (stats.paired).
     orders: tuple[str, ...] = ()
     n_boot: int = stats.N_BOOT
 
