@@ -246,7 +246,7 @@ def side_by_side(a: RunSet, b: RunSet) -> bool:
 
 
 def _crossover_note(orders: tuple[str, ...], went: str) -> list[str]:
-    if not stats.crossover(np.zeros(len(orders)), orders):
+    if not stats.is_crossover(orders):
         return []
     counts = ", ".join(f"{label} in {orders.count(label)}" for label in sorted(set(orders)))
     return [f"{CROSSOVER.format(went=went)}; {went}: {counts} pairs"]

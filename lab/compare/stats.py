@@ -20,6 +20,7 @@ crossover.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -350,8 +351,8 @@ def paired(
     n = len(diffs)
     within, welch = _sampling(a, b)  # the variance of the mean difference from sampling alone
     own = n * within  # ... of one pair's difference
-    groups = crossover(diffs, orders)
-    if groups:
+    if is_crossover(orders):
+        groups = [diffs[np.array(orders) == label] for label in sorted(set(orders))]
         d = float(np.mean([g.mean() for g in groups]))
         spread = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (n - 2)
         var, df, floored = _floored(spread, n - 2, own, welch)
@@ -363,14 +364,11 @@ def paired(
     return _change(a, b, float(diffs.mean()), float(np.sqrt(var / n)), df, log, noise)
 
 
-def crossover(diffs: np.ndarray, orders: Sequence[str]) -> list[np.ndarray]:
-    """The pairs' differences in two groups by which arm went first, when they make a crossover
-    (two orders, each in two pairs or more, so that each group has a spread); else none."""
-    labels = sorted(set(orders))
-    if len(orders) != len(diffs) or len(labels) != 2:
-        return []
-    groups = [diffs[np.array(orders) == label] for label in labels]
-    return groups if min(len(g) for g in groups) >= 2 else []
+def is_crossover(orders: Sequence[str]) -> bool:
+    """Whether pairs run in these orders make an AB/BA crossover: two orders, each in two pairs
+    or more, so that each order's differences have a spread of their own."""
+    counts = Counter(orders)
+    return len(counts) == 2 and min(counts.values()) >= 2
 
 
 def _sampling(a: list[Estimate], b: list[Estimate]) -> tuple[float, float | None]:

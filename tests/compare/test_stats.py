@@ -250,6 +250,8 @@ def test_pairs_whose_first_arm_alternates_are_judged_as_a_crossover() -> None:
     assert plain.df == 9 and plain.se > 5 * change.se and plain.p_up > 0.05
     few = stats.paired(runs(ys_a[:3]), runs(ys_b[:3]), log=True, orders=["A", "B", "A"])
     assert few.df == 2 and "crossover" not in few.noise
+    assert stats.is_crossover("ABBA") and not stats.is_crossover("AAAA")
+    assert not stats.is_crossover("ABA") and not stats.is_crossover("")
 
 
 def test_side_by_side_repetitions_are_students_paired_t_test() -> None:
