@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lab.compare import capacity, estimates, gate, outcomes, runsets, stats
+from lab.compare import capacity, counts, estimates, gate, outcomes, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
@@ -40,7 +40,7 @@ ALPHA = 0.05
 # path, a level gone wrong). No rate differed by 5 points among them.
 FLOOR_RATIO = 10.0
 FLOOR_POINTS = 5.0
-WITHIN_ONLY = "within-run only"
+WITHIN_ONLY = stats.WITHIN_ONLY
 # Side by side the machine's drift falls on both arms alike, but each arm's own queue does not:
 # in ten real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out
 # anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one calling B
@@ -109,6 +109,7 @@ class Assessed:
     method: str
     n_a: int
     n_b: int
+    dead: str = ""  # the side with no successful request where the other had some (counts)
 
 
 @dataclass(frozen=True)
@@ -348,11 +349,32 @@ def assess(
         return Assessed(unit, metric, gated, None, reason, "", len(est_a), len(est_b))
     pairs = _pairs(found_a, found_b, options.orders) if options.pairing else []
     if len(pairs) > 1:
-        firsts, seconds = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
+        est_a, est_b = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
         orders = [order for _, _, order in pairs]
-        change = stats.paired(firsts, seconds, metric.log, options.pairing, orders)
-        method = f"{options.pairing}: {len(pairs)} pairs"
-        return Assessed(unit, metric, gated, change, "", method, len(pairs), len(pairs))
+        change = stats.paired(est_a, est_b, metric.log, options.pairing, orders)
+        method, n_a, n_b = f"{options.pairing}: {len(pairs)} pairs", len(pairs), len(pairs)
+        single = False
+    else:
+        change, method, n_a, n_b, single = _unpaired(
+            unit, metric, side_a, est_a, est_b, options, own
+        )
+    change, said = counts.judged(metric, change, est_a, est_b, single)
+    method = f"{method}; {said}" if said else method
+    dead = counts.dead_side(metric, est_a, est_b)
+    return Assessed(unit, metric, gated, change, "", method, n_a, n_b, dead)
+
+
+def _unpaired(
+    unit: Unit,
+    metric: Metric,
+    side_a: Sequence[estimates.LevelFigures],
+    est_a: list[stats.Estimate],
+    est_b: list[stats.Estimate],
+    options: Options,
+    own: tuple[bool, bool],
+) -> tuple[stats.Change, str, int, int, bool]:
+    """The change of sides not paired, with the noise known for it: its method, units a side,
+    and whether these are single runs with nothing known of run-to-run noise."""
     sources = [
         s
         for s in (
@@ -364,11 +386,10 @@ def assess(
     ]
     change = stats.difference(est_a, est_b, sources, metric.log)
     if len(est_a) > 1 or len(est_b) > 1:
-        method, n_a, n_b = f"runs: {len(est_a)} vs {len(est_b)}", len(est_a), len(est_b)
-    else:
-        method = side_a[0].methods.get(metric.family, "")
-        n_a, n_b = est_a[0].units, est_b[0].units
-    return Assessed(unit, metric, gated, change, "", method, n_a, n_b)
+        runs = f"runs: {len(est_a)} vs {len(est_b)}"
+        return change, runs, len(est_a), len(est_b), False
+    method = side_a[0].methods.get(metric.family, "")
+    return change, method, est_a[0].units, est_b[0].units, not sources
 
 
 def _pairs(
@@ -409,6 +430,13 @@ def _p_towards(x: Assessed, worse: bool) -> float:
     return p
 
 
+def _p_seen(change: stats.Change) -> float:
+    """One-sided p-value in the direction of the change; 1 when there is none."""
+    p = change.p(up=change.d > 0) if change.d else 1.0
+    assert p is not None
+    return p
+
+
 def _row(
     i: int,
     x: Assessed,
@@ -426,14 +454,16 @@ def _row(
         verdict = _untestable(c)
     else:
         worse = (c.d > 0) != x.metric.higher_is_better
-        p = c.p_up if c.d > 0 else 1.0 - c.p_up if c.d < 0 else 1.0
+        p = _p_seen(c)
         p_adjusted = adjusted.get((i, worse)) if x.gated else None
         decisive = p if p_adjusted is None else p_adjusted
         significant = c.d != 0 and decisive < options.alpha
         beyond = abs(size(x.metric, c.d)) > threshold
         verdict = _verdict(x.metric, c, worse, significant and beyond, options.floor)
         found = c.reach(options.alpha / family if x.gated else options.alpha)
-        reach = None if found is None else abs(size(x.metric, found))
+        reach = None if found is None else capped(x.metric, c.a, abs(size(x.metric, found)))
+    if x.dead and c is not None:
+        verdict = _dead(x.metric, c, x.dead)
     return Row(
         unit=x.unit,
         metric=x.metric,
@@ -449,6 +479,22 @@ def _row(
         n_a=x.n_a,
         n_b=x.n_b,
         reach=reach,
+    )
+
+
+def capped(metric: Metric, a: float, reach: float) -> float:
+    """A rate's detectable change, infinite (not detectable at this size) beyond what the rate
+    can move from A's figure, towards 0 or 100%, whichever is further."""
+    if metric.rate and reach > 100 * max(a, 1 - a):
+        return math.inf
+    return reach
+
+
+def _dead(metric: Metric, change: stats.Change, side: str) -> Verdict:
+    """A side with no successful request, where the other had some, is the worse one."""
+    worse = (change.d > 0) != metric.higher_is_better
+    return Verdict(
+        outcomes.WORSE if worse else outcomes.BETTER, f"{side} had no successful request"
     )
 
 

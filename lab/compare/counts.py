@@ -1,0 +1,74 @@
+"""Rates that are counts, error rate and SLO attainment: judged by Fisher's exact test on each
+side's counts, one-sided in the direction of the change.
+
+Each is a share of units (requests; on routing levels conversations, as lab.compare.metrics
+resamples them) that failed, or met the SLO. The counts say how sure a change is where a
+bootstrap cannot: a run whose every unit failed, or none did, resamples to itself and shows
+no spread, so a stack whose every request failed passed the gate as "no spread to judge by".
+
+Single runs are judged by their counts. Folders of runs keep the t-test on their per-run rates,
+which carries the drift between runs; where it finds no spread at all (every run all-ok or
+all-failed on both sides), each side's counts are pooled and judged as a single run's are. The
+other rates (hit rate, stickiness, balance) are not counts of units and get no such test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from scipy.stats import fisher_exact
+
+from lab.compare.metrics import Metric
+from lab.compare.stats import WITHIN_ONLY, Change, Estimate
+
+VERB = {"errors": "failed", "slo": "met the SLO"}  # what a counted unit did, per family
+FAMILIES = tuple(VERB)
+TEST = "Fisher's exact on counts"
+
+
+def judged(
+    metric: Metric, change: Change, a: list[Estimate], b: list[Estimate], single: bool
+) -> tuple[Change, str]:
+    """The change of a count rate, and its counts in words ("" when they were not used):
+    single runs (nothing known of run-to-run noise) by Fisher's test on their counts in place
+    of the bootstrap's t; others as tested, unless that had no spread to judge a change by,
+    then by Fisher's test on each side's pooled counts. A table on which no p below 1 can
+    come out (no unit counted on either side, or every one) stays untested: such a test adds
+    nothing to Holm's family (Tarone)."""
+    if metric.family not in FAMILIES or not (single or _no_spread(change)):
+        return change, ""
+    found = [e.counts for e in (*a, *b)]
+    if any(c is None for c in found):
+        return change, ""
+    (k_a, n_a), (k_b, n_b) = _pooled(a), _pooled(b)
+    if k_a + k_b in (0, n_a + n_b):
+        return change, ""
+    table = [[k_b, n_b - k_b], [k_a, n_a - k_a]]
+    p_up = float(fisher_exact(table, alternative="greater").pvalue)
+    p_down = float(fisher_exact(table, alternative="less").pvalue)
+    noise = WITHIN_ONLY if single else (
+        f"counts pooled over A's {len(a)} and B's {len(b)} runs (their rates have no spread)"
+    )  # fmt: skip
+    exact = replace(change, p_up=p_up, p_down=p_down, untestable="", noise=noise, exact=True)
+    said = f"Fisher: A {k_a} of {n_a}, B {k_b} of {n_b} {VERB[metric.family]}"
+    return exact, said
+
+
+def dead_side(metric: Metric, a: list[Estimate], b: list[Estimate]) -> str:
+    """ "A" or "B" when, for the error rate, that side's every measured request failed and the
+    other side's did not: such a side is worse whatever the test says (a gate must never pass
+    a stack that answered nothing); "" otherwise."""
+    if metric.family != "errors":
+        return ""
+    dead_a, dead_b = (all(e.value == 1 for e in side) for side in (a, b))
+    return "B" if dead_b and not dead_a else "A" if dead_a and not dead_b else ""
+
+
+def _no_spread(change: Change) -> bool:
+    """A change the test could not judge for want of any spread (or of any within-run noise)."""
+    return change.p_up is None and change.d != 0
+
+
+def _pooled(side: list[Estimate]) -> tuple[int, int]:
+    counts = [e.counts for e in side if e.counts is not None]
+    return sum(k for k, _ in counts), sum(n for _, n in counts)
