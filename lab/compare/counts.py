@@ -7,9 +7,10 @@ bootstrap cannot: a run whose every unit failed, or none did, resamples to itsel
 no spread, so a stack whose every request failed passed the gate as "no spread to judge by".
 
 Single runs are judged by their counts. Folders of runs keep the t-test on their per-run rates,
-which carries the drift between runs; where it finds no spread at all (every run all-ok or
-all-failed on both sides), each side's counts are pooled and judged as a single run's are. The
-other rates (hit rate, stickiness, balance) are not counts of units and get no such test.
+which carries the drift between runs; where those rates have no spread on either side (every
+run all-ok or all-failed, or copies of one run), there is no drift to carry, and each side's
+counts are pooled and judged as a single run's are. The other rates (hit rate, stickiness,
+balance) are not counts of units and get no such test.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ def judged(
 ) -> tuple[Change, str]:
     """The change of a count rate, and its counts in words ("" when they were not used):
     single runs (nothing known of run-to-run noise) by Fisher's test on their counts in place
-    of the bootstrap's t; others as tested, unless that had no spread to judge a change by,
-    then by Fisher's test on each side's pooled counts. A table on which no p below 1 can
+    of the bootstrap's t; runs whose rates have no spread on either side by Fisher's test on
+    each side's pooled counts; others as tested. A table on which no p below 1 can
     come out (no unit counted on either side, or every one) stays untested: such a test adds
     nothing to Holm's family (Tarone)."""
-    if metric.family not in FAMILIES or not (single or _no_spread(change)):
+    if metric.family not in FAMILIES or not (single or (_same(a) and _same(b))):
         return change, ""
     found = [e.counts for e in (*a, *b)]
     if any(c is None for c in found):
@@ -64,9 +65,9 @@ def dead_side(metric: Metric, a: list[Estimate], b: list[Estimate]) -> str:
     return "B" if dead_b and not dead_a else "A" if dead_a and not dead_b else ""
 
 
-def _no_spread(change: Change) -> bool:
-    """A change the test could not judge for want of any spread (or of any within-run noise)."""
-    return change.p_up is None and change.d != 0
+def _same(side: list[Estimate]) -> bool:
+    """Every run of the side has the same rate: their spread is no estimate of drift."""
+    return len({e.value for e in side}) == 1
 
 
 def _pooled(side: list[Estimate]) -> tuple[int, int]:
