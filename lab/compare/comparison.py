@@ -10,7 +10,8 @@ significant (for a gated metric after Holm's correction over the whole gate, for
 alpha on its own) and beyond the metric's threshold. Without any estimate of run-to-run noise
 (one run a side, no noise profile) only the runs' own sampling noise is known: a change that
 is significant on that alone is judged only beyond a conservative floor (FLOOR_RATIO,
-FLOOR_POINTS), and below it is inconclusive.
+FLOOR_POINTS), and below it is inconclusive. Error rate and SLO attainment are judged by their
+counts where the runs show no spread (lab.compare.rates).
 Rendering is lab.compare.report's; orchestration lab.compare.run's; this module only computes.
 """
 
@@ -24,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lab.compare import capacity, counts, estimates, gate, outcomes, runsets, stats
+from lab.compare import capacity, estimates, gate, outcomes, rates, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
@@ -109,7 +110,7 @@ class Assessed:
     method: str
     n_a: int
     n_b: int
-    dead: str = ""  # the side with no successful request where the other had some (counts)
+    dead: str = ""  # the side with no successful request where the other had some (rates)
 
 
 @dataclass(frozen=True)
@@ -358,9 +359,9 @@ def assess(
         change, method, n_a, n_b, single = _unpaired(
             unit, metric, side_a, est_a, est_b, options, own
         )
-    change, said = counts.judged(metric, change, est_a, est_b, single)
+    change, said = rates.judged(metric, change, est_a, est_b, single)
     method = f"{method}; {said}" if said else method
-    dead = counts.dead_side(metric, est_a, est_b)
+    dead = rates.dead_side(metric, est_a, est_b)
     return Assessed(unit, metric, gated, change, "", method, n_a, n_b, dead)
 
 
@@ -461,9 +462,9 @@ def _row(
         beyond = abs(size(x.metric, c.d)) > threshold
         verdict = _verdict(x.metric, c, worse, significant and beyond, options.floor)
         found = c.reach(options.alpha / family if x.gated else options.alpha)
-        reach = None if found is None else capped(x.metric, c.a, abs(size(x.metric, found)))
+        reach = None if found is None else rates.capped(x.metric, c.a, abs(size(x.metric, found)))
     if x.dead and c is not None:
-        verdict = _dead(x.metric, c, x.dead)
+        verdict = rates.dead(x.metric, c.d, x.dead)
     return Row(
         unit=x.unit,
         metric=x.metric,
@@ -479,22 +480,6 @@ def _row(
         n_a=x.n_a,
         n_b=x.n_b,
         reach=reach,
-    )
-
-
-def capped(metric: Metric, a: float, reach: float) -> float:
-    """A rate's detectable change, infinite (not detectable at this size) beyond what the rate
-    can move from A's figure, towards 0 or 100%, whichever is further."""
-    if metric.rate and reach > 100 * max(a, 1 - a):
-        return math.inf
-    return reach
-
-
-def _dead(metric: Metric, change: stats.Change, side: str) -> Verdict:
-    """A side with no successful request, where the other had some, is the worse one."""
-    worse = (change.d > 0) != metric.higher_is_better
-    return Verdict(
-        outcomes.WORSE if worse else outcomes.BETTER, f"{side} had no successful request"
     )
 
 

@@ -15,7 +15,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from lab.compare import counts, gate, outcomes
+from lab.compare import gate, outcomes, rates
 from lab.compare import metrics as compare_metrics
 from lab.compare.comparison import Comparison, Row
 from lab.compare.noise import NoiseProfile
@@ -68,7 +68,7 @@ SHORT = {
     outcomes.SAME: "~",
     outcomes.INCONCLUSIVE: "inconclusive*",
 }
-# A rate's detectable change beyond what the rate can move (comparison.capped).
+# A rate's detectable change beyond what the rate can move (rates.capped).
 NOT_DETECTABLE = "not detectable at this size"
 
 
@@ -176,7 +176,7 @@ def method(result: Comparison) -> str:
     return (
         f"tests: t on each side's per-run figures (log scale for latencies and throughput), "
         f"one-sided in the direction of the change (error rate and SLO attainment of single "
-        f"runs, or of runs without spread: {counts.TEST}); the gated metrics together with Holm's "
+        f"runs, or of runs without spread: {rates.TEST}); the gated metrics together with Holm's "
         f"correction at alpha {result.alpha:g} (p (Holm) column), the others each at alpha; "
         f"better/worse only beyond the threshold (see docs/compare.md)"
     )
@@ -263,7 +263,7 @@ def _test(c: Change, m: compare_metrics.Metric) -> str:
     if c.p_up is None:
         return "none"
     if c.exact:
-        return counts.TEST
+        return rates.TEST
     return "t on log values" if m.log else "t on values"
 
 

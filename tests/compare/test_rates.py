@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lab.cli import main
-from lab.compare import comparison, counts, estimates, outcomes, report, runsets, stats
+from lab.compare import comparison, estimates, outcomes, rates, report, runsets, stats
 from lab.compare import metrics as compare_metrics
 from lab.compare import run as compare_run
 from lab.compare.metrics import LevelData
@@ -94,7 +94,7 @@ def test_a_stack_whose_every_request_failed_fails_the_gate_at_every_level(tmp_pa
     for level in LEVELS:
         errors = found[level, "error_rate"]
         assert (errors["verdict"], errors["reason"]) == (WORSE, DEAD)
-        assert (errors["a"], errors["b"], errors["test"]) == ("0", "1", counts.TEST)
+        assert (errors["a"], errors["b"], errors["test"]) == ("0", "1", rates.TEST)
         scenario = "routing" if level == "routing" else "throughput"
         assert f"{scenario}/{level} error_rate" in said
         assert found[level, "ttft_p50"]["verdict"] == NA
@@ -104,7 +104,7 @@ def test_a_stack_whose_every_request_failed_fails_the_gate_at_every_level(tmp_pa
     folders = copies(RR1, tmp_path / "A"), copies(dead, tmp_path / "B")
     assert gate(*folders, tmp_path / "folders") == outcomes.REGRESSION
     pooled = rows(tmp_path / "folders")["routing", "error_rate"]
-    assert pooled["verdict"] == WORSE and pooled["test"] == counts.TEST
+    assert pooled["verdict"] == WORSE and pooled["test"] == rates.TEST
     assert pooled["noise"] == "counts pooled over A's 3 and B's 3 runs (their rates have no spread)"
 
 
@@ -124,7 +124,7 @@ def test_a_single_runs_error_rate_is_judged_by_fishers_exact_test(
     assert gate(a, b, tmp_path / "single") == status
     errors = rows(tmp_path / "single")["c1", "error_rate"]
     assert float(errors["p_value"]) == pytest.approx(p, rel=1e-3)
-    assert errors["test"] == counts.TEST and errors["noise"] == comparison.WITHIN_ONLY
+    assert errors["test"] == rates.TEST and errors["noise"] == comparison.WITHIN_ONLY
     assert errors["verdict"] == (WORSE if status else SAME) and errors["reason"] == ""
     assert (
         errors["units"] == f"requests; Fisher: A 0 of {requests}, B {failed} of {requests} failed"
@@ -132,7 +132,7 @@ def test_a_single_runs_error_rate_is_judged_by_fishers_exact_test(
     folders = copies(a, tmp_path / "A"), copies(b, tmp_path / "B")
     assert gate(*folders, tmp_path / "folders") == status
     pooled = rows(tmp_path / "folders")["c1", "error_rate"]
-    assert pooled["test"] == counts.TEST and pooled["verdict"] == errors["verdict"]
+    assert pooled["test"] == rates.TEST and pooled["verdict"] == errors["verdict"]
     assert pooled["units"] == (
         f"runs: 3 vs 3; Fisher: A 0 of {3 * requests}, B {3 * failed} of {3 * requests} failed"
     )
@@ -174,10 +174,10 @@ def test_a_conversation_fails_when_any_of_its_requests_does() -> None:
 def test_a_rates_detectable_change_is_capped_at_what_it_can_move() -> None:
     """From 90% a rate can move 90 points (down): a reach beyond is not detectable here."""
     hit = compare_metrics.BY_NAME["prefix_cache_hit_rate"]
-    assert comparison.capped(hit, 0.9, 80.0) == 80.0
-    assert comparison.capped(hit, 0.9, 90.5) == math.inf
-    assert comparison.capped(hit, 0.2, 80.5) == math.inf  # from 20%: 80 points (up)
-    assert comparison.capped(compare_metrics.BY_NAME["ttft_p50"], 0.9, 300.0) == 300.0
+    assert rates.capped(hit, 0.9, 80.0) == 80.0
+    assert rates.capped(hit, 0.9, 90.5) == math.inf
+    assert rates.capped(hit, 0.2, 80.5) == math.inf  # from 20%: 80 points (up)
+    assert rates.capped(compare_metrics.BY_NAME["ttft_p50"], 0.9, 300.0) == 300.0
     unit = runsets.Unit("routing", "routing", "routing")
     capped = comparison.Row(
         unit, hit, True, None, 5.0, outcomes.Verdict(SAME), False, False, None, None, "", 1, 1,

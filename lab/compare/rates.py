@@ -1,5 +1,6 @@
-"""Rates that are counts, error rate and SLO attainment: judged by Fisher's exact test on each
-side's counts, one-sided in the direction of the change.
+"""What a rate can say. Those that are counts, error rate and SLO attainment, are judged by
+Fisher's exact test on each side's counts, one-sided in the direction of the change; and any
+rate's detectable change is capped at what the rate can move.
 
 Each is a share of units (requests; on routing levels conversations, as lab.compare.metrics
 resamples them) that failed, or met the SLO. The counts say how sure a change is where a
@@ -11,15 +12,21 @@ which carries the drift between runs; where those rates have no spread on either
 run all-ok or all-failed, or copies of one run), there is no drift to carry, and each side's
 counts are pooled and judged as a single run's are. The other rates (hit rate, stickiness,
 balance) are not counts of units and get no such test.
+
+A side with no successful request, where the other had some, is worse on the error rate
+whatever a test says: a gate must never pass a stack that answered nothing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from scipy.stats import fisher_exact
 
+from lab.compare import outcomes
 from lab.compare.metrics import Metric
+from lab.compare.outcomes import Verdict
 from lab.compare.stats import WITHIN_ONLY, Change, Estimate
 
 VERB = {"errors": "failed", "slo": "met the SLO"}  # what a counted unit did, per family
@@ -56,13 +63,28 @@ def judged(
 
 
 def dead_side(metric: Metric, a: list[Estimate], b: list[Estimate]) -> str:
-    """ "A" or "B" when, for the error rate, that side's every measured request failed and the
-    other side's did not: such a side is worse whatever the test says (a gate must never pass
-    a stack that answered nothing); "" otherwise."""
+    """The side ("A" or "B") whose every measured request failed, for the error rate, where the
+    other side's did not; "" otherwise."""
     if metric.family != "errors":
         return ""
     dead_a, dead_b = (all(e.value == 1 for e in side) for side in (a, b))
     return "B" if dead_b and not dead_a else "A" if dead_a and not dead_b else ""
+
+
+def dead(metric: Metric, d: float, side: str) -> Verdict:
+    """The verdict where `side` had no successful request (dead_side): that side is worse."""
+    worse = (d > 0) != metric.higher_is_better
+    return Verdict(
+        outcomes.WORSE if worse else outcomes.BETTER, f"{side} had no successful request"
+    )
+
+
+def capped(metric: Metric, a: float, reach: float) -> float:
+    """A detectable change (points for a rate), infinite, "not detectable at this size", where a
+    rate could not move that far from A's figure, towards 0 or 100%, whichever is further."""
+    if metric.rate and reach > 100 * max(a, 1 - a):
+        return math.inf
+    return reach
 
 
 def _same(side: list[Estimate]) -> bool:
