@@ -354,12 +354,12 @@ def assess(
         orders = [order for _, _, order in pairs]
         change = stats.paired(est_a, est_b, metric.log, options.pairing, orders)
         method, n_a, n_b = f"{options.pairing}: {len(pairs)} pairs", len(pairs), len(pairs)
-        single = False
+        sources: list[stats.Source] = []
     else:
-        change, method, n_a, n_b, single = _unpaired(
+        change, method, n_a, n_b, sources = _unpaired(
             unit, metric, side_a, est_a, est_b, options, own
         )
-    change, said = rates.judged(metric, change, est_a, est_b, single)
+    change, said = rates.judged(metric, change, est_a, est_b, sources)
     method = f"{method}; {said}" if said else method
     dead = rates.dead_side(metric, est_a, est_b)
     return Assessed(unit, metric, gated, change, "", method, n_a, n_b, dead)
@@ -373,9 +373,9 @@ def _unpaired(
     est_b: list[stats.Estimate],
     options: Options,
     own: tuple[bool, bool],
-) -> tuple[stats.Change, str, int, int, bool]:
+) -> tuple[stats.Change, str, int, int, list[stats.Source]]:
     """The change of sides not paired, with the noise known for it: its method, units a side,
-    and whether these are single runs with nothing known of run-to-run noise."""
+    and the sources of run-to-run noise it took."""
     sources = [
         s
         for s in (
@@ -388,9 +388,9 @@ def _unpaired(
     change = stats.difference(est_a, est_b, sources, metric.log)
     if len(est_a) > 1 or len(est_b) > 1:
         runs = f"runs: {len(est_a)} vs {len(est_b)}"
-        return change, runs, len(est_a), len(est_b), False
+        return change, runs, len(est_a), len(est_b), sources
     method = side_a[0].methods.get(metric.family, "")
-    return change, method, est_a[0].units, est_b[0].units, not sources
+    return change, method, est_a[0].units, est_b[0].units, sources
 
 
 def _pairs(

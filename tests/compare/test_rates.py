@@ -105,7 +105,7 @@ def test_a_stack_whose_every_request_failed_fails_the_gate_at_every_level(tmp_pa
     assert gate(*folders, tmp_path / "folders") == outcomes.REGRESSION
     pooled = rows(tmp_path / "folders")["routing", "error_rate"]
     assert pooled["verdict"] == WORSE and pooled["test"] == rates.TEST
-    assert pooled["noise"] == "counts pooled over A's 3 and B's 3 runs (their rates have no spread)"
+    assert pooled["noise"] == "counts pooled over A's 3 and B's 3 runs (no spread between runs)"
 
 
 @pytest.mark.parametrize(
@@ -156,6 +156,22 @@ def test_a_side_with_no_successful_request_is_worse_whatever_the_test_says() -> 
         assert judged.p == pytest.approx(0.5) and not judged.significant
         dead = "B" if expected == WORSE else "A"
         assert judged.verdict == outcomes.Verdict(expected, f"{dead} had no successful request")
+
+
+def test_a_noise_profile_whose_rates_drifted_keeps_the_t_test() -> None:
+    """Single runs with a noise profile: where the profile's runs' error rates differed, the
+    t-test carries that drift; where they did not, the counts are judged."""
+    metric = compare_metrics.BY_NAME["error_rate"]
+    a, b = (
+        [stats.Estimate(0.0, 0.0, 0.0, 400, (0, 400))],
+        [stats.Estimate(0.05, 0.05, 1e-4, 400, (20, 400))],
+    )
+    drifted, steady = stats.Source("profile", 4e-4, 1e-4, 9), stats.Source("profile", 0, 0, 9)
+    tested = stats.difference(a, b, [drifted], log=False)
+    assert rates.judged(metric, tested, a, b, [drifted]) == (tested, "")
+    exact, said = rates.judged(metric, stats.difference(a, b, [steady], log=False), a, b, [steady])
+    assert exact.exact and exact.p_up == pytest.approx(7.476e-7, rel=1e-3)
+    assert said == "Fisher: A 0 of 400, B 20 of 400 failed"
 
 
 def test_a_conversation_fails_when_any_of_its_requests_does() -> None:
