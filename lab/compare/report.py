@@ -161,10 +161,11 @@ def amount(metric: compare_metrics.Metric, d: float) -> str:
 
 
 def interval(row: Row, alpha: float) -> str:
-    """The interval of the change, in the change's unit (percent of A, or points)."""
+    """The interval of the change, in the change's unit (percent of A, or points); none where no
+    spread is known (counts judged exactly, every run all-ok or all-failed)."""
     c = row.change
     assert c is not None
-    if c.p_up is None:
+    if c.p_up is None or c.se == 0:
         return "-"
     low, high = c.interval(alpha)
     if row.metric.log:

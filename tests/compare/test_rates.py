@@ -98,6 +98,7 @@ def test_a_stack_whose_every_request_failed_fails_the_gate_at_every_level(tmp_pa
         scenario = "routing" if level == "routing" else "throughput"
         assert f"{scenario}/{level} error_rate" in said
         assert found[level, "ttft_p50"]["verdict"] == NA
+    assert "+100.0…+100.0" not in said  # no spread known: no interval shown
     routing = found["routing", "error_rate"]
     assert float(routing["p_value"]) == pytest.approx(1 / math.comb(16, 8))
     assert routing["units"].endswith("Fisher: A 0 of 8, B 8 of 8 failed")
