@@ -10,7 +10,8 @@ significant (for a gated metric after Holm's correction over the whole gate, for
 alpha on its own) and beyond the metric's threshold. Without any estimate of run-to-run noise
 (one run a side, no noise profile) only the runs' own sampling noise is known: a change that
 is significant on that alone is judged only beyond a conservative floor (FLOOR_RATIO,
-FLOOR_POINTS), and below it is inconclusive.
+FLOOR_POINTS), and below it is inconclusive. Error rate and SLO attainment are judged by their
+counts where the runs show no spread (lab.compare.rates).
 Rendering is lab.compare.report's; orchestration lab.compare.run's; this module only computes.
 """
 
@@ -24,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lab.compare import capacity, estimates, gate, outcomes, runsets, stats
+from lab.compare import capacity, estimates, gate, outcomes, rates, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
@@ -40,7 +41,7 @@ ALPHA = 0.05
 # path, a level gone wrong). No rate differed by 5 points among them.
 FLOOR_RATIO = 10.0
 FLOOR_POINTS = 5.0
-WITHIN_ONLY = "within-run only"
+WITHIN_ONLY = stats.WITHIN_ONLY
 # Side by side the machine's drift falls on both arms alike, but each arm's own queue does not:
 # in ten real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out
 # anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one calling B
@@ -109,6 +110,7 @@ class Assessed:
     method: str
     n_a: int
     n_b: int
+    dead: str = ""  # the side with no successful request where the other had some (rates)
 
 
 @dataclass(frozen=True)
@@ -348,11 +350,32 @@ def assess(
         return Assessed(unit, metric, gated, None, reason, "", len(est_a), len(est_b))
     pairs = _pairs(found_a, found_b, options.orders) if options.pairing else []
     if len(pairs) > 1:
-        firsts, seconds = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
+        est_a, est_b = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
         orders = [order for _, _, order in pairs]
-        change = stats.paired(firsts, seconds, metric.log, options.pairing, orders)
-        method = f"{options.pairing}: {len(pairs)} pairs"
-        return Assessed(unit, metric, gated, change, "", method, len(pairs), len(pairs))
+        change = stats.paired(est_a, est_b, metric.log, options.pairing, orders)
+        method, n_a, n_b = f"{options.pairing}: {len(pairs)} pairs", len(pairs), len(pairs)
+        sources: list[stats.Source] = []
+    else:
+        change, method, n_a, n_b, sources = _unpaired(
+            unit, metric, side_a, est_a, est_b, options, own
+        )
+    change, said = rates.judged(metric, change, est_a, est_b, sources)
+    method = f"{method}; {said}" if said else method
+    dead = rates.dead_side(metric, est_a, est_b)
+    return Assessed(unit, metric, gated, change, "", method, n_a, n_b, dead)
+
+
+def _unpaired(
+    unit: Unit,
+    metric: Metric,
+    side_a: Sequence[estimates.LevelFigures],
+    est_a: list[stats.Estimate],
+    est_b: list[stats.Estimate],
+    options: Options,
+    own: tuple[bool, bool],
+) -> tuple[stats.Change, str, int, int, list[stats.Source]]:
+    """The change of sides not paired, with the noise known for it: its method, units a side,
+    and the sources of run-to-run noise it took."""
     sources = [
         s
         for s in (
@@ -364,11 +387,10 @@ def assess(
     ]
     change = stats.difference(est_a, est_b, sources, metric.log)
     if len(est_a) > 1 or len(est_b) > 1:
-        method, n_a, n_b = f"runs: {len(est_a)} vs {len(est_b)}", len(est_a), len(est_b)
-    else:
-        method = side_a[0].methods.get(metric.family, "")
-        n_a, n_b = est_a[0].units, est_b[0].units
-    return Assessed(unit, metric, gated, change, "", method, n_a, n_b)
+        runs = f"runs: {len(est_a)} vs {len(est_b)}"
+        return change, runs, len(est_a), len(est_b), sources
+    method = side_a[0].methods.get(metric.family, "")
+    return change, method, est_a[0].units, est_b[0].units, sources
 
 
 def _pairs(
@@ -409,6 +431,13 @@ def _p_towards(x: Assessed, worse: bool) -> float:
     return p
 
 
+def _p_seen(change: stats.Change) -> float:
+    """One-sided p-value in the direction of the change; 1 when there is none."""
+    p = change.p(up=change.d > 0) if change.d else 1.0
+    assert p is not None
+    return p
+
+
 def _row(
     i: int,
     x: Assessed,
@@ -426,14 +455,16 @@ def _row(
         verdict = _untestable(c)
     else:
         worse = (c.d > 0) != x.metric.higher_is_better
-        p = c.p_up if c.d > 0 else 1.0 - c.p_up if c.d < 0 else 1.0
+        p = _p_seen(c)
         p_adjusted = adjusted.get((i, worse)) if x.gated else None
         decisive = p if p_adjusted is None else p_adjusted
         significant = c.d != 0 and decisive < options.alpha
         beyond = abs(size(x.metric, c.d)) > threshold
         verdict = _verdict(x.metric, c, worse, significant and beyond, options.floor)
         found = c.reach(options.alpha / family if x.gated else options.alpha)
-        reach = None if found is None else abs(size(x.metric, found))
+        reach = None if found is None else rates.capped(x.metric, c.a, abs(size(x.metric, found)))
+    if x.dead and c is not None:
+        verdict = rates.dead(x.metric, c.d, x.dead)
     return Row(
         unit=x.unit,
         metric=x.metric,

@@ -4,7 +4,8 @@ how one level's recorded requests become units for the statistics (lab.compare.s
 Metrics of one family (the percentiles of TTFT, say) share one measure and one bootstrap. Rates
 (error rate, hit rate, stickiness, balance) are fractions, tested on their values, with
 thresholds in percentage points; latencies and throughput are tested on the log scale, with
-thresholds in percent of A.
+thresholds in percent of A. Error rate and SLO attainment are counts, and carry them for
+Fisher's exact test (lab.compare.counts).
 """
 
 from __future__ import annotations
@@ -238,24 +239,31 @@ def _throughput(level: LevelData) -> tuple[stats.Measure, str]:
 
 
 def _share(
-    units: list[list[Sample]], counted: Callable[[Sample], bool]
+    units: list[list[Sample]],
+    counted: Callable[[Sample], bool],
+    whole: Callable[[Iterable[bool]], bool],
 ) -> tuple[stats.Measure, str]:
-    """The share of requests that `counted` holds for, over _units."""
+    """The share of requests that `counted` holds for, over _units; and, for a test on counts
+    (lab.compare.counts), how many units count as a whole by `whole` (any, all) of theirs."""
     hits = np.array([sum(counted(s) for s in u) for u in units], dtype=float)
-    return stats.PooledRatio(hits, np.array([len(u) for u in units], dtype=float)), _word(units)
+    sizes = np.array([len(u) for u in units], dtype=float)
+    wholes = sum(whole(counted(s) for s in u) for u in units)
+    return stats.PooledRatio(hits, sizes, wholes), _word(units)
 
 
 def _errors(level: LevelData) -> tuple[stats.Measure, str]:
+    """Requests that failed; a conversation failed when any of its requests did."""
     units = _units(level.measured)
     _need(units, outcomes.NO_REQUESTS)
-    return _share(units, lambda s: not s.ok)
+    return _share(units, lambda s: not s.ok, any)
 
 
 def _attainment(level: LevelData) -> tuple[stats.Measure, str]:
-    """Requests that met the SLO (requests.csv's slo_ok; a failure did not)."""
+    """Requests that met the SLO (requests.csv's slo_ok; a failure did not); a conversation
+    met it when every one of its requests did."""
     units = _units(s for s in level.measured if s.slo_ok is not None)
     _need(units, NO_SLO)
-    return _share(units, lambda s: bool(s.slo_ok))
+    return _share(units, lambda s: bool(s.slo_ok), all)
 
 
 def _goodput(level: LevelData) -> tuple[stats.Measure, str]:

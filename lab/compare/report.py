@@ -15,10 +15,11 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from lab.compare import gate, outcomes
+from lab.compare import gate, outcomes, rates
 from lab.compare import metrics as compare_metrics
 from lab.compare.comparison import Comparison, Row
 from lab.compare.noise import NoiseProfile
+from lab.compare.stats import Change
 from lab.console import out as console
 
 CSV_COLUMNS = (
@@ -67,6 +68,8 @@ SHORT = {
     outcomes.SAME: "~",
     outcomes.INCONCLUSIVE: "inconclusive*",
 }
+# A rate's detectable change beyond what the rate can move (rates.capped).
+NOT_DETECTABLE = "not detectable at this size"
 
 
 def show(result: Comparison) -> None:
@@ -141,6 +144,8 @@ def seen(row: Row) -> str:
     """The change this comparison finds 95% of the time, if known."""
     if row.reach is None:
         return "-"
+    if math.isinf(row.reach):
+        return NOT_DETECTABLE
     return f"≥{row.reach:.0f}%" if row.metric.log else f"≥{row.reach:.1f}pt"
 
 
@@ -156,10 +161,11 @@ def amount(metric: compare_metrics.Metric, d: float) -> str:
 
 
 def interval(row: Row, alpha: float) -> str:
-    """The interval of the change, in the change's unit (percent of A, or points)."""
+    """The interval of the change, in the change's unit (percent of A, or points); none where no
+    spread is known (counts judged exactly, every run all-ok or all-failed)."""
     c = row.change
     assert c is not None
-    if c.p_up is None:
+    if c.p_up is None or c.se == 0:
         return "-"
     low, high = c.interval(alpha)
     if row.metric.log:
@@ -170,7 +176,8 @@ def interval(row: Row, alpha: float) -> str:
 def method(result: Comparison) -> str:
     return (
         f"tests: t on each side's per-run figures (log scale for latencies and throughput), "
-        f"one-sided in the direction of the change; the gated metrics together with Holm's "
+        f"one-sided in the direction of the change (error rate and SLO attainment of single "
+        f"runs, or of runs without spread: {rates.TEST}); the gated metrics together with Holm's "
         f"correction at alpha {result.alpha:g} (p (Holm) column), the others each at alpha; "
         f"better/worse only beyond the threshold (see docs/compare.md)"
     )
@@ -247,10 +254,18 @@ def csv_row(row: Row, alpha: float) -> dict[str, object]:
         "ci_high": f"{c.a * highs if m.log else highs:.6g}",
         "ci_low_pct": _pct(lows if m.log else (lows / c.a if c.a else None)),
         "ci_high_pct": _pct(highs if m.log else (highs / c.a if c.a else None)),
-        "test": "none" if c.p_up is None else ("t on log values" if m.log else "t on values"),
+        "test": _test(c, m),
         "noise": c.noise,
-        "df": "" if c.p_up is None else f"{c.df:.4g}",
+        "df": "" if c.p_up is None or c.exact else f"{c.df:.4g}",
     }
+
+
+def _test(c: Change, m: compare_metrics.Metric) -> str:
+    if c.p_up is None:
+        return "none"
+    if c.exact:
+        return rates.TEST
+    return "t on log values" if m.log else "t on values"
 
 
 def _pct(x: float | None) -> str:

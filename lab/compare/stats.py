@@ -32,6 +32,7 @@ from scipy.stats import t as student
 N_BOOT = 1000  # resamples behind a run's within-run variance (its relative error about 4.5%)
 CHUNK = 2_000_000  # resampled values held at once, to bound memory on large levels
 FLOORED = ", floored at the runs' own sampling noise"  # said of a variance (_floored)
+WITHIN_ONLY = "within-run only"  # the noise of single runs when nothing else is known
 
 
 class Measure(Protocol):
@@ -114,10 +115,13 @@ class ClusteredQuantiles:
 
 @dataclass(frozen=True)
 class PooledRatio:
-    """sum(numerator) / sum(denominator) over units (cached over prompt tokens of requests)."""
+    """sum(numerator) / sum(denominator) over units (cached over prompt tokens of requests).
+    For a share of requests that is a count (failed ones), `counted` is how many units count
+    as a whole (lab.compare.counts); None for ratios that are not counts."""
 
     numerator: np.ndarray
     denominator: np.ndarray
+    counted: int | None = None
 
     @property
     def size(self) -> int:
@@ -187,12 +191,14 @@ def bootstrap(measure: Measure, n_boot: int, rng: np.random.Generator) -> np.nda
 @dataclass(frozen=True)
 class Estimate:
     """One run's figure for one statistic: its value, the value on the test's scale (its log
-    for ratios), and the variance of that from the run's own units (None: unknown)."""
+    for ratios), and the variance of that from the run's own units (None: unknown); for a
+    rate that is a count, (units counted, units)."""
 
     value: float
     y: float
     within: float | None
     units: int
+    counts: tuple[int, int] | None = None
 
 
 def estimates(
@@ -206,6 +212,8 @@ def estimates(
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = np.log(resampled) if log else resampled
         spread = [_variance(column) for column in scaled.T]
+    counted = measure.counted if isinstance(measure, PooledRatio) else None
+    counts = None if counted is None else (counted, measure.size)
     out: list[Estimate | str] = []
     for value, within in zip(values, spread, strict=True):
         if not np.isfinite(value):
@@ -214,7 +222,7 @@ def estimates(
             out.append("a value of 0: no relative change")
         else:
             y = float(np.log(value)) if log else float(value)
-            out.append(Estimate(float(value), y, within, measure.size))
+            out.append(Estimate(float(value), y, within, measure.size, counts))
     return out
 
 
@@ -255,7 +263,9 @@ class Change:
     mean of its runs', so b / a = exp(d), except in a crossover whose orders have unequal
     numbers of pairs); d is B - A on the test's scale, se its standard error with df degrees
     of freedom. p_up is the one-sided p-value of B above A; None when
-    nothing can be tested, and then `untestable` says why."""
+    nothing can be tested, and then `untestable` says why. An exact test on counts
+    (lab.compare.counts) sets `exact` and its own p_down, since its two one-sided p-values
+    do not add up to 1."""
 
     a: float
     b: float
@@ -266,6 +276,8 @@ class Change:
     noise: str  # what the standard error is made of
     p_up: float | None
     untestable: str = ""
+    p_down: float | None = None
+    exact: bool = False
 
     @property
     def diff(self) -> float:
@@ -280,7 +292,9 @@ class Change:
         """One-sided p-value of a change in that direction."""
         if self.p_up is None:
             return None
-        return self.p_up if up else 1.0 - self.p_up
+        if up:
+            return self.p_up
+        return 1.0 - self.p_up if self.p_down is None else self.p_down
 
     def interval(self, alpha: float) -> tuple[float, float]:
         """The two-sided 1 - 2·alpha interval of d, whose bound on the side of zero is the
@@ -292,8 +306,9 @@ class Change:
 
     def reach(self, alpha: float, power: float = 0.95) -> float | None:
         """The smallest change (on the test's scale) that a one-sided test at alpha finds
-        with this power: (t(1 - alpha) + t(power)) · se."""
-        if self.p_up is None:
+        with this power: (t(1 - alpha) + t(power)) · se; None where no spread is known (an
+        exact test on counts with no spread on either side)."""
+        if self.p_up is None or self.se == 0:
             return None
         return float((student.ppf(1 - alpha, self.df) + student.ppf(power, self.df)) * self.se)
 
@@ -325,7 +340,7 @@ def difference(a: list[Estimate], b: list[Estimate], sources: list[Source], log:
         return made(float(se), dof, f"{' + '.join(s.name for s in sources)} (df {df}){floored}")
     if welch is None:
         return made(0.0, 0.0, "none", "one value per run (engine counters)")
-    return made(float(np.sqrt(within)), welch, "within-run only")
+    return made(float(np.sqrt(within)), welch, WITHIN_ONLY)
 
 
 def paired(
