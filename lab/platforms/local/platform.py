@@ -174,6 +174,7 @@ class LocalPlatform:
                 Outcome.DONE: "running",
                 Outcome.NOT_RUNNING: "not running",
                 Outcome.NOT_OURS: f"not running (pid {proc.pid} is another process now)",
+                Outcome.ENDED_WITH_BOOT: "not running (it ended with an earlier boot)",
             }[outcome]
         return conditions
 
