@@ -154,6 +154,13 @@ def said(proc: Proc, outcome: Outcome, done: str = "stopped") -> str:
 SAME_START = 0.01
 
 
+def planned_stop(proc: Proc) -> str:
+    """What `stop` would do, for a dry run: a record of another boot is never signalled."""
+    if same_boot(proc) is False:
+        return said(proc, Outcome.ENDED_WITH_BOOT)
+    return f"would stop {proc.name} (pid {proc.pid})"
+
+
 def leader(proc: Proc) -> tuple[Outcome, psutil.Process | None]:
     """(DONE, the process) while the recorded process is the lab's and runs; (ENDED_WITH_BOOT,
     None) when it was recorded in another boot; (NOT_OURS, None) when its PID now names

@@ -401,6 +401,7 @@ def test_down_after_a_reboot_still_deletes_the_cluster_but_signals_no_recorded_p
     state.save(rebooted)
     lab.fakes.clear()
     try:
+        planned = lab.platform("kind", dry_run=True).down(state.load())
         lines = lab.platform("kind").down(state.load())
         assert lab.fakes.changes() == [
             "kind delete cluster --name vllm-lab",
@@ -408,7 +409,7 @@ def test_down_after_a_reboot_still_deletes_the_cluster_but_signals_no_recorded_p
         ]
         for proc in current.processes:
             said = f"{proc.name} (pid {proc.pid}) ended with an earlier boot of this machine"
-            assert f"{said}: left alone" in lines
+            assert f"{said}: left alone" in planned and f"{said}: left alone" in lines
         assert all(processes.alive(proc) for proc in current.processes)
         assert state.load() is None
     finally:

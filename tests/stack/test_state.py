@@ -180,11 +180,12 @@ def test_down_after_a_reboot_signals_nothing_and_removes_the_state(tmp_path) -> 
         found = psutil.Process(stranger.pid)
         old = processes.Proc("engine-0", stranger.pid, found.create_time(), "log", ("x",))
         state.save(sample_state([dataclasses.replace(old, boot_id=OTHER_BOOT)]))
+        said = f"engine-0 (pid {stranger.pid}) ended with an earlier boot of this machine"
+        planned = lab_main("down", "--dry-run", state_dir=tmp_path)
+        assert planned.returncode == 0 and f"[dry-run] {said}: left alone" in planned.stdout
         done = lab_main("down", state_dir=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert (
-            f"engine-0 (pid {stranger.pid}) ended with an earlier boot of this machine: left alone"
-        ) in done.stdout
+        assert f"{said}: left alone" in done.stdout
         assert left_alone(found) and state.load() is None
     finally:
         stranger.kill()

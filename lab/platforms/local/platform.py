@@ -182,9 +182,7 @@ class LocalPlatform:
         if volumes:
             raise ConfigError("--volumes: the local platform keeps no volumes")
         if self.dry_run:
-            return [
-                f"[dry-run] would stop {p.name} (pid {p.pid})" for p in reversed(current.processes)
-            ]
+            return [f"[dry-run] {processes.planned_stop(p)}" for p in reversed(current.processes)]
         done = [processes.said(p, processes.stop(p)) for p in reversed(current.processes)]
         state.clear()
         return done
