@@ -56,6 +56,13 @@ def state(platform: str = "local", **details) -> str:
     return json.dumps(lab | {"created": 0.0, "processes": [], "details": details})
 
 
+def state_running(**process: object) -> str:
+    """A local state file with one process recorded, changed by `process` (NaN and infinity
+    are written as Python's JSON writer writes them: NaN, Infinity)."""
+    proc = {"name": "engine-0", "pid": 999999, "started": 1.0, "log": "e.log", "cmd": ["x"]}
+    return json.dumps(json.loads(state()) | {"processes": [proc | process]})
+
+
 def results_copy(edit: Callable[[Path], None]) -> Callable[[Path], None]:
     """A copy of a recorded run as {work}/run, then broken by `edit`."""
 
@@ -492,6 +499,77 @@ CASES = [
         1,
         "kubectl get --raw /version --context prod-cluster answered something other than the JSON",
         tools=(("kubectl", ("get", "--raw", "/version"), BAD_KUBECONFIG, 0, ""),),
+    ),
+    # issue 34: process ownership
+    Case(
+        "state-started-nan",
+        ("down",),
+        2,
+        "(processes[0].started: nan is not a finite number): remove it if no lab",
+        {".lab/state.json": state_running(started=float("nan"))},
+    ),
+    Case(
+        "state-started-infinity",
+        ("down",),
+        2,
+        "processes[0].started: inf is not a finite number",
+        {".lab/state.json": state_running(started=float("inf"))},
+    ),
+    Case(
+        "state-started-minus-infinity",
+        ("status",),
+        2,
+        "processes[0].started: -inf is not a finite number",
+        {".lab/state.json": state_running(started=float("-inf"))},
+    ),
+    Case(
+        "state-started-overflows",
+        ("down",),
+        2,
+        "processes[0].started: inf is not a finite number",
+        {".lab/state.json": state_running(started=1.5).replace("1.5", "1e999")},
+    ),
+    Case(
+        "state-started-a-string",
+        ("down",),
+        2,
+        "processes[0].started: '1700000000' is not of type 'number'",
+        {".lab/state.json": state_running(started="1700000000")},
+    ),
+    Case(
+        "state-started-a-bool",
+        ("down",),
+        2,
+        "processes[0].started: True is not of type 'number'",
+        {".lab/state.json": state_running(started=True)},
+    ),
+    Case(
+        "state-pid-infinity",
+        ("down",),
+        2,
+        "processes[0].pid: inf is not a finite number (and 1 more problems)",
+        {".lab/state.json": state_running(pid=float("inf"))},
+    ),
+    Case(
+        "state-created-nan",
+        ("down", "--dry-run"),
+        2,
+        "(created: nan is not a finite number)",
+        {".lab/state.json": state().replace('"created": 0.0', '"created": NaN')},
+    ),
+    Case(
+        "state-boot-id-not-a-uuid",
+        ("down",),
+        2,
+        "processes[0].boot_id: '../boot' does not match",
+        {".lab/state.json": state_running(boot_id="../boot")},
+    ),
+    Case(
+        "state-boot-id-null",
+        ("down",),
+        2,
+        "processes[0].boot_id: None is not of type 'string'",
+        {".lab/state.json": state_running(boot_id=None)},
     ),
 ]
 

@@ -2,18 +2,25 @@
 and stop exactly what was started.
 
 Ownership, the one rule every signal the lab sends goes through (stop, kill, send):
+- a process recorded in another boot of this machine (its boot ID is not this boot's) ended
+  with that boot: nothing is sent, whatever now runs with its PID or group;
+- a recorded start time that is not a finite number matches no process: nothing is sent;
 - the recorded process (the group's leader) is the lab's only while its PID names a process
   whose own start time is the recorded one; a PID that now names another process is reported
   and left alone, and so is its whole group;
-- when the leader is gone, a member of its group is the lab's only if its process group is the
-  recorded leader's PID and it started no earlier than the leader's recorded start (Linux does
-  not reuse a PID that still names a live process group, so such a group is the lab's).
+- when the leader is gone, a member of its group is the lab's only if the record is of this
+  boot, its process group is the recorded leader's PID and it started no earlier than the
+  leader's recorded start (Linux does not reuse a PID that still names a live process group,
+  but only within one boot). A record without a boot ID (a state written before they were
+  kept) gets the strict rule: its group is reached only through its live leader.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import functools
+import math
 import os
 import signal
 import socket
@@ -37,9 +44,13 @@ class Proc:
     cmd: tuple[str, ...]
     port: int = 0
     meta: dict[str, str] = field(default_factory=dict)
+    boot_id: str | None = None  # the boot it was started in (None: recorded before they were)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.boot_id is None:
+            del data["boot_id"]  # unknown stays absent, as in a state from before boot IDs
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Proc:
@@ -71,7 +82,39 @@ def spawn(
     started = psutil.Process(child.pid).create_time()
     if niceness:
         _yield_cpu(child.pid, niceness)
-    return Proc(name, child.pid, started, str(log), tuple(argv), port, meta or {})
+    return Proc(name, child.pid, started, str(log), tuple(argv), port, meta or {}, boot_id())
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's ID (the kernel draws a new one at every boot); None where it cannot be
+    read, and then no record can be told to be of this boot."""
+    try:
+        return BOOT_ID.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def same_boot(proc: Proc) -> bool | None:
+    """True when `proc` was recorded in this boot, False in another one; None when that cannot
+    be told (no boot ID recorded, or none readable now)."""
+    now = boot_id()
+    if proc.boot_id is None or now is None:
+        return None
+    return proc.boot_id == now
+
+
+def finite_start(started: object) -> bool:
+    """Is `started` a start time at all? NaN compares false with everything, so a NaN start
+    would pass every age test; a bool or a string is no time."""
+    return (
+        isinstance(started, int | float)
+        and not isinstance(started, bool)
+        and math.isfinite(started)
+    )
 
 
 def niced(cmd: Sequence[str], niceness: int) -> list[str]:
@@ -94,6 +137,7 @@ class Outcome(enum.Enum):
     DONE = "done"
     NOT_RUNNING = "was not running"
     NOT_OURS = "is not the lab's any more: left alone"
+    ENDED_WITH_BOOT = "ended with an earlier boot of this machine: left alone"
 
     def __bool__(self) -> bool:
         return self is Outcome.DONE
@@ -110,10 +154,22 @@ def said(proc: Proc, outcome: Outcome, done: str = "stopped") -> str:
 SAME_START = 0.01
 
 
+def planned_stop(proc: Proc) -> str:
+    """What `stop` would do, for a dry run: a record of another boot is never signalled."""
+    if same_boot(proc) is False:
+        return said(proc, Outcome.ENDED_WITH_BOOT)
+    return f"would stop {proc.name} (pid {proc.pid})"
+
+
 def leader(proc: Proc) -> tuple[Outcome, psutil.Process | None]:
-    """(DONE, the process) while the recorded process is the lab's and runs; (NOT_OURS, None)
-    when its PID now names another process; (NOT_RUNNING, None) when it names none (or a
-    zombie)."""
+    """(DONE, the process) while the recorded process is the lab's and runs; (ENDED_WITH_BOOT,
+    None) when it was recorded in another boot; (NOT_OURS, None) when its PID now names
+    another process, or its start time is no finite number; (NOT_RUNNING, None) when its PID
+    names none (or a zombie)."""
+    if same_boot(proc) is False:
+        return Outcome.ENDED_WITH_BOOT, None
+    if not finite_start(proc.started):
+        return Outcome.NOT_OURS, None
     try:
         candidate = psutil.Process(proc.pid)
         if abs(candidate.create_time() - proc.started) >= SAME_START:
@@ -133,8 +189,11 @@ def members(proc: Proc) -> list[psutil.Process]:
     vLLM's engine core and workers share the API server's group; they survive a hard kill of
     the API server and must be stopped too.
     """
-    if leader(proc)[0] is Outcome.NOT_OURS:
-        return []  # the PID is another process's: nothing in its group is the lab's
+    outcome = leader(proc)[0]
+    if outcome in (Outcome.NOT_OURS, Outcome.ENDED_WITH_BOOT):
+        return []  # another process's PID, or another boot's: nothing in its group is the lab's
+    if outcome is Outcome.NOT_RUNNING and not same_boot(proc):
+        return []  # the strict rule: without a boot ID, a group only through its live leader
     found = []
     for candidate in psutil.process_iter(["pid", "create_time"]):
         try:
@@ -170,10 +229,11 @@ def alive(proc: Proc) -> bool:
 
 def stop(proc: Proc, grace: float = 10.0) -> Outcome:
     """SIGTERM the lab's members of the process group, SIGKILL what is left after `grace`
-    seconds. DONE when anything was running; NOT_OURS (nothing sent) when the recorded PID
-    now names another process."""
-    if leader(proc)[0] is Outcome.NOT_OURS:
-        return Outcome.NOT_OURS
+    seconds. DONE when anything was running; NOT_OURS or ENDED_WITH_BOOT (nothing sent) as
+    `leader` says."""
+    outcome = leader(proc)[0]
+    if outcome in (Outcome.NOT_OURS, Outcome.ENDED_WITH_BOOT):
+        return outcome
     group = members(proc)
     if not group:
         return Outcome.NOT_RUNNING

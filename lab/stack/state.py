@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.config.validation import violations
+from lab.config.validation import json_path, violations
 from lab.errors import ConfigError, LabError
 from lab.paths import state_dir, unwritable
 from lab.stack.endpoints import Endpoints
@@ -81,7 +82,7 @@ def load() -> State | None:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise _broken(file, f"unreadable: {exc}") from None
-    found = violations(data, "lab-state")
+    found = sorted(violations(data, "lab-state") + not_finite(data))
     if found:
         where, message = found[0]
         more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
@@ -90,6 +91,23 @@ def load() -> State | None:
         return State.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise _broken(file, f"{type(exc).__name__}: {exc}") from None
+
+
+def not_finite(document: Any) -> list[tuple[str, str]]:
+    """Every (json path, message) of a number that is not finite: Python's JSON reader takes
+    NaN, Infinity and 1e999, and the schema's bounds cannot refuse NaN (it compares false with
+    everything), yet a NaN start time would match any process."""
+    found = []
+    pending: list[tuple[tuple[Any, ...], Any]] = [((), document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append((json_path(where), f"{value} is not a finite number"))
+        elif isinstance(value, dict):
+            pending.extend(((*where, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*where, index), item) for index, item in enumerate(value))
+    return found
 
 
 def _broken(file: Path, why: str) -> ConfigError:

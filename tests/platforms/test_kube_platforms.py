@@ -7,6 +7,7 @@ HF token goes nowhere but the Secret's stdin.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -382,6 +383,38 @@ def test_down_deletes_the_cluster_it_created_and_the_repo_it_added(lab: Lab) -> 
     assert "deleted kind cluster vllm-lab (the lab created it; everything in it went too)" in lines
     assert not any(processes.alive(proc) for proc in current.processes), pids
     assert state.load() is None
+
+
+def test_down_after_a_reboot_still_deletes_the_cluster_but_signals_no_recorded_process(
+    lab: Lab,
+) -> None:
+    """The state outlived a reboot: its port-forward PIDs may name strangers' processes now
+    (here, the forwards themselves stand in for them)."""
+    lab.ready_stack()
+    current = lab.up("kind", load("cpu"))
+    rebooted = state.load()
+    assert rebooted is not None
+    rebooted.processes = [
+        dataclasses.replace(proc, boot_id="0badb007-0000-4000-8000-000000000000")
+        for proc in rebooted.processes
+    ]
+    state.save(rebooted)
+    lab.fakes.clear()
+    try:
+        planned = lab.platform("kind", dry_run=True).down(state.load())
+        lines = lab.platform("kind").down(state.load())
+        assert lab.fakes.changes() == [
+            "kind delete cluster --name vllm-lab",
+            "helm repo remove vllm",
+        ]
+        for proc in current.processes:
+            said = f"{proc.name} (pid {proc.pid}) ended with an earlier boot of this machine"
+            assert f"{said}: left alone" in planned and f"{said}: left alone" in lines
+        assert all(processes.alive(proc) for proc in current.processes)
+        assert state.load() is None
+    finally:
+        for proc in current.processes:
+            processes.stop(proc, grace=1)
 
 
 def test_down_leaves_what_existed_before(lab: Lab) -> None:

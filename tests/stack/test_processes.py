@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import signal
 import socket
@@ -24,9 +26,19 @@ FAMILY = (
 )
 
 
-def family(tmp_path) -> processes.Proc:
-    proc = processes.spawn("family", [sys.executable, "-c", FAMILY], tmp_path / "family.log")
+def family(tmp_path, code: str = FAMILY) -> processes.Proc:
+    proc = processes.spawn("family", [sys.executable, "-c", code], tmp_path / "family.log")
     assert processes.wait_until(lambda: len(processes.members(proc)) == 2, timeout=10)
+    return proc
+
+
+def pair(tmp_path) -> processes.Proc:
+    """The same shape as `family` (a leader and a child in its group), from a shell: quicker
+    to start and to stop."""
+    proc = processes.spawn("pair", ["sh", "-c", "sleep 600 & exec sleep 600"], tmp_path / "p.log")
+    assert processes.wait_until(
+        lambda: len(processes.members(proc)) == 2, timeout=10, interval=0.05
+    )
     return proc
 
 
@@ -154,7 +166,7 @@ def test_with_the_leader_gone_only_younger_members_of_its_group_are_ours(tmp_pat
     processes.kill(proc)
     os.waitpid(proc.pid, 0)  # reaped: the leader's PID names no process any more
     # Recorded as started after the child: the child is older than the lab's leader, not ours.
-    later = processes.Proc(proc.name, proc.pid, child.create_time() + 5, proc.log, proc.cmd)
+    later = dataclasses.replace(proc, started=child.create_time() + 5)
     assert processes.members(later) == []
     assert processes.stop(later, grace=1) is processes.Outcome.NOT_RUNNING
     assert child.is_running()
@@ -189,3 +201,103 @@ def test_a_port_is_ours_only_while_our_own_process_listens_on_it(tmp_path) -> No
         processes.stop(ours, grace=5)
         stranger.terminate()
         stranger.wait(timeout=10)
+
+
+# --- ownership across boots, and start times that are no time ---------------------------------
+
+OTHER_BOOT = "0badb007-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+def orphaned_group():
+    """A stranger's process group whose leader has exited while a member lives on: the group's
+    ID is a PID that names no process, as an engine group's recorded PID can after a reboot.
+    (A shell without job control keeps its background job in its own group.)"""
+    shell = subprocess.Popen(
+        ["sh", "-c", "sleep 600 >/dev/null & echo $!"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    member = psutil.Process(int(shell.stdout.readline()))
+    shell.stdout.close()
+    shell.wait()  # reaped: the group's ID names no process any more
+    assert os.getpgid(member.pid) == shell.pid and not psutil.pid_exists(shell.pid)
+    yield shell.pid, member
+    member.kill()
+
+
+def recorded(pid: int, started: float, boot: str | None) -> processes.Proc:
+    return processes.Proc("engine-0", pid, started, "x.log", ("x",), boot_id=boot)
+
+
+def left_alone(member: psutil.Process) -> bool:
+    time.sleep(0.2)  # a signal sent would have landed by now
+    return member.is_running() and member.status() != psutil.STATUS_ZOMBIE
+
+
+def test_a_record_from_another_boot_leaves_a_strangers_group_alone(orphaned_group) -> None:
+    pgid, member = orphaned_group
+    this_boot = recorded(pgid, member.create_time() - 1, processes.boot_id())
+    assert processes.boot_id() and processes.members(this_boot) == [member]  # the rule in a boot
+    other = dataclasses.replace(this_boot, boot_id=OTHER_BOOT)
+    assert processes.members(other) == []
+    assert processes.stop(other, grace=1) is processes.Outcome.ENDED_WITH_BOOT
+    assert processes.kill(other) is processes.Outcome.ENDED_WITH_BOOT
+    assert not processes.alive(other) and not processes.listens(other, 1)
+    assert processes.said(other, processes.Outcome.ENDED_WITH_BOOT) == (
+        f"engine-0 (pid {pgid}) ended with an earlier boot of this machine: left alone"
+    )
+    assert left_alone(member)
+
+
+def test_a_record_from_another_boot_leaves_even_a_matching_live_process_alone() -> None:
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        found = psutil.Process(stranger.pid)
+        other = recorded(stranger.pid, found.create_time(), OTHER_BOOT)
+        assert processes.send(other, signal.SIGTERM) is processes.Outcome.ENDED_WITH_BOOT
+        assert processes.stop(other, grace=1) is processes.Outcome.ENDED_WITH_BOOT
+        assert left_alone(found)
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+@pytest.mark.parametrize("started", [math.nan, math.inf, -math.inf, "1700000000", True])
+def test_a_start_time_that_is_no_finite_number_leaves_strangers_alone(
+    orphaned_group, started
+) -> None:
+    """NaN compares false with everything: before this rule it passed both the leader's
+    start-time test and the members' age test."""
+    pgid, member = orphaned_group
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        live = psutil.Process(stranger.pid)
+        for pid in (pgid, stranger.pid):
+            proc = processes.Proc.from_json(
+                recorded(pid, 0.0, processes.boot_id()).to_json() | {"started": started}
+            )
+            assert processes.members(proc) == []
+            assert processes.stop(proc, grace=1) is processes.Outcome.NOT_OURS
+            assert processes.kill(proc) is processes.Outcome.NOT_OURS
+        assert left_alone(member) and left_alone(live)
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_record_without_a_boot_id_reaches_a_group_only_through_its_live_leader(
+    orphaned_group, tmp_path
+) -> None:
+    pgid, member = orphaned_group
+    old = recorded(pgid, member.create_time() - 1, None)  # a state from before boot IDs
+    assert processes.members(old) == []
+    assert processes.stop(old, grace=1) is processes.Outcome.NOT_RUNNING
+    assert left_alone(member)
+    # With its leader alive and of the recorded start, the whole group is still the lab's.
+    ours = dataclasses.replace(pair(tmp_path), boot_id=None)
+    group = processes.members(ours)
+    assert len(group) == 2
+    assert processes.stop(ours, grace=5) is processes.Outcome.DONE
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in group)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
 import sys
 
+import psutil
 import pytest
 
 from lab.config import profile
@@ -10,6 +14,8 @@ from lab.load import lifecycle
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.state import State
+from tests.helpers.lab import lab_main
+from tests.stack.test_processes import OTHER_BOOT, left_alone, pair
 
 
 @pytest.fixture(autouse=True)
@@ -149,3 +155,59 @@ def test_a_broken_state_file_is_named_with_what_to_do(tmp_path, content, expecte
     assert message.startswith(f"{state.path()}: not a state file this lab can use")
     assert expected in message
     assert message.endswith("remove it if no lab started from here still runs")
+
+
+# --- down across boots ------------------------------------------------------------------------
+
+
+def test_within_one_boot_down_stops_a_killed_engines_orphaned_group(tmp_path) -> None:
+    """vLLM's engine core outlives a hard kill of its API server: `down` must still stop it."""
+    engine = pair(tmp_path)
+    core = next(p for p in processes.members(engine) if p.pid != engine.pid)
+    state.save(sample_state([engine]))
+    assert processes.kill(engine)
+    os.waitpid(engine.pid, 0)  # reaped: only the group's ID is left of the API server
+    done = lab_main("down", state_dir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"stopped pair (pid {engine.pid})" in done.stdout
+    assert processes.wait_until(lambda: not core.is_running() or core.status() == "zombie", 5)
+    assert state.load() is None
+
+
+def test_down_after_a_reboot_signals_nothing_and_removes_the_state(tmp_path) -> None:
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        found = psutil.Process(stranger.pid)
+        old = processes.Proc("engine-0", stranger.pid, found.create_time(), "log", ("x",))
+        state.save(sample_state([dataclasses.replace(old, boot_id=OTHER_BOOT)]))
+        said = f"engine-0 (pid {stranger.pid}) ended with an earlier boot of this machine"
+        planned = lab_main("down", "--dry-run", state_dir=tmp_path)
+        assert planned.returncode == 0 and f"[dry-run] {said}: left alone" in planned.stdout
+        done = lab_main("down", state_dir=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"{said}: left alone" in done.stdout
+        assert left_alone(found) and state.load() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_state_with_a_start_time_that_is_no_number_is_refused_and_obeyed_in_nothing(
+    tmp_path,
+) -> None:
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        found = psutil.Process(stranger.pid)
+        state.save(sample_state([processes.Proc("engine-0", stranger.pid, 1.0, "log", ("x",))]))
+        text = state.path().read_text().replace('"started": 1.0', '"started": NaN')
+        state.path().write_text(text)
+        done = lab_main("down", state_dir=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            f"error: {state.path()}: not a state file this lab can use (processes[0].started: "
+            "nan is not a finite number): remove it if no lab started from here still runs"
+        )
+        assert left_alone(found) and state.path().read_text() == text
+    finally:
+        stranger.kill()
+        stranger.wait()

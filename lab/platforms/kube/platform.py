@@ -189,7 +189,7 @@ class KubePlatform(EngineOps):
         teardown = Teardown(self.run)
         for proc in reversed(current.processes):
             if self.dry_run:
-                teardown.lines.append(f"would stop {proc.name} (pid {proc.pid})")
+                teardown.lines.append(processes.planned_stop(proc))
             else:
                 teardown.lines.append(portforward.stop(proc))
         created = current.details.get("created", {})

@@ -174,6 +174,7 @@ class LocalPlatform:
                 Outcome.DONE: "running",
                 Outcome.NOT_RUNNING: "not running",
                 Outcome.NOT_OURS: f"not running (pid {proc.pid} is another process now)",
+                Outcome.ENDED_WITH_BOOT: "not running (it ended with an earlier boot)",
             }[outcome]
         return conditions
 
@@ -181,9 +182,7 @@ class LocalPlatform:
         if volumes:
             raise ConfigError("--volumes: the local platform keeps no volumes")
         if self.dry_run:
-            return [
-                f"[dry-run] would stop {p.name} (pid {p.pid})" for p in reversed(current.processes)
-            ]
+            return [f"[dry-run] {processes.planned_stop(p)}" for p in reversed(current.processes)]
         done = [processes.said(p, processes.stop(p)) for p in reversed(current.processes)]
         state.clear()
         return done
