@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from lab.compare import gate, outcomes
@@ -20,6 +19,7 @@ from lab.compare import metrics as compare_metrics
 from lab.compare.comparison import Comparison, Row
 from lab.compare.noise import NoiseProfile
 from lab.console import out as console
+from lab.console import plain
 
 CSV_COLUMNS = (
     "scenario",
@@ -71,7 +71,7 @@ SHORT = {
 
 def show(result: Comparison) -> None:
     """The tables on the terminal, one per level, then notes, the noise and the gate."""
-    console.print(f"[bold]{escape(result.a.name)} (A) → {escape(result.b.name)} (B)[/]")
+    console.print(f"[bold]{plain(result.a.name)} (A) → {plain(result.b.name)} (B)[/]")
     for unit, rows in by_unit(result):
         table = Table(title=unit, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in (*HEAD, "verdict"):
@@ -81,8 +81,8 @@ def show(result: Comparison) -> None:
         for row in rows:
             _, *rest = cells(row, result.alpha)
             table.add_row(
-                *(escape(cell) for cell in [row.metric.name, "✓" if row.gated else "", *rest]),
-                f"[{STYLE[row.verdict.word]}]{escape(short(row))}[/]",
+                *(plain(cell) for cell in [row.metric.name, "✓" if row.gated else "", *rest]),
+                f"[{STYLE[row.verdict.word]}]{plain(short(row))}[/]",
             )
         reach = [f"{r.metric.label} {seen(r)}" for r in rows if r.gated and r.reach is not None]
         if reach:
@@ -94,9 +94,9 @@ def show(result: Comparison) -> None:
     )
     footnotes = [f"* inconclusive: {reason}" for reason in reasons]
     for note in [*footnotes, *result.notes, f"run-to-run noise: {result.noise()}", method(result)]:
-        console.print(f"[dim]ℹ️  {escape(note)}[/]")
+        console.print(f"[dim]ℹ️  {plain(note)}[/]")
     for line, style in gate_lines(result):
-        console.print(f"[{style}]{escape(line)}[/]")
+        console.print(f"[{style}]{plain(line)}[/]")
 
 
 def cells(row: Row, alpha: float) -> list[str]:

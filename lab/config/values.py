@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from lab.config import dashboards
+from lab.config import checks, dashboards
 from lab.config.profile import Profile
 from lab.config.validation import check, load_yaml
 from lab.errors import ConfigError
@@ -43,6 +43,8 @@ def render(profile: Profile, platform: str = "kind", hf_token: bool = False) -> 
     """
     if platform not in KUBERNETES_PLATFORMS:
         platform = "kind"
+    if problems := checks.chart_problems(profile, platform):
+        raise ConfigError(problems)
     base = load_yaml(base_file(profile), "Helm values base")
     values = merge(base, _overlay(profile, platform, hf_token))
     check(values, "vllm-stack-values", f"values rendered from {profile.source}")
