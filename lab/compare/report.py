@@ -73,7 +73,7 @@ def show(result: Comparison) -> None:
     """The tables on the terminal, one per level, then notes, the noise and the gate."""
     console.print(f"[bold]{plain(result.a.name)} (A) → {plain(result.b.name)} (B)[/]")
     for unit, rows in by_unit(result):
-        table = Table(title=unit, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        table = Table(title=plain(unit), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in (*HEAD, "verdict"):
             left = name in ("metric", "gated", "verdict")
             label = f"{conf(result)} CI" if name == "CI" else name
@@ -319,7 +319,9 @@ def show_noise(profile: NoiseProfile) -> None:
     for latencies and throughput (sd of the log), in points for rates."""
     document = profile.document
     table = Table(
-        title=f"{profile.name}: profile {document['profile_name']} on {document['platform']}",
+        title=plain(
+            f"{profile.name}: profile {document['profile_name']} on {document['platform']}"
+        ),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
