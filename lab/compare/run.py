@@ -15,6 +15,7 @@ from lab.compare.runsets import RunSet
 from lab.console import out as console
 from lab.console import plain, warn
 from lab.errors import ConfigError
+from lab.paths import safe_name
 from lab.results import folder as results
 
 
@@ -93,7 +94,7 @@ def write(result: Comparison, folder: Path) -> None:
 def default_out(a: RunSet, b: RunSet, base: Path = Path("results")) -> Path:
     """results/compare-<UTC time>-<A>-vs-<B>, a name not yet taken."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"compare-{stamp}-{a.name[:40]}-vs-{b.name[:40]}"
+    name = f"compare-{stamp}-{safe_name(a.name, 40)}-vs-{safe_name(b.name, 40)}"
     for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
         if not (base / f"{name}{suffix}").exists():
             return base / f"{name}{suffix}"
