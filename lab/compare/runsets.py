@@ -129,7 +129,8 @@ def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
-# What makes runs repeated runs of one configuration; how a run differs in them is named.
+# A folder of runs holds repeated runs of one configuration: compare warns of a run that is not
+# one of them, naming how it differs, and --strict refuses it.
 SHOWN_SETTINGS = 5  # differing settings named before the rest is only counted
 
 
