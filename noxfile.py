@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_venv = "yes"
@@ -64,7 +65,15 @@ def ui(session: nox.Session) -> None:
 def compare(session: nox.Session) -> None:
     """Compare the newest run with its baseline or previous run, or -- RUN_A RUN_B [options]."""
     session.install("-e", ".")  # no engines needed to compare saved runs
-    session.run("python", "-m", "lab", "compare", *session.posargs)
+    try:
+        session.run("python", "-m", "lab", "compare", *session.posargs)
+    except nox.command.CommandFailed as failed:
+        # nox ends every failed session with 1; the lab's own status says which failure it was.
+        session.error(
+            f"python -m lab compare exited {failed.return_code} (1: a gated metric is worse, "
+            "2: unusable input, 3: nothing measurable to gate; docs/compare.md); nox itself "
+            "exits 1 for any failed session"
+        )
 
 
 @nox.session

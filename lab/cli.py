@@ -8,10 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from rich.markup import escape
-
-from lab import __version__
-from lab.console import err
+from lab import __version__, console
 from lab.errors import ConfigError, LabError
 
 if TYPE_CHECKING:
@@ -31,17 +28,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # A terminated lab (CI timeout, kill) cleans up like an interrupted one.
     signal.signal(signal.SIGTERM, _interrupt)
+    console.fit()
     try:
         return args.run(args)
     except ConfigError as exc:
         for problem in exc.shown():
-            err.print(f"[red]error:[/] {escape(problem)}")
+            console.error(problem)
         return exc.exit_code
     except LabError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        console.error(str(exc), lines=True)  # a failed command's output follows, indented
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
+        console.err.print("[yellow]interrupted[/]")
         return 130
 
 
@@ -53,7 +51,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, whose mistakes read like the lab's other errors: one line, exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        said = console.printable(f"{self.prog}: {message}", lines=False)
+        self.exit(2, f"error: {said} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,8 +161,8 @@ def _values(args: argparse.Namespace) -> int:
         if args.strict and lines:
             raise ConfigError(lines)
         for line in lines:
-            err.print(f"[yellow]warning:[/] {escape(line)}")
-        err.print(f"✅ {escape(args.check)}: valid vllm-stack values")
+            console.warn(line)
+        console.err.print(f"✅ {console.plain(args.check)}: valid vllm-stack values")
         return 0
     profile = profiles.load(args.profile, args.sets)
     platform = args.platform or profile.platform
@@ -518,6 +517,12 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         "turn about (A B, B A, ...), so that drift slower than a pair cancels",
     )
     compare.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a folder of runs whose runs differ in profile, settings or lab version "
+        "(default: a warning naming the difference)",
+    )
+    compare.add_argument(
         "--out",
         type=path,
         help="new folder for the report (default: results/compare-<time>-<A>-vs-<B>)",
@@ -616,7 +621,7 @@ def _compare(args: argparse.Namespace) -> int:
     chosen = _compare_options(args, args.paired)  # refused before runs are looked for
     run_a, run_b = pick.runs(args.runs, Path(args.results))
     out = Path(args.out) if args.out else None
-    return compare_run.run(run_a, run_b, chosen, out, args.fail_on_regression)
+    return compare_run.run(run_a, run_b, chosen, out, args.fail_on_regression, args.strict)
 
 
 def results_option(parser: argparse.ArgumentParser) -> None:
@@ -686,6 +691,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from lab.console import ok
     from lab.errors import ConfigError
     from lab.load import ab, calibrate
+    from lab.paths import safe_name
     from lab.results import folder as results
 
     if bool(args.profile) == bool(args.runs_from):
@@ -694,7 +700,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.runs_from:
         runs = runsets.load(Path(args.runs_from))
         noise.check_runs(runs)
-        name = runs.runs[0].manifest["profile_name"]
+        name = safe_name(runs.runs[0].manifest["profile_name"], limit=40)  # read from a file
         folder = results.new_folder(out, f"calibration-{results.stamp()}-{name}")
     else:
         if args.repeat < noise.MIN_RUNS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -66,3 +67,16 @@ def unusable_name(text: str) -> str | None:
     if len(os.fsencode(text)) >= path_max:
         return f"'{text[:40]}…' is longer than a path may be ({path_max} bytes)"
     return None
+
+
+NAME_PART = 80  # characters of a file-name part made from a name read from a file
+
+
+def safe_name(text: str, limit: int = NAME_PART) -> str:
+    """`text`, a name read from a file's contents (a manifest's profile_name), as one plain
+    part of a file name: letters, digits, '.', '_' and '-' kept, any run of other characters
+    (a '/', a NUL byte, a control character) made one '-', at most `limit` characters, and no
+    leading '.' or '-'. So a name can neither leave the folder it is put in (`..`, `/`), nor
+    hide the file, nor be too long for the file system; 'unnamed' when nothing is left."""
+    part = re.sub(r"[^A-Za-z0-9._-]+", "-", text[: limit * 4])[:limit].strip(".-")
+    return part or "unnamed"

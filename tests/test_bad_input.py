@@ -23,6 +23,7 @@ import pytest
 from lab.config import profile, values
 from tests.helpers.kubefakes import Fakes
 from tests.helpers.lab import lab_cli, lab_main
+from tests.helpers.runs import RR1, RR2
 
 RUN = sorted((Path(__file__).parent / "data" / "compare" / "roundrobin").iterdir())[0]
 SECRET = "hf_" + "Q7" * 17  # shaped like a Hugging Face token; must never be printed
@@ -110,6 +111,34 @@ def remove(name: str) -> Callable[[Path], None]:
 
 def make_dirs(*names: str) -> Callable[[Path], None]:
     return lambda work: [(work / name).mkdir(parents=True) for name in names]
+
+
+def folder_of_runs(change: Callable[[dict], None], side: str = "runs") -> Callable[[Path], None]:
+    """{work}/`side`: two recorded runs of one configuration, the second's manifest changed."""
+
+    def prepare(work: Path) -> None:
+        for run in (RR1, RR2):
+            shutil.copytree(run, work / side / run.name)
+        edit_manifest(change)(work / side / RR2.name)
+
+    return prepare
+
+
+def side_by_side_arms(work: Path) -> None:
+    """{work}/A and {work}/B: the two arms of one side-by-side repetition (ab --concurrent)."""
+    for arm, run in (("A", RR1), ("B", RR2)):
+        shutil.copytree(run, work / arm / run.name)
+        entry = {"design": "concurrent", "arm": arm, "mixed": "mixed/0", "first": "A"}
+        edit_manifest(lambda manifest, entry=entry: manifest.update(ab=entry))(
+            work / arm / run.name
+        )
+
+
+def state_with_profile(**changes) -> str:
+    """A local state whose profile is the cpu profile as resolved, with `changes`."""
+    lab = json.loads(state())
+    lab["profile"] = {**profile.load("cpu").resolved, **changes}
+    return json.dumps(lab)
 
 
 FILE = {"file": "not a folder\n"}  # an --out or state folder under it cannot be made
@@ -571,12 +600,201 @@ CASES = [
         "processes[0].boot_id: None is not of type 'string'",
         {".lab/state.json": state_running(boot_id=None)},
     ),
+    # issue 34: names, folders of runs, output
+    Case(
+        "ui-state-profile-only-a-name",
+        ("ui",),
+        2,
+        ".lab/state.json: profile: description, platform, model, engine, router, lmcache,",
+        {".lab/state.json": state()},
+    ),
+    Case(
+        "ui-state-profile-name-a-path",
+        ("ui",),
+        2,
+        "state.json: profile.name: '../../escaped' does not match",
+        {".lab/state.json": state_with_profile(name="../../escaped")},
+    ),
+    Case(
+        "compare-strict-settings-differ",
+        ("compare", "runs", str(RR1), "--strict"),
+        2,
+        f"runs/{RR2.name}: settings router.routing differ, unlike runs/{RR1.name}: --strict",
+        prepare=folder_of_runs(lambda m: m["profile"]["router"].update(routing="prefixaware")),
+    ),
+    Case(
+        "compare-strict-profiles-differ",
+        ("compare", "runs", str(RR1), "--strict"),
+        2,
+        f"runs/{RR2.name}: profile cpu-other (not cpu), unlike runs/{RR1.name}",
+        prepare=folder_of_runs(lambda m: m.update(profile_name="cpu-other")),
+    ),
+    Case(
+        "compare-strict-lab-version-differs",
+        ("compare", "runs", str(RR1), "--strict"),
+        2,
+        "lab version 0.0.9 (not 0.1.0)",
+        prepare=folder_of_runs(lambda m: m.update(lab_version="0.0.9")),
+    ),
+    Case(
+        "compare-strict-side-b-differs",
+        ("compare", str(RR1), "runs", "--strict"),
+        2,
+        "settings engine.replicas differ",
+        prepare=folder_of_runs(lambda m: m["profile"]["engine"].update(replicas=3)),
+    ),
+    Case(
+        "compare-strict-name-escaped",
+        ("compare", "runs", str(RR1), "--strict"),
+        2,
+        "profile \\x1b[2J\\x1b]0;x\\x07 (not cpu)",
+        prepare=folder_of_runs(lambda m: m.update(profile_name="\x1b[2J\x1b]0;x\x07")),
+    ),
+    Case(
+        "compare-side-by-side-reversed",
+        ("compare", "B", "A"),
+        2,
+        "B holds the B arm and A the A arm of the same side-by-side runs (ab --concurrent): "
+        "A comes first, as in: compare A B",
+        prepare=side_by_side_arms,
+    ),
+    Case(
+        "compare-side-by-side-reversed-paired",
+        ("compare", "B", "A", "--paired", "--out", "o"),
+        2,
+        "A comes first, as in: compare A B",
+        prepare=side_by_side_arms,
+    ),
+    Case(
+        "profile-key-escape",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: \\x1b[31mred\\x1b]0;title\\x07: unknown key",
+        {"p.yaml": 'name: p\n"\\e[31mred\\e]0;title\\a": 1\n'},
+    ),
+    Case(
+        "profile-key-newline",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: a\\nerror: forged: unknown key",
+        {"p.yaml": 'name: p\n"a\\nerror: forged": 1\n'},
+        lines=1,
+    ),
+    Case(
+        "profile-key-bidi",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: \\u202eevil: unknown key",
+        {"p.yaml": 'name: p\n"\\u202eevil": 1\n'},
+    ),
+    Case(
+        "set-path-escape",
+        ("values", "--set", "\x1b]0;pwned\x07=1"),
+        2,
+        "'\\x1b]0;pwned\\x07' is not a key",
+    ),
+    Case(
+        "profile-name-escape", ("values", "--profile", "\x1b[2J.yaml"), 2, "\\x1b[2J.yaml: no such"
+    ),
+    Case(
+        "platform-choice-escape",
+        ("up", "--platform", "\x1b[31mx"),
+        2,
+        "invalid choice: '\\x1b[31mx'",
+    ),
+    Case(
+        "state-platform-escape",
+        ("status",),
+        2,
+        "platform: '\\x1b[2Jkind' is not one of",
+        {".lab/state.json": state("\x1b[2Jkind")},
+    ),
+    Case(
+        "columns-zero",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: second: unknown key",
+        {"p.yaml": "name: p\nfirst: 1\nsecond: 2\n"},
+        env={"COLUMNS": "0"},
+    ),
+    Case(
+        "columns-one",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: second: unknown key",
+        {"p.yaml": "name: p\nfirst: 1\nsecond: 2\n"},
+        env={"COLUMNS": "1"},
+    ),
+    Case(
+        "columns-negative",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: second: unknown key",
+        {"p.yaml": "name: p\nfirst: 1\nsecond: 2\n"},
+        env={"COLUMNS": "-20"},
+    ),
+    Case(
+        "columns-junk",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: second: unknown key",
+        {"p.yaml": "name: p\nfirst: 1\nsecond: 2\n"},
+        env={"COLUMNS": "²"},
+    ),
+    Case(
+        "values-kube-policy",
+        ("values", "--set", "router.policy.cache_threshold=0.5"),
+        2,
+        "router.policy.cache_threshold: production-stack's router, which the kind platform runs, "
+        "has no such setting",
+    ),
+    Case(
+        "values-kube-test-delay",
+        ("values", "--platform", "minikube", "--set", "engine.test_delay={ttft_share: 0.2}"),
+        2,
+        "engine.test_delay: the delay lives in the lab's engine middleware, which engines on "
+        "minikube do not run",
+    ),
+    Case(
+        "values-kube-simulated",
+        ("values", "--set", "engine.simulated={ttft_ms: 5}"),
+        2,
+        "engine.simulated: simulated engines run on the local platform only",
+    ),
+    Case(
+        "values-kube-vllm-router",
+        ("values", "--profile", "compose-local"),
+        2,
+        "router.implementation: vllm-router runs on the local and compose platforms; on kind",
+    ),
+    Case(
+        "values-kube-every-refusal",
+        (
+            "values",
+            "--platform",
+            "existing",
+            "--set",
+            "router.routing=prefixaware",
+            "--set",
+            "router.policy.max_tree_size=9",
+            "--set",
+            "engine.test_delay={ttft_share: 1}",
+        ),
+        2,
+        "model.source: lab:tiny-llama lives in this machine's cache",
+    ),
 ]
 
 
 # One of each kind of refusal, from `python -m lab` itself: argparse's, a profile's, the state
-# folder's, and a tool's odd answer (fake helm on PATH).
-FROM_THE_ENTRY_POINT = ("up-unknown-platform", "duplicate-key", "state-dir-a-file", "helm-not-json")
+# folder's, a tool's odd answer (fake helm on PATH), and a COLUMNS rich would print nothing at.
+FROM_THE_ENTRY_POINT = (
+    "up-unknown-platform",
+    "duplicate-key",
+    "state-dir-a-file",
+    "helm-not-json",
+    "columns-zero",  # COLUMNS as the interpreter starts with it
+)
 
 
 @dataclass(frozen=True)

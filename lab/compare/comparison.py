@@ -237,14 +237,8 @@ def side_by_side(a: RunSet, b: RunSet) -> bool:
     """Are A and B the two arms of the same `ab --concurrent` runs (one load spread over both at
     once, lab.load.concurrent), each run of A beside the run of B it shared its time with?"""
 
-    def mixed(side: RunSet, arm: str) -> list[str] | None:
-        found = [run.manifest.get("ab") or {} for run in side.runs]
-        if not all(e.get("design") == "concurrent" and e.get("arm") == arm for e in found):
-            return None
-        return sorted(e["mixed"] for e in found)
-
-    pairs = mixed(a, "A")
-    return pairs is not None and pairs == mixed(b, "B")
+    arm_a = runsets.side_by_side_arm(a)
+    return arm_a is not None and arm_a[0] == "A" and runsets.side_by_side_arm(b) == ("B", arm_a[1])
 
 
 def _crossover_note(orders: tuple[str, ...], went: str) -> list[str]:

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from lab.compare import gate, outcomes, rates
@@ -21,6 +20,7 @@ from lab.compare.comparison import Comparison, Row
 from lab.compare.noise import NoiseProfile
 from lab.compare.stats import Change
 from lab.console import out as console
+from lab.console import plain
 
 CSV_COLUMNS = (
     "scenario",
@@ -74,9 +74,9 @@ NOT_DETECTABLE = "not detectable at this size"
 
 def show(result: Comparison) -> None:
     """The tables on the terminal, one per level, then notes, the noise and the gate."""
-    console.print(f"[bold]{escape(result.a.name)} (A) → {escape(result.b.name)} (B)[/]")
+    console.print(f"[bold]{plain(result.a.name)} (A) → {plain(result.b.name)} (B)[/]")
     for unit, rows in by_unit(result):
-        table = Table(title=unit, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        table = Table(title=plain(unit), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in (*HEAD, "verdict"):
             left = name in ("metric", "gated", "verdict")
             label = f"{conf(result)} CI" if name == "CI" else name
@@ -84,8 +84,8 @@ def show(result: Comparison) -> None:
         for row in rows:
             _, *rest = cells(row, result.alpha)
             table.add_row(
-                *(escape(cell) for cell in [row.metric.name, "✓" if row.gated else "", *rest]),
-                f"[{STYLE[row.verdict.word]}]{escape(short(row))}[/]",
+                *(plain(cell) for cell in [row.metric.name, "✓" if row.gated else "", *rest]),
+                f"[{STYLE[row.verdict.word]}]{plain(short(row))}[/]",
             )
         reach = [f"{r.metric.label} {seen(r)}" for r in rows if r.gated and r.reach is not None]
         if reach:
@@ -97,9 +97,9 @@ def show(result: Comparison) -> None:
     )
     footnotes = [f"* inconclusive: {reason}" for reason in reasons]
     for note in [*footnotes, *result.notes, f"run-to-run noise: {result.noise()}", method(result)]:
-        console.print(f"[dim]ℹ️  {escape(note)}[/]")
+        console.print(f"[dim]ℹ️  {plain(note)}[/]")
     for line, style in gate_lines(result):
-        console.print(f"[{style}]{escape(line)}[/]")
+        console.print(f"[{style}]{plain(line)}[/]")
 
 
 def cells(row: Row, alpha: float) -> list[str]:
@@ -334,7 +334,9 @@ def show_noise(profile: NoiseProfile) -> None:
     for latencies and throughput (sd of the log), in points for rates."""
     document = profile.document
     table = Table(
-        title=f"{profile.name}: profile {document['profile_name']} on {document['platform']}",
+        title=plain(
+            f"{profile.name}: profile {document['profile_name']} on {document['platform']}"
+        ),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,

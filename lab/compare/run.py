@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.markup import escape
-
 from lab.compare import gate, noise, outcomes, page, report, runsets
 from lab.compare import metrics as compare_metrics
 from lab.compare.comparison import ALPHA, PAIRED_IN_ORDER, Comparison, Options, compare
 from lab.compare.runsets import RunSet
 from lab.console import out as console
+from lab.console import plain, warn
 from lab.errors import ConfigError
+from lab.paths import safe_name
 from lab.results import folder as results
 
 
@@ -48,19 +48,40 @@ def options(
 
 
 def run(
-    run_a: Path, run_b: Path, chosen: Options, out: Path | None, fail_on_regression: bool
+    run_a: Path,
+    run_b: Path,
+    chosen: Options,
+    out: Path | None,
+    fail_on_regression: bool,
+    strict: bool = False,
 ) -> int:
-    """Compare, show, write; the exit status (lab.compare.outcomes) when gating, else 0."""
+    """Compare, show, write; the exit status (lab.compare.outcomes) when gating, else 0.
+    `strict` refuses a folder of runs that are not all of one configuration, rather than
+    warning."""
     if out is not None:
         check_out(out)
     a, b = runsets.load(run_a), runsets.load(run_b)
+    runsets.check_order(a, b)
+    check_agreement(a, b, strict)
     folder = out or default_out(a, b)
     check_out(folder)
     result = compare(a, b, chosen)
     report.show(result)
     write(result, folder)
-    console.print(f"📁 comparison: {escape(str(folder))} (compare.md, compare.csv, compare.html)")
+    console.print(f"📁 comparison: {plain(str(folder))} (compare.md, compare.csv, compare.html)")
     return result.status() if fail_on_regression else outcomes.OK
+
+
+def check_agreement(a: RunSet, b: RunSet, strict: bool) -> None:
+    """Runs of different configurations in one folder: refused with `strict`, else a warning
+    per run that differs (they are still compared as one configuration's)."""
+    found = runsets.disagreements(a) + runsets.disagreements(b)
+    if strict and found:
+        raise ConfigError(
+            [f"{line}: --strict takes only repeated runs of one configuration" for line in found]
+        )
+    for line in found:
+        warn(f"{line}: compared as runs of one configuration all the same (--strict refuses)")
 
 
 def write(result: Comparison, folder: Path) -> None:
@@ -73,7 +94,7 @@ def write(result: Comparison, folder: Path) -> None:
 def default_out(a: RunSet, b: RunSet, base: Path = Path("results")) -> Path:
     """results/compare-<UTC time>-<A>-vs-<B>, a name not yet taken."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"compare-{stamp}-{a.name[:40]}-vs-{b.name[:40]}"
+    name = f"compare-{stamp}-{safe_name(a.name, 40)}-vs-{safe_name(b.name, 40)}"
     for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
         if not (base / f"{name}{suffix}").exists():
             return base / f"{name}{suffix}"

@@ -129,6 +129,77 @@ def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
+# A folder of runs holds repeated runs of one configuration: compare warns of a run that is not
+# one of them, naming how it differs, and --strict refuses it.
+SHOWN_SETTINGS = 5  # differing settings named before the rest is only counted
+
+
+def disagreements(side: RunSet) -> list[str]:
+    """How the runs of a folder of runs differ from its first run in what must be one
+    configuration (the profile, its settings, the lab's version): one line per run that
+    differs, naming each difference. Averaged together, such runs measure no configuration."""
+    first, *rest = side.runs
+    lines = []
+    for run in rest:
+        found = _differences(first.manifest, run.manifest)
+        if found:
+            lines.append(f"{run.folder}: {'; '.join(found)}, unlike {first.folder}")
+    return lines
+
+
+def _differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    found = []
+    if theirs["profile_name"] != mine["profile_name"]:
+        found.append(f"profile {theirs['profile_name']} (not {mine['profile_name']})")
+    settings = [p for p in _differing(mine["profile"], theirs["profile"]) if p != "name"]
+    if settings:
+        more = len(settings) - SHOWN_SETTINGS
+        named = ", ".join(settings[:SHOWN_SETTINGS]) + (f" and {more} more" if more > 0 else "")
+        found.append(f"settings {named} differ")
+    if theirs["lab_version"] != mine["lab_version"]:
+        found.append(f"lab version {theirs['lab_version']} (not {mine['lab_version']})")
+    return found
+
+
+def _differing(mine: Any, theirs: Any, where: str = "") -> list[str]:
+    """The dotted paths at which two documents hold different values."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        keys = [*mine, *(k for k in theirs if k not in mine)]
+        return [
+            path
+            for key in keys
+            for path in _differing(mine.get(key), theirs.get(key), f"{where}.{key}".lstrip("."))
+        ]
+    if isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        return [
+            path
+            for index, (one, other) in enumerate(zip(mine, theirs, strict=True))
+            for path in _differing(one, other, f"{where}[{index}]")
+        ]
+    return [] if mine == theirs else [where or "(the whole profile)"]
+
+
+def side_by_side_arm(side: RunSet) -> tuple[str, tuple[str, ...]] | None:
+    """The arm (A or B) of side-by-side runs (ab --concurrent) that every run of the side is,
+    with the repetitions they belong to (their mixed runs); None for any other runs."""
+    found = [run.manifest.get("ab") or {} for run in side.runs]
+    arms = {entry.get("arm") for entry in found}
+    if len(arms) != 1 or not all(entry.get("design") == "concurrent" for entry in found):
+        return None
+    return str(arms.pop()), tuple(sorted(entry["mixed"] for entry in found))
+
+
+def check_order(a: RunSet, b: RunSet) -> None:
+    """Refuse the two arms of the same side-by-side runs given B first: compared that way they
+    would be judged unpaired, and what the pairing cancels (the machine's drift) would stay."""
+    arm_a, arm_b = side_by_side_arm(a), side_by_side_arm(b)
+    if arm_a and arm_b and arm_a[0] == "B" and arm_b == ("A", arm_a[1]):
+        raise ConfigError(
+            f"{a.path} holds the B arm and {b.path} the A arm of the same side-by-side runs "
+            f"(ab --concurrent): A comes first, as in: compare {b.path} {a.path}"
+        )
+
+
 @dataclass(frozen=True)
 class Unit:
     """A scenario's level, present in every run of both sides."""

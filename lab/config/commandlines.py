@@ -133,7 +133,7 @@ def router_command(profile: Profile, worker_urls: list[str], port: int, metrics:
 def policy_args(profile: Profile, router: str) -> list[str]:
     """router.policy as `router`'s flags (vllm-router or production-stack), in the profile's
     order. The platforms refuse settings a router lacks before this runs
-    (lab.platforms.checks.policy_problems)."""
+    (lab.config.checks.policy_problems)."""
     flags = POLICY_FLAGS[router]
     args = []
     for key, value in profile.router.policy.items():

@@ -16,7 +16,14 @@ from typing import Any
 import yaml
 
 from lab.config.slo import LIMITS, Slo
-from lab.config.validation import load_yaml, parse_yaml, shorten, violations, with_defaults
+from lab.config.validation import (
+    load_yaml,
+    parse_yaml,
+    schema,
+    shorten,
+    violations,
+    with_defaults,
+)
 from lab.errors import ConfigError
 from lab.paths import asset
 
@@ -469,6 +476,23 @@ def build(document: dict[str, Any], source: str) -> Profile:
         source=source,
         resolved=document,
     )
+
+
+def recorded(document: dict[str, Any], source: str, origin: str) -> Profile:
+    """A profile a file recorded as resolved (a state file's), checked again, as the file may
+    have been edited: a section missing is refused rather than filled with defaults, which
+    would describe a stack nobody brought up. ConfigError naming `origin` (file and key)."""
+    sections = schema("lab-profile")["properties"]
+    missing = [key for key, part in sections.items() if "default" in part and key not in document]
+    if missing:
+        raise ConfigError(
+            f"{origin}: {', '.join(missing)} missing: not the whole profile of a lab that was "
+            "brought up; remove the state file if no lab started from here still runs"
+        )
+    found = problems(document)
+    if found:
+        raise ConfigError([f"{origin}.{where}: {message}" for where, message in found])
+    return build(with_defaults(document, "lab-profile"), source)
 
 
 def _slo(data: dict[str, Any] | None) -> Slo | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from lab.config import dashboards
+from lab.config import checks, dashboards
 from lab.config.profile import Profile
 from lab.config.validation import check, load_yaml
 from lab.errors import ConfigError
@@ -43,8 +43,15 @@ def render(profile: Profile, platform: str = "kind", hf_token: bool = False) -> 
     """
     if platform not in KUBERNETES_PLATFORMS:
         platform = "kind"
+    problems = checks.chart_problems(profile, platform)  # refused, never silently dropped
+    try:
+        overlay = _overlay(profile, platform, hf_token)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     base = load_yaml(base_file(profile), "Helm values base")
-    values = merge(base, _overlay(profile, platform, hf_token))
+    values = merge(base, overlay)
     check(values, "vllm-stack-values", f"values rendered from {profile.source}")
     return values
 

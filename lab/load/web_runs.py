@@ -37,6 +37,7 @@ from lab.console import bad, say
 from lab.inproc import llm_user, swarm
 from lab.inproc.samples import CPU_FILE
 from lab.load import scenarios, web_figures, web_page
+from lab.paths import safe_name
 from lab.results import folder as results
 from lab.results import summary
 from lab.stack import metrics
@@ -206,9 +207,8 @@ class Recorder:
         kinds = sorted({_kind(user) for user in env.user_classes})
         scenario = "_".join(kinds)  # a plain name (the manifest schema): its folder
         level = level_name(options.num_users, options.spawn_rate)
-        folder = results.new_folder(
-            self.base, f"{results.stamp()}-{self.template['profile_name']}-ui"
-        )
+        name = safe_name(self.template["profile_name"], limit=40)  # from the state file
+        folder = results.new_folder(self.base, f"{results.stamp()}-{name}-ui")
         manifest = copy.deepcopy(self.template)
         manifest.update(started=results.now(), ended=None, status="running")
         manifest["scenarios"] = [

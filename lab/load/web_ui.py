@@ -58,9 +58,10 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
     if current is None:
         _, current = lifecycle.up(profile, requested_platform)
     else:
-        note(f"using the lab that is up ({current.profile['name']} on {current.platform})")
         # The runs describe the stack the UI drives, not the profile named on the command line.
-        profile = profiles.build(current.profile, current.profile_source)
+        origin = f"{state.path()}: profile"
+        profile = profiles.recorded(current.profile, current.profile_source, origin)
+        note(f"using the lab that is up ({profile.name} on {current.platform})")
     try:
         endpoints = current.require_endpoints()
         web_port = processes.free_port(port)

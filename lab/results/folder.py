@@ -27,7 +27,7 @@ from lab.config import values
 from lab.config.profile import Profile
 from lab.config.validation import check, violations
 from lab.errors import ConfigError, LabError
-from lab.paths import unwritable
+from lab.paths import safe_name, unwritable
 from lab.results import provenance, summary
 from lab.stack.state import State
 
@@ -69,7 +69,9 @@ def stamp() -> str:
 
 def new_folder(base: Path, name: str) -> Path:
     """A new, empty folder `name` in `base`; a name already taken gets a suffix: results are
-    never overwritten."""
+    never overwritten. The name is reduced to a plain file name (lab.paths.safe_name): a
+    folder is made in `base`, never beside or above it, whatever a file named it."""
+    name = safe_name(name, limit=120)
     for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
         folder = base / f"{name}{suffix}"
         try:

@@ -107,7 +107,7 @@ def test_a_test_delay_reaches_the_middleware_and_the_simulated_engine() -> None:
 
 
 def test_a_test_delay_is_refused_where_the_middleware_does_not_run() -> None:
-    from lab.platforms import checks
+    from lab.config import checks
 
     lab = load("engine.test_delay={first_chunk_ms: 10}")
     assert "engine.test_delay" in checks.test_delay_problems(lab, "kind")[0]

@@ -260,9 +260,11 @@ def test_every_image_a_shipped_profile_deploys_or_renders_is_pinned(name: str) -
     from lab import platforms
 
     lab = profile.load(name)
-    rendered = values.render(lab)
-    specs = [*rendered["servingEngineSpec"]["modelSpec"], rendered["routerSpec"]]
-    refs = [f"{spec['repository']}:{spec['tag']}" for spec in specs]
+    refs = []
+    if lab.router.implementation == "production-stack":  # else the chart cannot take it
+        rendered = values.render(lab)
+        specs = [*rendered["servingEngineSpec"]["modelSpec"], rendered["routerSpec"]]
+        refs += [f"{spec['repository']}:{spec['tag']}" for spec in specs]
     for platform in ("kind", "compose"):
         refs += platforms.images(platform, lab)
     assert refs

@@ -15,12 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import commandlines, environment, model
+from lab.config import checks, commandlines, environment, model
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.paths import state_dir
-from lab.platforms import checks
 from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
 from lab.platforms.compose.engines import EngineOps, engine_list

@@ -1,5 +1,5 @@
 """What the Kubernetes platforms need before anything is created: the tools, their versions,
-and a Helm repo name that is free (profile settings: lab.platforms.checks).
+and a Helm repo name that is free (profile settings: lab.config.checks).
 
 Every missing piece is named with how to get it; only read-only queries run here.
 """

@@ -13,11 +13,10 @@ import os
 import shlex
 import signal
 import time
-from pathlib import Path
 
 import httpx
 
-from lab.config import model
+from lab.config import checks, model
 from lab.config.commandlines import (
     POLICIES,
     SESSION_HEADERS,
@@ -31,7 +30,6 @@ from lab.config.commandlines import (
 from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
-from lab.platforms import checks
 from lab.platforms.plan import Plan
 from lab.stack import drain, endpoints, processes, prometheus, state
 from lab.stack.endpoints import Engine
@@ -202,8 +200,11 @@ class LocalPlatform:
             raise LabError(processes.said(old, Outcome.NOT_OURS))
         weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
         command, env = _engine_launch(profile, weights, index, old.port)
+        # The log where _start_engine puts it, not where the state file says: a path read from
+        # a file never decides where the lab writes.
+        log = state.logs_dir() / f"{old.name}.log"
         proc = processes.spawn(
-            old.name, command, Path(old.log), env=env, port=old.port, niceness=ENGINE_NICENESS
+            old.name, command, log, env=env, port=old.port, niceness=ENGINE_NICENESS
         )
         current.processes[current.processes.index(old)] = proc
         state.save(current)
@@ -256,7 +257,7 @@ class LocalPlatform:
         proc = processes.spawn(
             "router",
             router_command(profile, [e.url for e in where.engines], old.port, metrics_port),
-            Path(old.log),
+            state.logs_dir() / "router.log",  # as when it started, whatever the state file says
             port=old.port,
             meta={"policy": POLICIES[profile.router.routing]},
         )

@@ -38,3 +38,29 @@ def policy_problems(profile: Profile, platform: str, router: str) -> list[str]:
         for key in profile.router.policy
         if key not in known
     ]
+
+
+def chart_problems(profile: Profile, platform: str) -> list[str]:
+    """The settings the production-stack chart cannot take on a Kubernetes `platform`, each
+    refused by name rather than dropped from the Helm values: a setting that never reached the
+    stack must not be measured as if it had. (Settings the schema documents as the local and
+    Compose platforms' own, health_check_interval and the Compose images, change nothing
+    there.)"""
+    return [
+        *simulated_problems(profile, platform),
+        *test_delay_problems(profile, platform),
+        *policy_problems(profile, platform, "production-stack"),
+        *_router_problems(profile, platform),
+    ]
+
+
+def _router_problems(profile: Profile, platform: str) -> list[str]:
+    """The chart runs production-stack's router: vllm-router's image in routerSpec would be
+    started with arguments it does not take."""
+    if profile.router.implementation != "vllm-router":
+        return []
+    return [
+        f"{profile.source}: router.implementation: vllm-router runs on the local and compose "
+        f"platforms; on {platform} the chart runs production-stack's router: expected "
+        "production-stack"
+    ]
