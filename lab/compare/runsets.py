@@ -5,11 +5,11 @@ unusable input is refused before anything is computed or written.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import files
 from lab.compare.metrics import LevelData
 from lab.errors import ConfigError
 from lab.results import folder as results
@@ -76,7 +76,7 @@ def load(path: Path) -> RunSet:
         raise ConfigError(f"{path}: not a folder")
     if (path / results.MANIFEST).exists():
         return RunSet(path, (load_run(path),))
-    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).is_file())
+    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).exists())
     if not folders:
         raise ConfigError(
             f"{path}: not a results folder (no {results.MANIFEST}), nor a folder of results folders"
@@ -119,14 +119,7 @@ def _client_limited(place: Path) -> dict[str, str]:
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
-    try:
-        with path.open(newline="") as file:
-            header = next(csv.reader(file), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+    next(files.csv_rows(path, path.name, needed), None)  # refuses a header without them
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import files
 from lab.config.validation import violations
 from lab.errors import ConfigError, LabError
 from lab.paths import state_dir, unwritable
@@ -63,6 +64,9 @@ class State:
         )
 
 
+WHAT = "state file"  # how lab.files names it
+
+
 def path() -> Path:
     return state_dir() / "state.json"
 
@@ -78,9 +82,10 @@ def load() -> State | None:
     if not file.exists():
         return None
     try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _broken(file, f"unreadable: {exc}") from None
+        data = files.read_json(file, WHAT)
+    except ConfigError as exc:
+        why = str(exc).removeprefix(f"{file}: ").removeprefix(f"cannot read {WHAT}: ")
+        raise _broken(file, f"unreadable: {why}") from None
     found = violations(data, "lab-state")
     if found:
         where, message = found[0]
