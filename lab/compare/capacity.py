@@ -101,7 +101,9 @@ def implausible(capacity: Any, low: Any, high: Any) -> str | None:
     named = {"capacity_rps": capacity, "interval.low_rps": low, "interval.high_rps": high}
     for name, value in named.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            return f"summary.json: capacity: {name} {shorten(repr(value), 40)} is not a rate above 0"
+            return (
+                f"summary.json: capacity: {name} {shorten(repr(value), 40)} is not a rate above 0"
+            )
     if not low <= capacity <= high:
         return f"summary.json: capacity: {capacity} is outside its interval [{low}, {high}]"
     return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import files
+from lab.compare import ranges
 from lab.compare.metrics import LevelData
 from lab.errors import ConfigError
 from lab.results import folder as results
@@ -86,23 +87,33 @@ def load(path: Path) -> RunSet:
 
 def load_run(folder: Path) -> Run:
     manifest = results.load_manifest(folder)
+    span = ranges.span(manifest)
     scenarios = {}
     for entry in manifest["scenarios"]:
         if entry["levels"]:
-            scenarios[entry["name"]] = _scenario(results.scenario_place(folder, entry), entry)
+            place = results.scenario_place(folder, entry)
+            scenarios[entry["name"]] = _scenario(place, entry, span)
     return Run(folder, manifest, scenarios)
 
 
-def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
+def _scenario(place: Path, entry: dict[str, Any], span: tuple[float, float]) -> ScenarioRun:
     requests, engines_file = place / "requests.csv", place / "engines.csv"
     _check_columns(requests, REQUEST_COLUMNS)
     _check_columns(engines_file, ENGINE_COLUMNS)
     samples = summary.read_samples(requests)
     engines = results.read_engines(engines_file)
     limited = _client_limited(place)
+    named = f"{place.parent.name}/{place.name}"  # the run's folder and the scenario's
+    doubts = ranges.merged(
+        ranges.of_samples(samples, f"{named}/{requests.name}", span),
+        ranges.of_engines(engines, f"{named}/{engines_file.name}"),
+    )
     levels = {
         level: LevelData(
-            [s for s in samples if s.level == level], engines.get(level, {}), limited.get(level)
+            [s for s in samples if s.level == level],
+            engines.get(level, {}),
+            limited.get(level),
+            doubts.get(level, {}),
         )
         for level in entry["levels"]
     }
