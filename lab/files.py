@@ -46,20 +46,17 @@ def read_text(path: Path, what: str = "file") -> str:
 
 def read_json(path: Path, what: str = "file") -> Any:
     """A JSON file of plain data: finite numbers, nesting within MAX_DEPTH."""
-    return parse_json(read_text(path, what), str(path))
-
-
-def parse_json(text: str, source: str) -> Any:
-    """JSON text checked as read_json checks a file's; `source` names it in a refusal."""
     try:
-        document = json.loads(text)
+        document = json.loads(read_text(path, what))
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:
-        raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels") from None
-    return plain(document, source)
+        raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    return plain(document, str(path))
 
 
 def plain(document: Any, source: str) -> Any:

@@ -888,6 +888,20 @@ CASES = [
         {"n.json": noise_json("1e999")},
     ),
     Case(
+        "profile-number-5000-digits",
+        ("values", "--profile", "p.yaml"),
+        2,
+        "p.yaml: not a number the lab can read (Exceeds the limit (4300 digits)",
+        {"p.yaml": f"name: p\nengine: {{cpu: {'9' * 5000}}}\n"},
+    ),
+    Case(
+        "noise-number-5000-digits",
+        ("compare", str(RUN), str(RUN), "--noise", "n.json"),
+        2,
+        "n.json: not valid JSON (Exceeds the limit (4300 digits)",
+        {"n.json": noise_json("9" * 5000)},
+    ),
+    Case(
         "state-started-nan",
         ("down",),
         2,

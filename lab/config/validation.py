@@ -131,6 +131,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: {yaml_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a lab document") from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise ConfigError(f"{source}: not a number the lab can read ({exc})") from None
     return files.plain(document, source)
 
 
