@@ -61,12 +61,12 @@ def read_json(path: Path, what: str = "file") -> Any:
 
 def plain(document: Any, source: str) -> Any:
     """`document` itself, once every number in it is finite and of a size JSON holds exactly,
-    and it nests at most MAX_DEPTH deep. (A schema's bounds cannot say this: every comparison
-    with NaN is false, so NaN passes them all.)"""
+    and it nests at most MAX_DEPTH lists and mappings deep. (A schema's bounds cannot say
+    this: every comparison with NaN is false, so NaN passes them all.)"""
     stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
     while stack:
         value, where = stack.pop()
-        if len(where) > MAX_DEPTH:
+        if isinstance(value, dict | list) and len(where) >= MAX_DEPTH:
             raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{_at(source, where)}{value} is not a finite number")

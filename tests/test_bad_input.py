@@ -715,7 +715,7 @@ CASES = [
         "profile-nested-deep",
         ("values", "--profile", "p.yaml"),
         2,
-        "p.yaml: line 1, column 71: nested deeper than 64 levels",
+        "p.yaml: line 1, column 70: nested deeper than 64 levels",
         {"p.yaml": "name: " + "[" * 100 + "]" * 100},
     ),
     Case(

@@ -93,7 +93,8 @@ def _bounded(top: yaml.Node) -> None:
     open_: set[int] = set()  # nodes being counted: an alias back to one is a loop
 
     def size(node: yaml.Node, depth: int) -> int:
-        if depth > files.MAX_DEPTH:
+        container = isinstance(node, yaml.SequenceNode | yaml.MappingNode)
+        if container and depth >= files.MAX_DEPTH:
             raise Refused(
                 None, None, f"nested deeper than {files.MAX_DEPTH} levels", node.start_mark
             )
