@@ -8,6 +8,7 @@ caught. A fixed seed (derandomize) and few examples keep this in the fast tier.
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from lab import cli
 from lab.config.validation import violations
 from tests.helpers.lab import lab_main
 from tests.test_bad_input import RUN, snapshot, state
@@ -223,3 +225,15 @@ def test_a_corrupted_state_file_is_read_or_refused(tmp_path, content) -> None:
     before = snapshot(work)
     done = lab_main("down", "--dry-run", state_dir=work / ".lab", cwd=work)
     ended_as_documented(done, before, snapshot(work))
+
+
+def test_the_cli_catches_only_the_labs_own_errors() -> None:
+    """Any other exception reaches the examples above as itself, and fails them."""
+    tree = ast.parse(Path(cli.__file__).read_text())
+    (main,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+    caught = {
+        ast.unparse(handler.type) if handler.type else "everything"
+        for handler in ast.walk(main)
+        if isinstance(handler, ast.ExceptHandler)
+    }
+    assert caught == {"ConfigError", "LabError", "KeyboardInterrupt"}
