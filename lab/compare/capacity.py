@@ -29,6 +29,8 @@ from lab.compare import outcomes, stats
 from lab.compare.estimates import LevelFigures
 from lab.compare.runsets import Run, RunSet, Unit
 from lab.errors import ConfigError
+from lab.files import shorten
+from lab.results import folder as results
 
 KIND = "capacity"  # the scenario kind that searches
 LEVEL = "search"  # the unit's level: the search as a whole
@@ -61,12 +63,11 @@ def result(run: Run, scenario: str) -> Result | None:
     """The search's outcome as the run recorded it, if it did; ConfigError when what compare
     reads of it is not there."""
     path = run.folder / scenario / "summary.json"
-    try:
-        found = json.loads(path.read_text()).get("capacity")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    found = results.read_summary(path.parent).get("capacity")
     if found is None:
         return None
+    if not isinstance(found, dict) or not isinstance(found.get("interval") or {}, dict):
+        raise ConfigError(f"{path}: capacity: expected a mapping with an interval mapping")
     missing = [k for k in NEEDED if k not in found]
     missing += [f"interval.{k}" for k in ENDS if k not in (found.get("interval") or {})]
     if missing:
@@ -85,10 +86,27 @@ def figure(found: Result | None) -> stats.Estimate | str:
     low, high = (found["interval"][end] for end in ENDS)
     if low is None or high is None:
         return outcomes.INTERVAL_OPEN
+    if why := implausible(found["capacity_rps"], low, high):
+        return why
     capacity = float(found["capacity_rps"])
     # One figure per run: its variance is not estimated from resampled units, so no
     # Welch degrees of freedom are owed to it (units 1).
     return stats.Estimate(capacity, math.log(capacity), within(low, high), 1)
+
+
+def implausible(capacity: Any, low: Any, high: Any) -> str | None:
+    """Why a recorded capacity and its interval cannot be a search's outcome (numbers above
+    0, low <= capacity <= high), or None: such a run has no capacity to compare, and says why,
+    rather than being counted."""
+    named = {"capacity_rps": capacity, "interval.low_rps": low, "interval.high_rps": high}
+    for name, value in named.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            return (
+                f"summary.json: capacity: {name} {shorten(repr(value), 40)} is not a rate above 0"
+            )
+    if not low <= capacity <= high:
+        return f"summary.json: capacity: {capacity} is outside its interval [{low}, {high}]"
+    return None
 
 
 def within(low: float, high: float) -> float:

@@ -48,6 +48,9 @@ def level_figures(
         if level.client_limited and family in compare_metrics.CLIENT_TIMED:
             values.update({m.name: outcomes.CLIENT_LIMITED for m in chosen})
             continue
+        if why := level.out_of_range.get(family):
+            values.update({m.name: why for m in chosen})
+            continue
         try:
             measure, methods[family] = compare_metrics.measure(family, level, per_request_hits)
         except LookupError as exc:

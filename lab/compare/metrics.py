@@ -136,6 +136,7 @@ class LevelData:
     samples: list[Sample]
     engines: dict[str, dict[str, float]] = field(default_factory=dict)
     client_limited: str | None = None  # why its load generator was the limit (summary.json)
+    out_of_range: dict[str, str] = field(default_factory=dict)  # family -> why (compare.ranges)
 
     @property
     def measured(self) -> list[Sample]:

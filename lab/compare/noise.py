@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from lab import __version__
+from lab import __version__, files
 from lab.compare import capacity, estimates, stats
 from lab.compare import metrics as compare_metrics
 from lab.compare.runsets import RunSet, Unit
@@ -165,15 +165,12 @@ def save(document: dict[str, Any], folder: Path) -> Path:
 def load(path: Path) -> NoiseProfile:
     """A noise profile: its folder, or its noise.json. ConfigError names what is wrong."""
     file = path / FILE if path.is_dir() else path
-    if not file.is_file():
+    if not file.exists():
         raise ConfigError(
             f"--noise {path}: no {FILE} there; make a noise profile with "
             "`python -m lab calibrate PROFILE --repeat N`"
         )
-    try:
-        document = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: not valid JSON ({exc})") from None
+    document = files.read_json(file, "noise profile")
     problems = violations(document, SCHEMA)
     if problems:
         raise ConfigError([f"{file}: {where}: {message}" for where, message in problems])

@@ -5,11 +5,12 @@ unusable input is refused before anything is computed or written.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import files
+from lab.compare import ranges
 from lab.compare.metrics import LevelData
 from lab.errors import ConfigError
 from lab.results import folder as results
@@ -76,7 +77,7 @@ def load(path: Path) -> RunSet:
         raise ConfigError(f"{path}: not a folder")
     if (path / results.MANIFEST).exists():
         return RunSet(path, (load_run(path),))
-    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).is_file())
+    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).exists())
     if not folders:
         raise ConfigError(
             f"{path}: not a results folder (no {results.MANIFEST}), nor a folder of results folders"
@@ -86,23 +87,33 @@ def load(path: Path) -> RunSet:
 
 def load_run(folder: Path) -> Run:
     manifest = results.load_manifest(folder)
+    span = ranges.span(manifest)
     scenarios = {}
     for entry in manifest["scenarios"]:
         if entry["levels"]:
-            scenarios[entry["name"]] = _scenario(results.scenario_place(folder, entry), entry)
+            place = results.scenario_place(folder, entry)
+            scenarios[entry["name"]] = _scenario(place, entry, span)
     return Run(folder, manifest, scenarios)
 
 
-def _scenario(place: Path, entry: dict[str, Any]) -> ScenarioRun:
+def _scenario(place: Path, entry: dict[str, Any], span: tuple[float, float]) -> ScenarioRun:
     requests, engines_file = place / "requests.csv", place / "engines.csv"
     _check_columns(requests, REQUEST_COLUMNS)
     _check_columns(engines_file, ENGINE_COLUMNS)
     samples = summary.read_samples(requests)
     engines = results.read_engines(engines_file)
     limited = _client_limited(place)
+    named = f"{place.parent.name}/{place.name}"  # the run's folder and the scenario's
+    doubts = ranges.merged(
+        ranges.of_samples(samples, f"{named}/{requests.name}", span),
+        ranges.of_engines(engines, f"{named}/{engines_file.name}"),
+    )
     levels = {
         level: LevelData(
-            [s for s in samples if s.level == level], engines.get(level, {}), limited.get(level)
+            [s for s in samples if s.level == level],
+            engines.get(level, {}),
+            limited.get(level),
+            doubts.get(level, {}),
         )
         for level in entry["levels"]
     }
@@ -119,14 +130,7 @@ def _client_limited(place: Path) -> dict[str, str]:
 
 
 def _check_columns(path: Path, needed: tuple[str, ...]) -> None:
-    try:
-        with path.open(newline="") as file:
-            header = next(csv.reader(file), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+    next(files.csv_rows(path, path.name, needed), None)  # refuses a header without them
 
 
 # A folder of runs holds repeated runs of one configuration: compare warns of a run that is not

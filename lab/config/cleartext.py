@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from lab.config.validation import json_path
+from lab.files import json_path
 
 SECRET_REF = "{secretName: NAME, secretKey: KEY} of a Secret (kubectl create secret generic)"
 ADVICE = {

@@ -16,15 +16,9 @@ from typing import Any
 import yaml
 
 from lab.config.slo import LIMITS, Slo
-from lab.config.validation import (
-    load_yaml,
-    parse_yaml,
-    schema,
-    shorten,
-    violations,
-    with_defaults,
-)
+from lab.config.validation import load_yaml, parse_yaml, schema, violations, with_defaults
 from lab.errors import ConfigError
+from lab.files import shorten
 from lab.paths import asset
 
 TINY_MODEL = "lab:tiny-llama"

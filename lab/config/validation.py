@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from lab import files
 from lab.errors import ConfigError
+from lab.files import json_path, shorten
 from lab.paths import asset
 
 
@@ -28,7 +30,6 @@ PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "str", "seq", "map")
 )
 MERGE_TAG = "tag:yaml.org,2002:merge"  # `<<: *defaults`
-SHOWN = 200  # characters of a value shown in a message; the rest is cut
 
 
 class Refused(yaml.constructor.ConstructorError):
@@ -45,6 +46,13 @@ class StrictLoader(yaml.SafeLoader):
         first: [(tag, regexp) for tag, regexp in resolvers if tag in PLAIN_TAGS | {MERGE_TAG}]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _bounded(node)
+        return self.construct_document(node)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if node.tag not in PLAIN_TAGS:
@@ -76,15 +84,57 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _bounded(top: yaml.Node) -> None:
+    """Refuse a document that nests deeper than files.MAX_DEPTH or that, once its aliases are
+    expanded, holds more than files.MAX_NODES values: PyYAML shares an aliased node, so a
+    small file of aliases of aliases (a "billion laughs") would only blow up later, in
+    whatever walks the data."""
+    sizes: dict[int, int] = {}  # a node's expanded size, each node counted once
+    open_: set[int] = set()  # nodes being counted: an alias back to one is a loop
+
+    def size(node: yaml.Node, depth: int) -> int:
+        container = isinstance(node, yaml.SequenceNode | yaml.MappingNode)
+        if container and depth >= files.MAX_DEPTH:
+            raise Refused(
+                None, None, f"nested deeper than {files.MAX_DEPTH} levels", node.start_mark
+            )
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_:
+            raise Refused(None, None, "an alias refers to a value holding it", node.start_mark)
+        open_.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        open_.discard(id(node))
+        if total > files.MAX_NODES:
+            raise Refused(
+                None,
+                None,
+                f"more than {files.MAX_NODES:,} values once its aliases are expanded",
+                node.start_mark,
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(top, 0)
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text with the lab's loader; a problem is a ConfigError naming `source`, the
-    line and column, and what is wrong."""
+    line and column, and what is wrong. Numbers must be finite (files.plain)."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: builds plain data only
+        document = yaml.load(text, Loader=StrictLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {yaml_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a lab document") from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise ConfigError(f"{source}: not a number the lab can read ({exc})") from None
+    return files.plain(document, source)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -98,30 +148,9 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def load_yaml(path: Path, what: str = "file") -> Any:
-    """Read and parse a YAML file; a missing or unparsable file is a ConfigError naming it."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
-    return parse_yaml(text, str(path))
-
-
-def shorten(text: str, limit: int = SHOWN) -> str:
-    """`text` cut to about `limit` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
-def json_path(parts: Iterable[Any]) -> str:
-    """['routerSpec', 'modelSpec', 0, 'name'] -> 'routerSpec.modelSpec[0].name'."""
-    out = ""
-    for part in parts:
-        name = shorten(str(part), 60)
-        out += f"[{part}]" if type(part) is int else (f".{name}" if out else name)
-    return out or "(top level)"
+    """Read and parse a YAML file (guarded: lab.files); a missing or unparsable file is a
+    ConfigError naming it."""
+    return parse_yaml(files.read_text(path, what), str(path))
 
 
 def violations(document: Any, schema_name: str) -> list[tuple[str, str]]:

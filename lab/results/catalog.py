@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lab import files
 from lab.errors import ConfigError
 from lab.results import folder as results
 
@@ -65,9 +66,9 @@ def baseline_file(base: Path) -> Path:
 def read_baseline(base: Path) -> Path | None:
     """The baseline run (or folder of runs) named in `base`, or None when none is set."""
     file = baseline_file(base)
-    if not file.is_file():
+    if not file.exists():
         return None
-    named = file.read_text().strip()
+    named = files.read_text(file, "baseline file").strip()
     if not named:
         return None
     path = Path(named)

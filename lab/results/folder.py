@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab import __version__
+from lab import __version__, files
 from lab.config import values
 from lab.config.profile import Profile
 from lab.config.validation import check, violations
@@ -125,12 +125,9 @@ def load_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{folder}: not a results folder (no {MANIFEST})")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    manifest = files.read_json(path, "manifest")
     problems = violations(manifest, "run-manifest")
     if problems:
         raise ConfigError([f"{path}: {where}: {message}" for where, message in problems])
@@ -142,7 +139,7 @@ def scenario_place(folder: Path, entry: dict[str, Any]) -> Path:
     missing one is named, never skipped."""
     place = folder / entry["name"]
     if entry.get("levels"):
-        missing = [name for name in SCENARIO_FILES if not (place / name).is_file()]
+        missing = [name for name in SCENARIO_FILES if not (place / name).exists()]
         if missing:
             raise ConfigError(
                 f"{place}: {', '.join(missing)} missing, though {folder / MANIFEST} lists "
@@ -177,14 +174,12 @@ def read_engines(path: Path) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
     if not path.exists():
         return out
-    with path.open(newline="") as file:
-        reader = csv.DictReader(file)
-        for row in reader:
-            try:
-                counters = {k: summary.finite(row[k] or "0", k) for k in ENGINE_COLUMNS[2:7]}
-            except (KeyError, ValueError) as exc:
-                raise ConfigError(f"{path}: line {reader.line_num}: {exc}") from None
-            out.setdefault(row["level"], {})[row["engine"]] = counters
+    for line, row in files.csv_rows(path, "engines.csv"):
+        try:
+            counters = {k: summary.finite(row[k] or "0", k) for k in ENGINE_COLUMNS[2:7]}
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"{path}: line {line}: {exc}") from None
+        out.setdefault(row["level"], {})[row["engine"]] = counters
     return out
 
 
@@ -194,10 +189,7 @@ def read_summary(place: Path) -> dict[str, Any]:
     file = place / "summary.json"
     if not file.exists():
         return {}
-    try:
-        written = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from None
+    written = files.read_json(file, "summary")
     if not isinstance(written, dict):
         raise ConfigError(f"{file}: expected a mapping with the figures of each level")
     levels = written.get("levels", {})

@@ -7,17 +7,17 @@ Rendered from the folder's files only, so a saved run can be re-rendered any tim
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
-from lab.config.validation import shorten
+from lab import files
 from lab.errors import ConfigError
+from lab.files import shorten
 from lab.results import folder as results
-from lab.results import series, summary
+from lab.results import resilience_figures, series, summary
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
 COLUMNS = (
@@ -59,7 +59,7 @@ def write(folder: Path) -> Path:
     out = folder / "report.html"
     if out.exists() and not out.is_file():
         raise ConfigError(f"{out}: a folder is in the way; remove it to render the report")
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = files.read_json(folder / "manifest.json", "manifest")
     parts = [_header(manifest)]
     for entry in manifest["scenarios"]:
         parts.append(_scenario(folder, entry))
@@ -289,13 +289,8 @@ def _over_time(samples: list[summary.Sample], folder: Path) -> str:
 def _events(folder: Path, t0: float) -> list[tuple[float, str]]:
     """Injected events (events.csv of resilience scenarios), relative to the first request."""
     found = []
-    for file in folder.glob("*/events.csv"):
-        for number, line in enumerate(file.read_text().splitlines()[1:], 2):
-            time_, event, *_ = [*line.split(","), ""]
-            try:
-                found.append((summary.finite(time_, "time") - t0, event))
-            except ValueError as exc:
-                raise ConfigError(f"{file}: line {number}: {exc}") from None
+    for file in folder.glob(f"*/{resilience_figures.EVENTS_FILE}"):
+        found += [(when - t0, event) for when, event, _ in resilience_figures.read_events(file)]
     return found
 
 

@@ -10,13 +10,14 @@ it was sent: a request sent before a scale-down and cut by it is the scale-down'
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lab import files
+from lab.errors import ConfigError
 from lab.results import summary
 from lab.stack.endpoints import Engine
 
@@ -41,8 +42,18 @@ def read_events(path: Path) -> list[tuple[float, str, str]]:
     """events.csv's rows as (time, event, detail); none when the file does not exist."""
     if not path.exists():
         return []
-    with path.open(newline="") as file:
-        return [(float(r["time"]), r["event"], r["detail"]) for r in csv.DictReader(file)]
+    return [
+        (_number(path, line, row, "time"), row["event"], row.get("detail", ""))
+        for line, row in files.csv_rows(path, EVENTS_FILE, EVENT_COLUMNS[:2])
+    ]
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
+    """A column's finite number; a ConfigError names the file and line where it is not."""
+    try:
+        return summary.finite(row[column], column)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: line {line}: {exc}") from None
 
 
 def figures(place: Path, samples: list[summary.Sample], kind: str, engine: Engine | None) -> dict:
@@ -163,9 +174,8 @@ def _router_unhealthy(path: Path, worker: str, killed: float) -> float | None:
     """Seconds from the kill until the router first listed the engine's worker unhealthy."""
     if not path.exists() or killed == float("inf"):
         return None
-    with path.open(newline="") as file:
-        for row in csv.DictReader(file):
-            when = float(row["time"])
-            if when >= killed and row["worker"] == worker and row["healthy"] == "False":
-                return when - killed
+    for line, row in files.csv_rows(path, ROUTER_FILE, ROUTER_COLUMNS[:3]):
+        when = _number(path, line, row, "time")
+        if when >= killed and row["worker"] == worker and row["healthy"] == "False":
+            return when - killed
     return None

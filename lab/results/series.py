@@ -9,12 +9,15 @@ or `router`), metric, value. Metrics: an engine's `running` and `waiting` reques
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lab import files
+from lab.errors import ConfigError
+from lab.results import summary
 
 FILE = "engine_series.csv"
 COLUMNS = ("time", "level", "source", "metric", "value")
@@ -25,11 +28,21 @@ def read(path: Path) -> list[dict[str, Any]]:
     """Every row, with time and value as numbers; none when the file does not exist."""
     if not path.exists():
         return []
-    with path.open(newline="") as file:
-        return [
-            {**row, "time": float(row["time"]), "value": float(row["value"])}
-            for row in csv.DictReader(file)
-        ]
+    return [
+        {
+            **row,
+            "time": _number(path, line, row, "time"),
+            "value": _number(path, line, row, "value"),
+        }
+        for line, row in files.csv_rows(path, FILE, ("time", "value"))
+    ]
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
+    try:
+        return summary.finite(row[column], column)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: line {line}: {exc}") from None
 
 
 def totals(rows: list[dict[str, Any]], metric: str) -> tuple[np.ndarray, np.ndarray]:

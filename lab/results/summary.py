@@ -4,7 +4,6 @@ the engines' counter deltas. Metric definitions follow `vllm bench serve` (lab.i
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -14,11 +13,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from lab.config.validation import shorten
+from lab import files
 from lab.errors import ConfigError
+from lab.files import one_of, shorten
 
 # The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+STATUSES = ("ok", "error")  # of a request (lab.inproc.llm_user); anything else is refused
+PHASES = ("run", "drain")  # when it finished: under load, or while the load generator stopped
 PERCENTILES = (50, 90, 99)
 Row = TypeVar("Row")  # what one line of a CSV file the lab wrote is read as
 # When the load generator, not the stack, set a level's figures (client_limit): one rule for
@@ -67,12 +69,7 @@ def read_samples(path: Path) -> list[Sample]:
 
 
 def _read(path: Path, parse: Callable[[dict[str, str]], Row]) -> list[Row]:
-    try:
-        with path.open(newline="") as file:
-            reader = csv.DictReader(file)
-            return [_checked(parse, row, path, reader.line_num) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    return [_checked(parse, row, path, line) for line, row in files.csv_rows(path, path.name)]
 
 
 def _checked(
@@ -107,9 +104,9 @@ def from_row(row: dict[str, str]) -> Sample:
         tpot_ms=number("tpot_ms"),
         e2e_ms=number("e2e_ms"),
         itl_ms=tuple(finite(g, "itl_ms") for g in (row.get("itl_ms") or "").split(";") if g),
-        ok=row["status"] == "ok",
+        ok=one_of(row["status"], STATUSES, "status") == "ok",
         error=row.get("error", ""),
-        phase=row.get("phase") or "run",
+        phase=one_of(row.get("phase") or "run", PHASES, "phase"),
         slo_ok=row["slo_ok"] == "1" if row.get("slo_ok") else None,
         lag_ms=number("lag_ms"),
     )

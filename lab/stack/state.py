@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.config.validation import json_path, violations
+from lab import files
+from lab.config.validation import violations
 from lab.errors import ConfigError, LabError
 from lab.paths import state_dir, unwritable
 from lab.stack.endpoints import Endpoints
@@ -64,6 +64,9 @@ class State:
         )
 
 
+WHAT = "state file"  # how lab.files names it
+
+
 def path() -> Path:
     return state_dir() / "state.json"
 
@@ -79,10 +82,11 @@ def load() -> State | None:
     if not file.exists():
         return None
     try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _broken(file, f"unreadable: {exc}") from None
-    found = sorted(violations(data, "lab-state") + not_finite(data))
+        data = files.read_json(file, WHAT)
+    except ConfigError as exc:
+        why = str(exc).removeprefix(f"{file}: ").removeprefix(f"cannot read {WHAT}: ")
+        raise _broken(file, f"unreadable: {why}") from None
+    found = violations(data, "lab-state")
     if found:
         where, message = found[0]
         more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
@@ -91,23 +95,6 @@ def load() -> State | None:
         return State.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise _broken(file, f"{type(exc).__name__}: {exc}") from None
-
-
-def not_finite(document: Any) -> list[tuple[str, str]]:
-    """Every (json path, message) of a number that is not finite: Python's JSON reader takes
-    NaN, Infinity and 1e999, and the schema's bounds cannot refuse NaN (it compares false with
-    everything), yet a NaN start time would match any process."""
-    found = []
-    pending: list[tuple[tuple[Any, ...], Any]] = [((), document)]
-    while pending:
-        where, value = pending.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            found.append((json_path(where), f"{value} is not a finite number"))
-        elif isinstance(value, dict):
-            pending.extend(((*where, key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend(((*where, index), item) for index, item in enumerate(value))
-    return found
 
 
 def _broken(file: Path, why: str) -> ConfigError:

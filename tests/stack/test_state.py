@@ -92,7 +92,7 @@ def test_concurrent_up_or_down_is_refused() -> None:
 
 def test_unreadable_state_is_named(tmp_path) -> None:
     state.path().write_text("{not json")
-    with pytest.raises(LabError, match=r"not a state file this lab can use \(unreadable: Expect"):
+    with pytest.raises(LabError, match=r"can use \(unreadable: not valid JSON \(line 1, column 2"):
         state.load()
 
 
@@ -204,8 +204,9 @@ def test_a_state_with_a_start_time_that_is_no_number_is_refused_and_obeyed_in_no
         done = lab_main("down", state_dir=tmp_path)
         assert done.returncode == 2
         assert done.stderr.strip() == (
-            f"error: {state.path()}: not a state file this lab can use (processes[0].started: "
-            "nan is not a finite number): remove it if no lab started from here still runs"
+            f"error: {state.path()}: not a state file this lab can use (unreadable: "
+            "processes[0].started: nan is not a finite number): remove it if no lab started from "
+            "here still runs"
         )
         assert left_alone(found) and state.path().read_text() == text
     finally:
