@@ -42,7 +42,7 @@ FLOOR_RATIO = 10.0
 FLOOR_POINTS = 5.0
 WITHIN_ONLY = "within-run only"
 # Side by side the machine's drift falls on both arms alike, but each arm's own queue does not:
-# in ten real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out
+# in ten real trials with +20% TTFT on B (docs/measurements/ab-side-by-side.md) the routing level's TTFT p90 came out
 # anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one calling B
 # better. So the repetitions are the units, each a pair (stats.paired); a single one is judged
 # as any single run is.
@@ -57,7 +57,7 @@ SIDE_BY_SIDE_PAIRS = "side-by-side repetitions"
 # real side-by-side A/As that mattered: with A always first, B's c4 TTFT p50 came out 6% low
 # in each of four designs of ten pairs (t = -3.8 over the 40); with the order swapped every
 # repetition, the arm up first was 16% slower there in one +20% design and 8% faster in an
-# A/A (docs/ab.md). Swapping cancels it whatever its sign, and judging the pairs as a
+# A/A (docs/measurements/ab-side-by-side.md). Swapping cancels it whatever its sign, and judging the pairs as a
 # crossover keeps it out of their spread too.
 # Runs made turn about (A B, B A, ...) are the same design: a drift steady over a pair makes
 # whichever ran second slower, and cancels the same way.
