@@ -98,7 +98,7 @@ def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
         return profile.platform, f"the profile's choice ({profile.source}); {OTHER}"
     if all(shutil.which(tool) for tool in ("kind", "kubectl", "helm")) and docker_answers():
         return "kind", f"auto: Docker answers and kind, kubectl and helm are installed; {OTHER}"
-    return "local", f"auto: no Docker daemon with kind, kubectl and helm here; {OTHER}"
+    return "local", f"auto: no Docker daemon with kind, kubectl and helm on this machine; {OTHER}"
 
 
 def docker_answers() -> bool:

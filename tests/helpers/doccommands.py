@@ -127,6 +127,8 @@ def problems(parser: argparse.ArgumentParser, command: Command) -> list[str]:
     if verb not in known:
         return [f"{command.where}: {verb!r} is not a verb (have: {', '.join(known)})"]
     sub = known[verb]
+    if not rest:  # the verb named in a sentence (`vllm-lab ab`): it exists and has its help
+        rest = ["--help"]
     found = []
     for word in rest:
         if word == "--":
