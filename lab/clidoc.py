@@ -73,10 +73,11 @@ def _usage(parser: argparse.ArgumentParser) -> str:
 def _row(action: argparse.Action) -> str:
     name = _option(action) if action.option_strings else _positional(action)
     meaning = action.help or ""
-    if action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS):
-        if "default" not in meaning:
-            meaning += f" (default: {action.default})"
-    return f"| `{name}` | {_cell(meaning % {'prog': 'vllm-lab'} if '%' in meaning else meaning)} |"
+    shown = action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS)
+    if shown and "default" not in meaning:
+        meaning += f" (default: {action.default})"
+    # argparse help strings escape a percent sign as %%
+    return f"| `{name}` | {_cell(meaning.replace('%%', '%'))} |"
 
 
 def _option(action: argparse.Action) -> str:

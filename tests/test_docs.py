@@ -133,9 +133,7 @@ def linked(page: Path) -> set[Path]:
     """The files a page links to (relative links, anchors dropped)."""
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
     return {
-        (page.parent / target).resolve()
-        for target in targets
-        if not re.match(r"[a-z]+:", target)
+        (page.parent / target).resolve() for target in targets if not re.match(r"[a-z]+:", target)
     }
 
 

@@ -47,8 +47,8 @@ PROMETHEUS_PORT = 9090
 # core they are given busy; beside them, a Locust process of equal priority waited for a CPU
 # most of some seconds and sent its arrivals late, so a capacity search on two engines over two
 # cores stopped at the client's limit (8.6 requests/s). Niced, the engines still get every cycle
-# the client and the router leave, and the client sends on time (README, "The client before
-# the engines"). vLLM's engine core and workers inherit it.
+# the client and the router leave, and the client sends on time (docs/scenarios.md, "The client
+# before the engines"). vLLM's engine core and workers inherit it.
 ENGINE_NICENESS = 10
 ROUTER_READY_TIMEOUT = 60
 
