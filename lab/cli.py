@@ -544,7 +544,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         "--concurrent",
         action="store_true",
         help="both up at once (local platform), one load spread over both at random; "
-        "each of the --repeat repetitions on stacks brought up afresh (docs/ab.md)",
+        "each of the --repeat repetitions on stacks brought up afresh (docs/compare.md)",
     )
     ab.add_argument(
         "--paired",

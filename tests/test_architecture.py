@@ -23,7 +23,7 @@ LAYERS = [
     ("lab.results",),
     ("lab.load",),
     ("lab.compare",),
-    ("lab.monitor", "lab.cli", "lab.__main__"),
+    ("lab.monitor", "lab.cli", "lab.clidoc", "lab.__main__"),
 ]
 # The simulated engine is a test and benchmark double: it stands alone.
 ALONE = {"lab.sim"}

@@ -42,11 +42,11 @@ ALPHA = 0.05
 FLOOR_RATIO = 10.0
 FLOOR_POINTS = 5.0
 WITHIN_ONLY = stats.WITHIN_ONLY
-# Side by side the machine's drift falls on both arms alike, but each arm's own queue does not:
-# in ten real trials with +20% TTFT on B (docs/ab.md) the routing level's TTFT p90 came out
-# anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one calling B
-# better. So the repetitions are the units, each a pair (stats.paired); a single one is judged
-# as any single run is.
+# Side by side the machine's drift falls on both arms alike, but each arm's own queue does not: in
+# ten real trials with +20% TTFT on B (docs/measurements/ab-side-by-side.md) the routing level's
+# TTFT p90 came out anywhere from -29% to +294%, seven of its 90% intervals leaving +20% out, one
+# calling B better. So the repetitions are the units, each a pair (stats.paired); a single one is
+# judged as any single run is.
 SIDE_BY_SIDE = (
     "A and B ran side by side (ab --concurrent): each repetition is a pair, so what slowed the "
     "machine during it cancels, and the spread of the pairs' differences (how each arm's own "
@@ -54,23 +54,23 @@ SIDE_BY_SIDE = (
     "single runs are (--repeat 3 or more to judge)"
 )
 SIDE_BY_SIDE_PAIRS = "side-by-side repetitions"
-# The arm that comes up first has its engines loaded longer and takes the lower ports, and in
-# real side-by-side A/As that mattered: with A always first, B's c4 TTFT p50 came out 6% low
-# in each of four designs of ten pairs (t = -3.8 over the 40); with the order swapped every
-# repetition, the arm up first was 16% slower there in one +20% design and 8% faster in an
-# A/A (docs/ab.md). Swapping cancels it whatever its sign, and judging the pairs as a
-# crossover keeps it out of their spread too.
-# Runs made turn about (A B, B A, ...) are the same design: a drift steady over a pair makes
-# whichever ran second slower, and cancels the same way.
+# The arm that comes up first has its engines loaded longer and takes the lower ports, and in real
+# side-by-side A/As that mattered: with A always first, B's c4 TTFT p50 came out 6% low in each of
+# four designs of ten pairs (t = -3.8 over the 40); with the order swapped every repetition, the arm
+# up first was 16% slower there in one +20% design and 8% faster in an A/A
+# (docs/measurements/ab-side-by-side.md). Swapping cancels it whatever its sign, and judging the
+# pairs as a crossover keeps it out of their spread too. Runs made turn about (A B, B A, ...) are
+# the same design: a drift steady over a pair makes whichever ran second slower, and cancels the
+# same way.
 CROSSOVER = (
     "which arm {went} alternated: the pairs are judged as an AB/BA crossover, each order's "
     "mean difference counting half, so what going first does to an arm cancels and stays out "
     "of the spread (df = pairs - 2)"
 )
-# Runs made turn about share the machine's slow drift with their neighbours: in 24 alternating
-# pairs of one stack (README, "Two processes against one"), neighbours' TPOT p50 correlated at
-# 0.84 while it drifted from 4.2 to 2.3 ms over the series, and pairing them narrowed the
-# interval of the change from [-5%, +15%] to [+0.4%, +8.7%].
+# Runs made turn about share the machine's slow drift with their neighbours: in 24 alternating pairs
+# of one stack (docs/measurements/scenarios.md, "Two processes against one"), neighbours' TPOT p50
+# correlated at 0.84 while it drifted from 4.2 to 2.3 ms over the series, and pairing them narrowed
+# the interval of the change from [-5%, +15%] to [+0.4%, +8.7%].
 PAIRED_IN_ORDER = "turns of A and B in start order"
 
 

@@ -56,7 +56,7 @@ class Engine:
     extra_args: tuple[str, ...]
     # Tests and benchmarks only (local platform): lab.sim's timing instead of vLLM; None: vLLM.
     simulated: dict[str, Any] | None = None
-    # Tests and calibration only: a known slowdown (lab.inproc.engine_tag, docs/ab.md).
+    # Tests and calibration only: a known slowdown (lab.inproc.engine_tag, docs/compare.md).
     test_delay: dict[str, Any] | None = None
 
 

@@ -9,10 +9,11 @@
   see it. A drain (lab.stack.drain) reads it.
 
 It adds one header and one path and changes nothing else, unless the profile sets
-engine.test_delay (tests and calibration only, docs/ab.md; $LAB_TEST_DELAY, JSON): then it holds
-back the first chunk of every streamed answer (text/event-stream) under /v1/ by `first_chunk_ms`
-plus `ttft_share` of the time that answer took to its first chunk, so the client's TTFT grows by
-a known amount. Later chunks are not delayed: they follow at the pace vLLM makes them.
+engine.test_delay (tests and calibration only, docs/compare.md; $LAB_TEST_DELAY, JSON): then it
+holds back the first chunk of every streamed answer (text/event-stream) under /v1/ by
+`first_chunk_ms` plus `ttft_share` of the time that answer took to its first chunk, so the
+client's TTFT grows by a known amount. Later chunks are not delayed: they follow at the pace
+vLLM makes them.
 """
 
 from __future__ import annotations

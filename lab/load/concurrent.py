@@ -19,7 +19,7 @@ constant difference between arms that no pairing cancels: four ten-pair A/As on 
 B's TTFT p50 at c4 6% below A's (t = -3.8 over 40 pairs). Its sign changed in a later session,
 so no value is assumed for it: swapped, it cancels over each two pairs, and `compare` judges
 the pairs as an AB/BA crossover (lab.compare.stats.paired), which measures it within the
-comparison and keeps it out of the pairs' spread (docs/ab.md).
+comparison and keeps it out of the pairs' spread (docs/compare.md).
 
     results/ab-<UTC time>/
         ab.json            the plan: profiles, overrides, design, the runs

@@ -14,6 +14,9 @@ from lab.stack.state import State
 __all__ = ["PLATFORMS", "Plan", "Platform", "choose", "get"]
 
 PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
+# Said with every choice the user did not make explicitly: `auto` builds a kind cluster on a
+# workstation with Docker, kind, kubectl and helm, which must never come as a surprise.
+OTHER = "another with --platform NAME or LAB_PLATFORM=NAME (" + ", ".join(PLATFORMS) + ")"
 
 
 class Platform(Protocol):
@@ -83,17 +86,19 @@ def images(name: str, profile: Profile) -> list[str]:
 
 def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
     """(platform, why). The flag wins, then LAB_PLATFORM, then the profile, then auto-detection:
-    kind when a Docker daemon answers and kind, kubectl and helm are installed, otherwise local.
+    kind when a Docker daemon answers and kind, kubectl and helm are installed (the kit's
+    intended shape on a workstation), otherwise local. A choice the user did not make says how
+    to make another.
     """
     if requested:
         return _known(requested, "--platform"), "chosen with --platform"
     if env := os.environ.get("LAB_PLATFORM"):
         return _known(env, "LAB_PLATFORM"), "chosen by LAB_PLATFORM"
     if profile.platform != "auto":
-        return profile.platform, f"the profile's choice ({profile.source})"
+        return profile.platform, f"the profile's choice ({profile.source}); {OTHER}"
     if all(shutil.which(tool) for tool in ("kind", "kubectl", "helm")) and docker_answers():
-        return "kind", "auto: Docker answers and kind, kubectl and helm are installed"
-    return "local", "auto: no Docker daemon with kind, kubectl and helm here"
+        return "kind", f"auto: Docker answers and kind, kubectl and helm are installed; {OTHER}"
+    return "local", f"auto: no Docker daemon with kind, kubectl and helm on this machine; {OTHER}"
 
 
 def docker_answers() -> bool:

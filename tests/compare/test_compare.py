@@ -142,9 +142,10 @@ def test_one_side_by_side_repetition_is_judged_as_single_runs_are(
     tmp_path, capsys, monkeypatch
 ) -> None:
     """Side by side, the machine's drift falls on both arms, but each arm's own queueing does not
-    (docs/ab.md: real trials with +20% TTFT on B found the routing level's TTFT p90 at -29% to
-    +294%, most intervals leaving +20% out): one repetition claims no more than one run a
-    side, so TTFT three times as long is inconclusive, not worse, and the gate passes."""
+    (docs/measurements/ab-side-by-side.md: real trials with +20% TTFT on B found the routing
+    level's TTFT p90 at -29% to +294%, most intervals leaving +20% out): one repetition claims
+    no more than one run a side, so TTFT three times as long is inconclusive, not worse, and the
+    gate passes."""
     without_page(monkeypatch)
     a = copy(RR1, tmp_path / "A" / RR1.name)
     b = slow_ttft(copy(RR1, tmp_path / "B" / RR1.name), 3)

@@ -50,7 +50,11 @@ def test_platform_choice_policy(monkeypatch) -> None:
     assert choose(None, cpu)[0] == "local"
     monkeypatch.setattr("lab.platforms.docker_answers", lambda: True)
     monkeypatch.setattr("lab.platforms.shutil.which", lambda tool: f"/usr/bin/{tool}")
-    assert choose(None, cpu)[0] == "kind"
+    name, why = choose(None, cpu)
+    # auto builds a kind cluster on a workstation: it says so, why, and how to choose another.
+    assert name == "kind"
+    assert why.startswith("auto: Docker answers and kind, kubectl and helm are installed")
+    assert "another with --platform NAME or LAB_PLATFORM=NAME (local, kind," in why
     with pytest.raises(ConfigError, match="'nowhere' is not a platform"):
         choose("nowhere", cpu)
 
@@ -66,6 +70,31 @@ def test_a_dry_run_resolves_the_model_as_up_would(tmp_path) -> None:
     assert "no-such-model is not a model folder" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+def test_a_dry_run_needs_no_engine_extra(tmp_path, monkeypatch) -> None:
+    """`up --dry-run` shows the plan in a Python with only `pip install -e .` (no vLLM, no
+    vllm-router): the missing packages are said, not refused; `up` itself still refuses."""
+    real_find_spec = local.importlib.util.find_spec
+
+    def without_vllm(name: str, *args):
+        return None if name == "vllm" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(local.importlib.util, "find_spec", without_vllm)
+    monkeypatch.setattr(local, "router_binary", lambda: None)
+    monkeypatch.delenv("LAB_PLATFORM", raising=False)
+    monkeypatch.setattr("lab.platforms.docker_answers", lambda: False)
+    done = lab_main("up", "--dry-run", "--profile", "cpu", state_dir=tmp_path / "state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("🧭 platform: local (auto: ")
+    assert "another with --platform NAME" in lines[0]
+    assert "[dry-run] vLLM is not installed in this Python" in done.stdout
+    assert "up would refuse until it is" in done.stdout
+    assert "[dry-run] router: " in done.stdout
+    refused = lab_main("up", "--profile", "cpu", state_dir=tmp_path / "state")
+    assert refused.returncode == 2
+    assert "error: vLLM is not installed in this Python" in refused.stderr
 
 
 def test_a_dry_run_shows_the_ports_up_would_use(tmp_path, monkeypatch, capsys) -> None:

