@@ -84,6 +84,7 @@ class MultiRoundQAUser(LLMUser):
         self.conversations += 1
         self.session = f"user-{self.number}" + (f".{count}" if count else "")
         system = words(options.lab_system_words, rng(0))  # one system prompt for every user
+        # The first conversation's notes as they always were: a seeded run's prompts stay.
         notes = (1, self.number, count) if count else (1, self.number)
         history = words(options.lab_history_words, rng(*notes))
         self.messages = [
