@@ -3,6 +3,11 @@ one system prompt, has its own history, and asks --lab-rounds questions, one eve
 1/--lab-user-qps seconds, each carrying the whole conversation so far and a session header.
 Which engine answers, and whether its prefix cache hits, is what routing decides.
 
+A user's conversation ends after its rounds. In a headless run the user then stays idle, and
+the run ends with the last conversation. With --lab-keep-conversing (the web UI, whose tests
+end when stopped) it starts a new one, as a new session, for as long as the test runs: as
+production-stack's multi-round QA starts a new user when one has asked all its questions.
+
 With --lab-tokenizer the conversation goes out as the token IDs the model's chat template
 makes of it, on /v1/completions: for a router that routes on token IDs (lab.inproc.chat_tokens).
 
@@ -47,6 +52,12 @@ def options(parser) -> None:
         "--lab-session-key", default="x-user-id", help="session header", include_in_web_ui=False
     )
     parser.add_argument(
+        "--lab-keep-conversing",
+        action="store_true",
+        help="a new conversation when one ends, until the test stops",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
         "--lab-tokenizer",
         default="",
         help="send token IDs made with this model's tokenizer",
@@ -61,24 +72,36 @@ class MultiRoundQAUser(LLMUser):
         return constant_pacing(1 / self.environment.parsed_options.lab_user_qps)(self)
 
     def on_start(self) -> None:
+        self.conversations = 0
+        self.done = False
+        self.converse()
+
+    def converse(self) -> None:
+        """A new conversation: the shared system prompt and this user's notes, as a session of
+        its own (user-N, then user-N.1, user-N.2, ...), from round 0."""
         options = self.environment.parsed_options
-        self.session = f"user-{self.number}"
+        count = self.conversations
+        self.conversations += 1
+        self.session = f"user-{self.number}" + (f".{count}" if count else "")
         system = words(options.lab_system_words, rng(0))  # one system prompt for every user
-        history = words(options.lab_history_words, rng(1, self.number))
+        # The first conversation's notes as they always were: a seeded run's prompts stay.
+        notes = (1, self.number, count) if count else (1, self.number)
+        history = words(options.lab_history_words, rng(*notes))
         self.messages = [
             {"role": "system", "content": system},
             {"role": "user", "content": f"My notes so far: {history}"},
             {"role": "assistant", "content": "Noted."},
         ]
         self.round = 0
-        self.done = False
 
     @task
     def ask_next_question(self) -> None:
         options = self.environment.parsed_options
         if self.round >= options.lab_rounds:
-            self.finish()
-            return
+            if not options.lab_keep_conversing:
+                self.finish()
+                return
+            self.converse()
         question = f"Here's question #{self.round}: can you tell me a new long story?"
         self.messages.append({"role": "user", "content": question})
         send, prompt = self.chat, self.messages

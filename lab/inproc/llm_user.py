@@ -191,6 +191,10 @@ class LLMUser(FastHttpUser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.number = swarm.user_number(self.environment, next(LLMUser.numbers))
+        # Whether it is at work, for the web UI's active users (lab.load.web_figures): a
+        # request in flight, and when its last request began or ended (never: 0).
+        self.sending = False
+        self.last_request = 0.0
 
     def chat(
         self,
@@ -216,6 +220,20 @@ class LLMUser(FastHttpUser):
         return self._stream("/v1/completions", {"prompt": prompt}, max_tokens, headers, sample)
 
     def _stream(
+        self,
+        path: str,
+        prompt: dict[str, Any],
+        max_tokens: int,
+        headers: dict[str, str] | None,
+        sample: dict[str, Any],
+    ) -> streaming.Measurement | None:
+        self.sending, self.last_request = True, time.time()
+        try:
+            return self._send(path, prompt, max_tokens, headers, sample)
+        finally:
+            self.sending, self.last_request = False, time.time()
+
+    def _send(
         self,
         path: str,
         prompt: dict[str, Any],
@@ -292,6 +310,13 @@ class LLMUser(FastHttpUser):
     @staticmethod
     def _phase() -> str:
         return "drain" if STOPPING["since"] else "run"
+
+
+def activity(environment: Environment) -> list[tuple[bool, float]]:
+    """(a request in flight, when its last request began or ended) of each of the lab's users
+    this process runs."""
+    users = [g.args[0] for g in swarm.runner(environment).user_greenlets if g.args]
+    return [(u.sending, u.last_request) for u in users if isinstance(u, LLMUser)]
 
 
 def _refusal(response: Any) -> str:

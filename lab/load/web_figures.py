@@ -9,15 +9,18 @@ figures the UI shows when a test stops are those its results folder keeps. No Lo
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from lab.config.slo import Slo
 from lab.results import summary
 
-WINDOW_S = 10.0  # a chart point summarizes the requests that ended in the last WINDOW_S s
+# A chart point summarizes the requests that ended in the last WINDOW_S seconds; a user is
+# active when a request of its own is in flight or ended within as long.
+WINDOW_S = 10.0
 
 
 class Tail:
@@ -50,6 +53,10 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _yes_no(value: float) -> str:
+    return "yes" if value else "no"
+
+
 # (key in summary.summarize's figures, label, format): what the LLM tab shows.
 FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("completed", "completed", "{:.0f}".format),
@@ -63,6 +70,9 @@ FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ),
     ("prefix_cache_hit_rate", "prefix-cache hit rate", _percent),
     ("session_stickiness", "session stickiness", _percent),
+    ("slo_attainment", "SLO attainment", _percent),
+    ("goodput_rps", "goodput (req/s)", "{:.2f}".format),
+    ("slo_met", "SLO met", _yes_no),
 )
 
 
@@ -90,6 +100,28 @@ def stack_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def slo_text(slo: Slo | None) -> str:
+    """The SLO a test is judged against, in a line: its limits, the share that must meet
+    them, the errors allowed."""
+    if slo is None:
+        return "none (the profile sets no slo: requests are not judged)"
+    limits = ", ".join(
+        f"{name.removesuffix('_ms').upper()} <= {limit:g} ms"
+        for name, limit in slo.limits().items()
+    )
+    return (
+        f"{limits} for {100 * slo.attainment:g}% of requests, "
+        f"at most {100 * slo.max_error_rate:g}% failed"
+    )
+
+
+def active_users(activity: Iterable[tuple[bool, float]], now: float) -> int:
+    """Users at work: (a request in flight, when the last one began or ended) per user; one
+    whose last request ended more than WINDOW_S ago (a conversation over, an arrival not yet
+    due) is idle."""
+    return sum(1 for sending, last in activity if sending or now - last <= WINDOW_S)
+
+
 def stack_line(manifest: dict[str, Any]) -> str:
     endpoints = manifest["endpoints"]
     return (
@@ -100,10 +132,15 @@ def stack_line(manifest: dict[str, Any]) -> str:
 
 
 def point(
-    samples: list[summary.Sample], began: float, now: float, users: int, hit_rate: float | None
+    samples: list[summary.Sample],
+    began: float,
+    now: float,
+    users: tuple[int, int],
+    hit_rate: float | None,
 ) -> dict[str, Any]:
     """One point of the charts: the requests that ended in the last WINDOW_S seconds (their
-    latency percentiles, output tokens/s), the users, the prefix-cache hit rate so far."""
+    latency percentiles, output tokens/s), the users (spawned, active), the prefix-cache hit
+    rate so far."""
     recent = [s for s in samples if now - WINDOW_S < s.end <= now]
     width = min(WINDOW_S, now - began)
 
@@ -114,7 +151,8 @@ def point(
     tokens = sum(s.output_tokens for s in recent if s.ok and s.measured)
     return {
         "t": round(now - began, 1),
-        "users": users,
+        "users": users[0],
+        "active_users": users[1],
         "ttft_p50": percentile("ttft_ms", 50),
         "ttft_p90": percentile("ttft_ms", 90),
         "tpot_p50": percentile("tpot_ms", 50),

@@ -1,12 +1,13 @@
 """Inside the Locust process of `lab ui`: each test started in the web UI becomes a results
-folder like a headless run's (lab.results.folder), and the UI gets the lab's own figures: an
-LLM tab (a table, live) and a chart page (/llm, lab.load.web_page).
+folder like a headless run's (lab.results.folder), its figures computed live as it runs (the UI
+shows them: lab.load.web_app).
 
-A test runs from its start to its stop (the Stop button, the run time set in the UI, or the
-routing users' last conversation), or to a reset of the statistics, which starts the next test
+A test runs from its start to its stop (the Stop button, or the run time set in the UI: its
+routing users converse until then), or to a reset of the statistics, which starts the next test
 at once since Locust counts from zero again; one cut short by the end of the UI is kept,
 marked interrupted. Its scenario and level are named from what the user chose: the user
-classes' scenario kinds, the users and the spawn rate (e.g. routing/ui-u8-r2).
+classes' scenario kinds, the users and the spawn rate (e.g. routing/ui-u8-r2). Its requests
+are judged against the profile's SLO, as a headless level's are against its scenario's.
 
 Loaded by locustfiles/web_ui.py, which `lab ui` adds to the scenarios. Importing this module
 imports Locust, which patches the standard library with gevent.
@@ -16,36 +17,34 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gevent
-from flask import Response, request
 from gevent.event import Event
 from locust import argument_parser
 from locust import stats as locust_stats
 from locust.env import Environment
-from locust.html import get_html_report
 from locust.runners import STATE_RUNNING
 
+from lab.config import profile as profiles
+from lab.config.slo import Slo
 from lab.console import bad, say
-from lab.inproc import llm_user, swarm
+from lab.inproc import llm_user, locust_files, swarm
 from lab.inproc.samples import CPU_FILE
-from lab.load import scenarios, web_figures, web_page
+from lab.load import scenarios, web_figures
 from lab.paths import safe_name
 from lab.results import folder as results
 from lab.results import summary
 from lab.stack import metrics
 from lab.stack.endpoints import Engine
 
-log = logging.getLogger(__name__)
 REFRESH_S = 2.0  # how often a running test's figures are computed again
-TAB = "llm"
 
 
 def add_options(parser: Any) -> None:
@@ -62,22 +61,6 @@ def add_options(parser: Any) -> None:
     parser.add_argument(
         "--lab-engine-urls", default="", help="NAME=URL,...: the engines' base URLs", **swarm.HIDDEN
     )
-
-
-def attach(environment: Environment, **_: Any) -> None:
-    """Record the web UI's tests and show their figures, when `lab ui` asked for it."""
-    if environment.web_ui is None or not getattr(environment.parsed_options, "lab_results", ""):
-        return
-    options = swarm.parsed(environment)
-    template = json.loads(Path(options.lab_run_manifest).read_text())
-    recorder = Recorder(
-        environment, Path(options.lab_results), template, engines(options.lab_engine_urls)
-    )
-    recorder.listen()
-    recorder.extend_web_ui()
-    # Locust logs at INFO: httpx would say every read of the engines' counters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    log.info("driving %s", web_figures.stack_line(template))
 
 
 def engines(text: str) -> tuple[Engine, ...]:
@@ -138,12 +121,15 @@ class Recorder:
         self.base = base
         self.template = template
         self.engines = engines
+        # The SLO `lab ui` gave the users (--lab-slo) is the profile's: whole, from its manifest.
+        self.slo: Slo | None = profiles.build(template["profile"], template["profile_source"]).slo
         self.test: Test | None = None
         self.last: Test | None = None
-        # Cleared while a stop is finishing a test: the UI's last poll then waits for the
-        # figures summary.json keeps, instead of showing the live ones of a moment before.
+        # Cleared while a stop is finishing a test: the UI's polls then wait (lab.load.web_app),
+        # and are made afresh once it is recorded (forget_poll: set by the UI).
         self.settled = Event()
         self.settled.set()
+        self.forget_poll: Callable[[], None] = lambda: None
         self.pending: list[gevent.Greenlet] = []
         self.ending = "stop"  # how a test that stops now ends: stop, or quit
 
@@ -168,12 +154,15 @@ class Recorder:
 
     def stopping(self, **_: Any) -> None:
         self.settled.clear()
+        if self.test is not None and self.test.refresher is not None:
+            self.test.refresher.kill(block=False)  # its charts end as the test's load does
 
     def stopped(self, **_: Any) -> None:
         try:
             if self.test is not None:
                 self._end(self._take(), scenarios.counters(self.engines), self.ending)
         finally:
+            self.forget_poll()
             self.settled.set()
 
     def reset(self, **_: Any) -> None:
@@ -272,10 +261,7 @@ class Recorder:
         swarm.SAMPLES.close()
         swarm.CPU_LOG.close()
         test.tail.close()
-        env = self.environment
-        locust_stats.save_stats_json(env.stats, f"{test.prefix}_stats")
-        html = get_html_report(env, show_download_link=False)
-        test.prefix.with_suffix(".html").write_text(html, encoding="utf-8")
+        locust_files.save(self.environment, test.prefix)
         return test
 
     def _end(self, test: Test, after: dict[str, dict[str, float]], ended_by: str) -> None:
@@ -284,9 +270,13 @@ class Recorder:
         deltas = metrics.delta(after, test.before or {})
         results.write_engines(test.place / "engines.csv", test.level, deltas)
         entry = test.entry
-        figures = scenarios.summarize_level(test.place, test.level, deltas, entry["kind"], None)
-        summary_file = test.place / "summary.json"
-        summary_file.write_text(json.dumps({"levels": {test.level: figures}}, indent=2) + "\n")
+        figures = scenarios.summarize_level(
+            test.place, test.level, deltas, entry["kind"], None, self.slo
+        )
+        written: dict[str, Any] = {"levels": {test.level: figures}}
+        if self.slo is not None:
+            written["slo"] = self.slo.to_json()
+        (test.place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
         finished = ended_by != "quit"
         ended = results.now()
         entry.update(
@@ -316,12 +306,20 @@ class Recorder:
             deltas = {}
             if test.before is not None:
                 deltas = metrics.delta(scenarios.counters(self.engines), test.before)
-            test.figures = summary.summarize(samples, deltas)
-            users = self.environment.runner.user_count if self.environment.runner else 0
-            hit_rate = test.figures["prefix_cache_hit_rate"]
+            figures = summary.summarize(samples, deltas)
+            if self.slo is not None:  # as summarize_level judges it at the end
+                figures["slo_met"] = self.slo.met(figures["slo_attainment"], figures["error_rate"])
+            test.figures = figures
+            now = time.time()
+            hit_rate = figures["prefix_cache_hit_rate"]
             test.history.append(
-                web_figures.point(samples, test.began, time.time(), users, hit_rate)
+                web_figures.point(samples, test.began, now, self._users(now), hit_rate)
             )
+
+    def _users(self, now: float) -> tuple[int, int]:
+        """(spawned, active): Locust's users, and those at work (web_figures.active_users)."""
+        activity = llm_user.activity(self.environment)
+        return swarm.runner(self.environment).user_count, web_figures.active_users(activity, now)
 
     def _report(self, folder: Path) -> None:
         """report.html in a process of its own: plotting would stall this one's event loop,
@@ -331,59 +329,3 @@ class Recorder:
         if done.returncode != 0:
             bad(f"{folder}: report.html not written: {done.stderr.strip()[-300:]}")
         say(f"📁 results of the web UI test: {folder}")
-
-    # The web UI
-
-    def extend_web_ui(self) -> None:
-        web_ui = self.environment.web_ui
-        assert web_ui is not None and web_ui.app is not None
-        web_ui.template_args.update(
-            extended_tabs=[{"title": "LLM", "key": TAB}],
-            extended_tables=[
-                {
-                    "key": TAB,
-                    "structure": [
-                        {"key": "figure", "title": "Figure"},
-                        {"key": "value", "title": "Value"},
-                    ],
-                }
-            ],
-            extended_csv_files=[{"href": "/llm", "title": "LLM figures over time (charts)"}],
-        )
-        web_ui.app.after_request(self._with_figures)
-        web_ui.app.add_url_rule("/llm", "lab_llm_page", self._page)
-        web_ui.app.add_url_rule("/llm/figures.json", "lab_llm_figures", self._figures)
-
-    def rows(self) -> list[dict[str, str]]:
-        """The LLM tab: the test running (else the last one), then the stack."""
-        shown: list[tuple[str, str]] = []
-        test = self.test or self.last
-        if test is not None:
-            state = "running" if test is self.test else "saved"
-            shown += [("results folder", f"{test.folder} ({state})")]
-            shown += [("test", f"{test.entry['name']}/{test.level}")]
-            shown += web_figures.figure_rows(test.figures)
-        shown += web_figures.stack_rows(self.template)
-        shown.append(("charts over time", "/llm"))
-        return [{"figure": figure, "value": value} for figure, value in shown]
-
-    def _with_figures(self, response: Response) -> Response:
-        """Locust's statistics poll, with the LLM tab's rows (as its extend_web_ui example).
-        The UI stops polling once a poll says the test stopped; that poll waits for the
-        figures summary.json keeps. (Locust caches the poll's response object for two seconds:
-        the rows are set afresh on each.)"""
-        if request.path != "/stats/requests" or response.status_code != 200:
-            return response
-        self.settled.wait(timeout=60)
-        body = response.get_json()
-        body["extended_stats"] = [{"key": TAB, "data": self.rows()}]
-        response.set_data(json.dumps(body))
-        return response
-
-    def _page(self) -> str:
-        title = f"{self.template['profile_name']} on {self.template['platform']}"
-        return web_page.page(title, web_figures.WINDOW_S)
-
-    def _figures(self) -> dict[str, Any]:
-        test = self.test or self.last
-        return {"rows": self.rows(), "history": test.history if test else []}

@@ -13,6 +13,7 @@ from pathlib import Path
 from lab import platforms
 from lab.config import profile as profiles
 from lab.config.profile import Profile
+from lab.config.slo import Slo
 from lab.console import note, ok, say
 from lab.load import levels, lifecycle, locust, web_figures
 from lab.paths import asset
@@ -23,9 +24,17 @@ from lab.stack.endpoints import Endpoints
 LOCUSTFILES = ("routing.py", "throughput.py", "web_ui.py")
 
 
-def command(endpoints: Endpoints, port: int, words: str, base: Path, manifest: Path) -> list[str]:
+def command(
+    endpoints: Endpoints, port: int, words: str, base: Path, manifest: Path, slo: Slo | None
+) -> list[str]:
+    """Locust's web UI on the stack. Each test is judged against the profile's SLO as a headless
+    level is (`slo`: its requests' slo_ok), and ends as one does: requests in flight when it
+    stops are waited for (--stop-timeout) and kept, marked drained. Routing users converse for
+    the test's length, a new conversation when one ends (--lab-keep-conversing): a test in the
+    UI ends when its user stops it, not when the first conversations run out."""
     files = ",".join(str(asset("locustfiles", name)) for name in LOCUSTFILES)
     engines = ",".join(f"{engine.name}={engine.url}" for engine in endpoints.engines)
+    judged = ["--lab-slo", slo.option()] if slo is not None else []
     return [
         sys.executable,
         "-m",
@@ -39,6 +48,10 @@ def command(endpoints: Endpoints, port: int, words: str, base: Path, manifest: P
         str(port),
         "--host",
         endpoints.router,
+        "--stop-timeout",
+        str(locust.STOP_TIMEOUT),
+        "--lab-keep-conversing",
+        *judged,
         "--lab-model",
         endpoints.model,
         *locust.routing_options(endpoints),
@@ -77,7 +90,7 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
             ok(f"Locust web UI at {url} (Ctrl-C stops it); the lab's figures in its LLM tab")
             say(f"📈 charts over time at {url}/llm; each test's results folder goes to {base}/")
             words = levels.word_list(profile)
-            _run(command(endpoints, web_port, words, base, template))
+            _run(command(endpoints, web_port, words, base, template, profile.slo))
     finally:
         if owned:
             say("🧹 stopping the stack this UI brought up")

@@ -6,6 +6,7 @@ import csv
 
 import pytest
 
+from lab.config.slo import Slo
 from lab.inproc.samples import SAMPLE_COLUMNS
 from lab.load import web_figures
 from lab.results import summary
@@ -57,6 +58,38 @@ def test_rows_show_what_summary_json_keeps(tmp_path) -> None:
     assert shown["output tokens/s"] == f"{figures['output_tokens_per_s']:.1f}"
 
 
+def test_the_slo_judgement_shows_as_summary_json_has_it() -> None:
+    judged = [request(100.0, 10.0, 20.0, slo_ok="1"), request(100.5, 900.0, 950.0, slo_ok="0")]
+    figures = summary.summarize([summary.from_row(s) for s in judged])
+    figures["slo_met"] = False
+    shown = dict(web_figures.figure_rows(figures))
+    assert shown["SLO attainment"] == "50.0%" and shown["SLO met"] == "no"
+    assert shown["goodput (req/s)"] == f"{figures['goodput_rps']:.2f}"
+    plain = summary.summarize([summary.from_row(request(100.0, 10.0, 20.0))])
+    unjudged = dict(web_figures.figure_rows(plain))
+    assert unjudged["SLO attainment"] == unjudged["SLO met"] == "-"
+
+
+def test_the_slo_is_said_in_a_line() -> None:
+    slo = Slo(ttft_ms=500, tpot_ms=50, e2e_ms=None, attainment=0.9, max_error_rate=0.01)
+    assert web_figures.slo_text(slo) == (
+        "TTFT <= 500 ms, TPOT <= 50 ms for 90% of requests, at most 1% failed"
+    )
+    assert web_figures.slo_text(None).startswith("none")
+
+
+def test_a_user_is_active_with_a_request_in_flight_or_a_recent_one() -> None:
+    window = web_figures.WINDOW_S
+    activity = [
+        (True, 0.0),  # in flight for longer than the window: still at work
+        (False, 1000.0 - window),  # its last request ended just within the window
+        (False, 1000.0 - window - 0.1),  # idle: a conversation over, say
+        (False, 0.0),  # never sent a request
+    ]
+    assert web_figures.active_users(activity, now=1000.0) == 2
+    assert web_figures.active_users([], now=1000.0) == 0
+
+
 def test_figures_not_measured_show_a_dash() -> None:
     shown = dict(web_figures.figure_rows(summary.summarize([])))
     assert shown["requests"] == "0"
@@ -66,12 +99,12 @@ def test_figures_not_measured_show_a_dash() -> None:
 def test_a_chart_point_summarizes_the_last_window(tmp_path) -> None:
     samples = [summary.from_row(request(t, ttft, 10.0)) for t, ttft in
                [(100.0, 999.0), (115.0, 10.0), (116.0, 20.0), (119.0, 30.0)]]  # fmt: skip
-    point = web_figures.point(samples, began=95.0, now=120.0, users=3, hit_rate=0.25)
-    assert point["t"] == 25.0 and point["users"] == 3
+    point = web_figures.point(samples, began=95.0, now=120.0, users=(3, 2), hit_rate=0.25)
+    assert point["t"] == 25.0 and (point["users"], point["active_users"]) == (3, 2)
     assert point["ttft_p50"] == 20.0  # the first request ended 20 s ago: out of the window
     assert point["output_tokens_per_s"] == pytest.approx(3 * 4 / web_figures.WINDOW_S)
     assert point["prefix_cache_hit_rate"] == 25.0
-    empty = web_figures.point([], began=95.0, now=96.0, users=0, hit_rate=None)
+    empty = web_figures.point([], began=95.0, now=96.0, users=(0, 0), hit_rate=None)
     assert empty["ttft_p50"] is None and empty["prefix_cache_hit_rate"] is None
 
 
