@@ -9,7 +9,7 @@ import contextlib
 
 from lab import platforms
 from lab.console import note, say
-from lab.platforms.facts import GRAFANA
+from lab.platforms.protocol import GRAFANA
 from lab.stack import state
 from lab.stack.state import State
 

@@ -17,7 +17,7 @@ from lab.commands.options import (
     writable,
 )
 from lab.errors import ConfigError
-from lab.platforms.facts import HELM, RESTART_ROUTER
+from lab.platforms.protocol import HELM, RESTART_ROUTER
 
 
 def add(verbs: argparse._SubParsersAction) -> None:

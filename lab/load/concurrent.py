@@ -47,7 +47,7 @@ from lab.errors import ConfigError
 from lab.inproc.arms import ARMS_ENV
 from lab.load import ab, lifecycle, scenarios
 from lab.platforms import Platform
-from lab.platforms.facts import SIDE_BY_SIDE
+from lab.platforms.protocol import SIDE_BY_SIDE
 from lab.results import folder as results
 from lab.results import paired, report, summary
 from lab.stack.endpoints import Engine

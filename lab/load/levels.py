@@ -18,7 +18,7 @@ from lab.config.profile import (
     SteadyLoadScenario,
     ThroughputScenario,
 )
-from lab.platforms.facts import ENGINES_HERE
+from lab.platforms.protocol import ENGINES_HERE
 
 ANSWER_ALLOWANCE = 5  # seconds one routing round may take beyond its pacing
 SETTLE = 30  # seconds of load after a resilience scenario's last event

@@ -14,7 +14,7 @@ from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
 from lab.load import dryrun, scenarios
 from lab.platforms import Plan, Platform
-from lab.platforms.facts import ONLY_PROCESSES
+from lab.platforms.protocol import ONLY_PROCESSES
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
 

@@ -1,5 +1,5 @@
 """Where the stack runs. Every platform has the same small interface, and one registry holds
-what each declares about itself (lab.platforms.facts): the rest of the lab asks it, never
+what each declares about itself (lab.platforms.protocol): the rest of the lab asks it, never
 compares platform names. Adding a platform: its package, one entry in DECLARED, and the
 profile and state schemas' enums."""
 
@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from lab.errors import ConfigError
 from lab.platforms import compose, kube, local
-from lab.platforms.facts import (
+from lab.platforms.plan import Plan
+from lab.platforms.protocol import (
     CLUSTER_WORKERS,
     IMAGES,
     Details,
@@ -20,7 +21,6 @@ from lab.platforms.facts import (
     RemoteWorkers,
     Shorthand,
 )
-from lab.platforms.plan import Plan
 
 if TYPE_CHECKING:
     from lab.config.profile import Profile
@@ -66,7 +66,7 @@ def get(name: str, dry_run: bool = False) -> Platform:
 
 
 def can(name: str, capability: str) -> bool:
-    """Does platform `name` declare `capability` (lab.platforms.facts)?"""
+    """Does platform `name` declare `capability` (lab.platforms.protocol)?"""
     return capability in facts(name).capabilities
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lab.platforms.compose.details import ComposeDetails
-from lab.platforms.facts import (
+from lab.platforms.protocol import (
     ENGINES_HERE,
     GRAFANA,
     IMAGES,
@@ -19,7 +19,7 @@ from lab.platforms.facts import (
 
 if TYPE_CHECKING:
     from lab.config.profile import Profile
-    from lab.platforms.facts import Platform
+    from lab.platforms.protocol import Platform
 
 
 def _make(dry_run: bool) -> Platform:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lab.platforms.facts import (
+from lab.platforms.kube.details import KubeDetails, planned
+from lab.platforms.protocol import (
     CLUSTER_WORKERS,
     ENGINES_HERE,
     GRAFANA,
@@ -19,11 +20,10 @@ from lab.platforms.facts import (
     Facts,
     Hooks,
 )
-from lab.platforms.kube.details import KubeDetails, planned
 
 if TYPE_CHECKING:
     from lab.config.profile import Profile
-    from lab.platforms.facts import Platform, RemoteWorkers
+    from lab.platforms.protocol import Platform, RemoteWorkers
     from lab.runner import Runner
     from lab.stack.state import State
 

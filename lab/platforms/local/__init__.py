@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lab.platforms.facts import (
+from lab.platforms.local.details import LocalDetails
+from lab.platforms.protocol import (
     ENGINES_HERE,
     KILL,
     ONLY_PROCESSES,
@@ -14,10 +15,9 @@ from lab.platforms.facts import (
     SIDE_BY_SIDE,
     Facts,
 )
-from lab.platforms.local.details import LocalDetails
 
 if TYPE_CHECKING:
-    from lab.platforms.facts import Platform
+    from lab.platforms.protocol import Platform
 
 
 def _make(dry_run: bool) -> Platform:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lab.platforms.facts import Details, drains
+from lab.platforms.protocol import Details, drains
 
 
 @dataclass(frozen=True)
