@@ -9,14 +9,20 @@ import time
 from pathlib import Path
 
 from lab import platforms
-from lab.config.profile import Profile
+from lab.config.profile import FailoverScenario, Profile, ScaleScenario
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
 from lab.load import dryrun, scenarios
 from lab.platforms import Plan, Platform
-from lab.platforms.protocol import ONLY_PROCESSES
+from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, SCALE
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
+
+# What the resilience events of a scenario ask of the platform.
+EVENTS_NEED: dict[type, tuple[str, ...]] = {
+    FailoverScenario: (KILL, RESTART),
+    ScaleScenario: (SCALE,),
+}
 
 
 def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
@@ -68,8 +74,15 @@ def check(profile: Profile, platform: Platform) -> None:
 
 
 def _check_load(profile: Profile, platform: str) -> None:
-    """Worker pods need a platform that runs them: said before anything starts."""
-    if found := platforms.worker_problems(profile, platform):
+    """Worker pods need a platform that runs them, failover and scale scenarios one that can
+    kill, restart and scale engines: said before anything starts."""
+    found = platforms.worker_problems(profile, platform)
+    for scenario in profile.scenarios:
+        needs = EVENTS_NEED.get(type(scenario), ())
+        found += [f"{profile.source}: scenario {scenario.name} ({scenario.kind}): the "
+                  f"{platform} platform cannot {need} engines" for need in needs
+                  if not platforms.can(platform, need)]  # fmt: skip
+    if found:
         raise ConfigError(found)
 
 

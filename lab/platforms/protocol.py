@@ -123,7 +123,7 @@ def drains(data: dict[str, Any]) -> tuple[Drained, ...]:
             d["began"],
             d["seconds"],
             d["complete"],
-            tuple(d["signals"]),
+            tuple(d.get("signals", ())),
             d.get("last", {}),
         )
         for d in data.get("drains", [])

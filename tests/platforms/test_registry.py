@@ -49,3 +49,23 @@ def test_the_typed_details_read_drains_as_the_platform_recorded_them() -> None:
     assert (found.engine, found.began, found.complete, found.to_json()) == (
         "engine-1", 5.0, True, drained)  # fmt: skip
     assert platforms.details(State("compose", {}, "cpu")).drains == ()
+
+
+def test_a_scenario_the_platform_cannot_play_is_refused_before_anything(
+    tmp_path, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    from lab.config import profile
+    from lab.load import lifecycle
+
+    unable = replace(platforms.REGISTRY["local"], capabilities=frozenset())
+    monkeypatch.setitem(platforms.REGISTRY, "local", unable)
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    lab = profile.load("cpu-resilience")
+    with pytest.raises(ConfigError) as refused:
+        lifecycle.check(lab, platforms.get("local", dry_run=True))
+    said = "\n".join(refused.value.problems)
+    assert "the local platform cannot kill engines" in said
+    assert "the local platform cannot restart engines" in said
+    assert "the local platform cannot scale engines" in said
