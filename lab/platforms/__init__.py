@@ -1,7 +1,7 @@
 """Where the stack runs. Every platform has the same small interface, and one registry holds
 what each declares about itself (lab.platforms.protocol): the rest of the lab asks it, never
 compares platform names. Adding a platform: its package, one entry in DECLARED, and the
-profile and state schemas' enums."""
+schemas' enums (docs/architecture.md, "Adding a platform")."""
 
 from __future__ import annotations
 
