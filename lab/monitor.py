@@ -1,40 +1,17 @@
-"""`monitor`: where the running lab's Prometheus and Grafana are, and, with --port-forward,
-loopback URLs to them (managed port-forwards, recorded in the state so `down` stops them).
-
-On Kubernetes they are the chart's kube-prometheus-stack dependency; their Service names
-follow that chart's naming rules, reproduced here.
+"""`monitor`: where the running lab's Prometheus and Grafana are, and, where the platform can
+(MONITORING), loopback URLs to them with --port-forward (managed port-forwards, recorded in the
+state so `down` stops them). Elsewhere the endpoints say it all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from typing import Any
 
-from lab.config.values import KUBERNETES_PLATFORMS
+from lab import platforms
 from lab.console import note, say
-from lab.platforms.kube import portforward
-from lab.platforms.kube.platform import DEFAULT_PORTS
-from lab.runner import Runner
-from lab.stack import processes, state
+from lab.platforms.protocol import GRAFANA
+from lab.stack import state
 from lab.stack.state import State
-
-PROMETHEUS_PORT = 9090
-GRAFANA_PORT = 80
-
-
-def prometheus_service(release: str) -> str:
-    """kube-prometheus-stack's fullname (the release, with the chart's name unless the release
-    contains it, cut to 26 characters) + '-prometheus'."""
-    chart = "kube-prometheus-stack"
-    full = release if chart in release else f"{release}-{chart}"
-    return f"{full[:26].rstrip('-')}-prometheus"
-
-
-def grafana_service(release: str) -> str:
-    """The Grafana subchart's fullname: the release with '-grafana' unless it contains it."""
-    full = release if "grafana" in release else f"{release}-grafana"
-    return full[:63].rstrip("-")
 
 
 def run(port_forward: bool = False, ports: dict[str, int] | None = None) -> None:
@@ -43,64 +20,8 @@ def run(port_forward: bool = False, ports: dict[str, int] | None = None) -> None
     current = state.require()  # a lab must be up (and its state usable) before any lock
     with state.locked() if port_forward else contextlib.nullcontext():
         current = state.require()
-        if current.platform in KUBERNETES_PLATFORMS:
-            _kubernetes(current, port_forward, {**DEFAULT_PORTS, **(ports or {})})
-        else:
+        if not platforms.monitor(current, port_forward, ports):
             _elsewhere(current)
-
-
-def _kubernetes(current: State, port_forward: bool, ports: dict[str, int]) -> None:
-    observability = current.profile["observability"]
-    details = current.details
-    context, namespace, release = details["context"], details["namespace"], details["release"]
-    if not observability["prometheus"]:
-        say("📈 observability.prometheus is off in this lab's profile: no Prometheus to show")
-        return
-    wanted = [("prometheus", "📈 Prometheus", prometheus_service(release), PROMETHEUS_PORT)]
-    if observability["grafana"]:
-        wanted.append(("grafana", "📊 Grafana", grafana_service(release), GRAFANA_PORT))
-    for key, title, service, remote in wanted:
-        say(f"{title}: svc/{service}:{remote} in namespace {namespace} (context {context})")
-        url = _forwarded(current, key)
-        if port_forward and not url:
-            url = _forward(current, key, service, remote, ports[key])
-        if url:
-            say(f"   {url}")
-        else:
-            argv = portforward.command(context, namespace, f"svc/{service}", ports[key], remote)
-            say(f"   reach it: {' '.join(argv)}  (or: python -m lab monitor --port-forward)")
-    if observability["grafana"]:
-        secret = f"kubectl get secret {grafana_service(release)} -n {namespace} "
-        secret += f"--context {context} -o jsonpath='{{.data.admin-password}}' | base64 -d"
-        say(f"   login: admin; password: {secret}")
-        say("   dashboards: vLLM Lab / Engines, vLLM Lab / Router, and the chart's own")
-    if port_forward:
-        state.save(current)
-
-
-def _forwarded(current: State, key: str) -> str:
-    """The URL of a live port-forward `monitor` started before, if any."""
-    for proc in current.processes:
-        if proc.meta.get("component") == key and processes.alive(proc):
-            return f"http://127.0.0.1:{proc.port}"
-    return ""
-
-
-def _forward(current: State, key: str, service: str, remote: int, preferred: int) -> str:
-    details = current.details
-    taken = {proc.port for proc in current.processes}
-    port = processes.claim_port(preferred, taken, key)
-    target = f"svc/{service}"
-    argv = portforward.command(details["context"], details["namespace"], target, port, remote)
-    proc = portforward.start(f"forward-{key}", argv, port, Runner(), meta={"component": key})
-    assert proc is not None  # not a dry run
-    current.processes = [p for p in current.processes if p.meta.get("component") != key]
-    current.processes.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    if current.endpoints:
-        changed: dict[str, Any] = {key: url}  # prometheus or grafana
-        current.endpoints = dataclasses.replace(current.endpoints, **changed)
-    return url
 
 
 def _elsewhere(current: State) -> None:
@@ -111,5 +32,5 @@ def _elsewhere(current: State) -> None:
         note(f"no Prometheus runs in this {current.platform} lab")
     if endpoints.grafana:
         say(f"📊 Grafana: {endpoints.grafana}")
-    elif current.platform == "local":
+    elif not platforms.can(current.platform, GRAFANA):
         note("Grafana comes with the compose and Kubernetes platforms")

@@ -29,7 +29,7 @@ REQUEST_COLUMNS = (
     "itl_ms",
     "status",
     "phase",
-)  # of lab.results.summary.SAMPLE_COLUMNS, those compare reads (cached_tokens is optional)
+)  # of lab.inproc.samples.SAMPLE_COLUMNS, those compare reads (cached_tokens is optional)
 ENGINE_COLUMNS = ("level", "engine", "requests", "prefix_cache_queries", "prefix_cache_hits")
 
 

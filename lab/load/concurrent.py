@@ -47,6 +47,7 @@ from lab.errors import ConfigError
 from lab.inproc.arms import ARMS_ENV
 from lab.load import ab, lifecycle, scenarios
 from lab.platforms import Platform
+from lab.platforms.protocol import SIDE_BY_SIDE
 from lab.results import folder as results
 from lab.results import paired, report, summary
 from lab.stack.endpoints import Engine
@@ -58,9 +59,10 @@ Stacks = dict[str, tuple[Platform, State]]
 def check(arms: list[ab.Arm], platform: str, names: list[str]) -> None:
     """Refuse what cannot run side by side, before anything starts."""
     problems = []
-    if platform != "local":
+    if not platforms.can(platform, SIDE_BY_SIDE):
+        where = platforms.said(platforms.named(SIDE_BY_SIDE))
         problems.append(
-            f"--concurrent: two stacks side by side run on the local platform only, not on "
+            f"--concurrent: two stacks side by side run on the {where} platform only, not on "
             f"{platform}; run the interleaved ab there (without --concurrent)"
         )
     a, b = (arm.profile for arm in arms)

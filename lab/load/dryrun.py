@@ -10,10 +10,10 @@ from pathlib import Path
 from lab import platforms
 from lab.config.profile import Profile, Scenario
 from lab.console import say
-from lab.errors import ConfigError, StepFailed
+from lab.errors import ConfigError
 from lab.load import capacity, levels, locust
 from lab.load.levels import Level
-from lab.platforms.kube import loadgen
+from lab.platforms import RemoteWorkers
 from lab.runner import Runner
 from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
@@ -86,11 +86,7 @@ def _levels(scenario: Scenario) -> list[Level]:
 def planned(profile: Profile, platform: str | None = None) -> State:
     """The lab the profile would bring up, as far as the plan needs it."""
     name = platform or platforms.choose(None, profile)[0]
-    details = {
-        "namespace": profile.kubernetes.namespace,
-        "release": profile.kubernetes.release,
-        "context": "<the lab's kube context>",
-    }
+    details = platforms.facts(name).planned(profile)
     endpoints = Endpoints(
         router="http://127.0.0.1:30080",
         engines=(),
@@ -102,15 +98,7 @@ def planned(profile: Profile, platform: str | None = None) -> State:
     return State(name, profile.resolved, profile.source, endpoints=endpoints, details=details)
 
 
-def _remote(profile: Profile, current: State) -> loadgen.ClusterWorkers | None:
-    """Cluster workers planned with a dry-run runner; this machine's address is asked of
-    Docker when it can tell (a kind network exists), else left as a placeholder."""
-    if found := loadgen.problems(profile, current.platform):
-        raise ConfigError(found)
-    if profile.load.workers != "cluster":
-        return None
-    run = Runner(dry_run=True)
-    try:
-        return loadgen.cluster_workers(profile, current, run)
-    except StepFailed:
-        return loadgen.ClusterWorkers(run, current.details, profile.load.image, PLACEHOLDER)
+def _remote(profile: Profile, current: State) -> RemoteWorkers | None:
+    """Cluster workers planned with a dry-run runner; this machine's address is asked where
+    the platform can tell (a kind network exists), else left as a placeholder."""
+    return platforms.cluster_workers(profile, current, Runner(dry_run=True), PLACEHOLDER)

@@ -8,6 +8,7 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from lab import platforms
 from lab.config import model
 from lab.config.profile import (
     CapacityScenario,
@@ -17,6 +18,7 @@ from lab.config.profile import (
     SteadyLoadScenario,
     ThroughputScenario,
 )
+from lab.platforms.protocol import ENGINES_HERE
 
 ANSWER_ALLOWANCE = 5  # seconds one routing round may take beyond its pacing
 SETTLE = 30  # seconds of load after a resilience scenario's last event
@@ -160,10 +162,6 @@ def _open_loop_users(rate: float) -> int:
     return min(100, max(4, math.ceil(rate * 3)))
 
 
-# Platforms whose engines run on this machine, beside the load generator.
-ENGINES_HERE = ("local", "compose", "kind", "minikube")
-
-
 def processes(profile: Profile, platform: str, cores: int | None = None) -> int:
     """How many Locust processes make the load: the profile's load.processes, or for "auto"
     one per core of this machine the engines leave spare (engine.cpu cores per replica, on
@@ -172,7 +170,8 @@ def processes(profile: Profile, platform: str, cores: int | None = None) -> int:
     if setting != "auto":
         return int(setting)
     cores = cores or os.cpu_count() or 1
-    engines = profile.engine.replicas * profile.engine.cpu if platform in ENGINES_HERE else 0
+    here = platforms.can(platform, ENGINES_HERE)
+    engines = profile.engine.replicas * profile.engine.cpu if here else 0
     return max(1, cores - engines)
 
 

@@ -9,14 +9,20 @@ import time
 from pathlib import Path
 
 from lab import platforms
-from lab.config.profile import Profile
+from lab.config.profile import FailoverScenario, Profile, ScaleScenario
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
 from lab.load import dryrun, scenarios
 from lab.platforms import Plan, Platform
-from lab.platforms.kube import loadgen
+from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, SCALE
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
+
+# What the resilience events of a scenario ask of the platform.
+EVENTS_NEED: dict[type, tuple[str, ...]] = {
+    FailoverScenario: (KILL, RESTART),
+    ScaleScenario: (SCALE,),
+}
 
 
 def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
@@ -68,8 +74,15 @@ def check(profile: Profile, platform: Platform) -> None:
 
 
 def _check_load(profile: Profile, platform: str) -> None:
-    """Worker pods need a Kubernetes platform: said before anything starts."""
-    if found := loadgen.problems(profile, platform):
+    """Worker pods need a platform that runs them, failover and scale scenarios one that can
+    kill, restart and scale engines: said before anything starts."""
+    found = platforms.worker_problems(profile, platform)
+    for scenario in profile.scenarios:
+        needs = EVENTS_NEED.get(type(scenario), ())
+        found += [f"{profile.source}: scenario {scenario.name} ({scenario.kind}): the "
+                  f"{platform} platform cannot {need} engines" for need in needs
+                  if not platforms.can(platform, need)]  # fmt: skip
+    if found:
         raise ConfigError(found)
 
 
@@ -91,18 +104,12 @@ def down(dry_run: bool = False, volumes: bool = False) -> bool:
 
 def restart_router(profile: Profile) -> None:
     """The running lab's router again, with `profile`'s router settings; engines untouched.
-    Only where the router is a process of its own (local, Compose)."""
+    Only where the router is a process of its own (RESTART_ROUTER); elsewhere the platform
+    refuses."""
     state.require()  # nothing up: said before anything (a lock file) is written
     with state.locked():
         current = state.require()
-        platform = platforms.get(current.platform)
-        restart = getattr(platform, "restart_router", None)
-        if restart is None:
-            raise ConfigError(
-                f"restart-router: on {current.platform} the router is the chart's Deployment; "
-                "change router settings with `python -m lab down` and `up`"
-            )
-        ok(restart(current, profile))
+        ok(platforms.get(current.platform).restart_router(current, profile))
 
 
 def cycle(
@@ -137,7 +144,7 @@ def _refuse_twins() -> None:
         return
     # Only a local lab is nothing but its processes; elsewhere a dead port-forward says nothing
     # of the cluster or containers, which `down` must still remove.
-    local = existing.platform == "local"
+    local = platforms.can(existing.platform, ONLY_PROCESSES)
     if local and not any(processes.alive(p) for p in existing.processes):
         note(f"a previous lab ({existing.profile['name']}) left a state file but nothing runs")
         state.clear()

@@ -9,34 +9,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from lab.config.profile import RoutingScenario, Scenario
 from lab.inproc.samples import CPU_FILE
 from lab.load.levels import Level
 from lab.paths import asset
+from lab.platforms import RemoteWorkers
 from lab.stack import processes
 from lab.stack.endpoints import Endpoints
 
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
 MASTER_PORT = 5557  # Locust's own default; the next free one when taken
 WORKERS_WAIT = 120  # seconds a master waits for its workers to connect before it gives up
-
-
-class RemoteWorkers(Protocol):
-    """Workers that run elsewhere (pods: lab.platforms.kube.loadgen), started per level."""
-
-    @property
-    def master_host(self) -> str:
-        """How they dial the master."""
-
-    @property
-    def router(self) -> str:
-        """The router as they reach it."""
-
-    def start(self, level: str, workers: int, port: int, command: list[str]) -> None: ...
-
-    def stop(self, level: str) -> None: ...
 
 
 def command(

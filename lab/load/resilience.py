@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from lab import platforms
 from lab.config.profile import FailoverScenario, Profile, ScaleScenario, SteadyLoadScenario
 from lab.console import say
 from lab.results import resilience_figures
@@ -91,9 +92,9 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
                 # Which engine an event added is recorded, not guessed from who served later.
                 for name in sorted(_engine_names(current) - before):
                     writer.writerow([f"{previous_done:.3f}", "added", name])
-                for drained in current.details.get("drains", []):
-                    if drained["began"] >= begun:
-                        writer.writerows(resilience_figures.drain_rows(drained))
+                for drained in platforms.details(current).drains:
+                    if drained.began >= begun:
+                        writer.writerows(resilience_figures.drain_rows(drained.to_json()))
                 writer.writerow([f"{previous_done:.3f}", f"{event.name} done", detail])
                 file.flush()
                 state.save(current)

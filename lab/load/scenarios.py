@@ -30,7 +30,6 @@ from lab.inproc import chat_tokens
 from lab.inproc.samples import CPU_FILE
 from lab.load import capacity, gauges, levels, locust, resilience
 from lab.platforms import Platform
-from lab.platforms.kube import loadgen
 from lab.results import folder as results
 from lab.results import report, resilience_figures, series, summary
 from lab.stack import metrics
@@ -97,13 +96,13 @@ class Generator:
     on this machine or `remote` (pods)."""
 
     workers: int
-    remote: locust.RemoteWorkers | None = None
+    remote: platforms.RemoteWorkers | None = None
 
 
 def _generator(profile: Profile, current: State) -> Generator:
     """The profile's load generator on the lab that is up, said once; what cannot run is
     refused before any level starts."""
-    remote = loadgen.cluster_workers(profile, current)
+    remote = platforms.cluster_workers(profile, current)
     count = levels.processes(profile, current.platform)
     if count == 1:
         say("🦗 load: one Locust process")
@@ -197,10 +196,11 @@ def _target(scenario: Scenario, current: State) -> Engine | None:
 
 
 def _router_check_interval(current: State) -> int:
-    """Seconds vllm-router (local platform, or Compose when chosen) may take to notice that a
-    worker is back; the load goes on that long after the last event, so that it is seen."""
+    """Seconds vllm-router (the router of a platform that always runs it, or chosen) may take
+    to notice that a worker is back; the load goes on that long after the last event, so that
+    it is seen."""
     router = current.profile["router"]
-    if current.platform == "local" or router["implementation"] == "vllm-router":
+    if (platforms.facts(current.platform).router or router["implementation"]) == "vllm-router":
         return router["health_check_interval"]
     return 0
 

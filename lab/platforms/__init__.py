@@ -1,87 +1,143 @@
-"""Where the stack runs. Every platform has the same small interface; one dict names them."""
+"""Where the stack runs. Every platform has the same small interface, and one registry holds
+what each declares about itself (lab.platforms.protocol): the rest of the lab asks it, never
+compares platform names. Adding a platform: its package, one entry in DECLARED, and the
+schemas' enums (docs/architecture.md, "Adding a platform")."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from lab.config.profile import Profile
 from lab.errors import ConfigError
+from lab.platforms import compose, kube, local
 from lab.platforms.plan import Plan
-from lab.stack.state import State
+from lab.platforms.protocol import (
+    CLUSTER_WORKERS,
+    IMAGES,
+    Details,
+    Facts,
+    Platform,
+    RemoteWorkers,
+    Shorthand,
+)
 
-__all__ = ["PLATFORMS", "Plan", "Platform", "choose", "get"]
+if TYPE_CHECKING:
+    from lab.config.profile import Profile
+    from lab.runner import Runner
+    from lab.stack.state import State
 
-PLATFORMS = ("local", "kind", "minikube", "existing", "compose")
+__all__ = [
+    "PLATFORMS",
+    "Facts",
+    "Plan",
+    "Platform",
+    "RemoteWorkers",
+    "can",
+    "choose",
+    "facts",
+    "get",
+    "named",
+]
+
+# The registry: each platform package declares its platforms; the order is the one the lab
+# lists them in.
+DECLARED: tuple[Facts, ...] = (*local.DECLARED, *kube.DECLARED, *compose.DECLARED)
+REGISTRY = {entry.name: entry for entry in DECLARED}
+PLATFORMS = tuple(REGISTRY)
 # Said with every choice the user did not make explicitly: `auto` builds a kind cluster on a
 # workstation with Docker, kind, kubectl and helm, which must never come as a surprise.
 OTHER = "another with --platform NAME or LAB_PLATFORM=NAME (" + ", ".join(PLATFORMS) + ")"
+# What `auto` picks: the kit's intended shape on a workstation, else what runs anywhere.
+AUTO_CLUSTER = "kind"
+AUTO_FALLBACK = "local"
 
 
-class Platform(Protocol):
-    """`plan` prints and returns what `up` would do and changes nothing. A platform built with
-    `dry_run` has `down` print its plan instead of acting."""
-
-    name: str
-
-    def check(self, profile: Profile) -> None:
-        """Refuse, before anything is started, a profile or a machine this platform cannot serve;
-        name each missing prerequisite and how to get it."""
-
-    def plan(self, profile: Profile) -> Plan:
-        """What `up` would do, resolved as `up` would resolve it (the model, free ports); said
-        with a [dry-run] prefix and returned. Saves no state, starts nothing."""
-
-    def up(self, profile: Profile) -> State:
-        """Bring the stack up and return its state (saved as it goes) with its endpoints."""
-
-    def health(self, state: State) -> dict[str, str]:
-        """{component: condition} as the platform sees it (process running, pod phase, ...)."""
-
-    def down(self, state: State, volumes: bool = False) -> list[str]:
-        """Stop or delete only what the lab created; one line per thing, said as done. With
-        `volumes`, its volumes too (a platform without any refuses)."""
-
-    def kill_engine(self, state: State, index: int) -> str:
-        """Hard-kill engine `index` as a crash would; say what was killed."""
-
-    def restart_engine(self, state: State, index: int, profile: Profile) -> str:
-        """Start engine `index` again and wait until it serves; say what was started."""
-
-    def scale(self, state: State, replicas: int, profile: Profile) -> State:
-        """Run `replicas` engines, telling the router; removed engines drain first."""
+def facts(name: str) -> Facts:
+    """What platform `name` declares; a name the registry does not hold is refused."""
+    if name not in REGISTRY:
+        available = ", ".join(sorted(REGISTRY))
+        raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
+    return REGISTRY[name]
 
 
 def get(name: str, dry_run: bool = False) -> Platform:
-    from lab.platforms.compose.platform import ComposePlatform
-    from lab.platforms.kube.existing import ExistingPlatform
-    from lab.platforms.kube.kind import KindPlatform
-    from lab.platforms.kube.minikube import MinikubePlatform
-    from lab.platforms.local.platform import LocalPlatform
+    return facts(name).make(dry_run)
 
-    known: dict[str, type] = {
-        "local": LocalPlatform,
-        "kind": KindPlatform,
-        "minikube": MinikubePlatform,
-        "existing": ExistingPlatform,
-        "compose": ComposePlatform,
-    }
-    if name not in known:
-        available = ", ".join(sorted(known))
-        raise ConfigError(f"platform '{name}' is not available in this version (have: {available})")
-    return known[name](dry_run=dry_run)
+
+def can(name: str, capability: str) -> bool:
+    """Does platform `name` declare `capability` (lab.platforms.protocol)?"""
+    return capability in facts(name).capabilities
+
+
+def named(capability: str) -> tuple[str, ...]:
+    """The platforms that declare `capability`, in the registry's order."""
+    return tuple(entry.name for entry in DECLARED if capability in entry.capabilities)
+
+
+def said(names: tuple[str, ...], last: str = "or") -> str:
+    """'a, b or c': platform names as a sentence says them."""
+    return f"{', '.join(names[:-1])} {last} {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def details(state: State) -> Details:
+    """The state's platform details, typed by the platform that wrote them."""
+    return facts(state.platform).details.from_json(state.details)
 
 
 def images(name: str, profile: Profile) -> list[str]:
-    """The container images (image:tag) platform `name` runs for a profile; none on local,
-    where engines and router are Python packages."""
-    from lab.platforms.compose.platform import stack_images
-    from lab.platforms.kube import platform as kube
+    """The container images (image:tag) platform `name` runs for a profile; none where engines
+    and router are Python packages."""
+    return facts(name).images(profile)
 
-    if name == "compose":
-        return stack_images(profile)
-    return kube.images(profile) if name in ("kind", "minikube", "existing") else []
+
+def shorthands() -> list[Shorthand]:
+    """The command-line options every platform adds, for the verbs that read a profile."""
+    return [option for entry in DECLARED for option in entry.shorthands]
+
+
+def worker_problems(profile: Profile, name: str) -> list[str]:
+    """What keeps the profile's cluster workers from running on platform `name`, said before
+    anything starts."""
+    if profile.load.workers != "cluster":
+        return []
+    hook = facts(name).hooks.worker_problems
+    if hook is None:
+        return [f"{profile.source}: load.workers: cluster workers run as pods, on "
+                f"{said(named(CLUSTER_WORKERS))}, not on {name}; expected local"]  # fmt: skip
+    return hook(profile, name)
+
+
+def cluster_workers(
+    profile: Profile, state: State, run: Runner | None = None, placeholder: str = ""
+) -> RemoteWorkers | None:
+    """The profile's Locust workers as pods on the lab that is up, or None when they run here.
+    With a `placeholder`, a dry run that cannot ask where this machine is says it instead."""
+    if profile.load.workers != "cluster":
+        return None
+    if found := worker_problems(profile, state.platform):
+        raise ConfigError(found)
+    hook = facts(state.platform).hooks.workers
+    assert hook is not None  # worker_problems refuses a platform without them
+    return hook(profile, state, run, placeholder)
+
+
+def monitor(state: State, port_forward: bool, ports: dict[str, int] | None) -> bool:
+    """Show the platform's own Prometheus and Grafana (MONITORING); False when it has no way of
+    its own (no MONITORING) and the endpoints say it all."""
+    hook = facts(state.platform).hooks.monitor
+    if hook is None:
+        return False
+    hook(state, port_forward, ports)
+    return True
+
+
+def build_images(names: list[str], dry_run: bool) -> None:
+    """`images build`: the lab's own images, built by the platform that declares IMAGES."""
+    for entry in DECLARED:
+        if IMAGES in entry.capabilities and entry.hooks.build_images is not None:
+            entry.hooks.build_images(names, dry_run)
+            return
 
 
 def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
@@ -97,8 +153,14 @@ def choose(requested: str | None, profile: Profile) -> tuple[str, str]:
     if profile.platform != "auto":
         return profile.platform, f"the profile's choice ({profile.source}); {OTHER}"
     if all(shutil.which(tool) for tool in ("kind", "kubectl", "helm")) and docker_answers():
-        return "kind", f"auto: Docker answers and kind, kubectl and helm are installed; {OTHER}"
-    return "local", f"auto: no Docker daemon with kind, kubectl and helm on this machine; {OTHER}"
+        return (
+            AUTO_CLUSTER,
+            f"auto: Docker answers and kind, kubectl and helm are installed; {OTHER}",
+        )
+    return (
+        AUTO_FALLBACK,
+        f"auto: no Docker daemon with kind, kubectl and helm on this machine; {OTHER}",
+    )
 
 
 def docker_answers() -> bool:

@@ -1,6 +1,7 @@
-"""The Compose platform against a fake docker and docker-compose (tests/composefakes.py): what
-it refuses before anything runs, the commands `up` and `down` run and in which order, dry runs
-that change nothing, and the engine operations of the failover and scaling scenarios."""
+"""The Compose platform against a fake docker and docker-compose
+(tests/helpers/composefakes.py): what it refuses before anything runs, the commands `up` and
+`down` run and in which order, dry runs that change nothing, and the engine operations of the
+failover and scaling scenarios."""
 
 from __future__ import annotations
 
@@ -336,7 +337,7 @@ def test_scale_with_production_stacks_router_recreates_it(fakes, running) -> Non
 
 
 class FakeRouter(BaseHTTPRequestHandler):
-    """vllm-router's worker API as pinned by tests/test_compose_stack.py."""
+    """vllm-router's worker API as pinned by tests/platforms/test_compose_stack.py."""
 
     workers: ClassVar[list[str]] = []
 

@@ -14,6 +14,7 @@ import yaml
 from lab import monitor
 from lab.config import profile
 from lab.platforms.kube import kind, minikube
+from lab.platforms.kube import monitor as kube_monitor
 from lab.stack import processes, state
 from tests.helpers.kubefakes import Lab, machine
 from tests.helpers.lab import lab_main
@@ -71,10 +72,10 @@ def test_down_dry_run_from_the_command_line(lab: Lab) -> None:
 
 
 def test_service_names_follow_the_subcharts_rules() -> None:
-    assert monitor.prometheus_service("vllm") == "vllm-kube-prometheus-stack-prometheus"
-    assert monitor.grafana_service("vllm") == "vllm-grafana"
+    assert kube_monitor.prometheus_service("vllm") == "vllm-kube-prometheus-stack-prometheus"
+    assert kube_monitor.grafana_service("vllm") == "vllm-grafana"
     # kube-prometheus-stack cuts its fullname to 26 characters
-    assert monitor.prometheus_service("lab-release") == "lab-release-kube-prometheu-prometheus"
+    assert kube_monitor.prometheus_service("lab-release") == "lab-release-kube-prometheu-prometheus"
 
 
 def test_monitor_names_the_services_and_how_to_reach_them(lab: Lab, capsys) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab import platforms
 from lab.cli import main
 from lab.config import profile
 from lab.errors import ConfigError
@@ -130,10 +131,10 @@ def test_up_dry_run_says_how_the_load_is_made(lab: Lab, capsys) -> None:
     ],
 )
 def test_what_cannot_run_is_refused_before_anything(platform, sets, expected) -> None:
-    (problem,) = loadgen.problems(profile.load("cpu", sets), platform)
+    (problem,) = platforms.worker_problems(profile.load("cpu", sets), platform)
     assert expected in problem
     with pytest.raises(ConfigError, match=expected):
-        loadgen.cluster_workers(profile.load("cpu", sets), State(platform, {}, "cpu"))
+        platforms.cluster_workers(profile.load("cpu", sets), State(platform, {}, "cpu"))
 
 
 def test_up_refuses_pods_on_a_platform_without_them(tmp_path, monkeypatch, capsys) -> None:

@@ -35,23 +35,20 @@ from lab.stack.state import State
 
 SERVICE = "vllm-lab-locust-master"
 WORKER_APP = "vllm-lab-locust-worker"
-KUBE_PLATFORMS = ("kind", "minikube", "existing")
 MINIKUBE_HOST = "host.minikube.internal"  # minikube's name for the host, in every pod
 WORKDIR = "/lab"  # where the image holds the kit (its locustfiles/)
 WORKER_CPU = "1"  # one core per worker: a Locust process uses at most one
 
 
 def problems(profile: Profile, platform: str) -> list[str]:
-    """What keeps cluster workers from running, before anything starts."""
+    """What keeps cluster workers from running on a Kubernetes platform, before anything
+    starts (lab.platforms.worker_problems says it for the platforms without them)."""
     load = profile.load
     if load.workers != "cluster":
         return []
-    where = f"{profile.source}: load.workers"
-    if platform not in KUBE_PLATFORMS:
-        return [f"{where}: cluster workers run as pods, on kind, minikube or existing, not on "
-                f"{platform}; expected local"]  # fmt: skip
     if load.processes == 1:
-        return [f"{where}: cluster workers need load.processes of 2 or more (or auto)"]
+        return [f"{profile.source}: load.workers: cluster workers need load.processes of 2 or "
+                "more (or auto)"]  # fmt: skip
     if platform == "existing" and not load.master_address:
         return [
             f"{profile.source}: load.master_address: the pods of an existing cluster must reach "
@@ -187,6 +184,22 @@ def cluster_workers(
     if profile.engine.api_key_env:
         api_key = {**values.API_KEY_SECRET, "env": profile.engine.api_key_env}
     return ClusterWorkers(run, current.details, profile.load.image, address, api_key)
+
+
+def workers(
+    profile: Profile, current: State, run: Runner | None, placeholder: str
+) -> ClusterWorkers:
+    """The cluster workers (the profile asks for them); a dry run that cannot ask Docker where
+    this machine is (no kind network yet) says `placeholder` instead."""
+    run = run or Runner()
+    try:
+        found = cluster_workers(profile, current, run)
+    except StepFailed:
+        if not placeholder:
+            raise
+        return ClusterWorkers(run, current.details, profile.load.image, placeholder)
+    assert found is not None  # the profile asks for cluster workers
+    return found
 
 
 def master_address(platform: str, run: Runner) -> str:

@@ -180,6 +180,12 @@ class KubePlatform(EngineOps):
                 conditions[key] = conditions.get(key, key) + "; port-forward not running"
         return conditions
 
+    def restart_router(self, current: State, profile: Profile) -> str:
+        raise ConfigError(
+            f"restart-router: on {current.platform} the router is the chart's Deployment; "
+            "change router settings with `python -m lab down` and `up`"
+        )
+
     def down(self, current: State, volumes: bool = False) -> list[str]:
         if volumes:
             raise ConfigError("--volumes: a Kubernetes lab keeps no volumes of its own")
