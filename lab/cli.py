@@ -410,9 +410,10 @@ def _report(args: argparse.Namespace) -> int:
 
     from lab.console import ok
     from lab.results import folder as results
+    from lab.results import manifest as manifests
 
     folder = Path(args.folder)
-    results.load_manifest(folder)
+    manifests.read(folder)
     results.check_writable(folder, "report")
     from lab.results import report  # heavy (matplotlib): after the folder is checked
 
@@ -700,7 +701,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.runs_from:
         runs = runsets.load(Path(args.runs_from))
         noise.check_runs(runs)
-        name = safe_name(runs.runs[0].manifest["profile_name"], limit=40)  # read from a file
+        name = safe_name(runs.runs[0].manifest.profile_name, limit=40)  # read from a file
         folder = results.new_folder(out, f"calibration-{results.stamp()}-{name}")
     else:
         if args.repeat < noise.MIN_RUNS:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from lab.config import kinds
+from lab.config.kinds import FailoverScenario, RoutingScenario, ScaleScenario, Scenario
 from lab.config.slo import LIMITS, Slo
 from lab.config.validation import load_yaml, parse_yaml, schema, violations, with_defaults
 from lab.errors import ConfigError
@@ -104,94 +106,6 @@ class Load:
     workers: str
     image: str
     master_address: str
-
-
-@dataclass(frozen=True)
-class RoutingScenario:
-    name: str
-    kind: str
-    users: int
-    rounds: int
-    system_prompt_words: int
-    history_words: int
-    answer_tokens: int
-    user_qps: float
-    seed: int | None
-    slo: Slo | None  # its own, else the profile's
-
-
-@dataclass(frozen=True)
-class ThroughputScenario:
-    name: str
-    kind: str
-    concurrency: tuple[int, ...]
-    rates: tuple[float, ...]
-    duration: int
-    prompt_tokens: int
-    output_tokens: int
-    seed: int | None
-    slo: Slo | None
-    burstiness: float = 1.0  # gamma shape of open-loop gaps (1: Poisson)
-    # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
-    # router adds is then "through the router" against this.
-    direct: bool = False
-
-
-@dataclass(frozen=True)
-class SteadyLoadScenario:
-    """Steady load while events happen to the stack: what failover and scale share."""
-
-    name: str
-    kind: str
-    users: int
-    duration: int
-    prompt_tokens: int
-    output_tokens: int
-    rate: float | None
-    slo: Slo | None
-
-
-@dataclass(frozen=True)
-class FailoverScenario(SteadyLoadScenario):
-    engine: int
-    kill_at: int
-    restart_at: int
-
-
-@dataclass(frozen=True)
-class ScaleScenario(SteadyLoadScenario):
-    up_at: int
-    down_at: int
-
-
-@dataclass(frozen=True)
-class CapacityScenario:
-    """The highest open-loop rate that meets the SLO, found by doubling, then bisection."""
-
-    name: str
-    kind: str
-    start_rate: float
-    max_rate: float
-    precision: float
-    duration: int
-    budget: int
-    prompt_tokens: int
-    output_tokens: int
-    seed: int | None
-    slo: Slo | None  # never None once the profile is loaded: a search needs one
-    burstiness: float = 1.0  # gamma shape of the gaps, as a throughput scenario's
-
-
-Scenario = (
-    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
-)
-SCENARIO_KINDS: dict[str, type[Scenario]] = {
-    "routing": RoutingScenario,
-    "throughput": ThroughputScenario,
-    "failover": FailoverScenario,
-    "scale": ScaleScenario,
-    "capacity": CapacityScenario,
-}
 
 
 @dataclass(frozen=True)
@@ -451,7 +365,7 @@ def build(document: dict[str, Any], source: str) -> Profile:
     """Typed view of a validated document with defaults filled."""
     slo = _slo(document.get("slo"))
     scenarios = tuple(
-        _typed(SCENARIO_KINDS[item["kind"]], {**item, "slo": _slo(item.get("slo")) or slo})
+        _typed(kinds.get(item["kind"]).options, {**item, "slo": _slo(item.get("slo")) or slo})
         for item in document["scenarios"]
     )
     return Profile(

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from lab.config.profile import RoutingScenario, Scenario
+from lab.config.kinds import RoutingScenario, Scenario
+from lab.config.kinds.plan import Level
 from lab.inproc.samples import CPU_FILE
-from lab.load.levels import Level
 from lab.paths import asset
 from lab.stack import processes
 from lab.stack.endpoints import Endpoints

@@ -17,6 +17,7 @@ import numpy as np
 
 from lab.config.slo import Slo
 from lab.results import summary
+from lab.results.manifest import Manifest
 
 # A chart point summarizes the requests that ended in the last WINDOW_S seconds; a user is
 # active when a request of its own is in flight or ended within as long.
@@ -88,12 +89,12 @@ def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def stack_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+def stack_rows(manifest: Manifest) -> list[tuple[str, str]]:
     """The stack the UI drives, from the manifest its runs start from."""
-    endpoints = manifest["endpoints"]
+    endpoints = manifest.endpoints
     return [
-        ("profile", manifest["profile_name"]),
-        ("platform", manifest["platform"]),
+        ("profile", manifest.profile_name),
+        ("platform", manifest.platform),
         ("routing", endpoints["routing"]),
         ("router", endpoints["router"]),
         ("engines", ", ".join(endpoints["engines"])),
@@ -122,10 +123,10 @@ def active_users(activity: Iterable[tuple[bool, float]], now: float) -> int:
     return sum(1 for sending, last in activity if sending or now - last <= WINDOW_S)
 
 
-def stack_line(manifest: dict[str, Any]) -> str:
-    endpoints = manifest["endpoints"]
+def stack_line(manifest: Manifest) -> str:
+    endpoints = manifest.endpoints
     return (
-        f"profile {manifest['profile_name']} on {manifest['platform']}: "
+        f"profile {manifest.profile_name} on {manifest.platform}: "
         f"{endpoints['routing']} routing at {endpoints['router']} over "
         f"{len(endpoints['engines'])} engines ({', '.join(endpoints['engines'])})"
     )

@@ -18,6 +18,7 @@ from lab.errors import ConfigError
 from lab.files import shorten
 from lab.results import folder as results
 from lab.results import resilience_figures, series, summary
+from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
 COLUMNS = (
@@ -59,9 +60,9 @@ def write(folder: Path) -> Path:
     out = folder / "report.html"
     if out.exists() and not out.is_file():
         raise ConfigError(f"{out}: a folder is in the way; remove it to render the report")
-    manifest = files.read_json(folder / "manifest.json", "manifest")
+    manifest = Manifest.from_json(files.read_json(folder / MANIFEST, "manifest"))
     parts = [_header(manifest)]
-    for entry in manifest["scenarios"]:
+    for entry in manifest.scenarios:
         parts.append(_scenario(folder, entry))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
@@ -77,24 +78,24 @@ def write(folder: Path) -> Path:
     return out
 
 
-def _header(manifest: dict[str, Any]) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())
-    host = manifest["host"]
+def _header(manifest: Manifest) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
+    host = manifest.host
     return (
-        f"<h1>{_e(manifest['profile_name'])} on {_e(manifest['platform'])}</h1>"
-        f"<p class='meta'>{_e(manifest['started'])} → {_e(str(manifest['ended']))} · status "
-        f"<b>{_e(manifest['status'])}</b> · routing {_e(manifest['endpoints']['routing'])} over "
-        f"{len(manifest['endpoints']['engines'])} engines<br>{_e(versions)}<br>"
+        f"<h1>{_e(manifest.profile_name)} on {_e(manifest.platform)}</h1>"
+        f"<p class='meta'>{_e(manifest.started)} → {_e(str(manifest.ended))} · status "
+        f"<b>{_e(manifest.status)}</b> · routing {_e(manifest.endpoints['routing'])} over "
+        f"{len(manifest.endpoints['engines'])} engines<br>{_e(versions)}<br>"
         f"{_e(host['cpu_model'])}, {host['cpu_count']} cores, {host['memory_gib']} GiB · "
-        f"commit {_e(str(manifest['git_commit'])[:12])}</p>"
+        f"commit {_e(str(manifest.git_commit)[:12])}</p>"
     )
 
 
-def _scenario(folder: Path, entry: dict[str, Any]) -> str:
+def _scenario(folder: Path, entry: ScenarioRecord) -> str:
     place = results.scenario_place(folder, entry)
-    title = f"<h2>{_e(entry['name'])} ({_e(entry['kind'])}): {_e(entry['status'])}</h2>"
-    if entry["error"]:
-        title += f"<p class='bad'>{_e(entry['error'])}</p>"
+    title = f"<h2>{_e(entry.name)} ({_e(entry.kind)}): {_e(entry.status)}</h2>"
+    if entry.error:
+        title += f"<p class='bad'>{_e(entry.error)}</p>"
     samples_file = place / "requests.csv"
     if not samples_file.exists():
         return title + "<p>No request was measured.</p>"
@@ -116,7 +117,7 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
         _per_engine(figures),
     ]
     verdict = ""
-    if entry["kind"] == "routing":
+    if entry.kind == "routing":
         images.append(_by_round(samples))
         verdict = _routing_verdict(figures)
     return (

@@ -16,8 +16,10 @@ import numpy as np
 from lab import files
 from lab.errors import ConfigError
 from lab.files import one_of, shorten
+from lab.inproc.samples import NEEDED_COLUMNS
 
-# The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
+# requests.csv: one row per request, written by lab.inproc.llm_user, its columns defined in
+# lab.inproc.samples.COLUMNS; these are its latencies.
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 STATUSES = ("ok", "error")  # of a request (lab.inproc.llm_user); anything else is refused
 PHASES = ("run", "drain")  # when it finished: under load, or while the load generator stopped
@@ -60,6 +62,11 @@ class Sample:
     @property
     def end(self) -> float:
         return self.start + (self.e2e_ms or 0.0) / 1000
+
+
+def check_columns(path: Path) -> None:
+    """Refuse a requests.csv without the columns every reader needs (ConfigError naming them)."""
+    next(files.csv_rows(path, path.name, NEEDED_COLUMNS), None)
 
 
 def read_samples(path: Path) -> list[Sample]:

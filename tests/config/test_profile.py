@@ -68,8 +68,6 @@ def test_dataclasses_mirror_the_schema() -> None:
     for key, cls in sections.items():
         assert set(props[key]["properties"]) == set(cls.__dataclass_fields__), key
     defs = schema("lab-profile")["$defs"]
-    for kind, cls in profile.SCENARIO_KINDS.items():
-        assert set(defs[f"{kind}Scenario"]["properties"]) == set(cls.__dataclass_fields__), kind
     assert set(defs["slo"]["properties"]) == set(profile.Slo.__dataclass_fields__)
 
 
