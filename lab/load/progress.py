@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from lab.console import bad, ok
+from lab.results import level as level_figures
 
 
-def say_level(scenario: str, level: str, figures: dict) -> None:
+def say_level(scenario: str, name: str, figures: dict) -> None:
     """A level's figures in one line on the terminal."""
 
-    def ms(key: str) -> str:
-        value = figures.get(key)
+    def ms(name: str) -> str:
+        value = figures.get(level_figures.key(name))
         return "-" if value is None else f"{value:.0f} ms"
 
     line = (
-        f"{scenario}/{level}: {figures['completed']} ok, {figures['failed']} failed, "
+        f"{scenario}/{name}: {figures['completed']} ok, {figures['failed']} failed, "
         f"{figures['requests_per_s']:.2f} req/s, {figures['output_tokens_per_s']:.0f} tok/s, "
-        f"TTFT p50 {ms('p50_ttft_ms')}, TPOT p50 {ms('p50_tpot_ms')}, E2E p50 {ms('p50_e2e_ms')}"
+        f"TTFT p50 {ms('ttft_p50')}, TPOT p50 {ms('tpot_p50')}, E2E p50 {ms('e2e_p50')}"
     )
     if figures.get("prefix_cache_hit_rate") is not None:
         line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"

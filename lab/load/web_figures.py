@@ -16,6 +16,7 @@ from typing import IO, Any
 import numpy as np
 
 from lab.config.slo import Slo
+from lab.results import level as level_figures
 from lab.results import summary
 from lab.results.manifest import Manifest
 
@@ -58,16 +59,16 @@ def _yes_no(value: float) -> str:
     return "yes" if value else "no"
 
 
-# (key in summary.summarize's figures, label, format): what the LLM tab shows.
+# (summary.json key of a figure, label, format): what the LLM tab shows.
 FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("completed", "completed", "{:.0f}".format),
     ("failed", "failed", "{:.0f}".format),
     ("requests_per_s", "requests/s", "{:.2f}".format),
     ("output_tokens_per_s", "output tokens/s", "{:.1f}".format),
     *(
-        (f"p{p}_{metric}_ms", f"{label} p{p} (ms)", "{:.1f}".format)
+        (level_figures.key(f"{metric}_p{p}"), f"{label} p{p} (ms)", "{:.1f}".format)
         for metric, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"))
-        for p in summary.PERCENTILES
+        for p in level_figures.PERCENTILES
     ),
     ("prefix_cache_hit_rate", "prefix-cache hit rate", _percent),
     ("session_stickiness", "session stickiness", _percent),

@@ -17,22 +17,25 @@ from lab import files
 from lab.errors import ConfigError
 from lab.files import shorten
 from lab.results import folder as results
+from lab.results import level as level_figures
 from lab.results import resilience_figures, series, summary
 from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
+# (figure, label, format): the table of each scenario's levels; figures by their one name
+# (lab.results.level), read under their summary.json keys.
 COLUMNS = (
     ("completed", "ok", "{:.0f}"),
     ("failed", "failed", "{:.0f}"),
     ("requests_per_s", "req/s", "{:.2f}"),
     ("output_tokens_per_s", "out tok/s", "{:.0f}"),
-    ("p50_ttft_ms", "TTFT p50", "{:.1f}"),
-    ("p90_ttft_ms", "TTFT p90", "{:.1f}"),
-    ("p99_ttft_ms", "TTFT p99", "{:.1f}"),
-    ("p50_tpot_ms", "TPOT p50", "{:.2f}"),
-    ("p50_itl_ms", "ITL p50", "{:.2f}"),
-    ("p50_e2e_ms", "E2E p50", "{:.1f}"),
-    ("p99_e2e_ms", "E2E p99", "{:.1f}"),
+    ("ttft_p50", "TTFT p50", "{:.1f}"),
+    ("ttft_p90", "TTFT p90", "{:.1f}"),
+    ("ttft_p99", "TTFT p99", "{:.1f}"),
+    ("tpot_p50", "TPOT p50", "{:.2f}"),
+    ("itl_p50", "ITL p50", "{:.2f}"),
+    ("e2e_p50", "E2E p50", "{:.1f}"),
+    ("e2e_p99", "E2E p99", "{:.1f}"),
     ("slo_attainment", "SLO met", "{:.0%}"),
     ("goodput_rps", "goodput/s", "{:.2f}"),
     ("max_waiting", "max waiting", "{:.0f}"),
@@ -134,7 +137,8 @@ def _figures(written: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]:
     """summary.json's figures per level; those the report shows must be numbers."""
     levels: dict[str, dict[str, Any]] = written.get("levels", {})
     for level, values in levels.items():
-        for key, _, _ in COLUMNS:
+        for name, _, _ in COLUMNS:
+            key = level_figures.key(name)
             if values.get(key) is not None and not _number(values[key]):
                 raise ConfigError(f"{file}: levels.{shorten(level)}.{key}: expected a number")
         engines = values.get("requests_per_engine") or {}
@@ -172,8 +176,8 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
     rows = []
     for level, values in figures.items():
         cells = []
-        for key, _, fmt in COLUMNS:
-            value = values.get(key)
+        for name, _, fmt in COLUMNS:
+            value = values.get(level_figures.key(name))
             cells.append(f"<td>{'-' if value is None else fmt.format(value)}</td>")
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
     note = (
@@ -202,10 +206,10 @@ def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:
         hits, balance, share = (
             v.get("prefix_cache_hit_rate"), v.get("engine_balance"), v.get("busiest_engine_share")
         )  # fmt: skip
-        engines = ", ".join(
-            f"{e} {ms:.0f}" for e, ms in v.get("p50_ttft_ms_per_engine", {}).items()
-        )
-        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in v.get("p50_ttft_ms_by_round", {}).items())
+        per_engine = v.get(level_figures.key("ttft_p50_per_engine"), {})
+        by_round = v.get(level_figures.key("ttft_p50_by_round"), {})
+        engines = ", ".join(f"{e} {ms:.0f}" for e, ms in per_engine.items())
+        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in by_round.items())
         rows.append(
             f"<tr><td>{_e(level)}</td><td>{'-' if hits is None else f'{hits:.0%}'}</td>"
             f"<td>{'-' if balance is None else f'{balance:.2f}'}</td>"
