@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
 from lab import files
+from lab.config import kinds
+from lab.config.kinds.base import ROUTING
 from lab.errors import ConfigError
 from lab.files import shorten
 from lab.results import folder as results
@@ -120,7 +122,7 @@ def _scenario(folder: Path, entry: ScenarioRecord) -> str:
         _per_engine(figures),
     ]
     verdict = ""
-    if entry.kind == "routing":
+    if ROUTING in kinds.get(entry.kind).figures:
         images.append(_by_round(samples))
         verdict = _routing_verdict(figures)
     return (

@@ -12,7 +12,7 @@ import pytest
 from lab.compare import gate
 from lab.compare import metrics as compare_metrics
 from lab.config import kinds, profile
-from lab.config.kinds.base import LEVEL, REGISTRY, RESILIENCE, Kind, register
+from lab.config.kinds.base import LEVEL, REGISTRY, RESILIENCE, ROUTING, Kind, register
 from lab.config.validation import schema
 
 
@@ -78,3 +78,4 @@ def test_every_kind_plans_its_levels_or_searches() -> None:
 
 def test_resilience_figures_belong_to_the_kinds_that_make_events() -> None:
     assert {k.name for k in kinds.every() if RESILIENCE in k.figures} == {"failover", "scale"}
+    assert {k.name for k in kinds.every() if ROUTING in k.figures} == {"routing"}

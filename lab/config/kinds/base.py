@@ -15,9 +15,10 @@ from lab.config.kinds.plan import Level
 
 # Figure groups a level's summary may carry (lab.results.levels computes them).
 LEVEL = "level"  # every level's: counts, throughput, latencies, routing, SLO, the client's
+ROUTING = "routing"  # conversations: TTFT by round, the routing verdict of the report
 RESILIENCE = "resilience"  # failed requests, failover and recovery times around the events
 CAPACITY = "capacity"  # the search's result, once per scenario (summary.json "capacity")
-FIGURE_GROUPS = (LEVEL, RESILIENCE, CAPACITY)
+FIGURE_GROUPS = (LEVEL, ROUTING, RESILIENCE, CAPACITY)
 # What the default gate judges on a level of fixed load: latency, throughput and errors.
 FIXED_GATE = ("ttft_p50", "ttft_p90", "tpot_p50", "e2e_p90", "output_tokens_per_s", "error_rate")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lab.config.kinds.base import FIXED_GATE, LEVEL, Kind, register
+from lab.config.kinds.base import FIXED_GATE, LEVEL, ROUTING, Kind, register
 from lab.config.kinds.plan import Level
 from lab.config.slo import Slo
 
@@ -31,7 +31,7 @@ class RoutingScenario:
 class Routing(Kind):
     name = "routing"
     options = RoutingScenario
-    figures = (LEVEL,)
+    figures = (LEVEL, ROUTING)
     gated = (*FIXED_GATE, "prefix_cache_hit_rate", "session_stickiness")
 
     @classmethod
