@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.config import profile, values
+from lab.config import kinds, profile, values
 from lab.config.validation import schema
 from lab.errors import ConfigError
 from lab.paths import asset
@@ -50,7 +50,7 @@ def test_defaults_come_from_the_schema(write) -> None:
 def test_scenario_defaults_fill_per_kind(write) -> None:
     path = write("p.yaml", "name: s\nscenarios:\n  - {name: r, kind: routing}\n")
     (routing,) = profile.load(path).scenarios
-    assert isinstance(routing, profile.RoutingScenario)
+    assert isinstance(routing, kinds.RoutingScenario)
     assert routing.users == 8 and routing.rounds == 5
 
 

@@ -9,7 +9,7 @@ keeps a list of kinds of its own.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from lab.config.kinds.plan import Level
 
@@ -23,6 +23,19 @@ FIGURE_GROUPS = (LEVEL, ROUTING, RESILIENCE, CAPACITY)
 FIXED_GATE = ("ttft_p50", "ttft_p90", "tpot_p50", "e2e_p90", "output_tokens_per_s", "error_rate")
 
 
+class Engines(Protocol):
+    """What a kind's checks may read of the profile's engines (lab.config.profile.Engine)."""
+
+    @property
+    def replicas(self) -> int: ...
+
+    @property
+    def max_model_len(self) -> int: ...
+
+
+Problem = tuple[str, str]  # (where below the scenario: "" or ".field", what is wrong)
+
+
 class Kind:
     """A scenario kind. Subclasses set every class variable and register with @register."""
 
@@ -33,6 +46,11 @@ class Kind:
     ungated: ClassVar[str] = ""  # why the default gate judges none of its metrics
     # Plans its levels as it runs (lab.load.capacity), so two runs share few: not a fixed level.
     searches: ClassVar[bool] = False
+
+    @classmethod
+    def problems(cls, scenario: Any, engines: Engines) -> list[Problem]:
+        """What is wrong with a scenario of this kind that its schema cannot say."""
+        return []
 
     @classmethod
     def levels(cls, scenario: Any) -> list[Level]:

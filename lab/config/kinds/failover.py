@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.config.kinds.base import FIXED_GATE, LEVEL, RESILIENCE, Kind, register
+from lab.config.kinds.base import FIXED_GATE, LEVEL, RESILIENCE, Engines, Kind, Problem, register
 from lab.config.kinds.plan import Level
 from lab.config.kinds.steady import SteadyLoadScenario, steady_level
 
@@ -22,6 +22,20 @@ class Failover(Kind):
     options = FailoverScenario
     figures = (LEVEL, RESILIENCE)
     gated = FIXED_GATE
+
+    @classmethod
+    def problems(cls, scenario: FailoverScenario, engines: Engines) -> list[Problem]:
+        """Its events happen in order, inside the load, to an engine that exists."""
+        s, found = scenario, []
+        if not s.kill_at < s.restart_at < s.duration:
+            found.append(("", "expected kill_at < restart_at < duration"))
+        if s.engine >= engines.replicas:
+            found.append(
+                (".engine", f"{s.engine} is not an engine (expected 0..{engines.replicas - 1})")
+            )
+        if engines.replicas < 2:
+            found.append(("", "failover needs engine.replicas >= 2"))
+        return found
 
     @classmethod
     def levels(cls, scenario: FailoverScenario) -> list[Level]:

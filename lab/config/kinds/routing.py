@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lab.config.kinds.base import FIXED_GATE, LEVEL, ROUTING, Kind, register
+from lab.config.kinds.base import FIXED_GATE, LEVEL, ROUTING, Engines, Kind, Problem, register
 from lab.config.kinds.plan import Level
 from lab.config.slo import Slo
 
 ANSWER_ALLOWANCE = 5  # seconds one routing round may take beyond its pacing
+# A round adds a question (about 25 tokens with its chat-template markers) and an answer.
+QUESTION_TOKENS = 40
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class Routing(Kind):
     options = RoutingScenario
     figures = (LEVEL, ROUTING)
     gated = (*FIXED_GATE, "prefix_cache_hit_rate", "session_stickiness")
+
+    @classmethod
+    def problems(cls, scenario: RoutingScenario, engines: Engines) -> list[Problem]:
+        """Its conversations fit the engines' context."""
+        tokens = conversation_tokens(scenario)
+        if tokens <= engines.max_model_len:
+            return []
+        return [
+            (
+                "",
+                f"its conversations grow to about {tokens} tokens, beyond engine.max_model_len "
+                f"({engines.max_model_len}): expected fewer rounds, shorter prompts or answers, "
+                "or a longer max_model_len",
+            )
+        ]
 
     @classmethod
     def levels(cls, scenario: RoutingScenario) -> list[Level]:
@@ -58,3 +75,9 @@ class Routing(Kind):
                 },
             )
         ]
+
+
+def conversation_tokens(s: RoutingScenario) -> int:
+    """About how long the last round's prompt is, in tokens (one per word, as with the tiny
+    model's words; real tokenizers need somewhat more)."""
+    return s.system_prompt_words + s.history_words + s.rounds * (QUESTION_TOKENS + s.answer_tokens)
