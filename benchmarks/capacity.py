@@ -34,7 +34,7 @@ from pathlib import Path
 from rich.table import Table
 
 from lab.config import profile
-from lab.config.profile import CapacityScenario
+from lab.config.kinds import CapacityScenario
 from lab.console import out
 from lab.load import lifecycle, scenarios
 from lab.platforms import Platform

@@ -72,8 +72,8 @@ class Tally:
 def load(paths: list[Path]) -> list[Run]:
     """Every run of the folders given, in the order they started."""
     runs = [run for path in paths for run in runsets.load(path).runs]
-    runs.sort(key=lambda run: run.manifest["started"])
-    profiles = {str(run.manifest["profile"]) for run in runs}
+    runs.sort(key=lambda run: run.manifest.started)
+    profiles = {str(run.manifest.profile) for run in runs}
     if len(profiles) > 1:
         print(f"note: the runs differ in configuration ({len(profiles)} profiles); taken as one")
     return runs
@@ -232,8 +232,8 @@ def main() -> None:
     began = time.monotonic()
     figures = figures_of(runs, units)
     print(
-        f"compare calibration: {len(runs)} runs of {runs[0].manifest['profile_name']} "
-        f"({runs[0].manifest['started']} … {runs[-1].manifest['started']}), {len(units)} levels; "
+        f"compare calibration: {len(runs)} runs of {runs[0].manifest.profile_name} "
+        f"({runs[0].manifest.started} … {runs[-1].manifest.started}), {len(units)} levels; "
         f"figures in {time.monotonic() - began:.0f} s; alpha {args.alpha}"
     )
     size = min(args.folder_size, len(runs) // 2)

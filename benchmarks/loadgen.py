@@ -37,7 +37,7 @@ import psutil
 from rich.table import Table
 
 from lab.config import model
-from lab.config.profile import ThroughputScenario
+from lab.config.kinds import ThroughputScenario
 from lab.console import out
 from lab.load import levels, locust
 from lab.results import summary

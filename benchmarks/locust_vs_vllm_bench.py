@@ -38,7 +38,7 @@ import httpx
 from rich.table import Table
 
 from lab.config import commandlines, model, profile
-from lab.config.profile import ThroughputScenario
+from lab.config.kinds import ThroughputScenario
 from lab.console import out
 from lab.load import levels, lifecycle, locust
 from lab.results import summary

@@ -266,7 +266,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.runs_from:
         runs = runsets.load(Path(args.runs_from))
         noise.check_runs(runs)
-        name = safe_name(runs.runs[0].manifest["profile_name"], limit=40)  # read from a file
+        name = safe_name(runs.runs[0].manifest.profile_name, limit=40)  # read from a file
         folder = results.new_folder(out, f"calibration-{results.stamp()}-{name}")
     else:
         if args.repeat < noise.MIN_RUNS:

@@ -59,9 +59,10 @@ def _report(args: argparse.Namespace) -> int:
 
     from lab.console import ok
     from lab.results import folder as results
+    from lab.results import manifest as manifests
 
     folder = Path(args.folder)
-    results.load_manifest(folder)
+    manifests.read(folder)
     results.check_writable(folder, "report")
     from lab.results import report  # heavy (matplotlib): after the folder is checked
 

@@ -182,7 +182,7 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
     units, notes = runsets.common_units(a, b)
     if side_by_side(a, b):
         a, b = (_by_repetition(side) for side in (a, b))
-        orders = tuple(run.manifest["ab"].get("first", "") for run in a.runs)
+        orders = tuple((run.manifest.ab or {}).get("first", "") for run in a.runs)
         options = dataclasses.replace(options, pairing=SIDE_BY_SIDE_PAIRS, orders=orders)
         notes.append(SIDE_BY_SIDE)
         notes += _crossover_note(orders, "came up first")
@@ -253,12 +253,12 @@ def _which_started_first(a: Run, b: Run) -> str:
 
 
 def _started(run: Run) -> datetime:
-    return datetime.fromisoformat(run.manifest["started"])
+    return datetime.fromisoformat(run.manifest.started)
 
 
 def _by_repetition(side: RunSet) -> RunSet:
     """The side's runs in the order of the side-by-side repetitions they belong to."""
-    ordered = sorted(side.runs, key=lambda run: run.manifest["ab"]["mixed"])
+    ordered = sorted(side.runs, key=lambda run: (run.manifest.ab or {})["mixed"])
     return dataclasses.replace(side, runs=tuple(ordered))
 
 
@@ -293,7 +293,7 @@ def _profile_notes(a: RunSet, b: RunSet, profile: NoiseProfile | None) -> list[s
     if profile is None:
         return []
     notes = []
-    names = {run.manifest["profile_name"] for side in (a, b) for run in side.runs}
+    names = {run.manifest.profile_name for side in (a, b) for run in side.runs}
     if profile.document["profile_name"] not in names:
         notes.append(
             f"the {profile.name} was recorded for profile {profile.document['profile_name']}, "

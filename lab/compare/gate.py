@@ -18,29 +18,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.compare import metrics as compare_metrics
+from lab.config import kinds
 
 EVERY_LEVEL: tuple[str, ...] = ()  # a metric gated on every level, whatever its kind
 # Fixed levels: the same in every run of a profile. A capacity search's steps are not among
 # them: their rates are wherever each run's search went, so two runs share few of them, and
 # those they share are often overloaded ones; the search is judged by its capacity_rps alone.
-FIXED = ("routing", "throughput", "failover", "scale")
-ROUTING: tuple[str, ...] = ("routing",)  # levels of routing scenarios only
-SEARCH: tuple[str, ...] = ("capacity",)  # one unit per capacity search (lab.compare.capacity)
+FIXED = tuple(kind.name for kind in kinds.every() if not kind.searches)
+SEARCH = tuple(kind.name for kind in kinds.every() if kind.searches)
 WHERE = {FIXED: "fixed levels", SEARCH: "capacity searches"}
 
-# The default gate: metric -> the scenario kinds of the levels it is gated on. A new metric
-# joins the gate with one line here.
-DEFAULT: dict[str, tuple[str, ...]] = {
-    "ttft_p50": FIXED,
-    "ttft_p90": FIXED,
-    "tpot_p50": FIXED,
-    "e2e_p90": FIXED,
-    "output_tokens_per_s": FIXED,
-    "error_rate": FIXED,
-    "prefix_cache_hit_rate": ROUTING,
-    "session_stickiness": ROUTING,
-    "capacity_rps": SEARCH,
-}
+
+def _default() -> dict[str, tuple[str, ...]]:
+    """The default gate: each metric some scenario kind gates (lab.config.kinds), with the
+    kinds of the levels it is gated on, in the order metrics are shown. A kind joins the gate
+    by declaring it; one that gates nothing has said why."""
+    out = {}
+    for metric in compare_metrics.METRICS:
+        where = tuple(kind.name for kind in kinds.every() if metric.name in kind.gated)
+        if where:
+            out[metric.name] = where
+    return out
+
+
+DEFAULT: dict[str, tuple[str, ...]] = _default()
 
 
 @dataclass(frozen=True)

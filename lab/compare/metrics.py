@@ -19,11 +19,13 @@ import numpy as np
 
 from lab.compare import outcomes, stats
 from lab.errors import ConfigError
+from lab.results import level as level_figures
 from lab.results import summary
 from lab.results.summary import Sample
 
-PERCENTILES = (50, 90, 99)
-LATENCIES = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E"}
+PERCENTILES = level_figures.PERCENTILES
+# Each latency family and its label.
+LATENCIES = dict(zip(level_figures.LATENCIES, ("TTFT", "TPOT", "ITL", "E2E"), strict=True))
 WINDOW_S = 2.0  # throughput of one run is measured per time window of about this length
 MIN_WINDOWS, MAX_WINDOWS = 4, 30
 NO_SLO = "no SLO judged the requests"

@@ -26,7 +26,7 @@ from lab.compare import metrics as compare_metrics
 from lab.compare.runsets import RunSet, Unit
 from lab.config.validation import check, violations
 from lab.errors import ConfigError
-from lab.results import folder as results
+from lab.results import manifest as manifests
 
 FILE = "noise.json"
 SCHEMA = "noise-profile"
@@ -119,11 +119,11 @@ def build(runs: RunSet, folder: Path, n_boot: int = stats.N_BOOT) -> dict[str, A
     document = {
         "schema_version": SCHEMA_VERSION,
         "lab_version": __version__,
-        "created": results.now(),
-        "profile_name": first["profile_name"],
-        "profile": first["profile"],
-        "platform": first["platform"],
-        "host": first["host"],
+        "created": manifests.now(),
+        "profile_name": first.profile_name,
+        "profile": first.profile,
+        "platform": first.platform,
+        "host": first.host,
         "runs": [_relative(run.folder, folder) for run in runs.runs],
         "bootstrap_resamples": n_boot,
         "entries": entries(units, figures),
@@ -141,7 +141,7 @@ def check_runs(runs: RunSet) -> None:
     first = runs.runs[0]
     for run in runs.runs[1:]:
         for key in ("profile", "platform", "host"):
-            if run.manifest[key] != first.manifest[key]:
+            if getattr(run.manifest, key) != getattr(first.manifest, key):
                 raise ConfigError(
                     f"{run.folder}: its {key} differs from {first.folder}'s; a noise profile "
                     "is made of repeated runs of one configuration on one machine"

@@ -89,7 +89,7 @@ def _newest(base: Path, newest: catalog.Listed) -> str:
 
 
 def _when(run: catalog.Listed) -> str:
-    return f"started {run.manifest['started']}"
+    return f"started {run.manifest.started}"
 
 
 def set_baseline(base: Path, run: Path) -> None:

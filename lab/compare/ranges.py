@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from lab.results.manifest import Manifest
 from lab.results.summary import Sample
 
 # The families (lab.compare.metrics) a latency feeds.
@@ -27,11 +28,11 @@ SLACK_S = 1.0  # a manifest's times are to the second
 Doubts = dict[str, dict[str, str]]  # level -> family -> why it is n/a there
 
 
-def span(manifest: dict[str, Any]) -> tuple[float, float]:
+def span(manifest: Manifest) -> tuple[float, float]:
     """When the run began and ended (its manifest's times, widened by SLACK_S); an end not yet
     recorded is open."""
-    start = _seconds(manifest.get("started"), -math.inf)
-    end = _seconds(manifest.get("ended"), math.inf)
+    start = _seconds(manifest.started, -math.inf)
+    end = _seconds(manifest.ended, math.inf)
     return start - SLACK_S, end + SLACK_S
 
 

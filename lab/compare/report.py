@@ -289,9 +289,9 @@ def sides(result: Comparison) -> list[tuple[str, str]]:
     out = []
     for label, side in (("A", result.a), ("B", result.b)):
         manifests = [r.manifest for r in side.runs]
-        profiles = sorted({m["profile_name"] for m in manifests})
-        routings = sorted({m["endpoints"]["routing"] for m in manifests})
-        platforms = sorted({m["platform"] for m in manifests})
+        profiles = sorted({m.profile_name for m in manifests})
+        routings = sorted({m.endpoints["routing"] for m in manifests})
+        platforms = sorted({m.platform for m in manifests})
         out.append(
             (
                 label,

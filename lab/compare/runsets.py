@@ -14,22 +14,10 @@ from lab.compare import ranges
 from lab.compare.metrics import LevelData
 from lab.errors import ConfigError
 from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.results import summary
+from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 
-REQUEST_COLUMNS = (
-    "start_time",
-    "level",
-    "session",
-    "engine",
-    "prompt_tokens",
-    "output_tokens",
-    "ttft_ms",
-    "tpot_ms",
-    "e2e_ms",
-    "itl_ms",
-    "status",
-    "phase",
-)  # of lab.inproc.samples.SAMPLE_COLUMNS, those compare reads (cached_tokens is optional)
 ENGINE_COLUMNS = ("level", "engine", "requests", "prefix_cache_queries", "prefix_cache_hits")
 
 
@@ -43,7 +31,7 @@ class ScenarioRun:
 @dataclass(frozen=True)
 class Run:
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     scenarios: dict[str, ScenarioRun]
 
 
@@ -75,30 +63,30 @@ def load(path: Path) -> RunSet:
     """A results folder, or a folder whose subfolders are results folders (repeated runs)."""
     if not path.is_dir():
         raise ConfigError(f"{path}: not a folder")
-    if (path / results.MANIFEST).exists():
+    if (path / MANIFEST).exists():
         return RunSet(path, (load_run(path),))
-    folders = sorted(p for p in path.iterdir() if (p / results.MANIFEST).exists())
+    folders = sorted(p for p in path.iterdir() if (p / MANIFEST).exists())
     if not folders:
         raise ConfigError(
-            f"{path}: not a results folder (no {results.MANIFEST}), nor a folder of results folders"
+            f"{path}: not a results folder (no {MANIFEST}), nor a folder of results folders"
         )
     return RunSet(path, tuple(load_run(folder) for folder in folders))
 
 
 def load_run(folder: Path) -> Run:
-    manifest = results.load_manifest(folder)
+    manifest = manifests.read(folder)
     span = ranges.span(manifest)
     scenarios = {}
-    for entry in manifest["scenarios"]:
-        if entry["levels"]:
+    for entry in manifest.scenarios:
+        if entry.levels:
             place = results.scenario_place(folder, entry)
-            scenarios[entry["name"]] = _scenario(place, entry, span)
+            scenarios[entry.name] = _scenario(place, entry, span)
     return Run(folder, manifest, scenarios)
 
 
-def _scenario(place: Path, entry: dict[str, Any], span: tuple[float, float]) -> ScenarioRun:
+def _scenario(place: Path, entry: ScenarioRecord, span: tuple[float, float]) -> ScenarioRun:
     requests, engines_file = place / "requests.csv", place / "engines.csv"
-    _check_columns(requests, REQUEST_COLUMNS)
+    summary.check_columns(requests)
     _check_columns(engines_file, ENGINE_COLUMNS)
     samples = summary.read_samples(requests)
     engines = results.read_engines(engines_file)
@@ -115,9 +103,9 @@ def _scenario(place: Path, entry: dict[str, Any], span: tuple[float, float]) -> 
             limited.get(level),
             doubts.get(level, {}),
         )
-        for level in entry["levels"]
+        for level in entry.levels
     }
-    return ScenarioRun(entry["name"], entry["kind"], levels)
+    return ScenarioRun(entry.name, entry.kind, levels)
 
 
 def _client_limited(place: Path) -> dict[str, str]:
@@ -151,17 +139,17 @@ def disagreements(side: RunSet) -> list[str]:
     return lines
 
 
-def _differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+def _differences(mine: Manifest, theirs: Manifest) -> list[str]:
     found = []
-    if theirs["profile_name"] != mine["profile_name"]:
-        found.append(f"profile {theirs['profile_name']} (not {mine['profile_name']})")
-    settings = [p for p in _differing(mine["profile"], theirs["profile"]) if p != "name"]
+    if theirs.profile_name != mine.profile_name:
+        found.append(f"profile {theirs.profile_name} (not {mine.profile_name})")
+    settings = [p for p in _differing(mine.profile, theirs.profile) if p != "name"]
     if settings:
         more = len(settings) - SHOWN_SETTINGS
         named = ", ".join(settings[:SHOWN_SETTINGS]) + (f" and {more} more" if more > 0 else "")
         found.append(f"settings {named} differ")
-    if theirs["lab_version"] != mine["lab_version"]:
-        found.append(f"lab version {theirs['lab_version']} (not {mine['lab_version']})")
+    if theirs.lab_version != mine.lab_version:
+        found.append(f"lab version {theirs.lab_version} (not {mine.lab_version})")
     return found
 
 
@@ -186,7 +174,7 @@ def _differing(mine: Any, theirs: Any, where: str = "") -> list[str]:
 def side_by_side_arm(side: RunSet) -> tuple[str, tuple[str, ...]] | None:
     """The arm (A or B) of side-by-side runs (ab --concurrent) that every run of the side is,
     with the repetitions they belong to (their mixed runs); None for any other runs."""
-    found = [run.manifest.get("ab") or {} for run in side.runs]
+    found = [run.manifest.ab or {} for run in side.runs]
     arms = {entry.get("arm") for entry in found}
     if len(arms) != 1 or not all(entry.get("design") == "concurrent" for entry in found):
         return None

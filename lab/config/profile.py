@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from lab.config import kinds
+from lab.config.kinds import Scenario
 from lab.config.slo import LIMITS, Slo
 from lab.config.validation import load_yaml, parse_yaml, schema, violations, with_defaults
 from lab.errors import ConfigError
@@ -107,94 +109,6 @@ class Load:
 
 
 @dataclass(frozen=True)
-class RoutingScenario:
-    name: str
-    kind: str
-    users: int
-    rounds: int
-    system_prompt_words: int
-    history_words: int
-    answer_tokens: int
-    user_qps: float
-    seed: int | None
-    slo: Slo | None  # its own, else the profile's
-
-
-@dataclass(frozen=True)
-class ThroughputScenario:
-    name: str
-    kind: str
-    concurrency: tuple[int, ...]
-    rates: tuple[float, ...]
-    duration: int
-    prompt_tokens: int
-    output_tokens: int
-    seed: int | None
-    slo: Slo | None
-    burstiness: float = 1.0  # gamma shape of open-loop gaps (1: Poisson)
-    # Straight to the engines, round-robin by the client (lab.inproc.targets): what the
-    # router adds is then "through the router" against this.
-    direct: bool = False
-
-
-@dataclass(frozen=True)
-class SteadyLoadScenario:
-    """Steady load while events happen to the stack: what failover and scale share."""
-
-    name: str
-    kind: str
-    users: int
-    duration: int
-    prompt_tokens: int
-    output_tokens: int
-    rate: float | None
-    slo: Slo | None
-
-
-@dataclass(frozen=True)
-class FailoverScenario(SteadyLoadScenario):
-    engine: int
-    kill_at: int
-    restart_at: int
-
-
-@dataclass(frozen=True)
-class ScaleScenario(SteadyLoadScenario):
-    up_at: int
-    down_at: int
-
-
-@dataclass(frozen=True)
-class CapacityScenario:
-    """The highest open-loop rate that meets the SLO, found by doubling, then bisection."""
-
-    name: str
-    kind: str
-    start_rate: float
-    max_rate: float
-    precision: float
-    duration: int
-    budget: int
-    prompt_tokens: int
-    output_tokens: int
-    seed: int | None
-    slo: Slo | None  # never None once the profile is loaded: a search needs one
-    burstiness: float = 1.0  # gamma shape of the gaps, as a throughput scenario's
-
-
-Scenario = (
-    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
-)
-SCENARIO_KINDS: dict[str, type[Scenario]] = {
-    "routing": RoutingScenario,
-    "throughput": ThroughputScenario,
-    "failover": FailoverScenario,
-    "scale": ScaleScenario,
-    "capacity": CapacityScenario,
-}
-
-
-@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -275,7 +189,7 @@ def problems(document: dict[str, Any]) -> list[tuple[str, str]]:
     if found:
         return found
     built = build(with_defaults(document, "lab-profile"), "")
-    return _repeated_names(document) + _slo_problems(document) + _event_problems(built)
+    return _repeated_names(document) + _slo_problems(document) + _kind_problems(built)
 
 
 def _blame(
@@ -408,50 +322,22 @@ def _slo_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-# A round adds a question (about 25 tokens with its chat-template markers) and an answer.
-QUESTION_TOKENS = 40
-
-
-def conversation_tokens(s: RoutingScenario) -> int:
-    """About how long the last round's prompt is, in tokens (one per word, as with the tiny
-    model's words; real tokenizers need somewhat more)."""
-    return s.system_prompt_words + s.history_words + s.rounds * (QUESTION_TOKENS + s.answer_tokens)
-
-
-def _event_problems(profile: Profile) -> list[tuple[str, str]]:
-    """Events happen in order, inside the load, to an engine that exists; conversations fit
-    the engines' context."""
-    found = []
-    for index, s in enumerate(profile.scenarios):
-        where = f"scenarios[{index}]"
-        if isinstance(s, FailoverScenario):
-            if not s.kill_at < s.restart_at < s.duration:
-                found.append((where, "expected kill_at < restart_at < duration"))
-            if s.engine >= profile.engine.replicas:
-                last = profile.engine.replicas - 1
-                problem = f"{s.engine} is not an engine (expected 0..{last})"
-                found.append((f"{where}.engine", problem))
-            if profile.engine.replicas < 2:
-                found.append((where, "failover needs engine.replicas >= 2"))
-        if isinstance(s, ScaleScenario) and not s.up_at < s.down_at < s.duration:
-            found.append((where, "expected up_at < down_at < duration"))
-        if isinstance(s, RoutingScenario) and conversation_tokens(s) > profile.engine.max_model_len:
-            found.append(
-                (
-                    where,
-                    f"its conversations grow to about {conversation_tokens(s)} tokens, beyond "
-                    f"engine.max_model_len ({profile.engine.max_model_len}): expected fewer "
-                    "rounds, shorter prompts or answers, or a longer max_model_len",
-                )
-            )
-    return found
+def _kind_problems(profile: Profile) -> list[tuple[str, str]]:
+    """What each scenario's kind finds wrong with it beyond the schema (lab.config.kinds):
+    events in order, inside the load, to an engine that exists; conversations that fit the
+    engines' context."""
+    return [
+        (f"scenarios[{index}]{part}", message)
+        for index, s in enumerate(profile.scenarios)
+        for part, message in kinds.get(s.kind).problems(s, profile.engine)
+    ]
 
 
 def build(document: dict[str, Any], source: str) -> Profile:
     """Typed view of a validated document with defaults filled."""
     slo = _slo(document.get("slo"))
     scenarios = tuple(
-        _typed(SCENARIO_KINDS[item["kind"]], {**item, "slo": _slo(item.get("slo")) or slo})
+        _typed(kinds.get(item["kind"]).options, {**item, "slo": _slo(item.get("slo")) or slo})
         for item in document["scenarios"]
     )
     return Profile(

@@ -38,11 +38,11 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from lab.config.profile import CapacityScenario, Scenario
+from lab.config.kinds import CapacityScenario, Scenario
+from lab.config.kinds import capacity as capacity_kind
+from lab.config.kinds.plan import Level
 from lab.config.slo import Slo
 from lab.inproc.samples import CPU_FILE
-from lab.load import levels
-from lab.load.levels import Level
 from lab.results import summary
 from lab.results.summary import Sample
 
@@ -109,7 +109,7 @@ class Search:
                 self.stopped = "time budget spent"
                 return
             probe = 1 + sum(s.rate == rate for s in self.steps)
-            level = levels.capacity_level(self.scenario, rate, again=probe > 1)
+            level = capacity_kind.level(self.scenario, rate, again=probe > 1)
             started = self.clock()
             yield level
             step = self._judge(level, rate, probe, self.clock() - started)

@@ -41,15 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from lab import platforms
-from lab.config.profile import FailoverScenario, ScaleScenario
+from lab.config.kinds import FailoverScenario, ScaleScenario
 from lab.console import say
 from lab.errors import ConfigError
 from lab.inproc.arms import ARMS_ENV
 from lab.load import ab, lifecycle, scenarios
 from lab.platforms import Platform
 from lab.platforms.protocol import SIDE_BY_SIDE
+from lab.results import figures, paired, report, summary
 from lab.results import folder as results
-from lab.results import paired, report, summary
+from lab.results import manifest as manifests
 from lab.stack.endpoints import Engine
 from lab.stack.state import State
 
@@ -182,27 +183,26 @@ def _both(stacks: Stacks) -> State:
 def split(mixed: Path, arm: ab.Arm, current: State, folder: Path, first: str) -> Path:
     """The arm's share of a mixed run, as a results folder of its own: its requests, its
     engines' counters, the summaries of those, a manifest of its profile and stack."""
-    whole = results.load_manifest(mixed)
+    whole = manifests.read(mixed)
     out = results.create(folder / arm.label, arm.profile)
-    manifest = results.start_manifest(
+    manifest = manifests.start(
         arm.profile, current, platforms.images(current.platform, arm.profile)
     )
-    manifest.update(
-        {key: whole[key] for key in ("started", "ended", "status", "scenarios")},
-        ab={
-            "design": "concurrent",
-            "arm": arm.label,
-            "mixed": str(mixed.relative_to(folder)),
-            "first": first,
-        },
-    )
-    for entry in whole["scenarios"]:
-        place = out / entry["name"]
+    manifest.started, manifest.ended = whole.started, whole.ended
+    manifest.status, manifest.scenarios = whole.status, whole.scenarios
+    manifest.ab = {
+        "design": "concurrent",
+        "arm": arm.label,
+        "mixed": str(mixed.relative_to(folder)),
+        "first": first,
+    }
+    for entry in whole.scenarios:
+        place = out / entry.name
         place.mkdir()
-        _split_requests(mixed / entry["name"] / "requests.csv", place / "requests.csv", arm.label)
-        deltas = _split_engines(mixed / entry["name"] / "engines.csv", place, arm.label)
-        _summarize(place, entry["levels"], deltas, mixed / entry["name"])
-    results.save_manifest(out, manifest)
+        _split_requests(mixed / entry.name / "requests.csv", place / "requests.csv", arm.label)
+        deltas = _split_engines(mixed / entry.name / "engines.csv", place, arm.label)
+        _summarize(place, entry.levels, deltas, mixed / entry.name)
+    manifests.Recorder(out, manifest)
     report.write(out)
     return out
 
@@ -239,7 +239,7 @@ def _summarize(place: Path, levels: list[str], deltas: dict[str, dict], mixed: P
         }
         for level in levels
     }
-    (place / "summary.json").write_text(json.dumps({"levels": units}, indent=2) + "\n")
+    figures.write(place, units)
 
 
 @contextlib.contextmanager

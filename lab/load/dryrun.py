@@ -8,11 +8,13 @@ import shlex
 from pathlib import Path
 
 from lab import platforms
-from lab.config.profile import Profile, Scenario
+from lab.config.kinds import Scenario
+from lab.config.kinds import capacity as capacity_kind
+from lab.config.kinds.plan import Level
+from lab.config.profile import Profile
 from lab.console import say
 from lab.errors import ConfigError
 from lab.load import capacity, levels, locust
-from lab.load.levels import Level
 from lab.platforms import RemoteWorkers
 from lab.runner import Runner
 from lab.stack.endpoints import Endpoints
@@ -79,7 +81,7 @@ def _levels(scenario: Scenario) -> list[Level]:
     if capacity.wanted(scenario):
         say(f"[dry-run] {scenario.name}: a capacity search; its first step, the rest planned as "
             "results come in")  # fmt: skip
-        return [levels.capacity_level(scenario, scenario.start_rate)]
+        return [capacity_kind.level(scenario, scenario.start_rate)]
     return levels.levels(scenario)
 
 

@@ -1,7 +1,8 @@
-"""Sampling what fills up while a level runs: once a second, the engines' running and waiting
-requests and KV-cache usage, and the router's running requests (where it exports them),
-appended to <scenario>/engine_series.csv (lab.results.series reads it). The load generator's
-CPU is measured by its own processes, wherever they run (lab.inproc.swarm: client_cpu.csv).
+"""The engines' counters around a level (counters), and sampling what fills up while it runs:
+once a second, the engines' running and waiting requests and KV-cache usage, and the router's
+running requests (where it exports them), appended to <scenario>/engine_series.csv
+(lab.results.series reads it). The load generator's CPU is measured by its own processes,
+wherever they run (lab.inproc.swarm: client_cpu.csv).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import csv
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ import httpx
 from lab.console import note
 from lab.results import series
 from lab.stack import metrics
-from lab.stack.endpoints import Endpoints
+from lab.stack.endpoints import Endpoints, Engine
 
 INTERVAL = 1.0  # seconds between sampling rounds
 IDLE_TIMEOUT = 60.0  # seconds to wait for engines to finish what an earlier level left them
@@ -88,3 +89,14 @@ def _busy(endpoints: Endpoints, client: httpx.Client) -> float:
     return sum(
         value for found in rounds for _, name, value in found if name in ("running", "waiting")
     )
+
+
+def counters(engines: Iterable[Engine]) -> dict[str, dict[str, float]]:
+    """The engines' counters under the names results give them, read before and after a level;
+    an engine that does not answer counts nothing."""
+
+    def silent(engine: Engine) -> None:
+        note(f"{engine.name}: /metrics did not answer; its counters are left out")
+
+    with httpx.Client(timeout=5) as client:
+        return metrics.named(metrics.engine_counters(engines, client, silent))

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from lab import platforms
-from lab.config.profile import FailoverScenario, Profile, ScaleScenario
+from lab.config.kinds import FailoverScenario, ScaleScenario
+from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
 from lab.load import dryrun, scenarios

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lab.config.profile import RoutingScenario, Scenario
+from lab.config.kinds import RoutingScenario, Scenario
+from lab.config.kinds.plan import Level
 from lab.inproc.samples import CPU_FILE
-from lab.load.levels import Level
 from lab.paths import asset
 from lab.platforms import RemoteWorkers
 from lab.stack import processes

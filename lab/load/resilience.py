@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 
 from lab import platforms
-from lab.config.profile import FailoverScenario, Profile, ScaleScenario, SteadyLoadScenario
+from lab.config.kinds import FailoverScenario, ScaleScenario
+from lab.config.kinds.steady import SteadyLoadScenario
+from lab.config.profile import Profile
 from lab.console import say
 from lab.results import resilience_figures
 from lab.stack import state

@@ -5,44 +5,27 @@ each, results written as they come.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from lab import platforms
-from lab.config.profile import (
-    FailoverScenario,
-    Profile,
-    RoutingScenario,
-    Scenario,
-    SteadyLoadScenario,
-)
-from lab.config.slo import Slo
+from lab.config.kinds import FailoverScenario, RoutingScenario, Scenario
+from lab.config.kinds.steady import SteadyLoadScenario
+from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.inproc.samples import CPU_FILE
-from lab.load import capacity, gauges, levels, locust, resilience
+from lab.load import capacity, gauges, levels, locust, progress, resilience
 from lab.platforms import Platform
+from lab.results import figures, report, series
 from lab.results import folder as results
-from lab.results import report, resilience_figures, series, summary
+from lab.results import manifest as manifests
 from lab.stack import metrics
 from lab.stack.endpoints import Engine
 from lab.stack.state import State
-
-COUNTER_NAMES = {
-    metrics.SERVED: "requests",
-    metrics.PROMPT_TOKENS: "prompt_tokens",
-    metrics.GENERATION_TOKENS: "generation_tokens",
-    metrics.PREFIX_QUERIES: "prefix_cache_queries",
-    metrics.PREFIX_HITS: "prefix_cache_hits",
-}
 
 
 def run(
@@ -68,24 +51,23 @@ def run(
     generator = _generator(profile, current)
     folder = results.create(base, profile)
     images = platforms.images(current.platform, profile)
-    manifest = results.start_manifest(profile, current, images)
-    results.save_manifest(folder, manifest)
+    recorder = manifests.Recorder(folder, manifests.start(profile, current, images))
     say(f"📁 results: {folder}")
     words = levels.word_list(profile)
+    status = "running"
     try:
         for scenario in chosen:
-            _run_scenario(scenario, profile, current, platform, folder, manifest, words, generator)
-        failed = [s["name"] for s in manifest["scenarios"] if s["status"] == "failed"]
-        manifest["status"] = "failed" if failed else "completed"
+            _run_scenario(scenario, profile, current, platform, recorder, words, generator)
+        failed = [s.name for s in recorder.manifest.scenarios if s.status == "failed"]
+        status = "failed" if failed else "completed"
     except KeyboardInterrupt:
-        manifest["status"] = "interrupted"
+        status = "interrupted"
         raise
     finally:
-        manifest["ended"] = results.now()
-        results.save_manifest(folder, manifest)
+        recorder.finish(status)
         report.write(folder)
         say(f"📊 report: {folder / 'report.html'}")
-    if manifest["status"] == "failed":
+    if status == "failed":
         raise StepFailed(f"scenario(s) failed: {', '.join(failed)} (results in {folder})")
     return folder
 
@@ -118,27 +100,16 @@ def _run_scenario(
     profile: Profile,
     current: State,
     platform: Platform,
-    folder: Path,
-    manifest: dict,
+    recorder: manifests.Recorder,
     words: str,
     generator: Generator,
 ) -> None:
     seed = levels.seed(scenario)
-    entry: dict[str, Any] = {
-        "name": scenario.name,
-        "kind": scenario.kind,
-        "status": "running",
-        "started": results.now(),
-        "ended": None,
-        "levels": [],
-        "error": "",
-        "seed": seed,
-    }
-    manifest["scenarios"].append(entry)
-    results.save_manifest(folder, manifest)
-    place = folder / scenario.name
+    entry = recorder.begin(scenario.name, scenario.kind, seed)
+    place = recorder.folder / scenario.name
     place.mkdir()
     units: dict[str, dict] = {}
+    status, error = "running", ""
     search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
     planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
     try:
@@ -154,30 +125,34 @@ def _run_scenario(
                 level, scenario, current, place, words, events, level_seed, generator
             )
             results.write_engines(place / "engines.csv", level.name, deltas)
-            entry["levels"].append(level.name)
-            units[level.name] = summarize_level(
-                place, level.name, deltas, scenario.kind, engine, scenario.slo, level_load(level)
+            entry.levels.append(level.name)
+            units[level.name] = figures.summarize_level(
+                place,
+                level.name,
+                deltas,
+                scenario.kind,
+                engine,
+                scenario.slo,
+                figures.offered(level),
             )
-            say_level(scenario.name, level.name, units[level.name])
-            results.save_manifest(folder, manifest)
-        entry["status"] = "completed"
+            progress.say_level(scenario.name, level.name, units[level.name])
+            recorder.save()
+        status, error = "completed", ""
     except KeyboardInterrupt:
-        entry["status"], entry["error"] = "interrupted", "Ctrl-C"
+        status, error = "interrupted", "Ctrl-C"
         raise
     except StepFailed as exc:
-        entry["status"], entry["error"] = "failed", str(exc)
+        status, error = "failed", str(exc)
         bad(f"{scenario.name}: {exc}")
     finally:
-        entry["ended"] = results.now()
-        written: dict[str, Any] = {"levels": units}
-        if scenario.slo is not None:
-            written["slo"] = scenario.slo.to_json()
+        recorder.end(entry, status, error)
+        found = None
         if search is not None:
-            written["capacity"] = search.result()
-            (ok if written["capacity"]["capacity_rps"] is not None else note)(
-                f"{scenario.name}: {written['capacity']['statement']}"
+            found = search.result()
+            (ok if found["capacity_rps"] is not None else note)(
+                f"{scenario.name}: {found['statement']}"
             )
-        (place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
+        figures.write(place, units, scenario.slo, found)
 
 
 def _events(
@@ -217,7 +192,7 @@ def _run_level(
 ) -> dict[str, dict[str, float]]:
     endpoints = current.require_endpoints()
     (place / level.name).mkdir()
-    before = counters(endpoints.engines)
+    before = gauges.counters(endpoints.engines)
     stop_file = place / level.name / ".stop"
     extra = ["--lab-stop-file", str(stop_file)]
     if seed is not None:
@@ -245,70 +220,4 @@ def _run_level(
         stop_file.unlink(missing_ok=True)
     if code != 0:
         raise StepFailed(f"Locust exited {code} at {level.name}; see {log}")
-    return metrics.delta(counters(current.require_endpoints().engines), before)
-
-
-def counters(engines: Iterable[Engine]) -> dict[str, dict[str, float]]:
-    """Engine counters under the lab's names; an engine that does not answer counts nothing."""
-    out = {}
-    with httpx.Client(timeout=5) as client:
-        for engine in engines:
-            try:
-                snapshot = metrics.scrape(engine.metrics, client)
-            except httpx.HTTPError:
-                note(f"{engine.name}: /metrics did not answer; its counters are left out")
-                continue
-            out[engine.name] = {label: snapshot.get(n, 0.0) for n, label in COUNTER_NAMES.items()}
-    return out
-
-
-def level_load(level: levels.Level) -> dict[str, Any]:
-    """What a level offered: its arrival rate (open loop) and users."""
-    return {"offered_rps": level.rate, "users": level.users}
-
-
-def summarize_level(
-    place: Path,
-    level: str,
-    deltas: dict,
-    kind: str,
-    engine: Engine | None,
-    slo: Slo | None = None,
-    load: dict[str, Any] | None = None,
-) -> dict:
-    """The figures of a level (summary.json), from its samples in place/requests.csv."""
-    samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
-    figures = summary.summarize(samples, deltas)
-    figures.update(load or {})
-    if slo is not None:
-        figures["slo_met"] = slo.met(figures["slo_attainment"], figures["error_rate"])
-    cpu = summary.read_cpu(place / level / CPU_FILE)
-    figures.update(summary.client_figures(samples, cpu, figures.get("slo_met")))
-    measured = [s for s in samples if s.measured]
-    span = (min(s.start for s in measured), max(s.end for s in measured)) if measured else None
-    figures.update(series.figures(series.read(place / series.FILE), level, span))
-    if kind in ("failover", "scale"):
-        # Every request, drained ones included: none may be lost without a word.
-        figures.update(resilience_figures.figures(place, samples, kind, engine))
-    return figures
-
-
-def say_level(scenario: str, level: str, figures: dict) -> None:
-    """A level's figures in one line on the terminal."""
-
-    def ms(key: str) -> str:
-        value = figures.get(key)
-        return "-" if value is None else f"{value:.0f} ms"
-
-    line = (
-        f"{scenario}/{level}: {figures['completed']} ok, {figures['failed']} failed, "
-        f"{figures['requests_per_s']:.2f} req/s, {figures['output_tokens_per_s']:.0f} tok/s, "
-        f"TTFT p50 {ms('p50_ttft_ms')}, TPOT p50 {ms('p50_tpot_ms')}, E2E p50 {ms('p50_e2e_ms')}"
-    )
-    if figures.get("prefix_cache_hit_rate") is not None:
-        line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"
-    if figures.get("session_stickiness") is not None:
-        line += f", stickiness {figures['session_stickiness']:.0%}"
-    if figures.get("client_limited"):
-        line += f"; CLIENT-LIMITED: {figures['client_limited']}"
-    (ok if figures["failed"] == 0 and not figures.get("client_limited") else bad)(line)
+    return metrics.delta(gauges.counters(current.require_endpoints().engines), before)

@@ -20,6 +20,7 @@ from locust.env import Environment
 from lab.inproc import swarm
 from lab.load import web_figures, web_page, web_runs
 from lab.load.locust import STOP_TIMEOUT
+from lab.results.manifest import Manifest
 
 log = logging.getLogger(__name__)
 TAB = "llm"
@@ -33,7 +34,7 @@ def attach(environment: Environment, **_: Any) -> None:
     if environment.web_ui is None or not getattr(environment.parsed_options, "lab_results", ""):
         return
     options = swarm.parsed(environment)
-    template = json.loads(Path(options.lab_run_manifest).read_text())
+    template = Manifest.from_json(json.loads(Path(options.lab_run_manifest).read_text()))
     engines = web_runs.engines(options.lab_engine_urls)
     recorder = web_runs.Recorder(environment, Path(options.lab_results), template, engines)
     recorder.listen()
@@ -81,7 +82,7 @@ class WebApp:
         if test is not None:
             state = "running" if test is recorder.test else "saved"
             shown += [("results folder", f"{test.folder} ({state})")]
-            shown += [("test", f"{test.entry['name']}/{test.level}")]
+            shown += [("test", f"{test.entry.name}/{test.level}")]
             if test.history:  # the last chart point: the users as the test's load ended
                 spawned, active = test.history[-1]["users"], test.history[-1]["active_users"]
                 shown += [("users active / spawned", f"{active} / {spawned}")]
@@ -114,7 +115,7 @@ class WebApp:
     def _page(self) -> str:
         template = self.recorder.template
         return web_page.page(
-            f"{template['profile_name']} on {template['platform']}", web_figures.WINDOW_S
+            f"{template.profile_name} on {template.platform}", web_figures.WINDOW_S
         )
 
     def _figures(self) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from typing import IO, Any
 import numpy as np
 
 from lab.config.slo import Slo
+from lab.results import level as level_figures
 from lab.results import summary
+from lab.results.manifest import Manifest
 
 # A chart point summarizes the requests that ended in the last WINDOW_S seconds; a user is
 # active when a request of its own is in flight or ended within as long.
@@ -57,16 +59,16 @@ def _yes_no(value: float) -> str:
     return "yes" if value else "no"
 
 
-# (key in summary.summarize's figures, label, format): what the LLM tab shows.
+# (summary.json key of a figure, label, format): what the LLM tab shows.
 FIGURES: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("completed", "completed", "{:.0f}".format),
     ("failed", "failed", "{:.0f}".format),
     ("requests_per_s", "requests/s", "{:.2f}".format),
     ("output_tokens_per_s", "output tokens/s", "{:.1f}".format),
     *(
-        (f"p{p}_{metric}_ms", f"{label} p{p} (ms)", "{:.1f}".format)
+        (level_figures.key(f"{metric}_p{p}"), f"{label} p{p} (ms)", "{:.1f}".format)
         for metric, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"))
-        for p in summary.PERCENTILES
+        for p in level_figures.PERCENTILES
     ),
     ("prefix_cache_hit_rate", "prefix-cache hit rate", _percent),
     ("session_stickiness", "session stickiness", _percent),
@@ -88,12 +90,12 @@ def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def stack_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+def stack_rows(manifest: Manifest) -> list[tuple[str, str]]:
     """The stack the UI drives, from the manifest its runs start from."""
-    endpoints = manifest["endpoints"]
+    endpoints = manifest.endpoints
     return [
-        ("profile", manifest["profile_name"]),
-        ("platform", manifest["platform"]),
+        ("profile", manifest.profile_name),
+        ("platform", manifest.platform),
         ("routing", endpoints["routing"]),
         ("router", endpoints["router"]),
         ("engines", ", ".join(endpoints["engines"])),
@@ -122,10 +124,10 @@ def active_users(activity: Iterable[tuple[bool, float]], now: float) -> int:
     return sum(1 for sending, last in activity if sending or now - last <= WINDOW_S)
 
 
-def stack_line(manifest: dict[str, Any]) -> str:
-    endpoints = manifest["endpoints"]
+def stack_line(manifest: Manifest) -> str:
+    endpoints = manifest.endpoints
     return (
-        f"profile {manifest['profile_name']} on {manifest['platform']}: "
+        f"profile {manifest.profile_name} on {manifest.platform}: "
         f"{endpoints['routing']} routing at {endpoints['router']} over "
         f"{len(endpoints['engines'])} engines ({', '.join(endpoints['engines'])})"
     )

@@ -16,7 +16,6 @@ imports Locust, which patches the standard library with gevent.
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 import sys
 import time
@@ -37,10 +36,12 @@ from lab.config.slo import Slo
 from lab.console import bad, say
 from lab.inproc import llm_user, locust_files, swarm
 from lab.inproc.samples import CPU_FILE
-from lab.load import scenarios, web_figures
+from lab.load import gauges, progress, web_figures
 from lab.paths import safe_name
+from lab.results import figures, summary
 from lab.results import folder as results
-from lab.results import summary
+from lab.results import manifest as manifests
+from lab.results.manifest import Manifest, ScenarioRecord
 from lab.stack import metrics
 from lab.stack.endpoints import Engine
 
@@ -83,8 +84,7 @@ def _kind(user: type) -> str:
 class Test:
     """A test in progress (or the last one), and where it is recorded."""
 
-    folder: Path
-    manifest: dict[str, Any]
+    recorder: manifests.Recorder  # its manifest
     level: str
     began: float
     tail: web_figures.Tail
@@ -96,12 +96,26 @@ class Test:
     refresher: gevent.Greenlet | None = None
 
     @property
-    def entry(self) -> dict[str, Any]:
-        return self.manifest["scenarios"][0]
+    def folder(self) -> Path:
+        return self.recorder.folder
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.recorder.manifest
+
+    @property
+    def chosen(self) -> dict[str, Any]:
+        """What the user chose in the UI (the manifest's web_ui)."""
+        assert self.manifest.web_ui is not None
+        return self.manifest.web_ui
+
+    @property
+    def entry(self) -> ScenarioRecord:
+        return self.manifest.scenarios[0]
 
     @property
     def place(self) -> Path:
-        return self.folder / self.entry["name"]
+        return self.folder / self.entry.name
 
     @property
     def prefix(self) -> Path:
@@ -114,7 +128,7 @@ class Recorder:
         self,
         environment: Environment,
         base: Path,
-        template: dict[str, Any],
+        template: Manifest,
         engines: tuple[Engine, ...],
     ) -> None:
         self.environment = environment
@@ -122,7 +136,7 @@ class Recorder:
         self.template = template
         self.engines = engines
         # The SLO `lab ui` gave the users (--lab-slo) is the profile's: whole, from its manifest.
-        self.slo: Slo | None = profiles.build(template["profile"], template["profile_source"]).slo
+        self.slo: Slo | None = profiles.build(template.profile, template.profile_source).slo
         self.test: Test | None = None
         self.last: Test | None = None
         # Cleared while a stop is finishing a test: the UI's polls then wait (lab.load.web_app),
@@ -146,11 +160,11 @@ class Recorder:
 
     def started(self, **_: Any) -> None:
         test = self.test = self._begin()
-        test.before = scenarios.counters(self.engines)  # before any user is spawned
+        test.before = gauges.counters(self.engines)  # before any user is spawned
 
     def spawned(self, user_count: int, **_: Any) -> None:
         if self.test is not None:
-            self.test.manifest["web_ui"]["user_counts"].append(user_count)
+            self.test.chosen["user_counts"].append(user_count)
 
     def stopping(self, **_: Any) -> None:
         self.settled.clear()
@@ -160,7 +174,7 @@ class Recorder:
     def stopped(self, **_: Any) -> None:
         try:
             if self.test is not None:
-                self._end(self._take(), scenarios.counters(self.engines), self.ending)
+                self._end(self._take(), gauges.counters(self.engines), self.ending)
         finally:
             self.forget_poll()
             self.settled.set()
@@ -175,7 +189,7 @@ class Recorder:
         new = self.test = self._begin()
         runner = self.environment.runner
         if runner is not None and runner.state == STATE_RUNNING:
-            new.manifest["web_ui"]["user_counts"].append(runner.user_count)  # ramped already
+            new.chosen["user_counts"].append(runner.user_count)  # ramped already
         self.pending.append(gevent.spawn(self._hand_over, old, new))
 
     def quitting(self, **_: Any) -> None:
@@ -196,23 +210,15 @@ class Recorder:
         kinds = sorted({_kind(user) for user in env.user_classes})
         scenario = "_".join(kinds)  # a plain name (the manifest schema): its folder
         level = level_name(options.num_users, options.spawn_rate)
-        name = safe_name(self.template["profile_name"], limit=40)  # from the state file
+        name = safe_name(self.template.profile_name, limit=40)  # from the state file
         folder = results.new_folder(self.base, f"{results.stamp()}-{name}-ui")
         manifest = copy.deepcopy(self.template)
-        manifest.update(started=results.now(), ended=None, status="running")
-        manifest["scenarios"] = [
-            {
-                "name": scenario,
-                "kind": "routing" if "routing" in kinds else "throughput",
-                "status": "running",
-                "started": manifest["started"],
-                "ended": None,
-                "levels": [],
-                "error": "",
-                "seed": llm_user.SEED["base"],
-            }
+        manifest.started, manifest.ended, manifest.status = manifests.now(), None, "running"
+        kind = "routing" if "routing" in kinds else "throughput"
+        manifest.scenarios = [
+            ScenarioRecord(scenario, kind, started=manifest.started, seed=llm_user.SEED["base"])
         ]
-        manifest["web_ui"] = {
+        manifest.web_ui = {
             "user_classes": sorted(user.__name__ for user in env.user_classes),
             "users": options.num_users,
             "spawn_rate": options.spawn_rate,
@@ -224,7 +230,7 @@ class Recorder:
             "ended_by": None,
         }
         (folder / scenario / level).mkdir(parents=True)
-        results.save_manifest(folder, manifest)
+        recorder = manifests.Recorder(folder, manifest)
         # The lab's user writes these in every row; hidden from the UI, so set here.
         options.lab_scenario, options.lab_level = scenario, level
         samples = folder / scenario / "requests.csv"
@@ -237,8 +243,7 @@ class Recorder:
             env, locust_stats.PERCENTILES_TO_REPORT, str(prefix), full_history=True
         )
         test = Test(
-            folder=folder,
-            manifest=manifest,
+            recorder=recorder,
             level=level,
             began=time.time(),
             tail=web_figures.Tail(samples),
@@ -270,31 +275,25 @@ class Recorder:
         deltas = metrics.delta(after, test.before or {})
         results.write_engines(test.place / "engines.csv", test.level, deltas)
         entry = test.entry
-        figures = scenarios.summarize_level(
-            test.place, test.level, deltas, entry["kind"], None, self.slo
+        level_figures = figures.summarize_level(
+            test.place, test.level, deltas, entry.kind, None, self.slo
         )
-        written: dict[str, Any] = {"levels": {test.level: figures}}
-        if self.slo is not None:
-            written["slo"] = self.slo.to_json()
-        (test.place / "summary.json").write_text(json.dumps(written, indent=2) + "\n")
+        figures.write(test.place, {test.level: level_figures}, self.slo)
         finished = ended_by != "quit"
-        ended = results.now()
-        entry.update(
-            status="completed" if finished else "interrupted",
-            ended=ended,
-            levels=[test.level] if finished else [],
-            error="" if finished else "the web UI was stopped during the test",
-        )
-        test.manifest.update(status=entry["status"], ended=ended)
-        test.manifest["web_ui"]["ended_by"] = ended_by
-        results.save_manifest(test.folder, test.manifest)
-        test.figures = figures
+        entry.status = "completed" if finished else "interrupted"
+        entry.ended = test.manifest.ended = manifests.now()
+        entry.levels = [test.level] if finished else []
+        entry.error = "" if finished else "the web UI was stopped during the test"
+        test.manifest.status = entry.status
+        test.chosen["ended_by"] = ended_by
+        test.recorder.save()
+        test.figures = level_figures
         self.last = test
-        scenarios.say_level(entry["name"], test.level, figures)
+        progress.say_level(entry.name, test.level, level_figures)
         self.pending.append(gevent.spawn(self._report, test.folder))
 
     def _hand_over(self, old: Test, new: Test) -> None:
-        counters = scenarios.counters(self.engines)
+        counters = gauges.counters(self.engines)
         new.before = counters
         self._end(old, counters, "reset")
 
@@ -305,7 +304,7 @@ class Recorder:
             samples = test.tail.read()
             deltas = {}
             if test.before is not None:
-                deltas = metrics.delta(scenarios.counters(self.engines), test.before)
+                deltas = metrics.delta(gauges.counters(self.engines), test.before)
             figures = summary.summarize(samples, deltas)
             if self.slo is not None:  # as summarize_level judges it at the end
                 figures["slo_met"] = self.slo.met(figures["slo_attainment"], figures["error_rate"])

@@ -17,7 +17,7 @@ from lab.config.slo import Slo
 from lab.console import note, ok, say
 from lab.load import levels, lifecycle, locust, web_figures
 from lab.paths import asset
-from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints
 
@@ -82,9 +82,9 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
             note(f"port {port} is taken: the web UI uses {web_port} instead")
         with tempfile.TemporaryDirectory(prefix="lab-ui-") as scratch:
             images = platforms.images(current.platform, profile)
-            manifest = results.start_manifest(profile, current, images)
+            manifest = manifests.start(profile, current, images)
             template = Path(scratch) / "manifest.json"
-            template.write_text(json.dumps(manifest))
+            template.write_text(json.dumps(manifest.to_json()))
             say(f"🧭 the web UI drives {web_figures.stack_line(manifest)}")
             url = f"http://127.0.0.1:{web_port}"
             ok(f"Locust web UI at {url} (Ctrl-C stops it); the lab's figures in its LLM tab")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from lab import files
 from lab.errors import ConfigError
-from lab.results import folder as results
+from lab.results import manifest as manifests
+from lab.results.manifest import Manifest
 
 NOT_RUNS = ("ab-", "compare-", "calibration-")
 BASELINE = "baseline.txt"
@@ -26,20 +26,20 @@ class Listed:
     """A completed run, as its manifest describes it."""
 
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def started(self) -> datetime:
-        return datetime.fromisoformat(self.manifest["started"])
+        return datetime.fromisoformat(self.manifest.started)
 
     @property
     def profile(self) -> str:
-        return self.manifest["profile_name"]
+        return self.manifest.profile_name
 
     @property
     def units(self) -> set[tuple[str, str]]:
         """(scenario, level) of every level that finished."""
-        return {(s["name"], level) for s in self.manifest["scenarios"] for level in s["levels"]}
+        return {(s.name, level) for s in self.manifest.scenarios for level in s.levels}
 
 
 def completed_runs(base: Path) -> list[Listed]:
@@ -51,10 +51,10 @@ def completed_runs(base: Path) -> list[Listed]:
         if not folder.is_dir() or folder.name.startswith(NOT_RUNS):
             continue
         try:
-            manifest = results.load_manifest(folder)
+            manifest = manifests.read(folder)
         except ConfigError:
             continue  # not a run, or not one the lab can read: nothing to compare
-        if manifest["status"] == "completed":
+        if manifest.status == "completed":
             found.append(Listed(folder, manifest))
     return sorted(found, key=lambda run: (run.started, run.folder.name))
 

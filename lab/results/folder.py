@@ -1,7 +1,7 @@
 """The results folder of a run: results/<UTC time>-<profile>/, never overwritten, written as it
 goes so that an interrupted run keeps every finished scenario and says which was cut short.
 
-    manifest.json          what ran, where, with which versions (schemas/run-manifest.schema.json)
+    manifest.json          what ran, where, with which versions (lab.results.manifest)
     report.html            plots and a summary table (lab.results.report)
     <scenario>/
         requests.csv       one row per request (lab.inproc.samples.SAMPLE_COLUMNS)
@@ -16,23 +16,17 @@ goes so that an interrupted run keeps every finished scenario and says which was
 from __future__ import annotations
 
 import csv
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lab import __version__, files
-from lab.config import values
+from lab import files
 from lab.config.profile import Profile
-from lab.config.validation import check, violations
 from lab.errors import ConfigError, LabError
 from lab.paths import safe_name, unwritable
-from lab.results import provenance, summary
-from lab.stack.state import State
+from lab.results import summary
+from lab.results.manifest import MANIFEST, ScenarioRecord
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
 SCENARIO_FILES = ("requests.csv", "engines.csv", "summary.json")  # of a scenario with levels
 ENGINE_COLUMNS = (
     "level",
@@ -44,10 +38,6 @@ ENGINE_COLUMNS = (
     "prefix_cache_hits",
     "prefix_cache_hit_rate",
 )
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def check_writable(folder: Path, option: str = "--out") -> None:
@@ -82,68 +72,16 @@ def new_folder(base: Path, name: str) -> Path:
     raise LabError(f"{base}: cannot find a free folder name for {name}")
 
 
-def start_manifest(profile: Profile, current: State, images: list[str]) -> dict[str, Any]:
-    """The manifest of a run starting now; `images` are the container images (image:tag) its
-    platform runs (lab.platforms.images)."""
-    endpoints = current.require_endpoints()
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "lab_version": __version__,
-        "profile_name": profile.name,
-        "profile_source": profile.source,
-        "profile": profile.resolved,
-        "helm_values": _helm_values(profile),
-        "platform": current.platform,
-        "endpoints": {
-            "router": endpoints.router,
-            "engines": [e.url for e in endpoints.engines],
-            "routing": endpoints.routing,
-            "tokenizer": endpoints.tokenizer,
-            "simulated": endpoints.simulated,
-        },
-        "versions": provenance.versions(endpoints.engines[0].url if endpoints.engines else ""),
-        "images": images,
-        "git_commit": provenance.git_commit(),
-        "host": provenance.host(),
-        "started": now(),
-        "ended": None,
-        "status": "running",
-        "scenarios": [],
-    }
-
-
-def save_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Atomic write; the manifest must satisfy its schema at every step."""
-    check(manifest, "run-manifest", f"{folder / MANIFEST} (as written)")
-    partial = folder / f".{MANIFEST}.tmp"
-    partial.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(partial, folder / MANIFEST)
-
-
-def load_manifest(folder: Path) -> dict[str, Any]:
-    """A results folder's manifest, validated; ConfigError names what is wrong."""
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: not a folder")
-    if not path.exists():
-        raise ConfigError(f"{folder}: not a results folder (no {MANIFEST})")
-    manifest = files.read_json(path, "manifest")
-    problems = violations(manifest, "run-manifest")
-    if problems:
-        raise ConfigError([f"{path}: {where}: {message}" for where, message in problems])
-    return manifest
-
-
-def scenario_place(folder: Path, entry: dict[str, Any]) -> Path:
+def scenario_place(folder: Path, entry: ScenarioRecord) -> Path:
     """The folder of one scenario of a run. One with finished levels must hold its files: a
     missing one is named, never skipped."""
-    place = folder / entry["name"]
-    if entry.get("levels"):
+    place = folder / entry.name
+    if entry.levels:
         missing = [name for name in SCENARIO_FILES if not (place / name).exists()]
         if missing:
             raise ConfigError(
                 f"{place}: {', '.join(missing)} missing, though {folder / MANIFEST} lists "
-                f"finished levels ({', '.join(entry['levels'])})"
+                f"finished levels ({', '.join(entry.levels)})"
             )
     return place
 
@@ -196,11 +134,3 @@ def read_summary(place: Path) -> dict[str, Any]:
     if not isinstance(levels, dict) or not all(isinstance(v, dict) for v in levels.values()):
         raise ConfigError(f"{file}: levels: expected a mapping of each level to its figures")
     return written
-
-
-def _helm_values(profile: Profile) -> dict[str, Any] | None:
-    """What this profile deploys as on Kubernetes (None if it cannot go there as it is)."""
-    try:
-        return values.render(profile)
-    except ConfigError:
-        return None

@@ -18,7 +18,7 @@ from typing import Any
 
 from scipy import stats
 
-from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.results import summary
 from lab.results.summary import Sample
 
@@ -133,12 +133,12 @@ def _measured(samples: list[Sample], metric: str) -> list[Sample]:
 def _units(run_a: Path, run_b: Path) -> dict[str, tuple[list[Sample], list[Sample]]]:
     """scenario/level -> (A's samples, B's samples), for the levels both runs finished."""
     out = {}
-    manifest = results.load_manifest(run_a)
-    for entry in manifest["scenarios"]:
-        name = entry["name"]
+    manifest = manifests.read(run_a)
+    for entry in manifest.scenarios:
+        name = entry.name
         a = summary.read_samples(run_a / name / "requests.csv")
         b = summary.read_samples(run_b / name / "requests.csv")
-        for level in entry["levels"]:
+        for level in entry.levels:
             out[f"{name}/{level}"] = (
                 [s for s in a if s.level == level],
                 [s for s in b if s.level == level],

@@ -14,24 +14,30 @@ import numpy as np
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
 from lab import files
+from lab.config import kinds
+from lab.config.kinds.base import ROUTING
 from lab.errors import ConfigError
 from lab.files import shorten
 from lab.results import folder as results
+from lab.results import level as level_figures
 from lab.results import resilience_figures, series, summary
+from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
+# (figure, label, format): the table of each scenario's levels; figures by their one name
+# (lab.results.level), read under their summary.json keys.
 COLUMNS = (
     ("completed", "ok", "{:.0f}"),
     ("failed", "failed", "{:.0f}"),
     ("requests_per_s", "req/s", "{:.2f}"),
     ("output_tokens_per_s", "out tok/s", "{:.0f}"),
-    ("p50_ttft_ms", "TTFT p50", "{:.1f}"),
-    ("p90_ttft_ms", "TTFT p90", "{:.1f}"),
-    ("p99_ttft_ms", "TTFT p99", "{:.1f}"),
-    ("p50_tpot_ms", "TPOT p50", "{:.2f}"),
-    ("p50_itl_ms", "ITL p50", "{:.2f}"),
-    ("p50_e2e_ms", "E2E p50", "{:.1f}"),
-    ("p99_e2e_ms", "E2E p99", "{:.1f}"),
+    ("ttft_p50", "TTFT p50", "{:.1f}"),
+    ("ttft_p90", "TTFT p90", "{:.1f}"),
+    ("ttft_p99", "TTFT p99", "{:.1f}"),
+    ("tpot_p50", "TPOT p50", "{:.2f}"),
+    ("itl_p50", "ITL p50", "{:.2f}"),
+    ("e2e_p50", "E2E p50", "{:.1f}"),
+    ("e2e_p99", "E2E p99", "{:.1f}"),
     ("slo_attainment", "SLO met", "{:.0%}"),
     ("goodput_rps", "goodput/s", "{:.2f}"),
     ("max_waiting", "max waiting", "{:.0f}"),
@@ -59,9 +65,9 @@ def write(folder: Path) -> Path:
     out = folder / "report.html"
     if out.exists() and not out.is_file():
         raise ConfigError(f"{out}: a folder is in the way; remove it to render the report")
-    manifest = files.read_json(folder / "manifest.json", "manifest")
+    manifest = Manifest.from_json(files.read_json(folder / MANIFEST, "manifest"))
     parts = [_header(manifest)]
-    for entry in manifest["scenarios"]:
+    for entry in manifest.scenarios:
         parts.append(_scenario(folder, entry))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
@@ -77,24 +83,24 @@ def write(folder: Path) -> Path:
     return out
 
 
-def _header(manifest: dict[str, Any]) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())
-    host = manifest["host"]
+def _header(manifest: Manifest) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in manifest.versions.items())
+    host = manifest.host
     return (
-        f"<h1>{_e(manifest['profile_name'])} on {_e(manifest['platform'])}</h1>"
-        f"<p class='meta'>{_e(manifest['started'])} → {_e(str(manifest['ended']))} · status "
-        f"<b>{_e(manifest['status'])}</b> · routing {_e(manifest['endpoints']['routing'])} over "
-        f"{len(manifest['endpoints']['engines'])} engines<br>{_e(versions)}<br>"
+        f"<h1>{_e(manifest.profile_name)} on {_e(manifest.platform)}</h1>"
+        f"<p class='meta'>{_e(manifest.started)} → {_e(str(manifest.ended))} · status "
+        f"<b>{_e(manifest.status)}</b> · routing {_e(manifest.endpoints['routing'])} over "
+        f"{len(manifest.endpoints['engines'])} engines<br>{_e(versions)}<br>"
         f"{_e(host['cpu_model'])}, {host['cpu_count']} cores, {host['memory_gib']} GiB · "
-        f"commit {_e(str(manifest['git_commit'])[:12])}</p>"
+        f"commit {_e(str(manifest.git_commit)[:12])}</p>"
     )
 
 
-def _scenario(folder: Path, entry: dict[str, Any]) -> str:
+def _scenario(folder: Path, entry: ScenarioRecord) -> str:
     place = results.scenario_place(folder, entry)
-    title = f"<h2>{_e(entry['name'])} ({_e(entry['kind'])}): {_e(entry['status'])}</h2>"
-    if entry["error"]:
-        title += f"<p class='bad'>{_e(entry['error'])}</p>"
+    title = f"<h2>{_e(entry.name)} ({_e(entry.kind)}): {_e(entry.status)}</h2>"
+    if entry.error:
+        title += f"<p class='bad'>{_e(entry.error)}</p>"
     samples_file = place / "requests.csv"
     if not samples_file.exists():
         return title + "<p>No request was measured.</p>"
@@ -116,7 +122,7 @@ def _scenario(folder: Path, entry: dict[str, Any]) -> str:
         _per_engine(figures),
     ]
     verdict = ""
-    if entry["kind"] == "routing":
+    if ROUTING in kinds.get(entry.kind).figures:
         images.append(_by_round(samples))
         verdict = _routing_verdict(figures)
     return (
@@ -133,7 +139,8 @@ def _figures(written: dict[str, Any], file: Path) -> dict[str, dict[str, Any]]:
     """summary.json's figures per level; those the report shows must be numbers."""
     levels: dict[str, dict[str, Any]] = written.get("levels", {})
     for level, values in levels.items():
-        for key, _, _ in COLUMNS:
+        for name, _, _ in COLUMNS:
+            key = level_figures.key(name)
             if values.get(key) is not None and not _number(values[key]):
                 raise ConfigError(f"{file}: levels.{shorten(level)}.{key}: expected a number")
         engines = values.get("requests_per_engine") or {}
@@ -171,8 +178,8 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
     rows = []
     for level, values in figures.items():
         cells = []
-        for key, _, fmt in COLUMNS:
-            value = values.get(key)
+        for name, _, fmt in COLUMNS:
+            value = values.get(level_figures.key(name))
             cells.append(f"<td>{'-' if value is None else fmt.format(value)}</td>")
         rows.append(f"<tr><td>{_e(level)}</td>{''.join(cells)}</tr>")
     note = (
@@ -201,10 +208,10 @@ def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:
         hits, balance, share = (
             v.get("prefix_cache_hit_rate"), v.get("engine_balance"), v.get("busiest_engine_share")
         )  # fmt: skip
-        engines = ", ".join(
-            f"{e} {ms:.0f}" for e, ms in v.get("p50_ttft_ms_per_engine", {}).items()
-        )
-        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in v.get("p50_ttft_ms_by_round", {}).items())
+        per_engine = v.get(level_figures.key("ttft_p50_per_engine"), {})
+        by_round = v.get(level_figures.key("ttft_p50_by_round"), {})
+        engines = ", ".join(f"{e} {ms:.0f}" for e, ms in per_engine.items())
+        rounds = ", ".join(f"{r}: {ms:.0f}" for r, ms in by_round.items())
         rows.append(
             f"<tr><td>{_e(level)}</td><td>{'-' if hits is None else f'{hits:.0%}'}</td>"
             f"<td>{'-' if balance is None else f'{balance:.2f}'}</td>"

@@ -16,12 +16,13 @@ import numpy as np
 from lab import files
 from lab.errors import ConfigError
 from lab.files import one_of, shorten
+from lab.inproc.samples import NEEDED_COLUMNS
+from lab.results.level import LATENCIES, PERCENTILES, Figures
 
-# The columns of requests.csv: one row per request, written by lab.inproc.llm_user.
-LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+# requests.csv: one row per request, written by lab.inproc.llm_user, its columns defined in
+# lab.inproc.samples.COLUMNS; its latencies: lab.results.level.LATENCIES.
 STATUSES = ("ok", "error")  # of a request (lab.inproc.llm_user); anything else is refused
 PHASES = ("run", "drain")  # when it finished: under load, or while the load generator stopped
-PERCENTILES = (50, 90, 99)
 Row = TypeVar("Row")  # what one line of a CSV file the lab wrote is read as
 # When the load generator, not the stack, set a level's figures (client_limit): one rule for
 # every level, a capacity search's steps included.
@@ -60,6 +61,11 @@ class Sample:
     @property
     def end(self) -> float:
         return self.start + (self.e2e_ms or 0.0) / 1000
+
+
+def check_columns(path: Path) -> None:
+    """Refuse a requests.csv without the columns every reader needs (ConfigError naming them)."""
+    next(files.csv_rows(path, path.name, NEEDED_COLUMNS), None)
 
 
 def read_samples(path: Path) -> list[Sample]:
@@ -141,81 +147,85 @@ def values(samples: Iterable[Sample], metric: str) -> list[float]:
 
 
 def summarize(samples: list[Sample], engines: dict[str, dict[str, float]] | None = None) -> dict:
+    """The figures of one level as summary.json holds them (lab.results.level.Figures)."""
+    return measure(samples, engines).to_json()
+
+
+def measure(samples: list[Sample], engines: dict[str, dict[str, float]] | None = None) -> Figures:
     """The figures of one level: counts, throughput, latency percentiles, routing figures.
 
     Requests that finished while the load generator was stopping (phase drain) count as
     requests, but not in latencies or throughput: their timing is the generator's, not the
     stack's."""
+    engines = engines or {}
     drained = [s for s in samples if not s.measured]
     samples = [s for s in samples if s.measured]
     ok = [s for s in samples if s.ok]
     duration = _duration(samples)
-    out: dict[str, Any] = {
-        "requests": len(samples),
-        "completed": len(ok),
-        "failed": len(samples) - len(ok),
-        "drained": len(drained),
-        "error_rate": (len(samples) - len(ok)) / len(samples) if samples else 0.0,
-        "duration_s": duration,
-        "requests_per_s": len(ok) / duration if duration else 0.0,
-        "output_tokens_per_s": sum(s.output_tokens for s in ok) / duration if duration else 0.0,
-        "mean_prompt_tokens": float(np.mean([s.prompt_tokens for s in ok])) if ok else 0.0,
-        "mean_output_tokens": float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
-        "errors": dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
-    }
-    out.update(slo_figures(samples, duration))
+    attainment, goodput = slo_figures(samples, duration)
+    latency: dict[str, float | None] = {}
     for metric in LATENCIES:
-        data = values(samples, metric)
-        name = metric.removesuffix("_ms")
-        out[f"mean_{name}_ms"] = float(np.mean(data)) if data else None
+        data = values(samples, f"{metric}_ms")
+        latency[f"{metric}_mean"] = float(np.mean(data)) if data else None
         for p in PERCENTILES:
-            out[f"p{p}_{name}_ms"] = float(np.percentile(data, p)) if data else None
-    out.update(routing_figures(samples, engines or {}))
-    return out
+            latency[f"{metric}_p{p}"] = float(np.percentile(data, p)) if data else None
+    per_engine = _served(samples, engines)
+    counts = list(per_engine.values())
+    busiest, total = max(counts, default=0), sum(counts)
+    queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
+    hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
+    return Figures(
+        requests=len(samples),
+        completed=len(ok),
+        failed=len(samples) - len(ok),
+        drained=len(drained),
+        error_rate=(len(samples) - len(ok)) / len(samples) if samples else 0.0,
+        duration_s=duration,
+        requests_per_s=len(ok) / duration if duration else 0.0,
+        output_tokens_per_s=sum(s.output_tokens for s in ok) / duration if duration else 0.0,
+        mean_prompt_tokens=float(np.mean([s.prompt_tokens for s in ok])) if ok else 0.0,
+        mean_output_tokens=float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
+        errors=dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
+        slo_attainment=attainment,
+        goodput_rps=goodput,
+        latency=latency,
+        requests_per_engine=per_engine,
+        engine_balance=min(counts) / busiest if busiest else None,
+        busiest_engine_share=busiest / total if total else None,
+        session_stickiness=stickiness(samples),
+        ttft_p50_per_engine=ttft_per_engine(samples),
+        # Conversations (the routing scenario): does the cache make later rounds fast?
+        ttft_p50_by_round=ttft_by_round(samples) or None,
+        prefix_cache_hit_rate=hits / queries if queries else None,
+        # The same, as the requests' own usage reports it (per request, so it has a spread).
+        request_cache_hit_rate=_request_hits(samples),
+    )
 
 
-def slo_figures(samples: list[Sample], duration: float) -> dict[str, float | None]:
+def slo_figures(samples: list[Sample], duration: float) -> tuple[float | None, float | None]:
     """Share of the measured requests that met the SLO (failed ones count as not met) and good
     requests per second over the level's span, as lab.config.slo defines them; None when the
     requests were not judged (no SLO)."""
     judged = [s.slo_ok for s in samples if s.slo_ok is not None]
     if not judged or len(judged) != len(samples):
-        return {"slo_attainment": None, "goodput_rps": None}
+        return None, None
     good = sum(judged)
-    return {
-        "slo_attainment": good / len(samples),
-        "goodput_rps": good / duration if duration else 0.0,
-    }
+    return good / len(samples), good / duration if duration else 0.0
 
 
-def routing_figures(samples: list[Sample], engines: dict[str, dict[str, float]]) -> dict:
-    """Requests per engine, their balance, session stickiness and the prefix-cache hit rate."""
+def _served(samples: list[Sample], engines: dict[str, dict[str, float]]) -> dict[str, int]:
+    """Requests per engine, as the requests say (or else the engines' counters)."""
     served = Counter(s.engine for s in samples if s.ok and s.engine)
     if not served and engines:
         served = Counter({name: int(c.get("requests", 0)) for name, c in engines.items()})
-    per_engine: dict[str, int] = {n: served.get(n, 0) for n in sorted(set(served) | set(engines))}
-    counts: list[int] = list(per_engine.values())
-    busiest, total = max(counts, default=0), sum(counts)
-    out: dict[str, Any] = {
-        "requests_per_engine": per_engine,
-        "engine_balance": min(counts) / busiest if busiest else None,
-        "busiest_engine_share": busiest / total if total else None,
-        "session_stickiness": stickiness(samples),
-        # A routing logic is judged on latency too: one overloaded engine shows here.
-        "p50_ttft_ms_per_engine": ttft_per_engine(samples),
-    }
-    rounds = ttft_by_round(samples)
-    if rounds:  # conversations (the routing scenario): does the cache make later rounds fast?
-        out["p50_ttft_ms_by_round"] = rounds
-    queries = sum(c.get("prefix_cache_queries", 0.0) for c in engines.values())
-    hits = sum(c.get("prefix_cache_hits", 0.0) for c in engines.values())
-    out["prefix_cache_hit_rate"] = hits / queries if queries else None
-    # The same, as the requests' own usage reports it (per request, so it has a spread).
+    return {n: served.get(n, 0) for n in sorted(set(served) | set(engines))}
+
+
+def _request_hits(samples: list[Sample]) -> float | None:
     told = [s for s in samples if s.ok and s.cached_tokens is not None and s.prompt_tokens]
     prompt = sum(s.prompt_tokens for s in told)
     cached = sum(s.cached_tokens or 0 for s in told)
-    out["request_cache_hit_rate"] = cached / prompt if prompt else None
-    return out
+    return cached / prompt if prompt else None
 
 
 def stickiness(samples: Iterable[Sample]) -> float | None:

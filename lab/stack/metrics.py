@@ -6,7 +6,7 @@ how many prompt tokens hit the prefix cache), not the router's account of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,7 +20,15 @@ PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
 PREFIX_HITS = "vllm:prefix_cache_hits_total"
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
-ENGINE_COUNTERS = (SERVED, PREFIX_QUERIES, PREFIX_HITS, PROMPT_TOKENS, GENERATION_TOKENS)
+# The engines' counters the lab reads, with the names results give them (engines.csv).
+COUNTERS = {
+    SERVED: "requests",
+    PROMPT_TOKENS: "prompt_tokens",
+    GENERATION_TOKENS: "generation_tokens",
+    PREFIX_QUERIES: "prefix_cache_queries",
+    PREFIX_HITS: "prefix_cache_hits",
+}
+ENGINE_COUNTERS = tuple(COUNTERS)
 # Gauges of what fills up under load, under the lab's names. KV-cache usage has had two names
 # (vLLM before its V1 engine: gpu_cache_usage_perc); the router's running requests exist only
 # where vllm-router exports them (not with every policy).
@@ -71,13 +79,33 @@ def by_label(url: str, sample: str, label: str) -> dict[str, float]:
     return out
 
 
-def engine_counters(engines: Iterable[Engine], client: httpx.Client | None = None) -> dict:
-    """{engine name: {counter: value}} for the counters the lab reads."""
+def engine_counters(
+    engines: Iterable[Engine],
+    client: httpx.Client | None = None,
+    silent: Callable[[Engine], None] | None = None,
+) -> dict[str, Snapshot]:
+    """{engine name: {counter: value}} for the counters the lab reads (ENGINE_COUNTERS). An
+    engine whose /metrics does not answer raises httpx's error; or, when `silent` is given, is
+    handed to it and left out (a load level goes on without its counters)."""
     out: dict[str, Snapshot] = {}
     for engine in engines:
-        snap = scrape(engine.metrics, client)
+        try:
+            snap = scrape(engine.metrics, client)
+        except httpx.HTTPError:
+            if silent is None:
+                raise
+            silent(engine)
+            continue
         out[engine.name] = {name: snap.get(name, 0.0) for name in ENGINE_COUNTERS}
     return out
+
+
+def named(counters: Mapping[str, Snapshot]) -> dict[str, Snapshot]:
+    """Engine counters under the names results give them (COUNTERS)."""
+    return {
+        engine: {label: values.get(name, 0.0) for name, label in COUNTERS.items()}
+        for engine, values in counters.items()
+    }
 
 
 def delta(after: Mapping[str, Snapshot], before: Mapping[str, Snapshot]) -> dict[str, Snapshot]:

@@ -62,12 +62,15 @@ def write_samples(path: Path, rows: list[dict]) -> Path:
 def interrupted_run(folder: Path) -> Path:
     """A results folder of a routing run interrupted after nine requests."""
     manifest = {
-        "profile_name": "cpu", "platform": "local", "started": "t0", "ended": "t1",
-        "status": "interrupted", "endpoints": {"routing": "roundrobin", "engines": ["a", "b"]},
+        "schema_version": 1, "lab_version": "0", "profile_name": "cpu",
+        "profile_source": "cpu.yaml", "profile": {}, "helm_values": None, "platform": "local",
+        "started": "t0", "ended": "t1", "status": "interrupted",
+        "endpoints": {"routing": "roundrobin", "engines": ["a", "b"]},
         "versions": {"vllm": "0.32.0"}, "git_commit": None,
         "host": {"cpu_model": "cpu", "cpu_count": 2, "memory_gib": 24},
         "scenarios": [
-            {"name": "routing", "kind": "routing", "status": "interrupted", "error": "Ctrl-C"}
+            {"name": "routing", "kind": "routing", "status": "interrupted", "started": "t0",
+             "ended": "t1", "levels": [], "error": "Ctrl-C"}
         ],
     }  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps(manifest))

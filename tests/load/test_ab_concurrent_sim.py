@@ -15,6 +15,7 @@ from lab.cli import main
 from lab.compare import runsets
 from lab.load import concurrent, lifecycle
 from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.results import paired
 from lab.stack import processes
 from tests.helpers.lab import gone, group_pids
@@ -89,18 +90,18 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, came_
     assert came_up == ["A", "B", "B", "A", "A", "B"]
     assert [entry["first"] for entry in plan["runs"]] == ["A", "B", "A"]
     for entry in plan["runs"]:
-        host = results.load_manifest(folder / entry["mixed"])["endpoints"]["router"]
-        first = results.load_manifest(folder / entry[entry["first"]])
-        assert host == first["endpoints"]["router"] and first["ab"]["first"] == entry["first"]
+        host = manifests.read(folder / entry["mixed"]).endpoints["router"]
+        first = manifests.read(folder / entry[entry["first"]])
+        assert host == first.endpoints["router"] and first.ab["first"] == entry["first"]
     with (folder / run["mixed"] / "throughput" / "requests.csv").open() as file:
         rows = list(csv.DictReader(file))
     arms = [r["arm"] for r in rows]
     assert set(arms) == {"A", "B"} and abs(arms.count("A") - arms.count("B")) <= 1
-    a_run, b_run = (results.load_manifest(folder / run[side]) for side in "AB")
-    assert a_run["ab"] == {"design": "concurrent", "arm": "A", "mixed": run["mixed"], "first": "A"}
-    assert a_run["endpoints"]["router"] != b_run["endpoints"]["router"]
-    assert b_run["profile"]["engine"]["test_delay"]["ttft_share"] == 0.2
-    assert a_run["profile"]["engine"]["test_delay"] is None
+    a_run, b_run = (manifests.read(folder / run[side]) for side in "AB")
+    assert a_run.ab == {"design": "concurrent", "arm": "A", "mixed": run["mixed"], "first": "A"}
+    assert a_run.endpoints["router"] != b_run.endpoints["router"]
+    assert b_run.profile["engine"]["test_delay"]["ttft_share"] == 0.2
+    assert a_run.profile["engine"]["test_delay"] is None
     # Each arm's folder holds its own engines' counters, under their own names. (At least its
     # requests: on a shared machine another session's stale router may reach a port it took.)
     mixed = results.read_engines(folder / run["mixed"] / "throughput" / "engines.csv")["c4"]

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from lab.config import profile
-from lab.config.profile import CapacityScenario
+from lab.config.kinds import CapacityScenario
+from lab.config.kinds import capacity as capacity_kind
 from lab.config.slo import Slo
 from lab.inproc.samples import CPU_COLUMNS, CPU_FILE
-from lab.load import capacity, levels, scenarios
+from lab.load import capacity, scenarios
 from lab.results import series, summary
 from tests.helpers.rendering import without_report
 from tests.helpers.samples import row, write_samples
@@ -268,11 +269,11 @@ def test_an_unsure_step_is_probed_again_and_judged_on_both_probes(tmp_path) -> N
 
 def test_capacity_levels_have_users_for_twice_what_the_slo_lets_be_in_flight() -> None:
     # TTFT 500 ms + 7 tokens * 50 ms = 850 ms a request at most: 2 * 20 * 0.85 = 34 users.
-    level = levels.capacity_level(scenario(), 20.0)
+    level = capacity_kind.level(scenario(), 20.0)
     assert (level.name, level.users, level.rate, level.run_time) == ("rate20", 34, 20.0, 10)
-    assert levels.capacity_level(scenario(), 20.0, again=True).name == "rate20-again"
+    assert capacity_kind.level(scenario(), 20.0, again=True).name == "rate20-again"
     assert level.options["--lab-rate"] == "20.0"
-    assert levels.capacity_users(20.0, scenario(slo=Slo(100, None, None, 0.9, 0.0))) == 400
+    assert capacity_kind.users_for(20.0, scenario(slo=Slo(100, None, None, 0.9, 0.0))) == 400
 
 
 # Against a simulated engine behind the real vllm-router.
@@ -352,7 +353,7 @@ def test_a_held_back_generator_is_reported_from_its_measured_lag(
 ) -> None:
     """Two users can send at most 4 requests/s to an engine that takes 0.5 s a request: asked
     for 12, the generator falls behind. The search knows it from the requests' lag alone."""
-    monkeypatch.setattr(levels, "capacity_users", lambda rate, s: 2)
+    monkeypatch.setattr(capacity_kind, "users_for", lambda rate, s: 2)
     without_report(monkeypatch)
     path = capacity_profile(write, start_rate=12, duration=5)
     unbatched = "engine.simulated={ttft_ms: 100, tpot_ms: 50}"

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from lab.config import profile
-from lab.load import levels, scenarios
+from lab.config.kinds import steady
+from lab.load import scenarios
 from lab.platforms.local.platform import LocalPlatform
 from lab.stack.metrics import by_label
 from lab.stack.state import State
@@ -47,7 +48,7 @@ def engines_served(
     """(requests served by each engine as its x-lab-engine header said, requests the router
     counted) of one short throughput run; with `router_paused`, the router is stopped
     (SIGSTOP) for the run, so that a request sent through it would hang and fail."""
-    monkeypatch.setattr(levels, "SETTLE", 0)
+    monkeypatch.setattr(steady, "SETTLE", 0)
     without_report(monkeypatch)
     platform, current = shared
     where = current.require_endpoints()

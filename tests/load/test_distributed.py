@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lab.config import profile
+from lab.config.kinds import capacity as capacity_kind
 from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
 from lab.load import levels, scenarios
 from tests.helpers.simstack import sim_stack
@@ -93,5 +94,5 @@ def test_open_loop_levels_carry_burstiness_when_it_is_not_poisson() -> None:
     plain = levels.levels(profile.load("cpu").scenarios[1])
     assert all("--lab-burstiness" not in lv.options for lv in plain)
     (search,) = profile.load("cpu-capacity", ["scenarios[0].burstiness=4"]).scenarios
-    step = levels.capacity_level(search, 8.0)  # type: ignore[arg-type]
+    step = capacity_kind.level(search, 8.0)  # type: ignore[arg-type]
     assert (step.options["--lab-rate"], step.options["--lab-burstiness"]) == ("8.0", "4.0")

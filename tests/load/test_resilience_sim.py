@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from lab.config import profile
-from lab.load import levels, scenarios
+from lab.config.kinds import steady
+from lab.load import scenarios
 from lab.stack import processes
 from tests.helpers.simstack import sim_stack
 
@@ -32,7 +33,7 @@ def run(platform, current, tmp_path, scenario: str, *sets: str) -> tuple[dict, l
 
 @pytest.fixture(autouse=True)
 def short_settling(monkeypatch) -> None:
-    monkeypatch.setattr(levels, "SETTLE", 2)
+    monkeypatch.setattr(steady, "SETTLE", 2)
 
 
 @pytest.mark.parametrize("routing", ["roundrobin", "prefixaware"])

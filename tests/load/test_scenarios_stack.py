@@ -9,7 +9,7 @@ import pytest
 
 from lab.config import profile
 from lab.load import scenarios
-from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.stack.metrics import by_label
 from lab.stack.state import State
 from tests.helpers.stacks import extra_router
@@ -30,8 +30,8 @@ def run_routing(stack: State, routing: str, tmp_path) -> tuple[dict, dict]:
         decisions = by_label(
             endpoints.router_metrics, "vllm_router_prefix_routing_decisions_total", "outcome"
         )
-    manifest = results.load_manifest(folder)  # valid against its schema
-    assert manifest["scenarios"][0]["seed"] is not None  # fresh prompts, recorded
+    manifest = manifests.read(folder)  # valid against its schema
+    assert manifest.scenarios[0].seed is not None  # fresh prompts, recorded
     figures = json.loads((folder / "routing" / "summary.json").read_text())["levels"]["routing"]
     return figures, decisions
 

@@ -10,6 +10,7 @@ from lab.config.slo import Slo
 from lab.inproc.samples import SAMPLE_COLUMNS
 from lab.load import web_figures
 from lab.results import summary
+from lab.results.manifest import Manifest
 from tests.helpers.samples import row
 
 
@@ -109,12 +110,12 @@ def test_a_chart_point_summarizes_the_last_window(tmp_path) -> None:
 
 
 def test_the_stack_is_named_from_the_manifest() -> None:
-    manifest = {
-        "profile_name": "cpu",
-        "platform": "local",
-        "endpoints": {"router": "http://r", "engines": ["http://a", "http://b"],
-                      "routing": "session"},
-    }  # fmt: skip
+    manifest = Manifest(
+        schema_version=1, lab_version="0", profile_name="cpu", profile_source="cpu.yaml",
+        profile={}, helm_values=None, platform="local", versions={},
+        endpoints={"router": "http://r", "engines": ["http://a", "http://b"],
+                   "routing": "session"},
+    )  # fmt: skip
     assert web_figures.stack_line(manifest) == (
         "profile cpu on local: session routing at http://r over 2 engines (http://a, http://b)"
     )

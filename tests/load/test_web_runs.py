@@ -17,6 +17,7 @@ import pytest
 from lab.inproc.samples import CPU_FILE
 from lab.load import web_figures
 from lab.results import folder as results_folder
+from lab.results import manifest as manifests
 from lab.stack import metrics, processes
 from lab.stack.metrics import SERVED
 from tests.helpers.browser import browser
@@ -131,7 +132,7 @@ def test_each_test_leaves_a_results_folder_as_a_headless_run_does(session) -> No
     first, second, third = session.folders
     for folder in session.folders:
         assert folder.name.endswith("-cpu-ui")
-        results_folder.load_manifest(folder)  # valid against the schema
+        manifests.read(folder)  # valid against the schema
     for folder in (first, second):
         place = folder / "throughput"
         assert {p.name for p in place.iterdir()} == {
@@ -143,7 +144,7 @@ def test_each_test_leaves_a_results_folder_as_a_headless_run_does(session) -> No
 
 
 def test_the_manifest_records_what_the_user_chose(session) -> None:
-    first, second, third = (results_folder.load_manifest(f) for f in session.folders)
+    first, second, third = (manifests.read(f).to_json() for f in session.folders)
     for manifest, ended_by in ((first, "reset"), (second, "stop")):
         assert manifest["status"] == "completed"
         (entry,) = manifest["scenarios"]

@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.stack import processes
 from lab.stack.processes import Proc
 from tests.helpers.lab import gone, lab_cli
@@ -57,9 +57,9 @@ def test_cycle_brings_up_checks_and_tears_down(engines_installed, tmp_path) -> N
     assert not (tmp_path / "state.json").exists()
     # The results folder it left: valid against its schema, every scenario measured, a report.
     (folder,) = (tmp_path / "results").iterdir()
-    manifest = results.load_manifest(folder)
-    assert manifest["status"] == "completed"
-    assert [s["name"] for s in manifest["scenarios"]] == ["routing", "throughput"]
+    manifest = manifests.read(folder)
+    assert manifest.status == "completed"
+    assert [s.name for s in manifest.scenarios] == ["routing", "throughput"]
     assert (folder / "routing" / "requests.csv").stat().st_size > 0
     assert "data:image/png;base64," in (folder / "report.html").read_text()
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 import pytest
 
 from lab import platforms
 from lab.config import profile
+from lab.config.kinds import steady
 from lab.errors import ConfigError
 from lab.load import levels, locust
 from lab.results import folder as results
+from lab.results import manifest as manifests
 from lab.results import provenance, report, summary
 from tests.helpers.samples import (
     DATA,
@@ -40,7 +43,7 @@ def test_resilience_load_is_closed_loop_or_poisson_at_a_rate() -> None:
     failover = profile.load("cpu-resilience").scenario("failover")
     (level,) = levels.levels(failover)
     assert (level.users, level.options["--lab-rate"]) == (12, "4.0")  # Poisson, 4/s
-    assert (level.minimum, level.settle) == (120, levels.SETTLE)
+    assert (level.minimum, level.settle) == (120, steady.SETTLE)
     closed = profile.load("cpu-resilience", ["scenarios[1].rate=null", "scenarios[1].users=3"])
     (level,) = levels.levels(closed.scenarios[1])
     assert level.users == 3 and "--lab-rate" not in level.options
@@ -87,10 +90,13 @@ def test_a_manifest_validates_and_round_trips(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
-    results.save_manifest(tmp_path, manifest)
-    assert results.load_manifest(tmp_path)["profile"]["name"] == "cpu"
-    assert manifest["helm_values"]["routerSpec"]["routingLogic"] == "roundrobin"
+    manifest = manifests.start(profile.load("cpu"), fake_state(), [])
+    manifests.Recorder(tmp_path, manifest)
+    read = manifests.read(tmp_path)
+    assert read.profile["name"] == "cpu" and read == manifest
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest.to_json()
+    assert manifest.helm_values is not None
+    assert manifest.helm_values["routerSpec"]["routingLogic"] == "roundrobin"
 
 
 @pytest.mark.parametrize(
@@ -111,20 +117,19 @@ def test_the_manifest_records_the_images_the_platform_ran(
     })  # fmt: skip
     lab = profile.load("cpu")
     assert platforms.images(platform, lab) == expected
-    results.save_manifest(tmp_path, results.start_manifest(lab, fake_state(), expected))
-    assert results.load_manifest(tmp_path)["images"] == expected
+    manifests.Recorder(tmp_path, manifests.start(lab, fake_state(), expected))
+    assert manifests.read(tmp_path).images == expected
 
 
 def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(provenance, "versions", lambda url: {
         "lab": "0", "python": "3", "locust": "2", "vllm": "0.32.0", "vllm_router": "0.1.17"
     })  # fmt: skip
-    manifest = results.start_manifest(profile.load("cpu"), fake_state(), [])
-    entry = {"kind": "routing", "status": "completed", "started": "t", "ended": "t", "error": ""}
+    manifest = manifests.start(profile.load("cpu"), fake_state(), [])
     for name in ("../elsewhere", "/tmp/x", "a/b", ".", ""):
-        manifest["scenarios"] = [{**entry, "name": name, "levels": []}]
+        manifest.scenarios = [manifests.ScenarioRecord(name, "routing", "completed", "t", "t")]
         with pytest.raises(ConfigError, match=r"scenarios\[0\]\.name: .* does not match"):
-            results.save_manifest(tmp_path, manifest)
+            manifests.Recorder(tmp_path, manifest)
     assert not (tmp_path / "manifest.json").exists()
 
 
@@ -139,7 +144,7 @@ def test_a_scenario_name_in_a_manifest_is_a_plain_name(tmp_path, monkeypatch) ->
 def test_unusable_folders_are_refused(tmp_path, setup, expected: str) -> None:
     setup(tmp_path)
     with pytest.raises(ConfigError, match=expected):
-        results.load_manifest(tmp_path)
+        manifests.read(tmp_path)
 
 
 def test_summary_of_samples(tmp_path) -> None:
