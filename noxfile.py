@@ -29,7 +29,8 @@ def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
     index = ["--extra-index-url", TORCH_INDEX] if TORCH_INDEX else []
     session.install("--no-deps", *index, TORCH)
     session.install("-e", f".[{extras}]")
-    session.run("python", "-m", "pip", "uninstall", "--yes", *MISMATCHED_WITH_CPU_TORCH)
+    # run_install: an install step, so `nox --install-only` leaves a working environment too.
+    session.run_install("python", "-m", "pip", "uninstall", "--yes", *MISMATCHED_WITH_CPU_TORCH)
 
 
 @nox.session
