@@ -62,15 +62,20 @@ def _ports_of_this_worker() -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
-    the default ports and both cores to themselves. Before those, the lab's runs on simulated
-    stacks (tests/load/, the longest tests) start first, spread over the workers, so that no
-    worker is left finishing one while the others idle; the timing tests come last, when
-    holding the other workers back costs least."""
+    the default ports and both cores to themselves. The timing tests come just before those,
+    after the rest, when holding the other workers back costs least. The lab's runs on
+    simulated stacks (tests/load/, the longest tests) are spread over the first half of the
+    others: pytest-xdist hands each worker a run of consecutive tests to start with, and all of
+    them in one run kept one worker busy for minutes after the others had finished."""
+    heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
+    light = [item for item in items if not item.nodeid.startswith("tests/load/")]
+    place = {id(item): (k + 0.5) / len(heavy) / 2 for k, item in enumerate(heavy)}
+    place |= {id(item): k / len(light) for k, item in enumerate(light)}
     items.sort(
         key=lambda item: (
             "stack" in getattr(item, "fixturenames", ()),
             item.get_closest_marker("timing") is not None,
-            not item.nodeid.startswith("tests/load/"),
+            place[id(item)],
         )
     )
 
