@@ -63,10 +63,10 @@ def _ports_of_this_worker() -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
     the default ports and both cores to themselves. The timing tests come just before those,
-    after the rest, when holding the other workers back costs least. The lab's runs on
-    simulated stacks (tests/load/, the longest tests) are spread over the first half of the
-    others: pytest-xdist hands each worker a run of consecutive tests to start with, and all of
-    them in one run kept one worker busy for minutes after the others had finished."""
+    after the rest, on one worker, when holding the other workers back costs least. The lab's
+    runs on simulated stacks (tests/load/, the longest tests) are spread over the first half of
+    the others: all of them in a row once kept one worker busy for minutes after the others had
+    finished."""
     heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
     light = [item for item in items if not item.nodeid.startswith("tests/load/")]
     place = {id(item): (k + 0.5) / len(heavy) / 2 for k, item in enumerate(heavy)}
@@ -74,10 +74,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(
         key=lambda item: (
             "stack" in getattr(item, "fixturenames", ()),
-            item.get_closest_marker("timing") is not None,
+            _timing(item),
             place[id(item)],
         )
     )
+    for item in items:
+        if _timing(item):  # one worker runs them all, one after another (--dist loadgroup)
+            item.add_marker(pytest.mark.xdist_group("timing"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -85,8 +88,12 @@ def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
     """A `timing` test, its fixtures too, runs with no other test beside it (helpers/timing.py)."""
-    with timing.turn(alone=item.get_closest_marker("timing") is not None):
+    with timing.turn(_timing(item), next_alone=nextitem is not None and _timing(nextitem)):
         return (yield)
+
+
+def _timing(item: pytest.Item) -> bool:
+    return item.get_closest_marker("timing") is not None
 
 
 @pytest.fixture

@@ -60,3 +60,21 @@ def test_tests_that_are_not_timing_run_side_by_side(monkeypatch, tmp_path):
         thread.start()
         assert entered.wait(WAIT_S)
         thread.join(WAIT_S)
+
+
+def test_a_run_of_timing_tests_keeps_the_others_waiting_to_its_end(monkeypatch, tmp_path):
+    monkeypatch.setenv(timing.LOCKS, str(tmp_path))
+    entered = threading.Event()
+
+    def beside() -> None:
+        with timing.turn(alone=False):
+            entered.set()
+
+    with timing.turn(alone=True, next_alone=True):
+        thread = threading.Thread(target=beside)
+        thread.start()
+    assert not entered.wait(SETTLE_S)  # between two timing tests: still held back
+    with timing.turn(alone=True):
+        assert not entered.is_set()
+    assert entered.wait(WAIT_S)
+    thread.join(WAIT_S)

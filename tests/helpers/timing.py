@@ -26,17 +26,31 @@ def _locked(path: Path, how: int) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
+# The locks a run of timing tests holds, from the first of them to the last: one wait for the
+# tests beside it, not one for each.
+_ALONE: list[contextlib.ExitStack] = []
+
+
 @contextlib.contextmanager
-def turn(alone: bool) -> Iterator[None]:
-    """Run one test: `alone`, with no other test of this run running, or beside other tests."""
+def turn(alone: bool, next_alone: bool = False) -> Iterator[None]:
+    """Run one test: `alone`, with no other test of this run running, or beside other tests.
+    A timing test followed by another (`next_alone`) keeps the others waiting for that one."""
     folder = os.environ.get(LOCKS)
     if not folder:  # no pytest-xdist workers: nothing runs beside this test
         yield
         return
     door, running = Path(folder) / "door", Path(folder) / "running"
     if alone:
-        with _locked(door, fcntl.LOCK_EX), _locked(running, fcntl.LOCK_EX):
+        if not _ALONE:
+            locks = contextlib.ExitStack()
+            locks.enter_context(_locked(door, fcntl.LOCK_EX))
+            locks.enter_context(_locked(running, fcntl.LOCK_EX))
+            _ALONE.append(locks)
+        try:
             yield
+        finally:
+            if not next_alone:
+                _ALONE.pop().close()
         return
     with contextlib.ExitStack() as held:
         with _locked(door, fcntl.LOCK_EX):
