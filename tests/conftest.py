@@ -63,9 +63,9 @@ def _ports_of_this_worker() -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
     the default ports and both cores to themselves. The timing tests come just before those,
-    after the rest, on one worker, when holding the other workers back costs least. The lab's
-    runs on simulated stacks (tests/load/, the longest tests) are spread over the first half of
-    the others: all of them in a row once kept one worker busy for minutes after the others had
+    after the rest, when holding the other workers back costs least. The lab's runs on
+    simulated stacks (tests/load/, the longest tests) are spread over the first half of the
+    others: all of them in a row once kept one worker busy for minutes after the others had
     finished."""
     heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
     light = [item for item in items if not item.nodeid.startswith("tests/load/")]
@@ -78,9 +78,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             place[id(item)],
         )
     )
-    for item in items:
-        if _timing(item):  # one worker runs them all, one after another (--dist loadgroup)
-            item.add_marker(pytest.mark.xdist_group("timing"))
 
 
 @pytest.hookimpl(wrapper=True)
