@@ -64,13 +64,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
     the default ports and both cores to themselves. The timing tests come just before those,
     after the rest, when holding the other workers back costs least. The lab's runs on
-    simulated stacks (tests/load/, the longest tests) are spread over the first half of the
-    others: all of them in a row once kept one worker busy for minutes after the others had
-    finished."""
-    heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
+    simulated stacks (tests/load/, the longest tests) are spread, module by module, over the
+    first half of the others: all of them in a row once kept one worker busy for minutes after
+    the others had finished."""
     light = [item for item in items if not item.nodeid.startswith("tests/load/")]
-    place = {id(item): (k + 0.5) / len(heavy) / 2 for k, item in enumerate(heavy)}
-    place |= {id(item): k / len(light) for k, item in enumerate(light)}
+    place = {id(item): (k / len(light), 0) for k, item in enumerate(light)}
+    # Whole modules: tests that share a module's fixture (a web UI session) stay together.
+    heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
+    modules = list(dict.fromkeys(item.nodeid.split("::")[0] for item in heavy))
+    for k, item in enumerate(heavy):
+        module = modules.index(item.nodeid.split("::")[0])
+        place[id(item)] = ((module + 0.5) / len(modules) / 2, k)
     items.sort(
         key=lambda item: (
             "stack" in getattr(item, "fixturenames", ()),
