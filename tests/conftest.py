@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +18,34 @@ from lab.load import locust
 from lab.platforms.local import platform as local
 from lab.stack import processes, state
 from lab.stack.state import State
+from tests.helpers import timing
 from tests.helpers.lab import gone, group_pids, port_shift
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
 
 
-def pytest_configure() -> None:
+def pytest_configure(config: pytest.Config) -> None:
     """A suite started in the background of a script (`.ci/run &`) inherits SIGINT ignored,
     and so would every `python -m lab` it starts: Python then raises no KeyboardInterrupt,
     and the tests that press Ctrl-C on the lab would find it still running (and its stack left
     up, taking the ports of every later test). Restored here, children start with the default."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    _ports_of_this_worker()
+    if _starts_workers(config):
+        # The workers, started after this, inherit the folder of the timing tests' locks.
+        os.environ[timing.LOCKS] = tempfile.mkdtemp(prefix="lab-timing-")
+    else:
+        _ports_of_this_worker()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _starts_workers(config):
+        shutil.rmtree(os.environ.pop(timing.LOCKS), ignore_errors=True)
+
+
+def _starts_workers(config: pytest.Config) -> bool:
+    """Is this pytest-xdist's controller, which runs no test itself?"""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
 
 
 def _ports_of_this_worker() -> None:
@@ -45,8 +62,39 @@ def _ports_of_this_worker() -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
-    the default ports and both cores to themselves."""
-    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
+    the default ports and both cores to themselves. The timing tests come just before those,
+    after the rest, when holding the other workers back costs least. The lab's runs on
+    simulated stacks (tests/load/, the longest tests) are spread, module by module, over the
+    first half of the others: all of them in a row once kept one worker busy for minutes after
+    the others had finished."""
+    light = [item for item in items if not item.nodeid.startswith("tests/load/")]
+    place = {id(item): (k / len(light), 0) for k, item in enumerate(light)}
+    # Whole modules: tests that share a module's fixture (a web UI session) stay together.
+    heavy = [item for item in items if item.nodeid.startswith("tests/load/")]
+    modules = list(dict.fromkeys(item.nodeid.split("::")[0] for item in heavy))
+    for k, item in enumerate(heavy):
+        module = modules.index(item.nodeid.split("::")[0])
+        place[id(item)] = ((module + 0.5) / len(modules) / 2, k)
+    items.sort(
+        key=lambda item: (
+            "stack" in getattr(item, "fixturenames", ()),
+            _timing(item),
+            place[id(item)],
+        )
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """A `timing` test, its fixtures too, runs with no other test beside it (helpers/timing.py)."""
+    with timing.turn(_timing(item), next_alone=nextitem is not None and _timing(nextitem)):
+        return (yield)
+
+
+def _timing(item: pytest.Item) -> bool:
+    return item.get_closest_marker("timing") is not None
 
 
 @pytest.fixture

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import io
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import psutil
 import pytest
@@ -17,10 +21,34 @@ from lab.cli import main
 from lab.stack import processes
 from lab.stack.state import State
 
+# Test processes' port slots, 100 ports apart. Every preferred port shifts by the same 100s and
+# keeps its last two digits (engines 00 up, Locust 57, the router 80, the web UI 89,
+# Prometheus 90; the tests' own routers 00 and 50 in 31000-32499), so one slot's ports never
+# land on another's, and all stay below 32768, where the kernel's own ports begin.
+PORT_SLOTS = 20
+_SLOTS_HELD: list[IO[str]] = []  # open, locked: a slot is this process's until it ends
 
+
+@functools.cache
 def port_shift() -> int:
-    """How far this pytest-xdist worker's preferred ports lie from the lab's defaults (gw0, or
-    no xdist: 0; gw1: 100; ...)."""
+    """How far this test process's preferred ports lie from the lab's defaults: 100 times a
+    slot no other test process on this machine holds. The lab takes the next free port when one
+    is taken, but it checks then binds: two processes starting stacks at once (pytest-xdist's
+    workers, or test runs in two checkouts) that both prefer 8000 would both find it free, and
+    one engine would then find another server answering on its port. Each process holds its slot
+    by a lock on a file, which ends with the process. With every slot held (more than 20 test
+    processes at once), the worker's number picks one, as before."""
+    folder = Path(tempfile.gettempdir()) / "lab-test-ports"
+    folder.mkdir(exist_ok=True)
+    for slot in range(PORT_SLOTS):
+        held = (folder / f"slot-{slot}").open("w")
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.close()
+            continue
+        _SLOTS_HELD.append(held)
+        return 100 * slot
     return 100 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 
 

@@ -4,6 +4,8 @@ streaming endpoint whose delays are known and whose every write is timestamped.
 TTFT as a client sees it includes sending the request (a few ms between two Python processes
 on loopback): so the truth each measurement is held to is the server's own timeline, on the
 same wall clock as the client's `start_time`; the delays between tokens are held to the script.
+The tests held to milliseconds are marked `timing`: beside other pytest-xdist workers on two
+cores, one measured 12 ms off its 5 ms bound.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def run_locust(
     subprocess.run(command, check=True, timeout=60, capture_output=True)
 
 
+@pytest.mark.timing
 def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(one_user: OneUser) -> None:
     with (one_user.folder / "requests.csv").open() as file:
         rows = list(csv.DictReader(file))
@@ -159,6 +162,7 @@ def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(one_user: OneUser) -> None:
         assert (row["scenario"], row["level"]) == ("accuracy", "c1")
 
 
+@pytest.mark.timing
 def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(one_user: OneUser) -> None:
     folder = one_user.folder
     with (folder / "requests.csv").open() as file:
@@ -180,6 +184,7 @@ def test_metrics_show_in_locust_stats_without_inflating_the_aggregate(one_user: 
     assert abs(float(snapshot[("METRIC", "ttft_ms")]["Median Response Time"]) - 150) <= 10
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("scripted_endpoint", ["HTTP/1.1"], indirect=True)
 def test_routing_user_sends_its_conversation_as_token_ids(
     engines_installed, scripted_endpoint, tmp_path

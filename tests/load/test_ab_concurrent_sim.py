@@ -75,7 +75,7 @@ def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, came_
     (folder,) = (tmp_path / "results").iterdir()
 
     # Both arms were up at once, each with its own router, and are all gone now.
-    assert len(set(started)) >= 4  # an engine and a router per arm (cpu-quick: one engine)
+    assert len(set(started)) >= 4, said  # an engine and a router per arm (cpu-quick: one)
     assert processes.wait_until(lambda: not gone(started), timeout=15), gone(started)
     assert not (concurrent.arm_state_dir("A") / "state.json").exists()
     assert not (concurrent.arm_state_dir("B") / "state.json").exists()

@@ -59,6 +59,9 @@ def test_a_master_and_two_workers_write_one_samples_file_that_adds_up(tmp_path) 
     assert figures["client_limited"] or 5 < figures["requests_per_s"] < 16, figures
 
 
+# The flag is read from lateness and CPU demand, both against the clock; beside other workers
+# on two cores this test failed.
+@pytest.mark.timing
 def test_a_client_driven_past_its_capacity_is_flagged_client_limited(tmp_path) -> None:
     """Arrivals asked far faster than one process can send them: it falls behind its schedule
     (and works flat out), and the level says so from what it measured."""

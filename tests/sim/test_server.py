@@ -98,6 +98,7 @@ def scrape(sim: SimEngine) -> dict[str, float]:
     return totals
 
 
+@pytest.mark.timing
 def test_starts_in_well_under_two_seconds_and_lists_its_model(fast):
     assert fast.startup_seconds < 2.0
     answer = httpx.get(f"{fast.url}/v1/models")
@@ -205,6 +206,7 @@ def test_zero_delays_stream_long_outputs_without_sleeping(fast):
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.timing
 def test_ttft_and_tpot_follow_the_configured_timeline(timed):
     streams = [
         Stream(timed.url, "/v1/completions", {"prompt": "hello", "max_tokens": 10})
@@ -216,6 +218,7 @@ def test_ttft_and_tpot_follow_the_configured_timeline(timed):
     assert 7 <= tpot <= 13, tpot
 
 
+@pytest.mark.timing
 def test_send_log_has_every_chunk_time(timed, timed_log):
     Stream(timed.url, "/v1/chat/completions", {"messages": CHAT, "max_tokens": 8})
     last = json.loads(timed_log.read_text().splitlines()[-1])

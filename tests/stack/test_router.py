@@ -23,8 +23,8 @@ from tests.helpers.simstack import needs_router
 def router_over(urls: list[str], routing: str, tmp_path) -> Iterator[Router]:
     needs_router()
     lab = profile.load("cpu", [f"router.routing={routing}"])
-    port = processes.free_port(31100 + port_shift())
-    metrics = processes.free_port(31600 + port_shift())
+    port = processes.free_port(31050 + port_shift())
+    metrics = processes.free_port(31550 + port_shift())
     proc = processes.spawn(
         "router", commandlines.router_command(lab, urls, port, metrics), tmp_path / "router.log"
     )
