@@ -1199,6 +1199,55 @@ CASES = [
         "engine_series.csv: line 2: value: 'inf' is not a finite number",
         prepare=in_run("routing/engine_series.csv", put(series("inf"))),
     ),
+    # issue 40: timeouts
+    Case(
+        "timeouts-first-byte-zero",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.first_byte_s=0"),
+        2,
+        "load.timeouts.first_byte_s: 0 is less than or equal to the minimum of 0",
+    ),
+    Case(
+        "timeouts-stall-negative",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.stall_s=-1"),
+        2,
+        "load.timeouts.stall_s: -1 is less than or equal to the minimum of 0",
+    ),
+    Case(
+        "timeouts-total-infinity",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.total_s=.inf"),
+        2,
+        "load.timeouts.total_s=.inf: the value: inf is not a finite number",
+    ),
+    Case(
+        "timeouts-first-byte-nan",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.first_byte_s=.nan"),
+        2,
+        "load.timeouts.first_byte_s=.nan: the value: nan is not a finite number",
+    ),
+    Case(
+        "timeouts-stall-not-a-number",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.stall_s=soon"),
+        2,
+        "load.timeouts.stall_s: 'soon' is not of type 'number'",
+    ),
+    Case(
+        "timeouts-unknown-limit",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.connect_s=5"),
+        2,
+        "load.timeouts.connect_s: unknown key; expected one of: first_byte_s, stall_s, total_s",
+    ),
+    Case(
+        "timeouts-total-above-a-day",
+        ("values", "--profile", "cpu", "--set", "load.timeouts.total_s=100000"),
+        2,
+        "load.timeouts.total_s: 100000 is greater than the maximum of 86400",
+    ),
+    Case(
+        "simulated-fault-share-above-one",
+        ("values", "--profile", "cpu", "--set", "engine.simulated={cut_share: 2}"),
+        2,
+        "engine.simulated.cut_share: 2 is greater than the maximum of 1",
+    ),
 ]
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 
-from lab.compare import capacity, estimates, gate, outcomes, rates, runsets, stats
+from lab.compare import capacity, estimates, failures, gate, outcomes, rates, runsets, stats
 from lab.compare.metrics import LevelData, Metric
 from lab.compare.noise import NoiseProfile
 from lab.compare.outcomes import Verdict
@@ -208,6 +208,7 @@ def compare(a: RunSet, b: RunSet, options: Options) -> Comparison:
         )
         result.notes += _empty(unit, a, side_a) + _empty(unit, b, side_b)
         result.notes += _client_limited(unit, a) + _client_limited(unit, b)
+        result.notes += failures.note(unit, levels_a, levels_b)
         per_level = [m for m in options.metrics if m.per_level]
         assessed += [assess(unit, m, side_a, side_b, options, own) for m in per_level]
         if any(m.family == "ttft" for m in options.metrics):

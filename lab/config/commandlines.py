@@ -179,6 +179,11 @@ SIM_OPTIONS = (
     "max_batch",
     "kv_blocks",
     "block_size",
+    "error_share",
+    "hold_share",
+    "cut_share",
+    "stall_share",
+    "garble_share",
 )
 
 

@@ -18,6 +18,7 @@ import yaml
 from lab.config import kinds
 from lab.config.kinds import Scenario
 from lab.config.slo import LIMITS, Slo
+from lab.config.timeouts import Timeouts
 from lab.config.validation import load_yaml, parse_yaml, schema, violations, with_defaults
 from lab.errors import ConfigError
 from lab.files import shorten
@@ -106,6 +107,7 @@ class Load:
     workers: str
     image: str
     master_address: str
+    timeouts: Timeouts
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,9 @@ def build(document: dict[str, Any], source: str) -> Profile:
         lmcache=_typed(LMCache, document["lmcache"]),
         observability=_typed(Observability, document["observability"]),
         kubernetes=_typed(Kubernetes, document["kubernetes"]),
-        load=_typed(Load, document["load"]),
+        load=_typed(
+            Load, {**document["load"], "timeouts": _typed(Timeouts, document["load"]["timeouts"])}
+        ),
         slo=slo,
         scenarios=scenarios,
         source=source,

@@ -26,7 +26,7 @@ from locust.env import Environment
 
 from lab.config import slo
 from lab.config.model import CORPUS
-from lab.inproc import arms, streaming, swarm
+from lab.inproc import arms, failures, streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
 from lab.inproc.targets import TARGETS
 
@@ -59,6 +59,7 @@ def add_options(parser: Any) -> None:
         help='per-request SLO limits, JSON: {"ttft_ms": 500, ...}',
         **hidden,
     )
+    failures.add_options(parser, hidden)
 
 
 @events.init.add_listener
@@ -167,7 +168,7 @@ def _log(entry: Any, milliseconds: float, length: int) -> None:
 
 # A stream that breaks off (an engine killed mid-answer) raises geventhttpclient's
 # HTTPParseError (an http.client.HTTPException) or a socket error; a garbled chunk, ValueError
-# (orjson's JSONDecodeError): all of them are recorded failures.
+# (orjson's JSONDecodeError); a time limit, failures.TimedOut: all of them are recorded failures.
 BROKEN_STREAM = (streaming.StreamError, ValueError, http.client.HTTPException, OSError)
 # Sent with every request: a body as JSON, and a stream that is not compressed (its chunks
 # are timed as they land).
@@ -184,12 +185,17 @@ class LLMUser(FastHttpUser):
     abstract = True
     kind: str
     numbers = itertools.count()
-    # A stack under heavy load may queue a request for minutes before its first token.
+    # The client's own limits (failures.bounded) end a request first; the socket's timeouts,
+    # set just beyond them, only back them up.
     network_timeout = 600.0
     connection_timeout = 60.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, environment: Environment, *args: Any, **kwargs: Any) -> None:
+        if environment.parsed_options is not None:
+            limit = failures.limits(environment.parsed_options)
+            self.network_timeout = limit.total_s + 5
+            self.connection_timeout = limit.first_byte_s + 5
+        super().__init__(environment, *args, **kwargs)
         self.number = swarm.user_number(self.environment, next(LLMUser.numbers))
         # Whether it is at work, for the web UI's active users (lab.load.web_figures): a
         # request in flight, and when its last request began or ended (never: 0).
@@ -271,22 +277,36 @@ class LLMUser(FastHttpUser):
         url, row["arm"] = arms.route(ARMS["now"], path, str(sample.get("session", "")))
         if not row["arm"]:
             url = TARGETS.url(path)
-        with self.client.post(
-            url, data=body, headers=headers, stream=True, catch_response=True, name=path
-        ) as response:
+        limit = failures.limits(options)
+        try:
+            answer = failures.within(
+                limit.first_byte_s,
+                failures.TIMEOUT_FIRST_BYTE,
+                lambda: self.client.post(
+                    url, data=body, headers=headers, stream=True, catch_response=True, name=path
+                ),
+            )
+        except failures.TimedOut as exc:  # no headers in time: Locust has not counted it
+            self._count_failure(path, sent, exc)
+            self._keep_failure(row, str(exc), sent, exc.kind)
+            return None
+        with answer as response:
             row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
             if response.status_code != 200:
                 error = _refusal(response)
                 response.failure(error)
-                self._keep_failure(row, error, sent)
+                failure = failures.refused(response.status_code, response.error)
+                self._keep_failure(row, error, sent, failure)
                 return None
             try:
                 # geventhttpclient's own response, whose parser's buffer lines() reads
-                m = streaming.read(streaming.lines(response._response), sent, started)
+                lines = streaming.lines(response._response)
+                timed = failures.bounded(lines, sent, limit, time.perf_counter)
+                m = streaming.read(timed, sent, started)
             except BROKEN_STREAM as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 response.failure(error)
-                self._keep_failure(row, error, sent)
+                self._keep_failure(row, error, sent, failures.classify(exc))
                 return None
             response.success()
         phase = self._phase()
@@ -294,15 +314,27 @@ class LLMUser(FastHttpUser):
             record(self.environment, m)
         judged = slo.good(LIMITS, True, m.ttft_ms, m.tpot_ms, m.e2e_ms, m.output_tokens)
         self._keep(
-            {**row, **_sample_fields(m), "status": "ok", "error": "", "phase": phase,
+            {**row, **_sample_fields(m), "status": "ok", "error": "", "failure": "", "phase": phase,
              "slo_ok": _slo_flag(judged, phase)}
         )  # fmt: skip
         return m
 
-    def _keep_failure(self, row: dict[str, Any], error: str, sent: float) -> None:
+    def _keep_failure(self, row: dict[str, Any], error: str, sent: float, failure: str) -> None:
         phase = self._phase()
-        failed = {**_broke(sent), "error": error, "phase": phase}
+        failed = {**_broke(sent), "error": error, "failure": failure, "phase": phase}
         self._keep({**row, **failed, "slo_ok": _slo_flag(False, phase)})
+
+    def _count_failure(self, path: str, sent: float, error: Exception) -> None:
+        """Count in Locust's stats a request that ended before Locust made a response of it,
+        so that Locust's count and the samples' still agree."""
+        self.environment.events.request.fire(
+            request_type="POST",
+            name=path,
+            response_time=(time.perf_counter() - sent) * 1000,
+            response_length=0,
+            exception=error,
+            context={},
+        )
 
     def _keep(self, row: dict[str, Any]) -> None:
         swarm.keep(self.environment, swarm.SAMPLE, row)

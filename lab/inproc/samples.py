@@ -21,6 +21,7 @@ COLUMNS: dict[str, bool] = {
     "e2e_ms": True,
     "status": True,
     "error": False,
+    "failure": False,  # how a failed request failed (lab.inproc.failures); empty when ok
     "phase": True,
     "lag_ms": False,
     "slo_ok": False,  # 1 or 0 by the SLO's limits (--lab-slo); empty without one, and when drained

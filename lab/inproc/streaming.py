@@ -80,7 +80,11 @@ def _receive(response: Any) -> None:
 
 
 class StreamError(Exception):
-    """The stream ended without any generated text, or carried an error."""
+    """The stream carried an error, or ended without a finish reason."""
+
+
+class NoText(StreamError):
+    """The stream ended without any generated text."""
 
 
 def read(
@@ -123,7 +127,9 @@ def read(
             last = now
             result.e2e_ms = (now - sent) * 1000
     if result.ttft_ms is None:
-        raise StreamError("the stream ended without any generated text")
+        raise NoText("the stream ended without any generated text")
+    if not result.finish_reason:  # an engine that stopped mid-answer, its stream ended for it
+        raise StreamError("the stream ended without a finish reason")
     return result
 
 

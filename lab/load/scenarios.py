@@ -8,13 +8,14 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import platforms
 from lab.config.kinds import FailoverScenario, RoutingScenario, Scenario
 from lab.config.kinds.steady import SteadyLoadScenario
 from lab.config.profile import Profile
+from lab.config.timeouts import Timeouts
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
@@ -75,10 +76,11 @@ def run(
 @dataclass(frozen=True)
 class Generator:
     """How every level's load is made: `workers` workers of a master (0: one process alone),
-    on this machine or `remote` (pods)."""
+    on this machine or `remote` (pods), each request within the client's `timeouts`."""
 
     workers: int
     remote: platforms.RemoteWorkers | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 def _generator(profile: Profile, current: State) -> Generator:
@@ -88,11 +90,11 @@ def _generator(profile: Profile, current: State) -> Generator:
     count = levels.processes(profile, current.platform)
     if count == 1:
         say("🦗 load: one Locust process")
-        return Generator(0)
+        return Generator(0, timeouts=profile.load.timeouts)
     where = "pods beside the stack" if remote else "processes here"
     say(f"🦗 load: a Locust master and {count} workers, {where} (load.processes: "
         f"{profile.load.processes})")  # fmt: skip
-    return Generator(count, remote)
+    return Generator(count, remote, profile.load.timeouts)
 
 
 def _run_scenario(
@@ -194,7 +196,8 @@ def _run_level(
     (place / level.name).mkdir()
     before = gauges.counters(endpoints.engines)
     stop_file = place / level.name / ".stop"
-    extra = ["--lab-stop-file", str(stop_file)]
+    # The master hands its options to its workers with their users: the limits reach them all.
+    extra = ["--lab-stop-file", str(stop_file), *generator.timeouts.options()]
     if seed is not None:
         extra += ["--lab-seed", str(seed)]
     log = place / level.name / "locust.log"

@@ -14,6 +14,7 @@ from lab import platforms
 from lab.config import profile as profiles
 from lab.config.profile import Profile
 from lab.config.slo import Slo
+from lab.config.timeouts import Timeouts
 from lab.console import note, ok, say
 from lab.load import levels, lifecycle, locust, web_figures
 from lab.paths import asset
@@ -25,7 +26,13 @@ LOCUSTFILES = ("routing.py", "throughput.py", "web_ui.py")
 
 
 def command(
-    endpoints: Endpoints, port: int, words: str, base: Path, manifest: Path, slo: Slo | None
+    endpoints: Endpoints,
+    port: int,
+    words: str,
+    base: Path,
+    manifest: Path,
+    slo: Slo | None,
+    timeouts: Timeouts,
 ) -> list[str]:
     """Locust's web UI on the stack. Each test is judged against the profile's SLO as a headless
     level is (`slo`: its requests' slo_ok), and ends as one does: requests in flight when it
@@ -62,6 +69,7 @@ def command(
         str(manifest),
         "--lab-engine-urls",
         engines,
+        *timeouts.options(),  # each request within the profile's load.timeouts
     ]
 
 
@@ -90,7 +98,11 @@ def serve(profile: Profile, requested_platform: str | None, port: int, base: Pat
             ok(f"Locust web UI at {url} (Ctrl-C stops it); the lab's figures in its LLM tab")
             say(f"📈 charts over time at {url}/llm; each test's results folder goes to {base}/")
             words = levels.word_list(profile)
-            _run(command(endpoints, web_port, words, base, template, profile.slo))
+            _run(
+                command(
+                    endpoints, web_port, words, base, template, profile.slo, profile.load.timeouts
+                )
+            )
     finally:
         if owned:
             say("🧹 stopping the stack this UI brought up")

@@ -42,6 +42,7 @@ class Figures:
     mean_prompt_tokens: float
     mean_output_tokens: float
     errors: dict[str, int]
+    failures: dict[str, int]  # failed requests by class (requests.csv's failure)
     slo_attainment: float | None
     goodput_rps: float | None
     latency: dict[str, float | None]  # by name: ttft_mean, ttft_p50, ... (STATISTICS)
@@ -69,6 +70,7 @@ class Figures:
             "mean_prompt_tokens": self.mean_prompt_tokens,
             "mean_output_tokens": self.mean_output_tokens,
             "errors": self.errors,
+            "failures": self.failures,
             "slo_attainment": self.slo_attainment,
             "goodput_rps": self.goodput_rps,
         }

@@ -129,6 +129,7 @@ def _scenario(folder: Path, entry: ScenarioRecord) -> str:
         title
         + _capacity(capacity)
         + _table(figures)
+        + _failures(figures)
         + verdict
         + _resilience(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
@@ -194,6 +195,19 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         if values.get("client_limited")
     )
     return f"<table>{head}{''.join(rows)}</table>{note}{limited}"
+
+
+def _failures(figures: dict[str, dict[str, Any]]) -> str:
+    """Each level's failed requests by how they failed (summary.json's failures; a folder
+    written before has none to show)."""
+    lines = []
+    for level, values in figures.items():
+        found = values.get("failures")
+        if not isinstance(found, dict) or not found:
+            continue
+        counts = ", ".join(f"{_e(str(name))} {_e(str(n))}" for name, n in sorted(found.items()))
+        lines.append(f"<p class='bad'>{_e(level)}: failed requests by class: {counts}</p>")
+    return "".join(lines)
 
 
 def _routing_verdict(figures: dict[str, dict[str, Any]]) -> str:

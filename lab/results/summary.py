@@ -27,6 +27,7 @@ Row = TypeVar("Row")  # what one line of a CSV file the lab wrote is read as
 # When the load generator, not the stack, set a level's figures (client_limit): one rule for
 # every level, a capacity search's steps included.
 CPU_BOUND = 0.9  # of one core: a Locust process busy (or waiting for a CPU) beyond this
+UNCLASSIFIED = "unclassified"  # a failed request of a run that did not record how it failed
 LATE_MS = 100.0  # a request sent this much after its scheduled arrival was sent late
 LATE_SHARE = 0.10  # more late requests than this: the generator fell behind its schedule
 
@@ -52,6 +53,7 @@ class Sample:
     phase: str  # run, or drain: finished while the load generator was stopping
     slo_ok: bool | None = None  # met the scenario's SLO; None: no SLO, or drained
     lag_ms: float | None = None  # how late the load generator sent it after its arrival time
+    failure: str = ""  # how it failed (lab.inproc.failures); empty when ok, and in older runs
 
     @property
     def measured(self) -> bool:
@@ -115,7 +117,14 @@ def from_row(row: dict[str, str]) -> Sample:
         phase=one_of(row.get("phase") or "run", PHASES, "phase"),
         slo_ok=row["slo_ok"] == "1" if row.get("slo_ok") else None,
         lag_ms=number("lag_ms"),
+        failure=row.get("failure", ""),
     )
+
+
+def failure_classes(samples: list[Sample]) -> dict[str, int]:
+    """Failed requests by how they failed; a run from before requests.csv's failure column
+    has its failures counted as unclassified."""
+    return dict(Counter(s.failure or UNCLASSIFIED for s in samples if not s.ok))
 
 
 def finite(text: str, column: str) -> float:
@@ -186,6 +195,7 @@ def measure(samples: list[Sample], engines: dict[str, dict[str, float]] | None =
         mean_prompt_tokens=float(np.mean([s.prompt_tokens for s in ok])) if ok else 0.0,
         mean_output_tokens=float(np.mean([s.output_tokens for s in ok])) if ok else 0.0,
         errors=dict(Counter(s.error.split(":")[0] for s in samples if not s.ok)),
+        failures=failure_classes(samples),
         slo_attainment=attainment,
         goodput_rps=goodput,
         latency=latency,

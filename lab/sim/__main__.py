@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lab.sim.options import DEFAULT_MODEL, SimOptions, default_name
+from lab.sim.options import DEFAULT_MODEL, FAULTS, SimOptions, default_name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
     add("--no-prefix-caching", dest="prefix_caching", action="store_false")
     add("--max-model-len", type=int, default=2048)
     add("--eos-after", type=int, default=None, help="stop by itself after N tokens")
+    for fault, what in FAULTS.items():
+        add(f"--{fault.replace('_', '-')}", type=float, default=0.0, help=f"share of {what}")
     add("--send-log", default=None, help="write one JSON line per request with chunk times")
     return made
 

@@ -8,6 +8,15 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "lab:tiny-llama"
+# Faults a share of requests meet, each its own requests (lab.sim.server.Sim.fault), spread
+# evenly and the same on every run: for the tests of how the Locust user classifies a failure.
+FAULTS = {
+    "error_share": "requests answered with HTTP 500",
+    "hold_share": "requests held before their answer's headers, until the client leaves",
+    "cut_share": "streams whose connection is cut halfway",
+    "stall_share": "streams that stop sending halfway, until the client leaves",
+    "garble_share": "streams whose first chunk is not JSON",
+}
 
 
 def default_name() -> str:
@@ -35,6 +44,11 @@ class SimOptions:
     max_model_len: int = 2048
     eos_after: int | None = None
     send_log: str | None = None
+    error_share: float = 0.0
+    hold_share: float = 0.0
+    cut_share: float = 0.0
+    stall_share: float = 0.0
+    garble_share: float = 0.0
 
     @property
     def engine_name(self) -> str:
@@ -54,6 +68,9 @@ class SimOptions:
             *("--block-size", str(self.block_size)),
             *("--max-model-len", str(self.max_model_len)),
         ]
+        for fault in FAULTS:
+            if share := getattr(self, fault):
+                args += [f"--{fault.replace('_', '-')}", str(share)]
         if not self.prefix_caching:
             args.append("--no-prefix-caching")
         if self.eos_after is not None:

@@ -22,13 +22,14 @@ from aiohttp import web
 from lab.sim import api
 from lab.sim.engine import Engine, Timing, output_length
 from lab.sim.metrics import CONTENT_TYPE, SimMetrics
-from lab.sim.options import SimOptions
+from lab.sim.options import FAULTS, SimOptions
 from lab.sim.run import Run
 from lab.sim.sendlog import SendLog, record
 from lab.sim.tokens import PromptError
 
 HEADER = "x-lab-engine"
 SSE = "text/event-stream; charset=utf-8"
+GOLDEN = (5**0.5 - 1) / 2
 YIELD_EVERY = 16  # tokens a zero-delay stream writes before letting other streams in
 
 
@@ -55,6 +56,19 @@ class Sim:
         )
         self.log = SendLog(options.send_log) if options.send_log else None
         self.created = int(time.time())
+        self.served = 0  # requests so far, to pick which ones meet a fault
+
+    def fault(self) -> str:
+        """The fault this request meets ("" for none). Request n stands at the fractional part
+        of n times the golden ratio, which spreads any run of requests evenly over [0, 1); the
+        faults own consecutive slices of it, each as wide as its share."""
+        n, self.served = self.served, self.served + 1
+        point, start = (n * GOLDEN) % 1.0, 0.0
+        for name in FAULTS:
+            start += getattr(self.options, name)
+            if point < start:
+                return name
+        return ""
 
 
 SIM = web.AppKey("sim", Sim)
@@ -124,6 +138,11 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
     count, reason = output_length(
         job.max_tokens, job.min_tokens, job.ignore_eos, sim.options.eos_after
     )
+    fault = sim.fault()
+    if fault == "error_share":
+        return web.json_response(api.error("a simulated engine error", 500), status=500)
+    if fault == "hold_share":
+        await asyncio.sleep(3600)  # until the client leaves, which cancels this handler
     rid = api.request_id(chat)
     offset = time.time() - loop.time()  # loop time to wall-clock time
     times: list[float] = []
@@ -134,9 +153,15 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
             response = web.StreamResponse(headers={"Content-Type": SSE})
             await response.prepare(request)  # headers now, before prefill, as vLLM does
             chunks = api.stream_chunks(job, rid, sim.model, count, reason)
+            if fault == "garble_share":
+                await response.write(b"data: {not json\n\n")
         async with sim.engine.admit(job.prompts, count, arrival) as run:
             if job.stream:
-                await _stream(response, run, chunks, count, sim.engine.timing.tpot, times)
+                broken = fault in ("cut_share", "stall_share")
+                upto = max(1, count // 2) if broken else count
+                await _stream(response, run, chunks, count, sim.engine.timing.tpot, times, upto)
+                if broken:
+                    await _break(request, fault)
             else:
                 response = await _respond(request, job, run, rid, sim, count, reason, times)
             run.finished_reason = reason
@@ -178,12 +203,14 @@ async def _stream(
     count: int,
     tpot: float,
     times: list[float],
+    upto: int,
 ) -> None:
-    """Token i at run.first_token_at + i * tpot: absolute deadlines, so no drift builds up."""
+    """Token i at run.first_token_at + i * tpot: absolute deadlines, so no drift builds up. Only
+    the first `upto` of the `count` tokens go out (fewer: a fault breaks the stream off)."""
     loop = asyncio.get_running_loop()
     write, log = response.write, times.append
     first_at, last = run.first_token_at, count - 1
-    for i in range(count):
+    for i in range(upto):
         deadline = first_at + i * tpot
         delay = deadline - loop.time()
         if delay > 0:
@@ -197,6 +224,16 @@ async def _stream(
         run.generated = i + 1
         if i == 0:
             run.first_token = loop.time()
+
+
+async def _break(request: web.Request, fault: str) -> None:
+    """Halfway through a stream: cut its connection, or send nothing more until the client
+    leaves (which cancels this handler)."""
+    if fault == "stall_share":
+        await asyncio.sleep(3600)
+    assert request.transport is not None
+    request.transport.abort()
+    raise ConnectionResetError("a simulated cut")
 
 
 async def _respond(

@@ -54,13 +54,15 @@ class Scripted(BaseHTTPRequestHandler):
         self.chunk({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
         writes: list[float] = []
         TIMELINES.append(writes)
-        for delay in (TTFT_S, *GAPS_S):
+        delays = (TTFT_S, *GAPS_S)
+        for index, delay in enumerate(delays):
             time.sleep(delay)
             writes.append(time.time())
+            finish = "length" if index == len(delays) - 1 else None  # as vLLM ends a stream
             if self.path == "/v1/completions":
-                self.chunk({"choices": [{"text": "tok", "finish_reason": None}]})
+                self.chunk({"choices": [{"text": "tok", "finish_reason": finish}]})
             else:
-                self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": None}]})
+                self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": finish}]})
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(GAPS_S) + 1}
         self.chunk({"choices": [], "usage": usage})
         self.send(b"data: [DONE]\n\n")

@@ -60,31 +60,40 @@ def test_cached_prompt_tokens_are_read_when_reported() -> None:
         {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 1,
                                   "prompt_tokens_details": {"cached_tokens": 32}}}
     )  # fmt: skip
-    m = streaming.read([chat("a"), details], 0.0, 0.0, Clock([0.1, 0.2]))
+    m = streaming.read([chat("a", "length"), details], 0.0, 0.0, Clock([0.1, 0.2]))
     assert (m.prompt_tokens, m.cached_tokens) == (40, 32)
-    plain = streaming.read([chat("a"), usage(40, 1)], 0.0, 0.0, Clock([0.1, 0.2]))
+    plain = streaming.read([chat("a", "length"), usage(40, 1)], 0.0, 0.0, Clock([0.1, 0.2]))
     assert plain.cached_tokens is None
 
 
 def test_completions_stream_text_counts_too() -> None:
     text = event({"choices": [{"text": "x", "finish_reason": None}]})
-    m = streaming.read([text, text], sent=0.0, started=0.0, clock=Clock([0.1, 0.3]))
+    end = event({"choices": [{"text": "x", "finish_reason": "length"}]})
+    m = streaming.read([text, end], sent=0.0, started=0.0, clock=Clock([0.1, 0.3]))
     assert m.ttft_ms == pytest.approx(100) and m.itl_ms == pytest.approx([200])
 
 
 def test_comments_and_pings_are_skipped() -> None:
-    m = streaming.read([b": ping", chat("a")], sent=0.0, started=0.0, clock=Clock([0.05, 0.1]))
+    lines = [b": ping", chat("a", "stop")]
+    m = streaming.read(lines, sent=0.0, started=0.0, clock=Clock([0.05, 0.1]))
     assert m.ttft_ms == pytest.approx(100)
 
 
 def test_one_token_has_no_tpot() -> None:
-    m = streaming.read([chat("a"), usage(1, 1)], sent=0.0, started=0.0, clock=Clock([0.1, 0.2]))
+    lines = [chat("a", "length"), usage(1, 1)]
+    m = streaming.read(lines, sent=0.0, started=0.0, clock=Clock([0.1, 0.2]))
     assert m.tpot_ms is None and m.itl_ms_mean is None
 
 
 def test_a_stream_without_text_fails() -> None:
     with pytest.raises(streaming.StreamError, match="without any generated text"):
         streaming.read([usage(1, 0), event("[DONE]")], 0.0, 0.0, Clock([0.1, 0.2]))
+
+
+def test_a_stream_that_ends_without_a_finish_reason_was_cut() -> None:
+    with pytest.raises(streaming.StreamError, match="without a finish reason") as raised:
+        streaming.read([chat("a"), chat("b"), event("[DONE]")], 0.0, 0.0, Clock([0.1, 0.2, 0.3]))
+    assert not isinstance(raised.value, streaming.NoText)
 
 
 def test_an_error_event_fails_with_its_message() -> None:

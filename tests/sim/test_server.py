@@ -12,6 +12,7 @@ import signal
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.sim import SimEngine, SimOptions, running
+from lab.sim.server import Sim
 
 MODEL = "lab:tiny-llama"
 CHAT = [{"role": "user", "content": "Tell me about the vLLM production stack, briefly."}]
@@ -351,3 +353,15 @@ def test_sigterm_stops_it_with_the_send_log_whole(tmp_path):
     assert (done["tokens"], done["finished_reason"]) == (2, "length")
     assert aborted["finished_reason"] == "abort"
     assert 2 <= aborted["tokens"] < 500 and len(aborted["chunk_times"]) == aborted["tokens"]
+
+
+def test_each_fault_meets_its_own_share_of_requests_spread_evenly() -> None:
+    sim = Sim(SimOptions(error_share=0.2, cut_share=0.3, stall_share=0.1))
+    met = [sim.fault() for _ in range(1000)]
+    counts = Counter(met)
+    assert abs(counts["error_share"] - 200) <= 3, counts
+    assert abs(counts["cut_share"] - 300) <= 3, counts
+    assert abs(counts["stall_share"] - 100) <= 3, counts
+    assert abs(counts[""] - 400) <= 3, counts
+    # Evenly: any 20 requests in a row hold 4 errors, give or take two (never a run of them).
+    assert all(2 <= met[i : i + 20].count("error_share") <= 6 for i in range(980))
