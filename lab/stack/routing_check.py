@@ -81,6 +81,10 @@ class Probe:
 
 def run(endpoints: Endpoints) -> Verdict:
     checks = {"roundrobin": round_robin, "session": sessions, "prefixaware": prefix_aware}
+    if not endpoints.engines:
+        summary = "n/a: no engines' counters to read (name the engines' URLs in target.engines)"
+        note(f"routing check: {summary}")
+        return Verdict(endpoints.routing, True, summary)
     if endpoints.routing not in checks:
         note(f"routing check: {endpoints.routing} has no deterministic check here; skipped")
         return Verdict(endpoints.routing, True, "skipped")
