@@ -24,8 +24,9 @@ from lab.files import shorten
 from lab.paths import asset
 
 TINY_MODEL = "lab:tiny-llama"
-# A variable's name (where a setting names the variable holding a secret); a URL's user part.
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A variable's name as messages show it (where a setting names the variable holding a secret:
+# tokens are rarely all capitals, as names are); a URL's user part.
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 USERINFO = re.compile(r"//[^/@\s]*@")
 
 
