@@ -16,7 +16,7 @@ def answering(routes: dict[str, Answer]) -> str:
     """A server answering `routes` (path without its query: answer); its base URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             status, kind, body = routes.get(self.path.split("?")[0], (404, "text/plain", "no"))
             data = body.encode()
             self.send_response(status)

@@ -60,7 +60,9 @@ class AttachPlatform:
                 f"router: {found.router_kind}",
             ),
         )
-        where = dataclasses.replace(where, model=found.model, api_key_env=chosen.api_key_env)
+        where = dataclasses.replace(
+            where, model=found.model, api_key_env=chosen.api_key_env, shared=True
+        )
         details = AttachDetails(
             router=chosen.router,
             router_kind=found.router_kind,

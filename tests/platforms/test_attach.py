@@ -1,0 +1,113 @@
+"""The attach platform on a stack the test started itself (simulated engines behind the real
+vllm-router): checked, smoke-tested, measured and forgotten, and never touched: every process
+the test started keeps its PID and start time. The token is in no file the lab wrote."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.foreign import Foreign, foreign_stack
+from tests.helpers.lab import lab_cli
+
+TOKEN = "tok-" + "Zq9" * 12  # what the test's token looks like; it must never be written
+SHORT = ("--set", "scenarios[1].duration=3", "--set", "scenarios[1].concurrency=[2]",
+         "--set", "scenarios[1].rates=[]", "--scenario", "throughput")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Foreign]:
+    with foreign_stack() as started:
+        yield started
+
+
+def engines(stack: Foreign) -> tuple[str, str]:
+    return "--set", "target.engines=[" + ",".join(stack.engines) + "]"
+
+
+def written(*roots: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for root in roots for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_cycle_measures_the_stack_and_leaves_every_process_as_it_was(
+    stack: Foreign, tmp_path
+) -> None:
+    before = stack.identities()
+    lab = tmp_path / ".lab"
+    env = {"LAB_ATTACH_TOKEN": TOKEN}
+    done = lab_cli("cycle", "--profile", "attach", "--target", stack.router, *engines(stack),
+                   "--set", "target.api_key_env=LAB_ATTACH_TOKEN", "--keep", *SHORT,
+                   state_dir=lab, cwd=tmp_path, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "routing check (roundrobin): 12 requests over 2 engines: engine-0 6, engine-1 6" in (
+        done.stdout
+    )
+    assert "✅ throughput/c2:" in done.stdout
+    # Kept up: the state, its logs, the results and the report are all there to search.
+    files = written(tmp_path)
+    assert (lab / "state.json") in files and any(p.name == "report.html" for p in files)
+    assert [p for p, content in files.items() if TOKEN.encode() in content] == []
+    manifest = next(p for p in files if p.name == "manifest.json").read_text()
+    assert stack.router in manifest and '"attach"' in manifest
+    refused = lab_cli("restart-router", "--profile", "attach", state_dir=lab, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "the attach platform cannot restart the router: the lab did not start this stack" in (
+        refused.stderr
+    )
+    down = lab_cli("down", state_dir=lab, cwd=tmp_path)
+    assert down.returncode == 0 and "nothing there was stopped or changed" in down.stdout
+    assert not (lab / "state.json").exists()
+    assert stack.identities() == before
+
+
+def test_without_engines_the_routing_check_is_na_and_the_cycle_passes(
+    stack: Foreign, tmp_path
+) -> None:
+    done = lab_cli("cycle", "--profile", "attach", "--target", stack.router, *SHORT,
+                   state_dir=tmp_path / ".lab", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "routing check: n/a: no engines' counters to read (name the engines' URLs in " \
+        "target.engines)" in done.stdout  # fmt: skip
+
+
+def test_foreign_traffic_makes_the_routing_check_na_not_a_wrong_verdict(
+    stack: Foreign, tmp_path
+) -> None:
+    lab = tmp_path / ".lab"
+    up = lab_cli("up", "--profile", "attach", "--target", stack.router, *engines(stack),
+                 "--no-smoke", state_dir=lab, cwd=tmp_path)  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        with others_sending(stack.router):
+            check = lab_cli("check-routing", state_dir=lab, cwd=tmp_path)
+    finally:
+        lab_cli("down", state_dir=lab, cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "routing check: n/a: foreign traffic: the engines served" in check.stdout
+
+
+@contextlib.contextmanager
+def others_sending(router: str) -> Iterator[None]:
+    """Another user of the stack: completions, one after another, until the block ends."""
+    stop = threading.Event()
+    model = httpx.get(f"{router}/v1/models").json()["data"][0]["id"]
+
+    def send() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                body = {"model": model, "prompt": "someone else", "max_tokens": 4}
+                with contextlib.suppress(httpx.HTTPError):
+                    client.post(f"{router}/v1/completions", json=body)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(15)
