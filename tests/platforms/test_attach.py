@@ -114,3 +114,28 @@ def test_foreign_traffic_during_a_level_makes_engine_counter_figures_na(
     assert level["foreign_traffic"].startswith("n/a: foreign traffic: the engines served")
     assert level["prefix_cache_hit_rate"] is None
     assert level["completed"] > 0 and level["p50_ttft_ms"] is not None
+
+
+def test_load_beyond_this_machine_is_announced_with_its_planned_peak() -> None:
+    from lab.config import profile
+    from lab.platforms.attach.platform import announcement
+
+    lab = profile.load("attach", ["target.router=http://10.0.0.9:8000"])
+    assert announcement(lab, "http://10.0.0.9:8000") == (
+        "load goes to http://10.0.0.9:8000, not this machine: planned peak 4 requests/s, "
+        "12 concurrent users (Ctrl-C stops it)"
+    )
+
+
+def test_the_dry_run_reads_only_and_writes_nothing(tmp_path) -> None:
+    done = lab_cli("up", "--profile", "attach", "--target", "http://10.0.0.9:8000", "--set",
+                   "target.engines=[http://10.0.0.9:8001]", "--dry-run",
+                   state_dir=tmp_path / ".lab", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stdout.splitlines() if line.startswith("[dry-run]")]
+    assert steps[:3] == [
+        "[dry-run] read (GET) http://10.0.0.9:8000/v1/models, /version and /metrics",
+        "[dry-run] read (GET) http://10.0.0.9:8001/v1/models and /metrics",
+        "[dry-run] start nothing; write the state file with these endpoints",
+    ]
+    assert list(tmp_path.iterdir()) == []

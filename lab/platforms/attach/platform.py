@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from lab.config import kinds
 from lab.config.profile import Profile
 from lab.console import ok, say, warn
 from lab.errors import ConfigError
@@ -24,11 +25,15 @@ class AttachPlatform:
         self.found: probe.Found | None = None  # what `check` found, for `up`
 
     def check(self, profile: Profile) -> None:
-        """The target as input (exit 2), then as a stack that can be used (exit 1): nothing is
-        written either way."""
+        """The target as input (exit 2), then, unless a dry run, as a stack that can be used
+        (exit 1): nothing is written either way."""
         chosen = target.read(profile.resolved, profile.source)
+        if not target.loopback(chosen.router):
+            warn(announcement(profile, chosen.router))
         if not chosen.verify and not chosen.ca_bundle:
             warn("target.tls.verify is false: certificates are not checked")
+        if self.dry_run:  # the plan says what would be read; a dry run asks nothing
+            return
         self.found = probe.probe(chosen, profile.model.name)
         ok(f"target {chosen.router} serves {self.found.model} ({len(chosen.engines)} engines)")
 
@@ -114,3 +119,23 @@ def _refused(what: str) -> str:
     # The registry (lab.platforms.cannot) names the platforms that can; the lifecycle says it
     # before anything reaches here.
     return f"the attach platform cannot {what}: the lab did not start this stack"
+
+
+def announcement(profile: Profile, router: str) -> str:
+    """Said before any load reaches a machine that is not this one: where, and how much at most
+    (the planned peak rate and concurrency of the profile's scenarios)."""
+    rates: list[float] = []
+    users: list[int] = []
+    for scenario in profile.scenarios:
+        try:
+            planned = kinds.get(scenario.kind).levels(scenario)
+        except TypeError:  # a capacity search plans as it goes, up to its max_rate
+            rates.append(float(getattr(scenario, "max_rate", 0.0)))
+            continue
+        rates += [level.rate for level in planned if level.rate is not None]
+        users += [level.users for level in planned]
+    rate = f"{max(rates):g} requests/s" if rates else "no open-loop rate"
+    return (
+        f"load goes to {router}, not this machine: planned peak {rate}, "
+        f"{max(users, default=0)} concurrent users (Ctrl-C stops it)"
+    )
