@@ -53,8 +53,13 @@ def test_a_cycle_measures_the_stack_and_leaves_every_process_as_it_was(
     files = written(tmp_path)
     assert (lab / "state.json") in files and any(p.name == "report.html" for p in files)
     assert [p for p, content in files.items() if TOKEN.encode() in content] == []
-    manifest = next(p for p in files if p.name == "manifest.json").read_text()
-    assert stack.router in manifest and '"attach"' in manifest
+    manifest = json.loads(next(p for p in files if p.name == "manifest.json").read_text())
+    recorded = manifest["endpoints"]
+    assert (manifest["platform"], recorded["router"], recorded["engines"]) == (
+        "attach", stack.router, list(stack.engines))  # fmt: skip
+    assert recorded["model"] == "lab:tiny-llama" and recorded["shared"] is True
+    assert "served: lab:tiny-llama; /version: " in " ".join(recorded["notes"])
+    assert manifest["profile"]["target"]["router"] == stack.router
     refused = lab_cli("restart-router", "--profile", "attach", state_dir=lab, cwd=tmp_path)
     assert refused.returncode == 2
     assert "the attach platform cannot restart the router: the lab did not start this stack" in (

@@ -63,6 +63,7 @@ class AttachPlatform:
                 f"attached to {chosen.router}: the lab did not start this stack and never "
                 "changes it; `down` forgets it",
                 f"router: {found.router_kind}",
+                f"served: {', '.join(found.served)}; /version: {found.version or 'no answer'}",
             ),
         )
         where = dataclasses.replace(
