@@ -40,7 +40,7 @@ def foreign_stack(
     options = SimOptions(ttft_ms=ttft_ms, tpot_ms=tpot_ms)
     with contextlib.ExitStack() as stack:
         sims = [stack.enter_context(process.running(options)) for _ in range(engines)]
-        port = processes.free_port(18100 + port_shift())  # each xdist worker its own
+        port = processes.free_port(18100 + port_shift())  # each xdist worker its own range
         metrics = processes.free_port(port + 1, {port})
         command = commandlines.router_command(
             profile.load("cpu"), [sim.url for sim in sims], port, metrics
