@@ -8,7 +8,7 @@ import dataclasses
 from lab.config import kinds
 from lab.config.profile import Profile
 from lab.console import ok, say, warn
-from lab.errors import ConfigError
+from lab.errors import ConfigError, LabError
 from lab.platforms.attach import probe, target
 from lab.platforms.attach.details import AttachDetails
 from lab.platforms.plan import Plan
@@ -89,7 +89,7 @@ class AttachPlatform:
         chosen = target.read(current.profile, current.profile_source)
         try:
             probe.probe(chosen, current.require_endpoints().model)
-        except Exception as exc:  # any failure is the condition to show
+        except LabError as exc:  # what keeps it from being used is its condition
             return {"target": f"unusable: {exc}"}
         return {"target": "answers"}
 

@@ -9,12 +9,14 @@ from typing import Any
 
 import httpx
 
+from lab.config.validation import schema
 from lab.errors import StepFailed
 from lab.platforms.attach.target import Target
 from lab.stack.metrics import parse
 
 TIMEOUT = 10.0
-DEFAULT_MODEL = "tiny-llama"  # the schema's default model.name: "none set" on attach
+# model.name left at the schema's default means "none chosen" on attach.
+DEFAULT_MODEL = schema("lab-profile")["properties"]["model"]["properties"]["name"]["default"]
 
 
 @dataclass(frozen=True)
