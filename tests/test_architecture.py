@@ -356,6 +356,8 @@ def test_the_checker_fails_on_each_break_planted_in_a_copy(tmp_path: Path, name:
 NAMING = {
     "lab/config/values.py",
     "lab/platforms/__init__.py",
+    "lab/platforms/attach/__init__.py",
+    "lab/platforms/attach/platform.py",
     "lab/platforms/compose/__init__.py",
     "lab/platforms/compose/composefile.py",
     "lab/platforms/compose/details.py",

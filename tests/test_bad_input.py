@@ -25,12 +25,23 @@ from pathlib import Path
 import pytest
 
 from lab.config import profile, values
+from tests.helpers.fakehttp import METRICS, NO_SERIES, answering, models, page
 from tests.helpers.kubefakes import Fakes
 from tests.helpers.lab import lab_cli, lab_main
 from tests.helpers.runs import RR1, RR2
 
 RUN = sorted((Path(__file__).parent / "data" / "compare" / "roundrobin").iterdir())[0]
 SECRET = "hf_" + "Q7" * 17  # shaped like a Hugging Face token; must never be printed
+
+# Targets that answer wrongly, for the attach platform (served by this test process).
+HTML = answering({"/v1/models": page(200, "<html><body>Welcome</body></html>", "text/html")})
+NO_API = answering({})
+NEEDS_TOKEN = answering({"/v1/models": page(401, "unauthorized")})
+FORBIDS = answering({"/v1/models": page(403, "forbidden")})
+ONE_MODEL = answering({"/v1/models": models("m1"), "/metrics": METRICS})
+TWO_MODELS = answering({"/v1/models": models("a", "b")})
+OTHER_ENGINE = answering({"/v1/models": models("m2"), "/metrics": METRICS})
+EMPTY_PROMETHEUS = answering({"/api/v1/query": NO_SERIES})
 
 
 @dataclass(frozen=True)
@@ -1247,6 +1258,139 @@ CASES = [
         ("values", "--profile", "cpu", "--set", "engine.simulated={cut_share: 2}"),
         2,
         "engine.simulated.cut_share: 2 is greater than the maximum of 1",
+    ),
+    # issue 38: attach
+    Case(
+        "attach-url-malformed",
+        ("up", "--target", "router:8000"),
+        2,
+        "target.router: not an http(s) URL; expected http(s)://host[:port]",
+    ),
+    Case(
+        "attach-url-path",
+        ("up", "--target", "http://h:8000/v1"),
+        2,
+        "a path, query or fragment where none belongs",
+    ),
+    Case(
+        "attach-url-query",
+        ("up", "--target", "http://h:8000?model=x"),
+        2,
+        "a path, query or fragment where none belongs",
+    ),
+    Case(
+        "attach-url-password",
+        ("up", "--target", f"http://me:{SECRET}@h:8000"),
+        2,
+        "target.router: a user or password in the URL is refused",
+    ),
+    Case(
+        "attach-engine-url-bad",
+        ("up", "--target", "http://h:8000", "--set", "target.engines=[ftp://e:1]"),
+        2,
+        "target.engines[0]: not an http(s) URL",
+    ),
+    Case(
+        "attach-engines-twice",
+        ("up", "--target", "http://h:8000", "--set", "target.engines=[http://e:1,http://e:1]"),
+        2,
+        "target.engines: http://e:1 is named twice",
+    ),
+    Case(
+        "attach-token-in-set",
+        ("up", "--target", "http://h:8000", "--set", f"target.api_key_env={SECRET}"),
+        2,
+        "target.api_key_env: not an environment variable's name (not shown)",
+    ),
+    Case(
+        "attach-token-in-profile",
+        ("up", "--profile", "p.yaml"),
+        2,
+        "target.token: unknown key",
+        files={
+            "p.yaml": f"name: p\nplatform: attach\ntarget:\n  router: http://h:1\n"
+            f"  token: {SECRET}\n"
+        },
+    ),
+    Case(
+        "attach-token-variable-unset",
+        ("up", "--target", "http://h:8000", "--set", "target.api_key_env=LAB_NO_SUCH_TOKEN"),
+        2,
+        "target.api_key_env: $LAB_NO_SUCH_TOKEN is not set",
+    ),
+    Case(
+        "attach-failover",
+        ("cycle", "--profile", "cpu-resilience", "--target", "http://127.0.0.1:1"),
+        2,
+        "the attach platform cannot kill engines: the lab did not start this stack",
+        lines=3,
+    ),
+    Case(
+        "attach-router-refused",
+        ("up", "--target", "http://127.0.0.1:1"),
+        1,
+        "router http://127.0.0.1:1/v1/models cannot be reached: connection refused",
+    ),
+    Case(
+        "attach-name-unresolved",
+        ("up", "--target", "http://no-such-host.invalid:8000"),
+        1,
+        "cannot be reached: the name does not resolve",
+    ),
+    Case(
+        "attach-tls",
+        ("up", "--target", HTML.replace("http:", "https:")),
+        1,
+        "TLS verification failed",
+    ),
+    Case(
+        "attach-html",
+        ("up", "--target", HTML),
+        1,
+        "answered text/html, not the OpenAI API's model list",
+    ),
+    Case(
+        "attach-models-404",
+        ("up", "--target", NO_API),
+        1,
+        "/v1/models answered 404: no OpenAI-compatible API at this URL",
+    ),
+    Case(
+        "attach-401",
+        ("up", "--target", NEEDS_TOKEN),
+        1,
+        "answered 401: it wants a token: name the variable holding it in target.api_key_env",
+    ),
+    Case(
+        "attach-403",
+        ("up", "--target", FORBIDS, "--set", "target.api_key_env=LAB_TOKEN"),
+        1,
+        "answered 403: the token in $LAB_TOKEN was refused",
+        env={"LAB_TOKEN": SECRET},
+    ),
+    Case(
+        "attach-model-not-served",
+        ("up", "--target", ONE_MODEL, "--set", "model.name=m9"),
+        1,
+        f"model.name m9 is not served at {ONE_MODEL} (it serves m1)",
+    ),
+    Case(
+        "attach-several-models",
+        ("up", "--target", TWO_MODELS),
+        1,
+        "serves several models (a, b): choose one with model.name",
+    ),
+    Case(
+        "attach-engine-other-model",
+        ("up", "--target", ONE_MODEL, "--set", f"target.engines=[{OTHER_ENGINE}]"),
+        1,
+        f"target.engines[0] {OTHER_ENGINE} serves m2, not m1",
+    ),
+    Case(
+        "attach-prometheus-no-vllm",
+        ("up", "--target", ONE_MODEL, "--set", f"target.prometheus={EMPTY_PROMETHEUS}"),
+        1,
+        f"target.prometheus {EMPTY_PROMETHEUS} holds no vllm: series",
     ),
 ]
 

@@ -10,6 +10,7 @@ from lab.commands.options import (
     platform_option,
     results_option,
     scenario_options,
+    shorthand_options,
     writable,
 )
 from lab.errors import ConfigError
@@ -159,6 +160,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         metavar="PATH=VALUE",
         help="override a profile setting (repeatable)",
     )
+    shorthand_options(calibrate)
     calibrate.add_argument(
         "--from",
         dest="runs_from",

@@ -48,8 +48,6 @@ def path(text: str) -> str:
 def profile_options(parser: argparse.ArgumentParser) -> None:
     """--profile and --set, the same on every verb that reads a profile, and the shorthands
     platforms add for settings of theirs (each one a --set)."""
-    from lab import platforms
-
     parser.add_argument(
         "--profile",
         type=path,
@@ -64,12 +62,19 @@ def profile_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH=VALUE",
         help="override a profile setting, e.g. --set router.routing=session (repeatable)",
     )
+    shorthand_options(parser)
+
+
+def shorthand_options(parser: argparse.ArgumentParser) -> None:
+    """The options platforms add for settings of theirs, each one a --set."""
+    from lab import platforms
+
     for option in platforms.shorthands():
         parser.add_argument(
             option.flag,
             dest="sets",
             action=Shorthand,
-            const=option.setting,
+            const=(option.setting, option.platform),
             default=argparse.SUPPRESS,
             metavar=option.metavar,
             help=f"{option.help} (--set {option.setting}=...)",
@@ -86,7 +91,9 @@ class Shorthand(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        namespace.sets = [*namespace.sets, f"{self.const}={values}"]
+        setting, platform = self.const
+        chosen = [f"platform={platform}"] if platform else []
+        namespace.sets = [*namespace.sets, *chosen, f"{setting}={values}"]
 
 
 def dry_run_option(parser: argparse.ArgumentParser) -> None:

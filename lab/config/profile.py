@@ -25,6 +25,10 @@ from lab.files import shorten
 from lab.paths import asset
 
 TINY_MODEL = "lab:tiny-llama"
+# A variable's name as messages show it (where a setting names the variable holding a secret:
+# tokens are rarely all capitals, as names are); a URL's user part.
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def load(name_or_path: str | Path, sets: list[str] | tuple[str, ...] = ()) -> Pr
 def _source(path: Path, sets: list[str] | tuple[str, ...]) -> str:
     """How later messages name the profile: the file, with the overrides that changed it (a
     problem found later may come from either)."""
-    overrides = "".join(f" --set {assignment}" for assignment in sets)
+    overrides = "".join(f" --set {shown(assignment)}" for assignment in sets)
     return f"{path} with{shorten(overrides)}" if sets else str(path)
 
 
@@ -208,8 +212,17 @@ def _blame(
     near = _nearest(list(set_paths), where)
     if not set_paths or problem in own or (not near and not checked):
         return f"{path}: {where}: {message}"
-    named = " ".join(f"--set {shorten(set_paths[s])}" for s in near or set_paths)
+    named = " ".join(f"--set {shorten(shown(set_paths[s]))}" for s in near or set_paths)
     return f"{named}: {where}: {message}"
+
+
+def shown(assignment: str) -> str:
+    """An override as messages may say it: never the value of a setting that names a secret's
+    variable unless it is a name, never a URL's user or password."""
+    key, _, value = assignment.partition("=")
+    if key.endswith("_env") and not ENV_NAME.fullmatch(value):
+        return f"{key}=(not shown: not a variable's name, maybe a secret)"
+    return USERINFO.sub("//(user not shown)@", assignment)
 
 
 def _nearest(set_paths: list[str], where: str) -> list[str]:

@@ -188,6 +188,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[str, str]]:
         for sub in error.context:
             yield from _explain(sub)
         return
+    if error.validator == "pattern" and str(error.path and error.path[-1]).endswith("_env"):
+        # What stands where a variable's name belongs may be the secret itself: never shown.
+        yield json_path(error.absolute_path), "not an environment variable's name (not shown)"
+        return
     # The message quotes the value: a long one is shown cut.
     shown = repr(error.instance)
     message = error.message.replace(shown, shorten(shown))

@@ -15,7 +15,7 @@ from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
 from lab.load import dryrun, scenarios
 from lab.platforms import Plan, Platform
-from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, SCALE
+from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, RESTART_ROUTER, SCALE
 from lab.stack import processes, routing_check, smoke, state
 from lab.stack.state import State
 
@@ -80,8 +80,8 @@ def _check_load(profile: Profile, platform: str) -> None:
     found = platforms.worker_problems(profile, platform)
     for scenario in profile.scenarios:
         needs = EVENTS_NEED.get(type(scenario), ())
-        found += [f"{profile.source}: scenario {scenario.name} ({scenario.kind}): the "
-                  f"{platform} platform cannot {need} engines" for need in needs
+        found += [f"{profile.source}: scenario {scenario.name} ({scenario.kind}): "
+                  + platforms.cannot(platform, need, f"{need} engines") for need in needs
                   if not platforms.can(platform, need)]  # fmt: skip
     if found:
         raise ConfigError(found)
@@ -110,6 +110,10 @@ def restart_router(profile: Profile) -> None:
     state.require()  # nothing up: said before anything (a lock file) is written
     with state.locked():
         current = state.require()
+        if platforms.facts(current.platform).stranger:
+            raise ConfigError(
+                platforms.cannot(current.platform, RESTART_ROUTER, "restart the router")
+            )
         ok(platforms.get(current.platform).restart_router(current, profile))
 
 

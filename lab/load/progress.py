@@ -22,6 +22,8 @@ def say_level(scenario: str, name: str, figures: dict) -> None:
         line += f", prefix-cache hits {figures['prefix_cache_hit_rate']:.0%}"
     if figures.get("session_stickiness") is not None:
         line += f", stickiness {figures['session_stickiness']:.0%}"
+    if figures.get("foreign_traffic"):
+        line += f"; engine counters {figures['foreign_traffic']}"
     if figures.get("client_limited"):
         line += f"; CLIENT-LIMITED: {figures['client_limited']}"
     (ok if figures["failed"] == 0 and not figures.get("client_limited") else bad)(line)

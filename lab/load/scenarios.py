@@ -136,6 +136,7 @@ def _run_scenario(
                 engine,
                 scenario.slo,
                 figures.offered(level),
+                shared=current.require_endpoints().shared,
             )
             progress.say_level(scenario.name, level.name, units[level.name])
             recorder.save()

@@ -10,7 +10,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from lab.errors import ConfigError
-from lab.platforms import compose, kube, local
+from lab.platforms import attach, compose, kube, local
 from lab.platforms.plan import Plan
 from lab.platforms.protocol import (
     CLUSTER_WORKERS,
@@ -42,7 +42,12 @@ __all__ = [
 
 # The registry: each platform package declares its platforms; the order is the one the lab
 # lists them in.
-DECLARED: tuple[Facts, ...] = (*local.DECLARED, *kube.DECLARED, *compose.DECLARED)
+DECLARED: tuple[Facts, ...] = (
+    *local.DECLARED,
+    *kube.DECLARED,
+    *compose.DECLARED,
+    *attach.DECLARED,
+)
 REGISTRY = {entry.name: entry for entry in DECLARED}
 PLATFORMS = tuple(REGISTRY)
 # Said with every choice the user did not make explicitly: `auto` builds a kind cluster on a
@@ -73,6 +78,17 @@ def can(name: str, capability: str) -> bool:
 def named(capability: str) -> tuple[str, ...]:
     """The platforms that declare `capability`, in the registry's order."""
     return tuple(entry.name for entry in DECLARED if capability in entry.capabilities)
+
+
+def cannot(name: str, capability: str, what: str) -> str:
+    """Why platform `name` refuses `what` (it lacks `capability`), naming those that can."""
+    why = facts(name).stranger
+    able = said(named(capability))
+    return (
+        f"the {name} platform cannot {what}"
+        + (f": {why}" if why else "")
+        + (f"; {able} can" if able else "")
+    )
 
 
 def said(names: tuple[str, ...], last: str = "or") -> str:

@@ -139,6 +139,7 @@ class Shorthand:
     setting: str
     metavar: str
     help: str
+    platform: str = ""  # the platform the option also chooses (as --set platform=NAME)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,8 @@ class Facts:
     images: Callable[[Profile], list[str]] = lambda profile: []  # image:tag it runs
     router: str = ""  # the router it always runs, whatever the profile asks ("": as asked)
     shorthands: tuple[Shorthand, ...] = ()
+    # Why it lacks what others can do, said when a scenario or verb needs it ("": it just can't).
+    stranger: str = ""
     hooks: Hooks = field(default_factory=Hooks)
 
     def __post_init__(self) -> None:

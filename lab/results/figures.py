@@ -32,10 +32,16 @@ def summarize_level(
     engine: Engine | None,
     slo: Slo | None = None,
     load: dict[str, Any] | None = None,
+    shared: bool = False,
 ) -> dict:
-    """The figures of a level (summary.json), from its samples in place/requests.csv."""
+    """The figures of a level (summary.json), from its samples in place/requests.csv. On a
+    `shared` stack, engines that served more requests than the lab sent also served others':
+    every figure built from their counters is then n/a, with that reason."""
     samples = [s for s in summary.read_samples(place / "requests.csv") if s.level == level]
-    figures = summary.summarize(samples, deltas)
+    foreign = foreign_traffic(samples, deltas) if shared else ""
+    figures = summary.summarize(samples, {} if foreign else deltas)
+    if foreign:
+        figures["foreign_traffic"] = foreign
     figures.update(load or {})
     if slo is not None:
         figures["slo_met"] = slo.met(figures["slo_attainment"], figures["error_rate"])
@@ -48,6 +54,17 @@ def summarize_level(
         # Every request, drained ones included: none may be lost without a word.
         figures.update(resilience_figures.figures(place, samples, kind, engine))
     return figures
+
+
+def foreign_traffic(samples: list[summary.Sample], deltas: dict) -> str:
+    """Why the engines' counters say nothing of the lab's requests, or ""."""
+    served = sum(counters.get("requests", 0.0) for counters in deltas.values())
+    if served <= len(samples):
+        return ""
+    return (
+        f"n/a: foreign traffic: the engines served {served:g} requests while the lab sent "
+        f"{len(samples)}; figures from their counters are not the lab's"
+    )
 
 
 def write(

@@ -194,7 +194,12 @@ def _table(figures: dict[str, dict[str, Any]]) -> str:
         for level, values in figures.items()
         if values.get("client_limited")
     )
-    return f"<table>{head}{''.join(rows)}</table>{note}{limited}"
+    foreign = "".join(
+        f"<p class='bad'>{_e(level)}: engine counters {_e(values['foreign_traffic'])}</p>"
+        for level, values in figures.items()
+        if values.get("foreign_traffic")
+    )
+    return f"<table>{head}{''.join(rows)}</table>{note}{limited}{foreign}"
 
 
 def _failures(figures: dict[str, dict[str, Any]]) -> str:

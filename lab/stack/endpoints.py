@@ -43,6 +43,9 @@ class Endpoints:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # The engines are lab.sim's simulated ones (tests and benchmarks), never vLLM.
     simulated: bool = False
+    # Others may send requests too (a stack the lab did not start): the engines' counters then
+    # count theirs, and every figure built from them must first show that they did not.
+    shared: bool = False
 
     @property
     def api_key(self) -> str:

@@ -12,14 +12,16 @@ from lab.platforms.protocol import Facts, Shorthand
 
 
 def test_the_registry_lists_each_platform_once_in_the_order_the_lab_says_them() -> None:
-    assert platforms.PLATFORMS == ("local", "kind", "minikube", "existing", "compose")
+    assert platforms.PLATFORMS == ("local", "kind", "minikube", "existing", "compose", "attach")
     assert platforms.named(protocol.RESTART_ROUTER) == ("local", "compose")
     assert platforms.named(protocol.ENGINES_HERE) == ("local", "kind", "minikube", "compose")
     assert platforms.said(platforms.named(protocol.CLUSTER_WORKERS)) == "kind, minikube or existing"
 
 
 def test_a_name_the_registry_does_not_hold_is_refused_with_the_names_it_does() -> None:
-    with pytest.raises(ConfigError, match=r"'nomad' is not available .*have: compose, existing"):
+    with pytest.raises(
+        ConfigError, match=r"'nomad' is not available .*have: attach, compose, existing"
+    ):
         platforms.get("nomad")
 
 
@@ -29,15 +31,22 @@ def test_an_unknown_capability_is_refused_when_declared() -> None:
 
 
 def test_a_platforms_shorthand_is_a_set_on_every_verb_that_reads_a_profile(monkeypatch) -> None:
-    """A later platform adds `--target URL` without touching lab.cli."""
-    target = Shorthand("--target", "remote.url", "URL", "the stack's router")
+    """A later platform adds `--remote URL` without touching lab.cli."""
+    target = Shorthand("--remote", "remote.url", "URL", "the stack's router")
     remote = Facts("remote", platforms.REGISTRY["local"].make, frozenset(), shorthands=(target,))
     monkeypatch.setattr(platforms, "DECLARED", (*platforms.DECLARED, remote))
     parser = build_parser()
-    args = parser.parse_args(["up", "--set", "a=1", "--target", "http://x:8000", "--set", "b=2"])
+    args = parser.parse_args(["up", "--set", "a=1", "--remote", "http://x:8000", "--set", "b=2"])
     assert args.sets == ["a=1", "remote.url=http://x:8000", "b=2"]
-    assert parser.parse_args(["run", "--target", "u"]).sets == ["remote.url=u"]
+    assert parser.parse_args(["run", "--remote", "u"]).sets == ["remote.url=u"]
     assert build_parser().parse_args(["up"]).sets == []
+
+
+def test_attach_contributes_target_which_also_chooses_the_platform() -> None:
+    parser = build_parser()
+    for verb in ("up", "cycle", "ui", "calibrate"):
+        args = parser.parse_args([verb, "--target", "http://h:8000"])
+        assert args.sets == ["platform=attach", "target.router=http://h:8000"], verb
 
 
 def test_the_typed_details_read_drains_as_the_platform_recorded_them() -> None:

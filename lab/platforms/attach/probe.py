@@ -1,0 +1,146 @@
+"""What answers at a target, asked in the order a user would debug it: the router, its
+/v1/models and the model, the token, each engine and its /metrics, Prometheus. Only reads
+(GET); a target that cannot be used is a StepFailed (exit 1), said in one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from lab.config.validation import schema
+from lab.errors import StepFailed
+from lab.platforms.attach.target import Target
+from lab.stack.metrics import parse
+
+TIMEOUT = 10.0
+# model.name left at the schema's default means "none chosen" on attach.
+DEFAULT_MODEL = schema("lab-profile")["properties"]["model"]["properties"]["name"]["default"]
+
+
+@dataclass(frozen=True)
+class Found:
+    model: str
+    served: tuple[str, ...]
+    version: str
+    router_kind: str
+
+
+def probe(target: Target, model: str) -> Found:
+    with httpx.Client(timeout=TIMEOUT, verify=target.tls, headers=target.headers) as http:
+        served = _models(http, target.router, "router", target)
+        chosen = _choose(model, served, target.router)
+        for index, url in enumerate(target.engines):
+            engine_served = _models(http, url, f"engine {index}", target)
+            if chosen not in engine_served:
+                raise StepFailed(
+                    f"target.engines[{index}] {url} serves {', '.join(engine_served)}, not "
+                    f"{chosen}: not an engine behind this router"
+                )
+            _metrics(http, url, f"target.engines[{index}]")
+        if target.prometheus:
+            _prometheus(http, target.prometheus)
+        return Found(chosen, served, _version(http, target.router), _router_kind(http, target))
+
+
+def _get(http: httpx.Client, url: str, what: str) -> httpx.Response:
+    try:
+        return http.get(url)
+    except httpx.ConnectError as exc:
+        raise StepFailed(f"{what} {url} cannot be reached: {_why(exc)}") from None
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"{what} {url} did not answer: {type(exc).__name__}") from None
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return "TLS verification failed (set target.tls.ca_bundle, or target.tls.verify: false)"
+    if "name" in text.lower() and ("resolution" in text.lower() or "not known" in text.lower()):
+        return "the name does not resolve"
+    if "refused" in text.lower():
+        return "connection refused"
+    return text or type(exc).__name__
+
+
+def _models(http: httpx.Client, base: str, what: str, target: Target) -> tuple[str, ...]:
+    response = _get(http, f"{base}/v1/models", what)
+    url = f"{base}/v1/models"
+    if response.status_code in (401, 403):
+        how = (
+            f"the token in ${target.api_key_env} was refused"
+            if target.api_key_env
+            else "it wants a token: name the variable holding it in target.api_key_env"
+        )
+        raise StepFailed(f"{what} {url} answered {response.status_code}: {how}")
+    if response.status_code == 404:
+        raise StepFailed(f"{what} {url} answered 404: no OpenAI-compatible API at this URL")
+    if response.status_code >= 400:
+        raise StepFailed(f"{what} {url} answered {response.status_code}")
+    try:
+        listed = response.json()["data"]
+        return tuple(str(entry["id"]) for entry in listed)
+    except (ValueError, KeyError, TypeError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise StepFailed(f"{what} {url} answered {kind}, not the OpenAI API's model list") from None
+
+
+def _choose(model: str, served: tuple[str, ...], router: str) -> str:
+    if model in served:
+        return model
+    if not served:
+        raise StepFailed(f"router {router} serves no model")
+    if model == DEFAULT_MODEL and len(served) == 1:
+        return served[0]  # none chosen and one served: that one
+    listed = ", ".join(served)
+    if model == DEFAULT_MODEL:
+        raise StepFailed(
+            f"router {router} serves several models ({listed}): choose one with model.name"
+        )
+    raise StepFailed(f"model.name {model} is not served at {router} (it serves {listed})")
+
+
+def _metrics(http: httpx.Client, base: str, what: str) -> None:
+    response = _get(http, f"{base}/metrics", what)
+    try:
+        response.raise_for_status()
+        parse(response.text)
+    except (httpx.HTTPStatusError, ValueError) as exc:
+        raise StepFailed(f"{what} {base}/metrics is not a Prometheus metrics page: {exc}") from None
+
+
+def _prometheus(http: httpx.Client, base: str) -> None:
+    query = f"{base}/api/v1/query"
+    try:
+        response = http.get(query, params={"query": 'count({__name__=~"vllm:.+"})'})
+        result: list[Any] = response.json()["data"]["result"]
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"target.prometheus {base} cannot be reached: {_why(exc)}") from None
+    except (ValueError, KeyError, TypeError):
+        raise StepFailed(f"target.prometheus {base} does not answer Prometheus' API") from None
+    if not result:
+        raise StepFailed(
+            f"target.prometheus {base} holds no vllm: series: it does not scrape the engines"
+        )
+
+
+def _version(http: httpx.Client, router: str) -> str:
+    """The server's /version, where it answers; "" otherwise (a router rarely has one)."""
+    try:
+        response = http.get(f"{router}/version")
+        return str(response.json().get("version", "")) if response.is_success else ""
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return ""
+
+
+def _router_kind(http: httpx.Client, target: Target) -> str:
+    """Which router answered, as far as its /metrics tells: production-stack's router serves
+    vllm: series on its own port; vllm-router serves its metrics elsewhere, if at all."""
+    try:
+        response = http.get(f"{target.router}/metrics")
+    except httpx.HTTPError:
+        return "unknown (no /metrics on the router's port)"
+    if response.is_success and "vllm:" in response.text:
+        return "production-stack router (vllm: series on its port)"
+    return "unknown (no vllm: series on the router's port; vllm-router serves them elsewhere)"
