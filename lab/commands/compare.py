@@ -10,7 +10,7 @@ from lab.commands.options import (
     platform_option,
     results_option,
     scenario_options,
-    shorthand_options,
+    set_options,
     writable,
 )
 from lab.errors import ConfigError
@@ -152,15 +152,7 @@ def _compare_parsers(verbs: argparse._SubParsersAction) -> None:
         help="profile to run (file or shipped name)",
     )
     calibrate.add_argument("--repeat", type=int, default=10, help="runs (default: 10, at least 3)")
-    calibrate.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a profile setting (repeatable)",
-    )
-    shorthand_options(calibrate)
+    set_options(calibrate)
     calibrate.add_argument(
         "--from",
         dest="runs_from",

@@ -54,13 +54,19 @@ def profile_options(parser: argparse.ArgumentParser) -> None:
         default="cpu",
         help="a profile file, or the name of a shipped one in profiles/ (default: cpu)",
     )
+    set_options(parser, ", e.g. --set router.routing=session (repeatable)")
+
+
+def set_options(parser: argparse.ArgumentParser, example: str = " (repeatable)") -> None:
+    """--set PATH=VALUE and the platforms' shorthands for it, on every verb that reads a
+    profile, whether the profile is an option or an argument."""
     parser.add_argument(
         "--set",
         dest="sets",
         action="append",
         default=[],
         metavar="PATH=VALUE",
-        help="override a profile setting, e.g. --set router.routing=session (repeatable)",
+        help=f"override a profile setting{example}",
     )
     shorthand_options(parser)
 
