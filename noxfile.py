@@ -20,9 +20,10 @@ TORCH_INDEX = os.environ.get("LAB_TORCH_INDEX", "https://download.pytorch.org/wh
 # PyPI's builds of these do not match the CPU torch and break `import transformers`.
 MISMATCHED_WITH_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 # The fast tier: simulated engines behind the real vllm-router, no real engines, Docker or
-# browser; three pytest-xdist workers (many of its tests wait on the clock, not a CPU). The
-# tests marked `timing` run alone all the same (tests/helpers/timing.py).
-FAST_TIER = ("-n", "3", "-m", "not stack and not docker and not browser")
+# browser, and none of the long simulated runs marked `slow` (full CI runs those); three
+# pytest-xdist workers (many of its tests wait on the clock, not a CPU). The tests marked
+# `timing` run alone all the same (tests/helpers/timing.py).
+FAST_TIER = ("-n", "3", "-m", "not stack and not docker and not browser and not slow")
 
 
 def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
