@@ -196,6 +196,22 @@ def test_down_with_volumes_removes_them(fakes) -> None:
     assert runner._volumes() == []
 
 
+def test_down_refuses_a_compose_command_the_lab_would_not_build(fakes) -> None:
+    """The state file only chooses the Compose tool; an altered command line is refused, and
+    nothing is run with it."""
+    lab = cpu()
+    runner = platform()
+    runner.check(lab)
+    current = runner.up(lab)
+    calls = len(composefakes.changes(fakes))
+    current.details["compose"]["command"] = ["sh", "-c", "touch /tmp/owned"]
+    state.save(current)
+    with pytest.raises(ConfigError, match=r"details\.compose\.command is not the lab's own"):
+        lifecycle.down()
+    assert len(composefakes.changes(fakes)) == calls
+    assert state.load() is not None
+
+
 def test_volumes_on_a_platform_without_volumes_is_refused(fakes) -> None:
     state.save(state.State(platform="local", profile=cpu().resolved, profile_source="cpu"))
     with pytest.raises(ConfigError, match="the local platform keeps no volumes"):

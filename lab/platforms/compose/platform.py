@@ -204,7 +204,7 @@ class ComposePlatform(EngineOps):
     def _render(self, profile: Profile, replicas: int, ports: Ports, current: State) -> None:
         """The one rendering step: the profile's file beside compose/docker-compose.yml and
         Prometheus' configuration, both under the state directory."""
-        folder = state_dir() / "compose"
+        folder = _rendered_dir()
         scrape = self.run.write(
             folder / "prometheus.yml",
             composefile.to_yaml(composefile.prometheus_config(profile, replicas)),
@@ -279,7 +279,7 @@ class ComposePlatform(EngineOps):
 
     def compose(self, current: State, *args: str, profile: Profile | None = None) -> Done:
         """Run a Compose command on the lab's project (secrets by environment only)."""
-        argv = [*current.details["compose"]["command"], *args]
+        argv = [*_project_command(current), *args]
         return self.run.run(argv, secret_env=secrets(profile) if profile else None, timeout=900)
 
     def containers(self) -> dict[str, Container]:
@@ -379,6 +379,26 @@ class ComposePlatform(EngineOps):
             check=False,
         )
         return done.stdout.split()
+
+
+def _rendered_dir() -> Path:
+    return state_dir() / "compose"
+
+
+def _project_command(current: State) -> list[str]:
+    """The Compose command for the lab's project, rebuilt from parts the lab knows: the state
+    file only chooses between the two Compose tools, and a recorded command that is anything
+    but the one the lab would build is refused, never run."""
+    recorded = [str(part) for part in current.details["compose"]["command"]]
+    for tool in (["docker", "compose"], ["docker-compose"]):
+        rebuilt = composefile.command_line(tool, _rendered_dir() / "lab.yml")
+        if recorded == rebuilt:
+            return rebuilt
+    raise ConfigError(
+        f"{state.path()}: details.compose.command is not the lab's own Compose command "
+        f"(expected docker compose or docker-compose on project {PROJECT} with "
+        f"{_rendered_dir() / 'lab.yml'}); run `down` from the state directory `up` used"
+    )
 
 
 def removed(output: str) -> list[str]:
