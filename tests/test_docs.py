@@ -124,7 +124,12 @@ def test_lab_arguments_after_a_sessions_double_dash_parse() -> None:
 def test_nox_alone_runs_lint_and_the_fast_tier() -> None:
     noxfile = (ROOT / "noxfile.py").read_text()
     assert 'nox.options.sessions = ["lint", "fast"]' in noxfile
-    assert '"not stack and not docker and not browser"' in noxfile
+    tier = re.search(r'FAST_TIER = \("-n", "3", "-m", "([^"]+)"\)', noxfile)
+    assert tier, "noxfile.py: FAST_TIER not found"
+    assert tier[1].startswith("not stack and not docker and not browser")
+    # The README and the architecture page say which tests the fast tier leaves out.
+    for page in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
+        assert f'-m "{tier[1]}"' in page.read_text(), page
     # CI still runs the whole suite, the README's test command.
     assert "nox -s lint tests" in (ROOT / ".ci" / "run").read_text()
 
