@@ -36,7 +36,10 @@ class Soak(Kind):
     options = SoakScenario
     figures = (LEVEL,)
     # Hours of one load: judged by its own slope and drift, not against another run.
-    ungated = "judged by its own memory slope and latency drift (lab.compare.soak), not against another run"
+    ungated = (
+        "judged by its own memory slope and latency drift (lab.compare.soak), "
+        "not against another run"
+    )
 
     @classmethod
     def problems(cls, scenario: SoakScenario, engines: Engines) -> list[Problem]:
