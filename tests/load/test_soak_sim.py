@@ -88,7 +88,8 @@ def test_a_process_whose_memory_rises_at_a_set_pace_is_found_and_fails_the_gate(
     # The pace is set in MB of 10**6 bytes; the first allocations may share pages already held.
     assert found.low <= rate * 3600 <= found.high * 1.1, found
     (tmp_path / "requests.csv").write_text(",".join(SAMPLE_COLUMNS) + "\n")  # none sent
-    with pytest.raises(StepFailed, match=r"leaker grows .* above the limit of 1000 MB/h"):
+    with pytest.raises(StepFailed, match=r"leaker grows .* above the limit of 1000 MB/h") as failed:
         soak.judge(scenario(1000.0), tmp_path, "soak", {})
+    assert failed.value.exit_code == 1  # what the command line exits with (lab.cli)
     judged = json.loads((tmp_path / series.VERDICTS).read_text())
     assert judged["gate_failures"] and judged["slopes"]["leaker"]["low"] > 1000
