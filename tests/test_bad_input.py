@@ -1392,6 +1392,30 @@ CASES = [
         1,
         f"target.prometheus {EMPTY_PROMETHEUS} holds no vllm: series",
     ),
+    Case(
+        "soak-without-rate",
+        ("run", "--set", "scenarios=[{name: s, kind: soak, duration: 900}]"),
+        2,
+        "scenarios[0]: 'rate' is a required property",
+    ),
+    Case(
+        "soak-shorter-than-warmup",
+        ("run", "--set", "scenarios=[{name: s, kind: soak, rate: 2, duration: 300}]"),
+        2,
+        "scenarios[0].duration: 300 s is not longer than the warm-up (600 s)",
+    ),
+    Case(
+        "soak-growth-limit-zero",
+        ("run", "--set", "scenarios=[{name: s, kind: soak, rate: 2, max_growth_mb_per_h: 0}]"),
+        2,
+        "scenarios[0].max_growth_mb_per_h: 0 is less than or equal to the minimum of 0",
+    ),
+    Case(
+        "soak-growth-limit-negative",
+        ("run", "--set", "scenarios=[{name: s, kind: soak, rate: 2, max_growth_mb_per_h: -5}]"),
+        2,
+        "scenarios[0].max_growth_mb_per_h: -5 is less than or equal to the minimum of 0",
+    ),
 ]
 
 

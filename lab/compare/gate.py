@@ -26,7 +26,13 @@ EVERY_LEVEL: tuple[str, ...] = ()  # a metric gated on every level, whatever its
 # those they share are often overloaded ones; the search is judged by its capacity_rps alone.
 FIXED = tuple(kind.name for kind in kinds.every() if not kind.searches)
 SEARCH = tuple(kind.name for kind in kinds.every() if kind.searches)
-WHERE = {FIXED: "fixed levels", SEARCH: "capacity searches"}
+# Kinds of fixed levels that gate nothing (a soak is judged by its own drift) are named.
+GATED = tuple(kind.name for kind in kinds.every() if not kind.searches and kind.gated)
+UNGATED = tuple(name for name in FIXED if name not in GATED)
+WHERE = {
+    GATED: "fixed levels" + (f", not {'/'.join(UNGATED)}" if UNGATED else ""),
+    SEARCH: "capacity searches",
+}
 
 
 def _default() -> dict[str, tuple[str, ...]]:

@@ -19,7 +19,7 @@ from lab.config.timeouts import Timeouts
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.load import capacity, gauges, levels, locust, progress, resilience
+from lab.load import capacity, gauges, levels, locust, progress, resilience, soak
 from lab.platforms import Platform
 from lab.results import figures, report, series
 from lab.results import folder as results
@@ -140,6 +140,7 @@ def _run_scenario(
             )
             progress.say_level(scenario.name, level.name, units[level.name])
             recorder.save()
+            soak.judge(scenario, place, level.name, deltas)
         status, error = "completed", ""
     except KeyboardInterrupt:
         status, error = "interrupted", "Ctrl-C"
@@ -207,7 +208,10 @@ def _run_level(
         level, scenario, endpoints, place, words, generator.workers, extra, generator.remote
     )
     try:
-        with gauges.sampling(endpoints, place / series.FILE, level.name):
+        with (
+            gauges.sampling(endpoints, place / series.FILE, level.name),
+            soak.sampling(scenario, current, swarm.processes, place, level.name),
+        ):
             if events:
                 resilience.inject(events, began, place, current)
                 settle = level.settle + _router_check_interval(current)

@@ -20,7 +20,7 @@ from lab.errors import ConfigError
 from lab.files import shorten
 from lab.results import folder as results
 from lab.results import level as level_figures
-from lab.results import resilience_figures, series, summary
+from lab.results import resilience_figures, series, soak, summary
 from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
@@ -120,6 +120,7 @@ def _scenario(folder: Path, entry: ScenarioRecord) -> str:
         goodput_vs_rate(figures, slo, capacity),
         pareto(figures),
         _per_engine(figures),
+        soak.plot(soak.read(place / soak.FILE), t0),
     ]
     verdict = ""
     if ROUTING in kinds.get(entry.kind).figures:
@@ -132,6 +133,7 @@ def _scenario(folder: Path, entry: ScenarioRecord) -> str:
         + _failures(figures)
         + verdict
         + _resilience(figures)
+        + soak.section(soak.read_verdicts(place))
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 

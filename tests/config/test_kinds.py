@@ -37,19 +37,19 @@ def test_a_kind_gates_metrics_compare_knows_or_says_why_not(kind: type[Kind]) ->
 
 
 def test_a_kind_that_declares_no_gate_nor_why_is_refused() -> None:
-    class Soak(Kind):
-        name = "soak"
+    class Marathon(Kind):
+        name = "marathon"
         options = object
         figures: ClassVar[tuple[str, ...]] = (LEVEL,)
 
-    with pytest.raises(TypeError, match="soak: expected either gated metrics or the reason"):
-        register(Soak)
-    Soak.ungated = "a soak is judged by its own drift, not against another run"
+    with pytest.raises(TypeError, match="marathon: expected either gated metrics or the reason"):
+        register(Marathon)
+    Marathon.ungated = "judged by its own drift, not against another run"
     try:
-        register(Soak)
-        assert "soak" not in gate.FIXED  # the gate was built at import: only registered kinds
+        register(Marathon)
+        assert "marathon" not in gate.FIXED  # the gate was built at import: only registered kinds
     finally:
-        del REGISTRY["soak"]
+        del REGISTRY["marathon"]
 
 
 def test_a_kind_without_figures_is_refused() -> None:
@@ -64,7 +64,7 @@ def test_a_kind_without_figures_is_refused() -> None:
 
 
 def test_every_kind_plans_its_levels_or_searches() -> None:
-    loaded = {s.kind: s for name in ("cpu", "cpu-resilience", "cpu-capacity")
+    loaded = {s.kind: s for name in ("cpu", "cpu-resilience", "cpu-capacity", "cpu-soak")
               for s in profile.load(name).scenarios}  # fmt: skip
     assert set(loaded) == set(REGISTRY)
     for name, scenario in loaded.items():

@@ -9,10 +9,16 @@ from lab.config.kinds.capacity import CapacityScenario
 from lab.config.kinds.failover import FailoverScenario
 from lab.config.kinds.routing import RoutingScenario
 from lab.config.kinds.scale import ScaleScenario
+from lab.config.kinds.soak import SoakScenario
 from lab.config.kinds.throughput import ThroughputScenario
 
 Scenario = (
-    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
+    RoutingScenario
+    | ThroughputScenario
+    | FailoverScenario
+    | ScaleScenario
+    | CapacityScenario
+    | SoakScenario
 )
 
 
