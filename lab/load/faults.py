@@ -47,7 +47,7 @@ def problems(scenario: FaultsScenario, profile: Profile, platform: str) -> list[
     for index, fault in enumerate(scenario.faults):
         for need in NEEDS[fault.fault]:
             if not platforms.can(platform, need):
-                what = f"inject a {fault.fault} fault"
+                what = f"inject the {fault.fault} fault"
                 found.append(f"{where}: faults[{index}]: {platforms.cannot(platform, need, what)}")
                 break
         if fault.fault == "prometheus_down" and not profile.observability.prometheus:

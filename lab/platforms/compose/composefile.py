@@ -19,7 +19,6 @@ import yaml
 
 from lab.config import commandlines, model
 from lab.config.profile import Profile
-from lab.inproc.engine_faults import TOKEN_ENV
 from lab.paths import PACKAGE, asset
 from lab.stack import fault_control, prometheus
 
@@ -69,7 +68,7 @@ def secret_names(profile: Profile) -> list[str]:
     if not profile.model.is_tiny:
         names.append("HF_TOKEN")
     if fault_control.wanted(profile):
-        names.append(TOKEN_ENV)  # the run-time fault control's token (lab.stack.fault_control)
+        names.append(fault_control.TOKEN_ENV)  # the run-time fault control's token
     return names
 
 
