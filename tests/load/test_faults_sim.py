@@ -15,6 +15,7 @@ import pytest
 from lab.config import profile
 from lab.config.kinds import steady
 from lab.load import scenarios
+from lab.stack import fault_control
 from tests.helpers.simstack import sim_stack
 from tests.load.test_failures_sim import locust_count
 
@@ -52,6 +53,12 @@ def test_each_fault_kind_once_under_load(tmp_path, monkeypatch) -> None:
     ):
         lab = profile.load("faults", [SIMULATED, *SETS])
         folder = scenarios.run(lab, current, ["faults"], tmp_path / "results", platform)
+        token = fault_control.token()
+        logs = "".join(p.read_text() for p in (tmp_path / "state" / "logs").iterdir())
+    assert not fault_control.made()  # gone with the lab
+    # The run's token is in no file of the results nor in the engines' or router's logs.
+    written = "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+    assert len(token) >= 24 and token not in written and token not in logs
     place = folder / "faults"
     with (place / "requests.csv").open() as file:
         samples = list(csv.DictReader(file))
