@@ -16,6 +16,7 @@ from typing import Any
 from lab import platforms
 from lab.config.kinds.faults import Fault, FaultsScenario, error_settings, slow_settings
 from lab.config.profile import Profile
+from lab.errors import ConfigError, StepFailed
 from lab.platforms.protocol import (
     ENGINE_FAULTS,
     HANG,
@@ -72,7 +73,17 @@ Action = Callable[[], str]
 def events(
     scenario: FaultsScenario, platform: Any, current: State, profile: Profile
 ) -> list[tuple[int, str, Action]]:
-    """(at, name, action) of every fault's beginning and end, in time order."""
+    """(at, name, action) of every fault's beginning and end, in time order. What cannot be
+    injected on the lab that is up (a `run` of another profile than the one it came up with)
+    is refused here, before the load starts."""
+    if refused := problems(scenario, profile, current.platform):
+        raise ConfigError(refused)
+    if any(f.fault in ("slow", "errors") for f in scenario.faults) and not fault_control.made():
+        raise StepFailed(
+            f"scenario {scenario.name}: slow and errors faults need the engines' run-time "
+            "control, which is on only when the lab came up with a profile that has a faults "
+            "scenario: bring it down and up with this profile"
+        )
     found: list[tuple[int, str, Action]] = []
     for fault in scenario.faults:
         begin, end = _actions(fault, platform, current, profile)

@@ -53,7 +53,7 @@ def token() -> str:
     if not path.exists():
         raise StepFailed(
             "the engines were started without run-time fault control (the profile they came up "
-            "with has no faults scenario): bring the lab down and up with this profile"
+            "with has no faults scenario): bring the lab down and up with a faults profile"
         )
     return path.read_text().strip()
 
