@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lab.config.kinds.base import LEVEL, RESILIENCE, Engines, Kind, Problem, register
+from lab.config.kinds.base import FIXED_GATE, LEVEL, RESILIENCE, Engines, Kind, Problem, register
 from lab.config.kinds.plan import Level
 from lab.config.kinds.steady import SteadyLoadScenario, steady_level
 
@@ -73,10 +73,7 @@ class Faults(Kind):
     name = "faults"
     options = FaultsScenario
     figures = (LEVEL, RESILIENCE)
-    ungated = (
-        "its faults are injected on purpose: it is judged by what each fault did (summary "
-        "`faults`), not against another run"
-    )
+    gated = FIXED_GATE  # as failover's: two runs of the same faults, compared
 
     @classmethod
     def problems(cls, scenario: FaultsScenario, engines: Engines) -> list[Problem]:
