@@ -1416,6 +1416,78 @@ CASES = [
         2,
         "scenarios[0].max_growth_mb_per_h: -5 is less than or equal to the minimum of 0",
     ),
+    # issue 40: faults scenarios
+    Case(
+        "faults-unknown-fault",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[0].fault=explode"),
+        2,
+        "scenarios[0].faults[0].fault: 'explode' is not one of ['kill', 'hang'",
+    ),
+    Case(
+        "faults-engine-missing",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[1].engine=5"),
+        2,
+        "scenarios[0].faults[1].engine: 5 is not an engine (expected 0..1)",
+    ),
+    Case(
+        "faults-overlap-one-engine",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[1].at=30"),
+        2,
+        "scenarios[0].faults[1]: overlaps faults[0] on the same engine (20-40 s and 30-50 s)",
+    ),
+    Case(
+        "faults-ends-after-level",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[6].for=100"),
+        2,
+        "faults[6].for: the fault ends at 330 s, after the load (260 s)",
+    ),
+    Case(
+        "faults-timeouts-zero",
+        ("values", "--profile", "faults", "--set", "load.timeouts.first_byte_s=0"),
+        2,
+        "load.timeouts.first_byte_s: 0 is less than or equal to the minimum of 0",
+    ),
+    Case(
+        "faults-option-of-another-fault",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[0].mode=cut"),
+        2,
+        "scenarios[0].faults[0].mode: not an option of a kill fault (its options: none)",
+    ),
+    Case(
+        "faults-router-given-an-engine",
+        ("values", "--profile", "faults", "--set", "scenarios[0].faults[5].engine=0"),
+        2,
+        "scenarios[0].faults[5].engine: a router_restart fault acts on no engine",
+    ),
+    Case(
+        "faults-attach-refuses-all",
+        ("cycle", "--profile", "faults", "--target", "http://127.0.0.1:1"),
+        2,
+        "faults[0]: the attach platform cannot inject the kill fault: the lab did not start",
+        lines=7,
+    ),
+    Case(
+        "faults-kind-cannot-hang",
+        ("up", "--dry-run", "--profile", "faults", "--platform", "kind"),
+        2,
+        "faults[1]: the kind platform cannot inject the hang fault; local or compose can",
+        lines=6,
+    ),
+    Case(
+        "faults-prometheus-down-without-prometheus",
+        (
+            "up",
+            "--dry-run",
+            "--profile",
+            "faults",
+            "--platform",
+            "local",
+            "--set",
+            "observability.prometheus=false",
+        ),
+        2,
+        "faults[6]: a prometheus_down fault needs the lab's Prometheus",
+    ),
 ]
 
 

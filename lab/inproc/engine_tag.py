@@ -13,7 +13,7 @@ engine.test_delay (tests and calibration only, docs/compare.md; $LAB_TEST_DELAY,
 holds back the first chunk of every streamed answer (text/event-stream) under /v1/ by
 `first_chunk_ms` plus `ttft_share` of the time that answer took to its first chunk, so the
 client's TTFT grows by a known amount. Later chunks are not delayed: they follow at the pace
-vLLM makes them.
+vLLM makes them. Faults a faults scenario injects at run time: lab.inproc.engine_faults.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from lab.inproc import engine_faults
 
 HEADER = "x-lab-engine"
 OPEN_PATH = "/lab/open-requests"
@@ -39,7 +41,7 @@ App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 class EngineTag:
     def __init__(self, app: App) -> None:
-        self.app = app
+        self.app = engine_faults.wrap(app)  # run-time faults, only where the lab asked for them
         self.name = os.environ.get("LAB_ENGINE_NAME", "engine")
         self.tag = self.name.encode()
         self.open = 0

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import platforms
-from lab.config.kinds import FailoverScenario, ScaleScenario
+from lab.config.kinds import FailoverScenario, FaultsScenario, ScaleScenario
 from lab.console import say
 from lab.errors import ConfigError
 from lab.inproc.arms import ARMS_ENV
@@ -75,7 +75,7 @@ def check(arms: list[ab.Arm], platform: str, names: list[str]) -> None:
             )
     chosen = [a.scenario(n) for n in names] if names else list(a.scenarios)
     for scenario in chosen:
-        if isinstance(scenario, FailoverScenario | ScaleScenario):
+        if isinstance(scenario, FailoverScenario | ScaleScenario | FaultsScenario):
             problems.append(
                 f"--concurrent: scenario {scenario.name} ({scenario.kind}) acts on one stack's "
                 "engines; leave it out (--scenario) or run the interleaved ab"

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 from lab import platforms
-from lab.config.kinds import FailoverScenario, ScaleScenario
+from lab.config.kinds import FailoverScenario, FaultsScenario, ScaleScenario
 from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
-from lab.load import dryrun, scenarios
+from lab.load import dryrun, faults, scenarios
 from lab.platforms import Plan, Platform
 from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, RESTART_ROUTER, SCALE
 from lab.stack import processes, routing_check, smoke, state
@@ -34,6 +34,10 @@ def plan(profile: Profile, requested_platform: str | None = None) -> Plan:
     _check_load(profile, name)
     platform.check(profile)
     planned = platform.plan(profile)
+    for scenario in profile.scenarios:
+        if isinstance(scenario, FaultsScenario):
+            for line in faults.plan_lines(scenario, name):
+                say(f"[dry-run] fault {line}")
     dryrun.up_plan(profile, name)
     return planned
 
@@ -76,13 +80,16 @@ def check(profile: Profile, platform: Platform) -> None:
 
 def _check_load(profile: Profile, platform: str) -> None:
     """Worker pods need a platform that runs them, failover and scale scenarios one that can
-    kill, restart and scale engines: said before anything starts."""
+    kill, restart and scale engines, faults scenarios one that can inject each of their
+    faults: said before anything starts."""
     found = platforms.worker_problems(profile, platform)
     for scenario in profile.scenarios:
         needs = EVENTS_NEED.get(type(scenario), ())
         found += [f"{profile.source}: scenario {scenario.name} ({scenario.kind}): "
                   + platforms.cannot(platform, need, f"{need} engines") for need in needs
                   if not platforms.can(platform, need)]  # fmt: skip
+        if isinstance(scenario, FaultsScenario):
+            found += faults.problems(scenario, profile, platform)
     if found:
         raise ConfigError(found)
 

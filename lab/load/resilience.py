@@ -1,10 +1,11 @@
 """Resilience scenarios: events injected into the stack while Locust keeps loading it.
 
-failover: kill one engine as a crash would, later restart it. scale: add a replica, later
-remove it (it leaves the router and drains first, lab.stack.drain). The events, with the
-wall-clock times they began and ended, and each drain with how long it took, go to events.csv;
-the router's view of its workers is sampled every second to router.csv. What they did to the
-requests is computed from those files afterwards (lab.results.resilience_figures).
+failover: kill one engine as a crash would, later restart it. faults: timed faults
+(lab.load.faults). scale: add a replica, later remove it (it leaves the router and drains
+first, lab.stack.drain). The events, with the wall-clock times they began and ended, and
+each drain with how long it took, go to events.csv; the router's view of its workers is
+sampled every second to router.csv. What they did to the requests is computed from those
+files afterwards (lab.results.resilience_figures).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import httpx
 
 from lab import platforms
-from lab.config.kinds import FailoverScenario, ScaleScenario
+from lab.config.kinds import FailoverScenario, FaultsScenario, ScaleScenario
 from lab.config.kinds.steady import SteadyLoadScenario
 from lab.config.profile import Profile
 from lab.console import say
+from lab.load import faults
 from lab.results import resilience_figures
 from lab.stack import state
 from lab.stack.router import Router
@@ -33,7 +35,7 @@ from lab.stack.state import State
 @dataclass(frozen=True)
 class Event:
     at: int  # seconds after the load generator starts
-    name: str  # kill, restart, scale-up, scale-down
+    name: str  # kill, restart, scale-up, scale-down, a fault (`hang engine-1`, its `... end`)
     action: Callable[[], str]
 
 
@@ -41,6 +43,8 @@ def plan(
     scenario: SteadyLoadScenario, platform: Any, current: State, profile: Profile
 ) -> list[Event]:
     """The events of a scenario, as calls on the platform's operations."""
+    if isinstance(scenario, FaultsScenario):
+        return [Event(*event) for event in faults.events(scenario, platform, current, profile)]
     if isinstance(scenario, FailoverScenario):
         engine = scenario.engine
         return [

@@ -31,6 +31,11 @@ GRAFANA = "grafana"  # it can run Grafana at all
 ENGINES_HERE = "engines here"  # its engines run on this machine, beside the load generator
 SIDE_BY_SIDE = "side by side"  # two stacks at once on one machine (`ab --concurrent`)
 ONLY_PROCESSES = "only processes"  # a lab here is nothing but its processes
+# Faults a faults scenario injects (lab.load.faults), beyond KILL and RESTART.
+HANG = "hang"  # stop an engine's processes (or container) and let them go on later
+ENGINE_FAULTS = "engine faults"  # slow down or fail an engine's answers (the lab's middleware)
+ROUTER_UNDER_LOAD = "router restart under load"  # restart the router while load runs
+PROMETHEUS_DOWN = "prometheus down"  # stop the stack's Prometheus and bring it back
 CAPABILITIES = (
     KILL,
     HELM,
@@ -44,6 +49,10 @@ CAPABILITIES = (
     ENGINES_HERE,
     SIDE_BY_SIDE,
     ONLY_PROCESSES,
+    HANG,
+    ENGINE_FAULTS,
+    ROUTER_UNDER_LOAD,
+    PROMETHEUS_DOWN,
 )
 
 
@@ -154,6 +163,14 @@ class Hooks:
     monitor: Callable[[State, bool, dict[str, int] | None], None] | None = None
     # IMAGES: build the images (`images build NAME...`), dry run or not.
     build_images: Callable[[list[str], bool], None] | None = None
+    # HANG and PROMETHEUS_DOWN: stop a component ("engine-1", "prometheus") as it is, without
+    # killing it (True), or let it go on (False); say what was done.
+    pause: Callable[[State, str, bool], str] | None = None
+    # ROUTER_UNDER_LOAD where the router is not a process the lab restarts (RESTART_ROUTER):
+    # restart it where it runs (a Deployment's rollout) and say so.
+    restart_router_now: Callable[[State], str] | None = None
+    # How each fault it can inject is injected, for the dry-run plan (fault name: how).
+    fault_means: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

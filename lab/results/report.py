@@ -18,9 +18,9 @@ from lab.config import kinds
 from lab.config.kinds.base import ROUTING
 from lab.errors import ConfigError
 from lab.files import shorten
+from lab.results import fault_figures, resilience_figures, series, soak, summary
 from lab.results import folder as results
 from lab.results import level as level_figures
-from lab.results import resilience_figures, series, soak, summary
 from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
 from lab.results.plots import goodput_vs_rate, latency_vs_rate, pareto, png, saturation
 
@@ -134,6 +134,7 @@ def _scenario(folder: Path, entry: ScenarioRecord) -> str:
         + verdict
         + _resilience(figures)
         + soak.section(soak.read_verdicts(place))
+        + fault_figures.timeline(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from lab import files
 from lab.errors import ConfigError
-from lab.results import summary
+from lab.results import fault_figures, summary
 from lab.stack.endpoints import Engine
 
 EVENTS_FILE = "events.csv"
@@ -57,9 +57,13 @@ def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
 
 
 def figures(place: Path, samples: list[summary.Sample], kind: str, engine: Engine | None) -> dict:
-    """Failover (of `engine`) or scale figures from the samples and the recorded events."""
+    """Failover (of `engine`), faults (lab.results.fault_figures) or scale figures from the
+    samples and the recorded events."""
     recorded = read_events(place / EVENTS_FILE)
     events = {name: when for when, name, _ in recorded}
+    if kind == "faults":
+        found = fault_figures.figures(samples, recorded)
+        return {"faults": found, "failed_total": sum(1 for s in samples if not s.ok)}
     if kind == "failover" and engine is not None:
         return failover_figures(samples, events, engine, place / ROUTER_FILE)
     added = next((detail for _, name, detail in recorded if name == "added"), None)

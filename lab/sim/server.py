@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lab.inproc import engine_faults
 from lab.sim import api
 from lab.sim.engine import Engine, Timing, output_length
 from lab.sim.metrics import CONTENT_TYPE, SimMetrics
@@ -57,6 +58,9 @@ class Sim:
         self.log = SendLog(options.send_log) if options.send_log else None
         self.created = int(time.time())
         self.served = 0  # requests so far, to pick which ones meet a fault
+        # Faults a faults scenario sets at run time (lab.inproc.engine_faults), as on vLLM.
+        self.runtime = engine_faults.Faults()
+        self.token = engine_faults.token()
 
     def fault(self) -> str:
         """The fault this request meets ("" for none). Request n stands at the fractional part
@@ -68,7 +72,11 @@ class Sim:
             start += getattr(self.options, name)
             if point < start:
                 return name
-        return ""
+        return RUNTIME_FAULTS.get(self.runtime.draw(), "")
+
+
+# The run-time error modes as the command line's faults that behave alike.
+RUNTIME_FAULTS = {"http_500": "error_share", "cut": "cut_share"}
 
 
 SIM = web.AppKey("sim", Sim)
@@ -84,7 +92,17 @@ def make_app(options: SimOptions) -> web.Application:
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/completions", _completions)
     app.router.add_post("/v1/chat/completions", _chat)
+    if app[SIM].token:
+        app.router.add_post(engine_faults.PATH, _faults)
     return app
+
+
+async def _faults(request: web.Request) -> web.Response:
+    """Run-time faults, as the vLLM middleware takes them (lab.inproc.engine_faults)."""
+    sim = request.app[SIM]
+    given = request.headers.get(engine_faults.TOKEN_HEADER, "")
+    status, data = engine_faults.answer(sim.runtime, given, sim.token, await request.read())
+    return web.json_response(data, status=status)
 
 
 async def _tag(request: web.Request, response: web.StreamResponse) -> None:
@@ -152,6 +170,8 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
         if job.stream:
             response = web.StreamResponse(headers={"Content-Type": SSE})
             await response.prepare(request)  # headers now, before prefill, as vLLM does
+            if sim.runtime.slowing:  # a slow fault: the first chunk later by a known amount
+                await asyncio.sleep(sim.runtime.delay(sim.engine.timing.ttft))
             chunks = api.stream_chunks(job, rid, sim.model, count, reason)
             if fault == "garble_share":
                 await response.write(b"data: {not json\n\n")

@@ -259,6 +259,11 @@ def send(proc: Proc, sig: int) -> Outcome:
     return outcome
 
 
+def signal_member(process: psutil.Process, sig: int) -> None:
+    """`sig` to one member of a group `members` found (SIGSTOP and SIGCONT of a hang fault)."""
+    _signal(process, sig)
+
+
 def _signal(process: psutil.Process, sig: int) -> None:
     # psutil checks the process is still the one it found (PID and start time) before sending.
     with contextlib.suppress(psutil.Error):  # it may have ended on its own meanwhile

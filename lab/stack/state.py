@@ -19,6 +19,7 @@ from lab import files
 from lab.config.validation import violations
 from lab.errors import ConfigError, LabError
 from lab.paths import state_dir, unwritable
+from lab.stack import fault_control
 from lab.stack.endpoints import Endpoints
 from lab.stack.processes import Proc
 
@@ -124,6 +125,7 @@ def save(state: State) -> None:
 
 def clear() -> None:
     path().unlink(missing_ok=True)
+    fault_control.clear_token()
 
 
 def check_writable() -> None:

@@ -64,7 +64,8 @@ def test_a_kind_without_figures_is_refused() -> None:
 
 
 def test_every_kind_plans_its_levels_or_searches() -> None:
-    loaded = {s.kind: s for name in ("cpu", "cpu-resilience", "cpu-capacity", "cpu-soak")
+    loaded = {s.kind: s for name in ("cpu", "cpu-resilience", "cpu-capacity", "cpu-soak",
+                                         "faults")
               for s in profile.load(name).scenarios}  # fmt: skip
     assert set(loaded) == set(REGISTRY)
     for name, scenario in loaded.items():
@@ -77,5 +78,9 @@ def test_every_kind_plans_its_levels_or_searches() -> None:
 
 
 def test_resilience_figures_belong_to_the_kinds_that_make_events() -> None:
-    assert {k.name for k in kinds.every() if RESILIENCE in k.figures} == {"failover", "scale"}
+    assert {k.name for k in kinds.every() if RESILIENCE in k.figures} == {
+        "failover",
+        "scale",
+        "faults",
+    }
     assert {k.name for k in kinds.every() if ROUTING in k.figures} == {"routing"}

@@ -21,11 +21,11 @@ import pytest
 
 from lab.config import model, profile
 from lab.errors import ConfigError, LabError, StepFailed
-from lab.load import lifecycle
+from lab.load import faults, lifecycle
 from lab.platforms.compose import composefile
 from lab.platforms.compose import platform as compose
 from lab.platforms.compose.platform import ComposePlatform
-from lab.stack import state
+from lab.stack import fault_control, state
 from tests.helpers import composefakes
 
 # Host ports away from the conventional ones (other labs may run on this machine).
@@ -460,3 +460,30 @@ def test_restart_router_recreates_only_the_router_with_the_new_settings(fakes, r
     )
     assert current.endpoints.routing == "session" and len(current.endpoints.engines) == 2
     assert state.load().profile["router"]["routing"] == "session"
+
+
+# --- faults (issue 40) -------------------------------------------------------------------------
+
+
+def test_faults_hang_and_prometheus_by_docker_pause_and_the_token_stays_out_of_files(
+    fakes, tmp_path
+) -> None:
+    lab = profile.load("faults", ["observability.grafana=false"])
+    runner = platform()
+    runner.check(lab)
+    current = runner.up(lab)
+    token = (tmp_path / "state" / fault_control.FILE).read_text()
+    assert len(token) >= 24 and (tmp_path / "state" / fault_control.FILE).stat().st_mode & 0o77 == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != fault_control.FILE]
+    rendered = "".join(p.read_text(errors="replace") for p in written)
+    # The Compose file names the variable; its value reaches docker-compose's environment only.
+    assert "LAB_FAULT_TOKEN" in rendered and token not in rendered
+    events = {name: act for _, name, act in faults.events(lab.scenarios[0], runner, current, lab)}
+    for name in ("hang engine-1", "hang engine-1 end", "prometheus_down", "prometheus_down end"):
+        events[name]()
+    assert composefakes.changes(fakes)[-4:] == [
+        ["docker", "pause", "c0ffeeengine-1"],
+        ["docker", "unpause", "c0ffeeengine-1"],
+        ["docker", "pause", "c0ffeeprometheus"],
+        ["docker", "unpause", "c0ffeeprometheus"],
+    ]

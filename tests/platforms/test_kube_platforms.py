@@ -17,6 +17,7 @@ import pytest
 
 from lab.config import profile, values
 from lab.errors import ConfigError, StepFailed
+from lab.load import faults
 from lab.stack import processes, state
 from tests.helpers.kubefakes import Lab, machine, pod
 
@@ -609,3 +610,37 @@ def test_health_reports_pods_and_dead_forwards(lab: Lab) -> None:
     assert conditions["engine-1"] == (
         f"pod {pods[1]}: Running, not ready, CrashLoopBackOff, 2 restarts; port-forward not running"
     )
+
+
+# --- faults (issue 40) -------------------------------------------------------------------------
+
+KUBE_FAULTS = (
+    "scenarios[0].faults=[{fault: kill, engine: 1, at: 20, for: 20},"
+    " {fault: router_restart, at: 60, for: 0}]"
+)
+
+
+def test_faults_on_kubernetes_are_a_pod_delete_and_a_rollout_restart(lab: Lab) -> None:
+    pods = lab.ready_stack()
+    chosen = load("faults", KUBE_FAULTS)
+    current = lab.up("kind", chosen)
+    scenario = chosen.scenarios[0]
+    assert [line.split(": ", 2)[2] for line in faults.plan_lines(scenario, "kind")] == [
+        "pod delete with no grace period; its Deployment starts another",
+        "kubectl rollout restart of the router's Deployment",
+    ]
+    lab.fakes.clear()
+    events = faults.events(scenario, lab.platform("kind"), current, chosen)
+    assert [name for _, name, _ in events] == [
+        "kill engine-1",
+        "kill engine-1 end",
+        "router_restart",
+    ]
+    events[0][2]()
+    events[2][2]()
+    context = "-n vllm-lab --context kind-vllm-lab"
+    assert lab.fakes.changes() == [
+        f"kubectl delete pod {pods[1]} --grace-period=0 --force --wait=false {context}",
+        f"kubectl rollout restart deployment/vllm-deployment-router {context}",
+        f"kubectl rollout status deployment/vllm-deployment-router --timeout=300s {context}",
+    ]

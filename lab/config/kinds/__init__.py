@@ -7,6 +7,7 @@ from __future__ import annotations
 from lab.config.kinds.base import REGISTRY, Kind
 from lab.config.kinds.capacity import CapacityScenario
 from lab.config.kinds.failover import FailoverScenario
+from lab.config.kinds.faults import FaultsScenario
 from lab.config.kinds.routing import RoutingScenario
 from lab.config.kinds.scale import ScaleScenario
 from lab.config.kinds.soak import SoakScenario
@@ -19,6 +20,7 @@ Scenario = (
     | ScaleScenario
     | CapacityScenario
     | SoakScenario
+    | FaultsScenario
 )
 
 

@@ -6,12 +6,16 @@ from typing import TYPE_CHECKING
 
 from lab.platforms.compose.details import ComposeDetails
 from lab.platforms.protocol import (
+    ENGINE_FAULTS,
     ENGINES_HERE,
     GRAFANA,
+    HANG,
     IMAGES,
     KILL,
+    PROMETHEUS_DOWN,
     RESTART,
     RESTART_ROUTER,
+    ROUTER_UNDER_LOAD,
     SCALE,
     Facts,
     Hooks,
@@ -20,6 +24,7 @@ from lab.platforms.protocol import (
 if TYPE_CHECKING:
     from lab.config.profile import Profile
     from lab.platforms.protocol import Platform
+    from lab.stack.state import State
 
 
 def _make(dry_run: bool) -> Platform:
@@ -40,13 +45,29 @@ def _build(names: list[str], dry_run: bool) -> None:
     images.build(names, dry_run=dry_run)
 
 
+def _pause(current: State, service: str, paused: bool) -> str:
+    from lab.platforms.compose.platform import ComposePlatform
+
+    return ComposePlatform().pause(current, service, paused)
+
+
+MEANS = (
+    ("kill", "docker kill of the engine's container, started again after `for`"),
+    ("hang", "docker pause of the engine's container, docker unpause after `for`"),
+    ("slow", "the engine middleware's first-chunk delay, set at run time (127.0.0.1 only)"),
+    ("errors", "the engine middleware's HTTP 500s or cut streams, set at run time"),
+    ("router_restart", "the router's container started again"),
+    ("prometheus_down", "docker pause of the Prometheus container, unpause after `for`"),
+)
+
 DECLARED = (
     Facts(
         "compose",
         _make,
-        frozenset({KILL, RESTART, SCALE, RESTART_ROUTER, IMAGES, GRAFANA, ENGINES_HERE}),
+        frozenset({KILL, RESTART, SCALE, RESTART_ROUTER, IMAGES, GRAFANA, ENGINES_HERE})
+        | {HANG, ENGINE_FAULTS, ROUTER_UNDER_LOAD, PROMETHEUS_DOWN},
         details=ComposeDetails,
         images=_images,
-        hooks=Hooks(build_images=_build),
+        hooks=Hooks(build_images=_build, pause=_pause, fault_means=MEANS),
     ),
 )

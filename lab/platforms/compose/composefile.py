@@ -20,7 +20,7 @@ import yaml
 from lab.config import commandlines, model
 from lab.config.profile import Profile
 from lab.paths import PACKAGE, asset
-from lab.stack import prometheus
+from lab.stack import fault_control, prometheus
 
 PROJECT = "vllm-lab"
 PORT = 8000  # what engines and router listen on inside their containers
@@ -67,6 +67,8 @@ def secret_names(profile: Profile) -> list[str]:
     names = ["VLLM_API_KEY"] if profile.engine.api_key_env else []
     if not profile.model.is_tiny:
         names.append("HF_TOKEN")
+    if fault_control.wanted(profile):
+        names.append(fault_control.TOKEN_ENV)  # the run-time fault control's token
     return names
 
 

@@ -49,6 +49,16 @@ class EngineOps:
         self.run.run(["docker", "kill", container.id])
         return f"killed {container.service} (container {container.name})"
 
+    def pause(self, current: State, service: str, paused: bool) -> str:
+        """`docker pause` (a hang fault, Prometheus down) or `docker unpause` of a service's
+        container: its processes frozen as they are, then let go on."""
+        found = self.containers()
+        if service not in found:
+            raise ConfigError(f"no {service} in this lab (it has {', '.join(sorted(found))})")
+        verb = "pause" if paused else "unpause"
+        self.run.run(["docker", verb, found[service].id])
+        return f"{service}: docker {verb} {found[service].id}"
+
     def restart_engine(self, current: State, index: int, profile: Profile) -> str:
         """Start the engine's container again (same port, same command) and wait for health."""
         container = self._engine_container(current, index)

@@ -25,7 +25,7 @@ from lab.platforms.compose.composefile import PROJECT, Ports
 from lab.platforms.compose.engines import EngineOps, engine_list
 from lab.platforms.plan import Plan
 from lab.runner import Done, Runner
-from lab.stack import endpoints, processes, state
+from lab.stack import endpoints, fault_control, processes, state
 from lab.stack.endpoints import Endpoints
 from lab.stack.state import State
 
@@ -143,6 +143,7 @@ class ComposePlatform(EngineOps):
             ports = self._choose_ports(replicas)
             self._render(profile, replicas, ports, current)
             state.save(current)
+            fault_control.env(profile, fresh=True)  # this bring-up's token, if faults are asked
 
             started = time.monotonic()
             engines = composefile.engine_names(replicas)
@@ -479,6 +480,8 @@ def secrets(profile: Profile) -> dict[str, str]:
     token = os.environ.get(profile.model.hf_token_env)
     if token and not profile.model.is_tiny:
         found["HF_TOKEN"] = token
+    if fault_control.wanted(profile) and fault_control.made():
+        found.update(fault_control.env(profile, fresh=False))
     return found
 
 

@@ -16,6 +16,7 @@ from lab.platforms.protocol import (
     KILL,
     MONITORING,
     RESTART,
+    ROUTER_UNDER_LOAD,
     SCALE,
     Facts,
     Hooks,
@@ -72,8 +73,29 @@ def _monitor(current: State, port_forward: bool, ports: dict[str, int] | None) -
     monitor.show(current, port_forward, ports)
 
 
-HOOKS = Hooks(worker_problems=_worker_problems, workers=_workers, monitor=_monitor)
-KUBE = frozenset({KILL, RESTART, SCALE, CLUSTER_WORKERS, MONITORING, GRAFANA, HELM})
+def _rollout_router(current: State) -> str:
+    from lab.platforms.kube import engines
+    from lab.runner import Runner
+
+    return engines.rollout_router(current, Runner())
+
+
+# Its engines run the chart's image, without the lab's middleware, so slow and errors cannot
+# be set; hang and Prometheus down are not injected there either (lab.load.faults refuses them).
+MEANS = (
+    ("kill", "pod delete with no grace period; its Deployment starts another"),
+    ("router_restart", "kubectl rollout restart of the router's Deployment"),
+)
+HOOKS = Hooks(
+    worker_problems=_worker_problems,
+    workers=_workers,
+    monitor=_monitor,
+    restart_router_now=_rollout_router,
+    fault_means=MEANS,
+)
+KUBE = frozenset(
+    {KILL, RESTART, SCALE, CLUSTER_WORKERS, MONITORING, GRAFANA, HELM, ROUTER_UNDER_LOAD}
+)
 
 
 def _declare(name: str, make: Callable[[bool], Platform], here: bool) -> Facts:

@@ -47,6 +47,16 @@ def kubectl(details: dict[str, Any], *args: str) -> list[str]:
     return ["kubectl", *args, "-n", details["namespace"], "--context", details["context"]]
 
 
+def rollout_router(current: State, run: Runner) -> str:
+    """A router restart under load on Kubernetes: the chart's router Deployment rolled out
+    again (its pods replaced, as `kubectl rollout restart` does), waited for."""
+    details = current.details
+    deployment = f"deployment/{details['release']}-deployment-router"
+    run.run(kubectl(details, "rollout", "restart", deployment))
+    run.run(kubectl(details, "rollout", "status", deployment, "--timeout=300s"), query=True)
+    return f"{deployment} rolled out again"
+
+
 class EngineOps:
     """Port-forwards and engine operations of KubePlatform (which provides these attributes)."""
 

@@ -31,7 +31,7 @@ from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.platforms.plan import Plan
-from lab.stack import drain, endpoints, processes, prometheus, state
+from lab.stack import drain, endpoints, fault_control, processes, prometheus, state
 from lab.stack.endpoints import Engine
 from lab.stack.processes import Outcome, Proc
 from lab.stack.router import Router
@@ -200,6 +200,7 @@ class LocalPlatform:
             raise LabError(processes.said(old, Outcome.NOT_OURS))
         weights = model.locate(profile) if profile.engine.simulated else model.resolve(profile)
         command, env = _engine_launch(profile, weights, index, old.port)
+        env.update(fault_control.env(profile, fresh=False))
         # The log where _start_engine puts it, not where the state file says: a path read from
         # a file never decides where the lab writes.
         log = state.logs_dir() / f"{old.name}.log"
@@ -414,6 +415,8 @@ def _start_engine(
     name = f"engine-{index}"
     port = processes.claim_port(ENGINE_PORT + index, taken, name)
     command, env = _engine_launch(profile, weights, index, port)
+    # Fresh for the first engine of a bring-up; the later ones share it (never in the plan).
+    env.update(fault_control.env(profile, fresh=index == 0 and not current.endpoints))
     log = state.logs_dir() / f"{name}.log"
     proc = processes.spawn(name, command, log, env=env, port=port, niceness=ENGINE_NICENESS)
     _record(current, proc)
