@@ -21,6 +21,7 @@ class Target:
     api_key_env: str
     ca_bundle: str
     verify: bool
+    kubernetes: bool = False  # router and engines: the release named in `kubernetes:`
 
     @property
     def tls(self) -> str | bool:
@@ -37,7 +38,15 @@ def read(resolved: dict[str, Any], source: str) -> Target:
     """The profile's target, every problem found at once."""
     block = resolved.get("target", {})
     problems: list[str] = []
-    router = _url(block.get("router", ""), f"{source}: target.router", problems, required=True)
+    kubernetes = bool(block.get("kubernetes", False))
+    router = _url(
+        block.get("router", ""), f"{source}: target.router", problems, required=not kubernetes
+    )
+    if kubernetes and (block.get("router") or block.get("engines")):
+        problems.append(
+            f"{source}: target.kubernetes: true finds the router and engines of the release; "
+            "expected no target.router or target.engines beside it"
+        )
     engines = tuple(
         _url(url, f"{source}: target.engines[{i}]", problems)
         for i, url in enumerate(block.get("engines", []))
@@ -59,14 +68,17 @@ def read(resolved: dict[str, Any], source: str) -> Target:
         )
     if problems:
         raise ConfigError(problems)
-    return Target(router, engines, prometheus, name, bundle, tls.get("verify", True))
+    return Target(router, engines, prometheus, name, bundle, tls.get("verify", True), kubernetes)
 
 
 def _url(text: str, where: str, problems: list[str], required: bool = False) -> str:
     """`text` as a base URL without its trailing slash; "" when it is not one (said)."""
     if not text:
         if required:
-            problems.append(f"{where}: missing; expected the router's URL, e.g. --target URL")
+            problems.append(
+                f"{where}: missing; expected the router's URL (e.g. --target URL), or "
+                "target.kubernetes: true to find the release named in kubernetes:"
+            )
         return ""
     try:
         parts = urllib.parse.urlsplit(text)
