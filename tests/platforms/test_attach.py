@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lab.errors import StepFailed
+from tests.helpers.fakehttp import answering, models, page
 from tests.helpers.foreign import Foreign, foreign_stack
 from tests.helpers.lab import lab_cli
 
@@ -59,6 +61,10 @@ def test_a_cycle_measures_the_stack_and_leaves_every_process_as_it_was(
         "attach", stack.router, list(stack.engines))  # fmt: skip
     assert recorded["model"] == "lab:tiny-llama" and recorded["shared"] is True
     assert "served: lab:tiny-llama; /version: " in " ".join(recorded["notes"])
+    assert (
+        "router: vllm-router (its /workers answers; router metrics not given)"
+        in (recorded["notes"])
+    )
     assert manifest["profile"]["target"]["router"] == stack.router
     refused = lab_cli("restart-router", "--profile", "attach", state_dir=lab, cwd=tmp_path)
     assert refused.returncode == 2
@@ -144,3 +150,31 @@ def test_the_dry_run_reads_only_and_writes_nothing(tmp_path) -> None:
         "[dry-run] start nothing; write the state file with these endpoints",
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_router_kind_is_told_and_its_own_metrics_read_where_it_serves_them(
+    stack: Foreign, tmp_path
+) -> None:
+    """vllm-router by its /workers (its main port's /metrics passes an engine's page through);
+    its own series from target.router_metrics; production-stack's router by its own series."""
+    from lab.platforms.attach import probe, target
+    from lab.stack.metrics import parse
+
+    def found(router: str, **block: object) -> probe.Found:
+        chosen = target.read({"target": {"router": router, **block}}, "p")
+        return probe.probe(chosen, probe.DEFAULT_MODEL)
+
+    plain = found(stack.router)
+    assert (plain.router_kind.name, plain.router_kind.metrics) == ("vllm-router", "")
+    assert "vllm:" in httpx.get(f"{stack.router}/metrics").text  # an engine's, passed through
+    own = found(stack.router, router_metrics=stack.router_metrics).router_kind
+    assert own.metrics == f"{stack.router_metrics}/metrics"
+    assert any(name.startswith("vllm_router_") for name in parse(httpx.get(own.metrics).text))
+    with pytest.raises(StepFailed, match="holds no vllm_router_ series"):
+        found(stack.router, router_metrics=stack.engines[0])
+    stack_router = answering({
+        "/v1/models": models("m"),
+        "/metrics": page(200, 'vllm:healthy_pods_total{server="e0"} 2\nvllm:current_qps 0\n'),
+    })  # fmt: skip
+    assert found(stack_router).router_kind.name == "production-stack router"
+    assert found(answering({"/v1/models": models("m")})).router_kind.name == "unknown"

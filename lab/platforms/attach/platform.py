@@ -126,10 +126,12 @@ class AttachPlatform:
             chosen.router,
             engines,
             prometheus=chosen.prometheus,
+            router_metrics=found.router_kind.metrics,
             notes=(
                 f"attached to {chosen.router}: the lab did not start this stack and never "
                 "changes it; `down` forgets it",
                 f"router: {found.router_kind}",
+                *_router_figures(found.router_kind),
                 f"served: {', '.join(found.served)}; /version: {found.version or 'no answer'}",
             ),
         )
@@ -138,7 +140,7 @@ class AttachPlatform:
         )
         details = AttachDetails(
             router=chosen.router,
-            router_kind=found.router_kind,
+            router_kind=found.router_kind.name,
             version=found.version,
             served=found.served,
         )
@@ -192,6 +194,19 @@ class AttachPlatform:
 
     def restart_router(self, current: State, profile: Profile) -> str:
         raise ConfigError(_refused("restart the router"))
+
+
+def _router_figures(kind: probe.RouterKind) -> tuple[str, ...]:
+    """What the router's own figures (requests in flight per engine, prefix decisions) come
+    from, or why they are n/a: said once, kept in the manifest."""
+    if kind.metrics:
+        return (f"the router's own figures: from {kind.metrics}",)
+    if kind.name == probe.VLLM_ROUTER:
+        return (
+            "the router's own figures: n/a (set target.router_metrics to the base URL of "
+            "vllm-router's --prometheus-port)",
+        )
+    return ("the router's own figures: n/a (the lab reads vllm-router's; this router has none)",)
 
 
 def _refused(what: str) -> str:

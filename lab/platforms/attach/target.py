@@ -22,6 +22,7 @@ class Target:
     ca_bundle: str
     verify: bool
     kubernetes: bool = False  # router and engines: the release named in `kubernetes:`
+    router_metrics: str = ""  # vllm-router's own metrics (its --prometheus-port), base URL
 
     @property
     def tls(self) -> str | bool:
@@ -56,6 +57,7 @@ def read(resolved: dict[str, Any], source: str) -> Target:
         for url in sorted({u for u in engines if u and engines.count(u) > 1})
     ]
     prometheus = _url(block.get("prometheus", ""), f"{source}: target.prometheus", problems)
+    metrics = _url(block.get("router_metrics", ""), f"{source}: target.router_metrics", problems)
     tls = block.get("tls", {})
     bundle = tls.get("ca_bundle", "")
     if bundle and not Path(bundle).is_file():
@@ -68,7 +70,8 @@ def read(resolved: dict[str, Any], source: str) -> Target:
         )
     if problems:
         raise ConfigError(problems)
-    return Target(router, engines, prometheus, name, bundle, tls.get("verify", True), kubernetes)
+    verify = tls.get("verify", True)
+    return Target(router, engines, prometheus, name, bundle, verify, kubernetes, metrics)
 
 
 def _url(text: str, where: str, problems: list[str], required: bool = False) -> str:
