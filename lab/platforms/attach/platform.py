@@ -120,7 +120,10 @@ class AttachPlatform:
 
     def _record(self, profile: Profile, chosen: target.Target, procs: list[Proc]) -> State:
         found = self.found or probe.probe(chosen, profile.model.name)
-        engines = [Engine(f"engine-{i}", url) for i, url in enumerate(chosen.engines)]
+        engines = [
+            Engine(f"engine-{i}", url, chosen.prometheus if url in found.via_prometheus else "")
+            for i, url in enumerate(chosen.engines)
+        ]
         where = endpoints.build(
             profile,
             chosen.router,
@@ -131,6 +134,10 @@ class AttachPlatform:
                 f"attached to {chosen.router}: the lab did not start this stack and never "
                 "changes it; `down` forgets it",
                 f"router: {found.router_kind}",
+                *(
+                    f"{url}: not reachable from here; its counters from {chosen.prometheus}"
+                    for url in found.via_prometheus
+                ),
                 *_router_figures(found.router_kind),
                 f"served: {', '.join(found.served)}; /version: {found.version or 'no answer'}",
             ),

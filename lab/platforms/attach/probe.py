@@ -12,7 +12,8 @@ import httpx
 from lab.config.validation import schema
 from lab.errors import StepFailed
 from lab.platforms.attach.target import Target
-from lab.stack.metrics import parse
+from lab.stack import promql
+from lab.stack.metrics import SERVED, parse
 
 TIMEOUT = 10.0
 # model.name left at the schema's default means "none chosen" on attach.
@@ -25,13 +26,19 @@ class Found:
     served: tuple[str, ...]
     version: str
     router_kind: RouterKind
+    via_prometheus: tuple[str, ...] = ()  # engines read through target.prometheus
 
 
 def probe(target: Target, model: str) -> Found:
     with httpx.Client(timeout=TIMEOUT, verify=target.tls, headers=target.headers) as http:
         served = _models(http, target.router, "router", target)
         chosen = _choose(model, served, target.router)
+        via: list[str] = []  # engines this machine cannot reach: read through Prometheus
         for index, url in enumerate(target.engines):
+            if target.prometheus and not _reachable(http, url):
+                _in_prometheus(http, target.prometheus, url, f"target.engines[{index}]", chosen)
+                via.append(url)
+                continue
             engine_served = _models(http, url, f"engine {index}", target)
             if chosen not in engine_served:
                 raise StepFailed(
@@ -42,7 +49,35 @@ def probe(target: Target, model: str) -> Found:
         if target.prometheus:
             _prometheus(http, target.prometheus)
         kind = router_kind(http, target)
-        return Found(chosen, served, _version(http, target.router), kind)
+        return Found(chosen, served, _version(http, target.router), kind, tuple(via))
+
+
+def _reachable(http: httpx.Client, url: str) -> bool:
+    try:
+        http.get(f"{url}/v1/models")
+    except (httpx.ConnectError, httpx.TimeoutException):
+        return False
+    return True
+
+
+def _in_prometheus(http: httpx.Client, base: str, url: str, where: str, model: str) -> None:
+    """An engine this machine cannot reach, as the Prometheus that scrapes it holds it."""
+    try:
+        found = promql.series(base, [url], [SERVED], http)
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"target.prometheus {base} cannot be asked: {_why(exc)}") from None
+    if not found:
+        raise StepFailed(
+            f"{where} {url} cannot be reached from here, and target.prometheus {base} holds no "
+            f"{SERVED} of instance {promql.instance(url)}: name the engines as Prometheus "
+            "names its targets"
+        )
+    served = {s["metric"].get("model_name", model) for s in found}
+    if model not in served:
+        raise StepFailed(
+            f"{where} {url} serves {', '.join(sorted(served))}, not {model} (as "
+            f"target.prometheus {base} holds it): not an engine behind this router"
+        )
 
 
 def _get(http: httpx.Client, url: str, what: str) -> httpx.Response:
