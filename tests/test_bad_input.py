@@ -1396,6 +1396,21 @@ CASES = [
         f"target.prometheus {EMPTY_PROMETHEUS} holds no vllm: series",
     ),
     Case(
+        "attach-engine-not-in-prometheus",
+        (
+            "up",
+            "--target",
+            ONE_MODEL,
+            "--set",
+            "target.engines=[http://engine-0.invalid:8000]",
+            "--set",
+            f"target.prometheus={EMPTY_PROMETHEUS}",
+        ),
+        1,
+        "target.engines[0] http://engine-0.invalid:8000 cannot be reached from here, and "
+        f"target.prometheus {EMPTY_PROMETHEUS} holds no vllm:request_success_total",
+    ),
+    Case(
         "attach-release-not-found",
         ("up", "--profile", "attach", "--set", "target.kubernetes=true"),
         1,
