@@ -26,7 +26,7 @@ import pytest
 
 from lab.config import profile, values
 from tests.helpers.fakehttp import METRICS, NO_SERIES, answering, models, page
-from tests.helpers.kubefakes import Fakes
+from tests.helpers.kubefakes import Fakes, kubeconfig_text
 from tests.helpers.lab import lab_cli, lab_main
 from tests.helpers.runs import RR1, RR2
 
@@ -42,6 +42,9 @@ ONE_MODEL = answering({"/v1/models": models("m1"), "/metrics": METRICS})
 TWO_MODELS = answering({"/v1/models": models("a", "b")})
 OTHER_ENGINE = answering({"/v1/models": models("m2"), "/metrics": METRICS})
 EMPTY_PROMETHEUS = answering({"/api/v1/query": NO_SERIES})
+NO_RELEASE = answering(  # a Kubernetes API that lists no router Service in vllm-lab
+    {"/api/v1/namespaces/vllm-lab/services": page(200, '{"items": []}', "application/json")}
+)
 
 
 @dataclass(frozen=True)
@@ -1487,6 +1490,29 @@ CASES = [
         ),
         2,
         "faults[6]: a prometheus_down fault needs the lab's Prometheus",
+    ),
+    Case(
+        "attach-engine-not-in-prometheus",
+        (
+            "up",
+            "--target",
+            ONE_MODEL,
+            "--set",
+            "target.engines=[http://engine-0.invalid:8000]",
+            "--set",
+            f"target.prometheus={EMPTY_PROMETHEUS}",
+        ),
+        1,
+        "target.engines[0] http://engine-0.invalid:8000 cannot be reached from here, and "
+        f"target.prometheus {EMPTY_PROMETHEUS} holds no vllm:request_success_total",
+    ),
+    Case(
+        "attach-release-not-found",
+        ("up", "--profile", "attach", "--set", "target.kubernetes=true"),
+        1,
+        "release vllm not found in namespace vllm-lab of kube context prod: no Service labelled",
+        files={"kubeconfig": kubeconfig_text(NO_RELEASE, ["prod"])},
+        env={"KUBECONFIG": "{work}/kubeconfig", "LAB_KUBE_CONTEXT": "prod"},
     ),
 ]
 

@@ -33,4 +33,6 @@ NEEDED_COLUMNS = tuple(name for name, needed in COLUMNS.items() if needed)
 
 # <level>/client_cpu.csv: each Locust process's CPU time, sampled about once a second.
 CPU_FILE = "client_cpu.csv"
+# What the level's stop file says when Ctrl-C ends it: every user at once, requests cut short.
+ABORT = "abort"
 CPU_COLUMNS = ("time", "process", "cpu_s", "wait_s")

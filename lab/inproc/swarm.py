@@ -26,7 +26,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
-from lab.inproc.samples import CPU_COLUMNS, SAMPLE_COLUMNS
+from lab.inproc.samples import ABORT, CPU_COLUMNS, SAMPLE_COLUMNS
 
 SAMPLE, CPU, DONE = "lab_sample", "lab_cpu", "lab_done"  # messages from workers to the master
 CPU_INTERVAL = 1.0  # seconds between two samples of a process's CPU time
@@ -255,9 +255,15 @@ def finish(environment: Environment) -> None:
 
 def _finish_when_present(environment: Environment, path: Path) -> None:
     """The lab ends a run whose length it learns only as it goes (resilience scenarios) by
-    creating a file: no signal, which a process started in the background may be deaf to."""
+    creating a file: no signal, which a process started in the background may be deaf to.
+    A file that says ABORT (Ctrl-C) ends it at once: no user finishes its request, and a
+    master waits for no worker (the lab has ended them)."""
     while not path.exists():
-        gevent.sleep(0.5)
+        gevent.sleep(0.2)
+    if path.read_text().strip() == ABORT:
+        environment.stop_timeout = 0
+        runner(environment).quit()
+        return
     finish(environment)
 
 

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.config.kinds import RoutingScenario, Scenario
 from lab.config.kinds.plan import Level
-from lab.inproc.samples import CPU_FILE
+from lab.inproc.samples import ABORT, CPU_FILE
 from lab.paths import asset
 from lab.platforms import RemoteWorkers
 from lab.stack import processes
 from lab.stack.endpoints import Endpoints
 
 STOP_TIMEOUT = 30  # seconds Locust lets in-flight requests finish at the end of a level
+ABORT_GRACE = 2.0  # seconds Ctrl-C gives each process to end before it is ended harder
 MASTER_PORT = 5557  # Locust's own default; the next free one when taken
 WORKERS_WAIT = 120  # seconds a master waits for its workers to connect before it gives up
 
@@ -175,6 +177,21 @@ class Swarm:
         if self.end:
             self.end()
 
+    def abort(self, stop_file: Path) -> float:
+        """Ctrl-C: load stops at once. Workers are ended outright, the lead told to stop every
+        user without letting a request finish (it still writes its files); the seconds until
+        none of them runs."""
+        began = time.monotonic()
+        told = stop_file.with_name(stop_file.name + ".new")
+        told.write_text(ABORT)
+        told.replace(stop_file)  # whole, so it is never read empty
+        for worker in self.processes[1:]:
+            _end(worker, grace=ABORT_GRACE, first=worker.kill)
+        if self.end:
+            self.end()
+        _end(self.lead, grace=ABORT_GRACE)
+        return time.monotonic() - began
+
     def stop(self, stop_file: Path) -> None:
         """Ask the lead to end the run (it then writes every file); terminate any process that
         will not."""
@@ -217,8 +234,10 @@ def start(
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen:
+    """In a session of its own: Ctrl-C at the terminal reaches the lab alone, which then ends
+    the level at once (Swarm.abort); Locust's own Ctrl-C would let requests run on."""
     with log.open("w") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _end(process: subprocess.Popen, grace: float, first: Callable[[], None] | None = None) -> None:

@@ -73,6 +73,16 @@ def run(
     return folder
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a level, raised once its load has stopped: which level, and the seconds
+    stopping took."""
+
+    def __init__(self, level: str, seconds: float) -> None:
+        super().__init__(level, seconds)
+        self.level = level
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class Generator:
     """How every level's load is made: `workers` workers of a master (0: one process alone),
@@ -142,8 +152,10 @@ def _run_scenario(
             recorder.save()
             soak.judge(scenario, place, level.name, deltas)
         status, error = "completed", ""
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status, error = "interrupted", "Ctrl-C"
+        if isinstance(exc, Interrupted):  # the manifest keeps how long the load took to stop
+            error = f"Ctrl-C at {exc.level}: load stopped in {exc.seconds:.2f} s"
         raise
     except StepFailed as exc:
         status, error = "failed", str(exc)
@@ -219,10 +231,12 @@ def _run_level(
                 time.sleep(max(0.0, end - time.time()))
                 stop_file.touch()  # Locust ends the run and writes its files
             code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)
-    except (KeyboardInterrupt, subprocess.TimeoutExpired) as exc:
+    except KeyboardInterrupt:
+        stopped = swarm.abort(stop_file)
+        say(f"⏹️  Ctrl-C: {level.name}'s load stopped in {stopped:.2f} s; what was measured is kept")
+        raise Interrupted(level.name, stopped) from None
+    except subprocess.TimeoutExpired:
         swarm.stop(stop_file)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         raise StepFailed(f"Locust did not finish {level.name} in time (log: {log})") from None
     finally:
         stop_file.unlink(missing_ok=True)

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 class Engine:
     name: str
     url: str  # base URL; the OpenAI API is under /v1, metrics under /metrics
+    # A Prometheus holding this engine's series, when this machine cannot reach the engine
+    # itself (attach): its counters are read there (lab.stack.promql), and nothing asks it.
+    prometheus: str = ""
 
     @property
     def metrics(self) -> str:

@@ -6,11 +6,13 @@ how many prompt tokens hit the prefix cache), not the router's account of it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from lab.stack import promql
 from lab.stack.endpoints import Engine
 
 Snapshot = dict[str, float]  # sample name -> value summed over all label sets
@@ -84,11 +86,15 @@ def engine_counters(
     client: httpx.Client | None = None,
     silent: Callable[[Engine], None] | None = None,
 ) -> dict[str, Snapshot]:
-    """{engine name: {counter: value}} for the counters the lab reads (ENGINE_COUNTERS). An
-    engine whose /metrics does not answer raises httpx's error; or, when `silent` is given, is
+    """{engine name: {counter: value}} for the counters the lab reads (ENGINE_COUNTERS), from
+    its /metrics, or from the Prometheus that holds them. An engine whose counters do not
+    answer raises httpx's error; or, when `silent` is given, is
     handed to it and left out (a load level goes on without its counters)."""
-    out: dict[str, Snapshot] = {}
+    engines = list(engines)
+    out = _through_prometheus([e for e in engines if e.prometheus], client, silent)
     for engine in engines:
+        if engine.prometheus:
+            continue
         try:
             snap = scrape(engine.metrics, client)
         except httpx.HTTPError:
@@ -97,6 +103,28 @@ def engine_counters(
             silent(engine)
             continue
         out[engine.name] = {name: snap.get(name, 0.0) for name in ENGINE_COUNTERS}
+    return {engine.name: out[engine.name] for engine in engines if engine.name in out}
+
+
+def _through_prometheus(
+    engines: list[Engine],
+    client: httpx.Client | None,
+    silent: Callable[[Engine], None] | None,
+) -> dict[str, Snapshot]:
+    """The counters of engines read through a Prometheus: one question per Prometheus."""
+    out: dict[str, Snapshot] = {}
+    for base in dict.fromkeys(engine.prometheus for engine in engines):
+        group = [engine for engine in engines if engine.prometheus == base]
+        try:
+            with contextlib.nullcontext(client) if client else httpx.Client(timeout=10) as asking:
+                found = promql.counters(base, [e.url for e in group], ENGINE_COUNTERS, asking)
+        except httpx.HTTPError:
+            if silent is None:
+                raise
+            for engine in group:
+                silent(engine)
+            continue
+        out |= {engine.name: found[engine.url] for engine in group}
     return out
 
 

@@ -26,6 +26,7 @@ class Foreign:
     router: str
     engines: tuple[str, ...]
     pids: tuple[int, ...]
+    router_metrics: str = ""  # the router's --prometheus-port, as a base URL
 
     def identities(self) -> list[tuple[int, float]]:
         """(PID, start time) of each process; raises if one is gone."""
@@ -49,7 +50,8 @@ def foreign_stack(
         stack.callback(process.stop, router)
         url = f"http://127.0.0.1:{port}"
         _wait_serving(url, len(sims))
-        yield Foreign(url, tuple(sim.url for sim in sims), (*(s.pid for s in sims), router.pid))
+        pids = (*(s.pid for s in sims), router.pid)
+        yield Foreign(url, tuple(sim.url for sim in sims), pids, f"http://127.0.0.1:{metrics}")
 
 
 def _wait_serving(url: str, engines: int, timeout: float = 30.0) -> None:

@@ -51,13 +51,15 @@ fi
 exit 0
 """
 
-# What `kubectl port-forward LOCAL:REMOTE` does for the lab: listen on LOCAL, answer HTTP.
+# What `kubectl port-forward LOCAL:REMOTE` does for the lab: listen on LOCAL, answer HTTP
+# (the model list and an empty metrics page as a chart's engine or router would; else "ok").
 LISTEN = """import http.server, sys
+ANSWERS = {"/v1/models": b'{"data": [{"id": "tiny-llama"}]}', "/metrics": b""}
 class Answer(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
         self.end_headers()
-        self.wfile.write(b"ok")
+        self.wfile.write(ANSWERS.get(self.path, b"ok"))
     def log_message(self, *args):
         pass
 local = int(sys.argv[1].split(":")[0])
@@ -215,6 +217,7 @@ class FakeApi:
         self.start = 0
         self.logs: dict[str, str] = {}
         self.nodes: list[dict[str, Any]] = []
+        self.services: list[dict[str, Any]] = []
         self.requests: list[str] = []
         api = self
 
@@ -252,6 +255,11 @@ class FakeApi:
             return 200, b"ok", "text/plain"
         if url.path == "/api/v1/nodes":
             return 200, json.dumps({"items": self.nodes}).encode(), "application/json"
+        if parts[:3] == ["api", "v1", "namespaces"] and parts[4:] == ["services"]:
+            wanted = _selector(query.get("labelSelector", [""])[0])
+            items = [s for s in self.services if _matches(s, wanted)]
+            body = {"kind": "ServiceList", "items": items}
+            return 200, json.dumps(body).encode(), "application/json"
         if parts[:3] == ["api", "v1", "namespaces"] and parts[4:5] == ["pods"]:
             if len(parts) == 7 and parts[6] == "log":
                 return 200, self.logs.get(parts[5], "").encode(), "text/plain"
@@ -275,22 +283,23 @@ def _matches(pod: dict[str, Any], wanted: dict[str, str]) -> bool:
 
 def kubeconfig(path: Path, port: int, contexts: Iterable[str]) -> Path:
     """A kubeconfig whose every context points at the fake API server."""
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-                "users": [{"name": "fake", "user": {}}],
-                "contexts": [
-                    {"name": name, "context": {"cluster": "fake", "user": "fake"}}
-                    for name in contexts
-                ],
-                "current-context": "prod-cluster",
-            }
-        )
-    )
+    path.write_text(kubeconfig_text(f"http://127.0.0.1:{port}", contexts))
     return path
+
+
+def kubeconfig_text(server: str, contexts: Iterable[str]) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": server}}],
+            "users": [{"name": "fake", "user": {}}],
+            "contexts": [
+                {"name": name, "context": {"cluster": "fake", "user": "fake"}} for name in contexts
+            ],
+            "current-context": "prod-cluster",
+        }
+    )
 
 
 def pod(
@@ -349,6 +358,17 @@ def pod(
     resources = {"limits": limits} if limits else {}
     spec = {"containers": [{"name": container, "image": image, "resources": resources}]}
     return {"metadata": metadata, "spec": spec, "status": status}
+
+
+def router_service(release: str = "vllm", port: int = 80) -> dict[str, Any]:
+    """The chart's router Service, with its standard labels."""
+    labels = {
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/component": "router",
+        "app.kubernetes.io/name": "router",
+    }
+    metadata = {"name": f"{release}-router-service", "namespace": "vllm-lab", "labels": labels}
+    return {"metadata": metadata, "spec": {"ports": [{"name": "router-sport", "port": port}]}}
 
 
 # --- one test's machine ----------------------------------------------------------------------

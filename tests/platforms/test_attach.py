@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from lab.errors import StepFailed
+from tests.helpers.fakehttp import answering, models, page
 from tests.helpers.foreign import Foreign, foreign_stack
 from tests.helpers.lab import lab_cli
 
@@ -59,6 +67,10 @@ def test_a_cycle_measures_the_stack_and_leaves_every_process_as_it_was(
         "attach", stack.router, list(stack.engines))  # fmt: skip
     assert recorded["model"] == "lab:tiny-llama" and recorded["shared"] is True
     assert "served: lab:tiny-llama; /version: " in " ".join(recorded["notes"])
+    assert (
+        "router: vllm-router (its /workers answers; router metrics not given)"
+        in (recorded["notes"])
+    )
     assert manifest["profile"]["target"]["router"] == stack.router
     refused = lab_cli("restart-router", "--profile", "attach", state_dir=lab, cwd=tmp_path)
     assert refused.returncode == 2
@@ -144,3 +156,71 @@ def test_the_dry_run_reads_only_and_writes_nothing(tmp_path) -> None:
         "[dry-run] start nothing; write the state file with these endpoints",
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_router_kind_is_told_and_its_own_metrics_read_where_it_serves_them(
+    stack: Foreign, tmp_path
+) -> None:
+    """vllm-router by its /workers (its main port's /metrics passes an engine's page through);
+    its own series from target.router_metrics; production-stack's router by its own series."""
+    from lab.platforms.attach import probe, target
+    from lab.stack.metrics import parse
+
+    def found(router: str, **block: object) -> probe.Found:
+        chosen = target.read({"target": {"router": router, **block}}, "p")
+        return probe.probe(chosen, probe.DEFAULT_MODEL)
+
+    plain = found(stack.router)
+    assert (plain.router_kind.name, plain.router_kind.metrics) == ("vllm-router", "")
+    assert "vllm:" in httpx.get(f"{stack.router}/metrics").text  # an engine's, passed through
+    own = found(stack.router, router_metrics=stack.router_metrics).router_kind
+    assert own.metrics == f"{stack.router_metrics}/metrics"
+    assert any(name.startswith("vllm_router_") for name in parse(httpx.get(own.metrics).text))
+    with pytest.raises(StepFailed, match="holds no vllm_router_ series"):
+        found(stack.router, router_metrics=stack.engines[0])
+    stack_router = answering({
+        "/v1/models": models("m"),
+        "/metrics": page(200, 'vllm:healthy_pods_total{server="e0"} 2\nvllm:current_qps 0\n'),
+    })  # fmt: skip
+    assert found(stack_router).router_kind.name == "production-stack router"
+    assert found(answering({"/v1/models": models("m")})).router_kind.name == "unknown"
+
+
+@pytest.mark.slow  # about 12 s
+def test_ctrl_c_stops_all_load_within_two_seconds_and_keeps_what_was_measured(
+    stack: Foreign, tmp_path
+) -> None:
+    """Ctrl-C (SIGINT to the lab's process group, as a terminal sends it) during a level whose
+    requests each run some 7 s: the lab's own figure for the time its load took to stop is
+    within 2 s (not the test's clock: the lab's exit also writes the report), every Locust
+    process is gone when the lab exits, and the level before it is kept."""
+    levels = ("--scenario", "routing", "--set", "scenarios[0].users=2", "--set",
+              "scenarios[0].rounds=1", "--scenario", "throughput", "--set",
+              "scenarios[1].concurrency=[2]", "--set", "scenarios[1].rates=[]", "--set",
+              "scenarios[1].output_tokens=1500", "--set", "scenarios[1].duration=60")  # fmt: skip
+    env = {**os.environ, "LAB_STATE_DIR": str(tmp_path / ".lab"), "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "lab", "cycle", "--profile", "attach", "--target", stack.router,
+            *levels]  # fmt: skip
+    lab = subprocess.Popen(argv, cwd=tmp_path, env=env, text=True, start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert lab.stdout is not None
+    said = []
+    for line in lab.stdout:
+        said.append(line)
+        if "🦗 throughput/c2:" in line:
+            break
+    time.sleep(2.0)  # the level's requests are under way, none near its end
+    load = [p for p in psutil.Process(lab.pid).children(recursive=True)
+            if "locust" in " ".join(p.cmdline())]  # fmt: skip
+    assert load, "".join(said)
+    os.killpg(lab.pid, signal.SIGINT)
+    rest, _ = lab.communicate(timeout=60)
+    assert lab.returncode == 130, "".join(said) + rest
+    assert not [p.pid for p in load if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    manifest = json.loads(next(tmp_path.glob("results/*/manifest.json")).read_text())
+    entries = {s["name"]: s for s in manifest["scenarios"]}
+    assert entries["routing"]["status"] == "completed"
+    assert entries["throughput"]["status"] == "interrupted"
+    stopped = float(entries["throughput"]["error"].split("load stopped in ")[1].split(" s")[0])
+    assert stopped <= 2.0, entries["throughput"]["error"]
+    assert list(tmp_path.glob("results/*/routing/summary.json"))

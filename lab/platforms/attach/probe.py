@@ -12,7 +12,8 @@ import httpx
 from lab.config.validation import schema
 from lab.errors import StepFailed
 from lab.platforms.attach.target import Target
-from lab.stack.metrics import parse
+from lab.stack import promql
+from lab.stack.metrics import SERVED, parse
 
 TIMEOUT = 10.0
 # model.name left at the schema's default means "none chosen" on attach.
@@ -24,14 +25,20 @@ class Found:
     model: str
     served: tuple[str, ...]
     version: str
-    router_kind: str
+    router_kind: RouterKind
+    via_prometheus: tuple[str, ...] = ()  # engines read through target.prometheus
 
 
 def probe(target: Target, model: str) -> Found:
     with httpx.Client(timeout=TIMEOUT, verify=target.tls, headers=target.headers) as http:
         served = _models(http, target.router, "router", target)
         chosen = _choose(model, served, target.router)
+        via: list[str] = []  # engines this machine cannot reach: read through Prometheus
         for index, url in enumerate(target.engines):
+            if target.prometheus and not _reachable(http, url):
+                _in_prometheus(http, target.prometheus, url, f"target.engines[{index}]", chosen)
+                via.append(url)
+                continue
             engine_served = _models(http, url, f"engine {index}", target)
             if chosen not in engine_served:
                 raise StepFailed(
@@ -41,7 +48,36 @@ def probe(target: Target, model: str) -> Found:
             _metrics(http, url, f"target.engines[{index}]")
         if target.prometheus:
             _prometheus(http, target.prometheus)
-        return Found(chosen, served, _version(http, target.router), _router_kind(http, target))
+        kind = router_kind(http, target)
+        return Found(chosen, served, _version(http, target.router), kind, tuple(via))
+
+
+def _reachable(http: httpx.Client, url: str) -> bool:
+    try:
+        http.get(f"{url}/v1/models")
+    except (httpx.ConnectError, httpx.TimeoutException):
+        return False
+    return True
+
+
+def _in_prometheus(http: httpx.Client, base: str, url: str, where: str, model: str) -> None:
+    """An engine this machine cannot reach, as the Prometheus that scrapes it holds it."""
+    try:
+        found = promql.series(base, [url], [SERVED], http)
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"target.prometheus {base} cannot be asked: {_why(exc)}") from None
+    if not found:
+        raise StepFailed(
+            f"{where} {url} cannot be reached from here, and target.prometheus {base} holds no "
+            f"{SERVED} of instance {promql.instance(url)}: name the engines as Prometheus "
+            "names its targets"
+        )
+    served = {s["metric"].get("model_name", model) for s in found}
+    if model not in served:
+        raise StepFailed(
+            f"{where} {url} serves {', '.join(sorted(served))}, not {model} (as "
+            f"target.prometheus {base} holds it): not an engine behind this router"
+        )
 
 
 def _get(http: httpx.Client, url: str, what: str) -> httpx.Response:
@@ -134,13 +170,54 @@ def _version(http: httpx.Client, router: str) -> str:
         return ""
 
 
-def _router_kind(http: httpx.Client, target: Target) -> str:
-    """Which router answered, as far as its /metrics tells: production-stack's router serves
-    vllm: series on its own port; vllm-router serves its metrics elsewhere, if at all."""
+VLLM_ROUTER = "vllm-router"
+PRODUCTION_STACK = "production-stack router"
+# Series production-stack's Python router serves on its own /metrics, which no engine does.
+STACK_ROUTER_SERIES = ("vllm:healthy_pods_total", "vllm:current_qps")
+VLLM_ROUTER_SERIES = "vllm_router_"  # vllm-router's own, on its --prometheus-port
+
+
+@dataclass(frozen=True)
+class RouterKind:
+    name: str  # VLLM_ROUTER, PRODUCTION_STACK or "unknown"
+    told_by: str  # what answered that says so
+    metrics: str  # the router's own metrics page the lab reads ("": none it can read)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.told_by})"
+
+
+def router_kind(http: httpx.Client, target: Target) -> RouterKind:
+    """Which router answered: vllm-router by its admin API (/workers; its main port's /metrics
+    passes an engine's page through, so vllm: series there say nothing); production-stack's
+    router by the series only it serves. The lab reads vllm-router's own series, from
+    target.router_metrics; production-stack's router has none of them."""
+    if _json_has(http, f"{target.router}/workers", "workers"):
+        if not target.router_metrics:
+            return RouterKind(VLLM_ROUTER, "its /workers answers; router metrics not given", "")
+        page = f"{target.router_metrics}/metrics"
+        if VLLM_ROUTER_SERIES not in _text(http, page):
+            raise StepFailed(
+                f"target.router_metrics {page} holds no {VLLM_ROUTER_SERIES} series: not "
+                "vllm-router's --prometheus-port"
+            )
+        return RouterKind(VLLM_ROUTER, "its /workers answers", page)
+    if any(series in _text(http, f"{target.router}/metrics") for series in STACK_ROUTER_SERIES):
+        return RouterKind(PRODUCTION_STACK, "its /metrics serves vllm:healthy_pods_total", "")
+    return RouterKind("unknown", "neither vllm-router's /workers nor production-stack's series", "")
+
+
+def _json_has(http: httpx.Client, url: str, key: str) -> bool:
     try:
-        response = http.get(f"{target.router}/metrics")
+        response = http.get(url)
+        return response.is_success and isinstance(response.json().get(key), list)
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def _text(http: httpx.Client, url: str) -> str:
+    try:
+        response = http.get(url)
+        return response.text if response.is_success else ""
     except httpx.HTTPError:
-        return "unknown (no /metrics on the router's port)"
-    if response.is_success and "vllm:" in response.text:
-        return "production-stack router (vllm: series on its port)"
-    return "unknown (no vllm: series on the router's port; vllm-router serves them elsewhere)"
+        return ""

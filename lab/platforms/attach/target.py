@@ -21,6 +21,8 @@ class Target:
     api_key_env: str
     ca_bundle: str
     verify: bool
+    kubernetes: bool = False  # router and engines: the release named in `kubernetes:`
+    router_metrics: str = ""  # vllm-router's own metrics (its --prometheus-port), base URL
 
     @property
     def tls(self) -> str | bool:
@@ -37,7 +39,15 @@ def read(resolved: dict[str, Any], source: str) -> Target:
     """The profile's target, every problem found at once."""
     block = resolved.get("target", {})
     problems: list[str] = []
-    router = _url(block.get("router", ""), f"{source}: target.router", problems, required=True)
+    kubernetes = bool(block.get("kubernetes", False))
+    router = _url(
+        block.get("router", ""), f"{source}: target.router", problems, required=not kubernetes
+    )
+    if kubernetes and (block.get("router") or block.get("engines")):
+        problems.append(
+            f"{source}: target.kubernetes: true finds the router and engines of the release; "
+            "expected no target.router or target.engines beside it"
+        )
     engines = tuple(
         _url(url, f"{source}: target.engines[{i}]", problems)
         for i, url in enumerate(block.get("engines", []))
@@ -47,6 +57,7 @@ def read(resolved: dict[str, Any], source: str) -> Target:
         for url in sorted({u for u in engines if u and engines.count(u) > 1})
     ]
     prometheus = _url(block.get("prometheus", ""), f"{source}: target.prometheus", problems)
+    metrics = _url(block.get("router_metrics", ""), f"{source}: target.router_metrics", problems)
     tls = block.get("tls", {})
     bundle = tls.get("ca_bundle", "")
     if bundle and not Path(bundle).is_file():
@@ -59,14 +70,18 @@ def read(resolved: dict[str, Any], source: str) -> Target:
         )
     if problems:
         raise ConfigError(problems)
-    return Target(router, engines, prometheus, name, bundle, tls.get("verify", True))
+    verify = tls.get("verify", True)
+    return Target(router, engines, prometheus, name, bundle, verify, kubernetes, metrics)
 
 
 def _url(text: str, where: str, problems: list[str], required: bool = False) -> str:
     """`text` as a base URL without its trailing slash; "" when it is not one (said)."""
     if not text:
         if required:
-            problems.append(f"{where}: missing; expected the router's URL, e.g. --target URL")
+            problems.append(
+                f"{where}: missing; expected the router's URL (e.g. --target URL), or "
+                "target.kubernetes: true to find the release named in kubernetes:"
+            )
         return ""
     try:
         parts = urllib.parse.urlsplit(text)

@@ -19,8 +19,22 @@ from lab.console import bad, ok, say
 from lab.errors import StepFailed
 from lab.platforms.kube import readiness
 from lab.platforms.kube.readiness import Pod
+from lab.runner import Runner
 
 REQUEST_TIMEOUT = 10
+CONTEXT_ENV = "LAB_KUBE_CONTEXT"
+
+
+def chosen_context(run: Runner) -> tuple[str, str]:
+    """The kube context a cluster the lab did not create is reached with: $LAB_KUBE_CONTEXT,
+    else kubectl's current context; and, when there is none, what kubectl said (else "")."""
+    chosen = os.environ.get(CONTEXT_ENV)
+    if chosen:
+        return chosen, ""
+    done = run.run(["kubectl", "config", "current-context"], query=True, check=False)
+    chosen = done.stdout.strip() if done.returncode == 0 else ""
+    said = (done.stderr or done.stdout).strip().splitlines()
+    return chosen, said[-1] if said and not chosen else ""
 
 
 class Api:
@@ -42,6 +56,15 @@ class Api:
 
     def pods(self, namespace: str, selector: str) -> list[Pod]:
         raw: Any = self.core.list_namespaced_pod(
+            namespace,
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return json.loads(raw.data).get("items", [])
+
+    def services(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        raw: Any = self.core.list_namespaced_service(
             namespace,
             label_selector=selector,
             _preload_content=False,

@@ -6,7 +6,6 @@ cluster-wide operator on a cluster it does not own). The router is port-forwarde
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from lab.config.profile import Profile
@@ -15,7 +14,7 @@ from lab.platforms.kube import gpu
 from lab.platforms.kube.platform import KubePlatform
 from lab.runner import json_answer
 
-CONTEXT_ENV = "LAB_KUBE_CONTEXT"
+CONTEXT_ENV = kubeapi.CONTEXT_ENV
 
 
 class ExistingPlatform(KubePlatform):
@@ -32,14 +31,7 @@ class ExistingPlatform(KubePlatform):
     def context(self) -> str:
         """Fixed when first asked, so that a context switched mid-lab changes nothing."""
         if self._context is None:
-            chosen = os.environ.get(CONTEXT_ENV)
-            if not chosen:
-                asked = ["kubectl", "config", "current-context"]
-                done = self.run.run(asked, query=True, check=False)
-                chosen = done.stdout.strip() if done.returncode == 0 else ""
-                said = (done.stderr or done.stdout).strip().splitlines()
-                self._no_context = said[-1] if said and not chosen else ""
-            self._context = chosen
+            self._context, self._no_context = kubeapi.chosen_context(self.run)
         return self._context
 
     def cluster_problems(self, profile: Profile) -> list[str]:
