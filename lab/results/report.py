@@ -68,7 +68,7 @@ def write(folder: Path) -> Path:
     manifest = Manifest.from_json(files.read_json(folder / MANIFEST, "manifest"))
     parts = [_header(manifest)]
     for entry in manifest.scenarios:
-        parts.append(_scenario(folder, entry))
+        parts.append(_scenario(folder, entry, manifest.imported is not None))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
@@ -96,8 +96,8 @@ def _header(manifest: Manifest) -> str:
     )
 
 
-def _scenario(folder: Path, entry: ScenarioRecord) -> str:
-    place = results.scenario_place(folder, entry)
+def _scenario(folder: Path, entry: ScenarioRecord, imported: bool) -> str:
+    place = results.scenario_place(folder, entry, imported)
     title = f"<h2>{_e(entry.name)} ({_e(entry.kind)}): {_e(entry.status)}</h2>"
     if entry.error:
         title += f"<p class='bad'>{_e(entry.error)}</p>"
