@@ -27,24 +27,17 @@ def test_guidellms_own_result_imports_with_its_count_and_ttft(tmp_path: Path) ->
     name = str(model.tiny_dir())  # GuideLLM loads its tokenizer by the model's name
     out = tmp_path / "benchmarks.json"
     with running(SimOptions(served_model_name=name, ttft_ms=20.0, tpot_ms=5.0)) as sim:
+        command = [
+            str(python), "-m", "guidellm", "run",
+            "--backend", f"kind=openai_http,target={sim.url},model={name}",
+            "--profile", "kind=concurrent,streams=2",
+            "--constraint", f"kind=max_requests,count={REQUESTS}",
+            "--data", "kind=synthetic_text,prompt_tokens=32,output_tokens=8",
+            "--output", f"kind=json,path={out}",
+            "--disable-console-interactive",
+        ]  # fmt: skip
         subprocess.run(
-            [
-                str(python),
-                "-m",
-                "guidellm",
-                "run",
-                "--backend",
-                f"kind=openai_http,target={sim.url},model={name}",
-                "--profile",
-                "kind=concurrent,streams=2",
-                "--constraint",
-                f"kind=max_requests,count={REQUESTS}",
-                "--data",
-                "kind=synthetic_text,prompt_tokens=32,output_tokens=8",
-                "--output",
-                f"kind=json,path={out}",
-                "--disable-console-interactive",
-            ],  # fmt: skip
+            command,
             check=True,
             capture_output=True,
             timeout=300,
