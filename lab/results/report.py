@@ -93,6 +93,18 @@ def _header(manifest: Manifest) -> str:
         f"{len(manifest.endpoints['engines'])} engines<br>{_e(versions)}<br>"
         f"{_e(host['cpu_model'])}, {host['cpu_count']} cores, {host['memory_gib']} GiB · "
         f"commit {_e(str(manifest.git_commit)[:12])}</p>"
+        + _imported(manifest.imported)
+    )
+
+
+def _imported(record: dict[str, Any] | None) -> str:
+    """What another tool's result (lab import) could not give, and why."""
+    if record is None:
+        return ""
+    missing = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in record["not_applicable"].items())
+    return (
+        f"<p class='meta'>imported from {_e(record['tool'])} {_e(record['version'])}: "
+        f"{_e(record['source'])}</p><ul>{missing}</ul>"
     )
 
 
