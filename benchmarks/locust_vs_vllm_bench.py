@@ -13,7 +13,8 @@ TTFT). Each client runs against a fresh engine, the lab's first.
 `--against stack`: the real local stack (brought up unless one is up), the two clients in
 interleaved pairs at each concurrency, medians side by side with their ratios, and each held
 against the referee: the engine middleware's own record of when each request arrived and when
-its first token left (lab.inproc.referee), taken in each client's turn. A stack this
+its first token left (lab.inproc.referee), taken in each client's turn; and, per request,
+by the ID the referee returned, how far the lab's TTFT lies beyond the engine's. A stack this
 benchmark brings up has the referee on; one already up has it only if it was started with
 LAB_REFEREE_DIR set (its referee columns are empty otherwise). vllm bench serve's results are
 saved with --save-detailed, so that `lab import vllm-bench` reads them per request.
@@ -43,6 +44,7 @@ from pathlib import Path
 import httpx
 from rich.table import Table
 
+from lab import files
 from lab.config import commandlines, model, profile
 from lab.config.kinds import ThroughputScenario
 from lab.console import out
@@ -277,6 +279,22 @@ def refereed(run: Callable[[], dict]) -> tuple[dict, float | None]:
     return found, statistics.median(ttfts) if ttfts else None
 
 
+def per_request_gap(requests: Path) -> str:
+    """The median over the lab's requests of its TTFT minus the referee's for the same request
+    (matched by the ID the referee returned, requests.csv's referee_id): the milliseconds the
+    lab's TTFT holds beyond the engine's own."""
+    folder = Path(os.environ[referee.DIR_ENV])
+    if not folder.is_dir():
+        return "-"
+    engine = {r["id"]: r["first_token_ms"] for r in referee.read(folder) if r["first_token_ms"]}
+    gaps = [
+        float(row["ttft_ms"]) - engine[row["referee_id"]]
+        for _, row in files.csv_rows(requests, "requests.csv")
+        if row.get("ttft_ms") and row.get("referee_id") in engine
+    ]
+    return f"{statistics.median(gaps):+.1f} ({len(gaps)})" if gaps else "-"
+
+
 def ratio(client: float, engine: float | None) -> str:
     """The referee's median, and the client's as a ratio of it."""
     if engine is None:
@@ -294,6 +312,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     )
     for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
                    "together / vllm", "referee: lab (lab / ref)", "referee: vllm (vllm / ref)",
+                   "lab - referee, per request (n)",
                    "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
     # vLLM's client gets about as many requests as Locust sends in --duration s (a request
@@ -321,6 +340,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             f"{same['p50_ttft_ms'] / ttft:.2f}",
             ratio(lab["p50_ttft_ms"], lab_ref),
             ratio(ttft, vllm_ref),
+            per_request_gap(place / "lab" / "requests.csv"),
             f"{lab['p50_tpot_ms']:.1f}",
             f"{vllm['median_tpot_ms']:.1f}",
             f"{lab['p50_e2e_ms']:.0f}",

@@ -29,7 +29,8 @@ from lab import files
 
 DIR_ENV = "LAB_REFEREE_DIR"
 REQUEST_HEADER = b"x-request-id"
-ANSWER_HEADER = b"x-lab-request-id"
+ANSWER_NAME = "x-lab-request-id"  # requests.csv keeps it as referee_id (lab.inproc.llm_user)
+ANSWER_HEADER = ANSWER_NAME.encode()
 REFEREED_PREFIX = "/v1/"
 FILE_SUFFIX = ".jsonl"
 

@@ -92,8 +92,7 @@ def _header(manifest: Manifest) -> str:
         f"<b>{_e(manifest.status)}</b> · routing {_e(manifest.endpoints['routing'])} over "
         f"{len(manifest.endpoints['engines'])} engines<br>{_e(versions)}<br>"
         f"{_e(host['cpu_model'])}, {host['cpu_count']} cores, {host['memory_gib']} GiB · "
-        f"commit {_e(str(manifest.git_commit)[:12])}</p>"
-        + _imported(manifest.imported)
+        f"commit {_e(str(manifest.git_commit)[:12])}</p>" + _imported(manifest.imported)
     )
 
 
