@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from lab.errors import ConfigError
 from lab.interop import vllm_bench
@@ -12,20 +13,14 @@ from lab.paths import safe_name
 from lab.results import folder as results
 from lab.results import manifest as manifests
 from lab.results import summary
+from lab.results.manifest import Manifest, ScenarioRecord
 
 
 def vllm_bench_file(run: Path, level: str | None, out: Path | None) -> Path:
     """`run`'s level (SCENARIO/LEVEL; its only one when None) as vllm bench serve's detailed
     result, in `out` (by default beside the run's own files)."""
     manifest = manifests.read(run)
-    levels = [(entry, name) for entry in manifest.scenarios for name in entry.levels]
-    named = [f"{entry.name}/{name}" for entry, name in levels]
-    if level is None and len(levels) != 1:
-        raise ConfigError(
-            f"{run}: {len(levels)} levels; name one with --level: {', '.join(named) or 'none'}"
-        )
-    chosen = levels[0] if level is None else _named(levels, named, level, run)
-    entry, name = chosen
+    entry, name = _chosen(manifest, run, level)
     place = results.scenario_place(run, entry, manifest.imported is not None)
     samples = [
         s for s in summary.read_samples(place / "requests.csv") if s.level == name and s.measured
@@ -33,8 +28,30 @@ def vllm_bench_file(run: Path, level: str | None, out: Path | None) -> Path:
     if not samples:
         raise ConfigError(f"{place / 'requests.csv'}: no request of level {name} to export")
     offered = results.read_summary(place).get("levels", {}).get(name, {})
+    target = out or run / safe_name(f"vllm-bench-{entry.name}-{name}.json")
+    _write(target, vllm_bench.export(samples, _settings(manifest, offered)))
+    return target
+
+
+def _chosen(manifest: Manifest, run: Path, level: str | None) -> tuple[ScenarioRecord, str]:
+    """The scenario and level --level names (SCENARIO/LEVEL), or the run's only level."""
+    levels = [(entry, name) for entry in manifest.scenarios for name in entry.levels]
+    named = [f"{entry.name}/{name}" for entry, name in levels]
+    if level is None and len(levels) == 1:
+        return levels[0]
+    if level is None:
+        raise ConfigError(
+            f"{run}: {len(levels)} levels; name one with --level: {', '.join(named) or 'none'}"
+        )
+    if level not in named:
+        raise ConfigError(f"--level {level}: not a level of {run}; its levels: {', '.join(named)}")
+    return levels[named.index(level)]
+
+
+def _settings(manifest: Manifest, offered: dict[str, Any]) -> dict[str, Any]:
+    """vllm bench serve's settings keys, as the lab's run had them."""
     rate, users = offered.get("offered_rps"), offered.get("users")
-    settings = {
+    return {
         "backend": "vllm-lab",
         "label": manifest.profile_name,
         "model_id": manifest.endpoints.get("model", ""),
@@ -43,20 +60,16 @@ def vllm_bench_file(run: Path, level: str | None, out: Path | None) -> Path:
         "burstiness": 1.0,
         "max_concurrency": users if isinstance(users, int) else None,
     }
-    target = out or run / safe_name(f"vllm-bench-{entry.name}-{name}.json")
+
+
+def _write(target: Path, data: dict[str, Any]) -> None:
+    """`data` as JSON in `target`, whole or not at all."""
     if target.is_dir():
         raise ConfigError(f"--out {target}: a folder; expected the file to write")
     partial = target.with_name(f".{target.name}.tmp")
     try:
-        partial.write_text(json.dumps(vllm_bench.export(samples, settings)) + "\n")
+        partial.write_text(json.dumps(data) + "\n")
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise ConfigError(f"{target}: cannot write it ({exc.strerror or exc})") from None
-    return target
-
-
-def _named(levels: list, named: list[str], level: str, run: Path) -> tuple:
-    if level not in named:
-        raise ConfigError(f"--level {level}: not a level of {run}; its levels: {', '.join(named)}")
-    return levels[named.index(level)]

@@ -75,12 +75,7 @@ def _figures(imported: Imported, rows: list[dict[str, str]]) -> dict[str, Any]:
         figures = dict(imported.figures)
     else:
         figures = summary.summarize([summary.from_row(r) for r in rows])
-    for name in ("prefix_cache_hit_rate", "engine_balance", "busiest_engine_share"):
-        figures[name] = None
-    figures["not_applicable"] = {
-        **imported.not_applicable,
-        "engines": NO_ENGINES,
-    }
+    figures["not_applicable"] = {**imported.not_applicable, "engines": NO_ENGINES}
     return figures
 
 
