@@ -93,3 +93,11 @@ def test_compare_and_report_read_imports_with_engine_figures_na(tmp_path: Path) 
     assert "GuideLLM's benchmarks.json keeps no gap between chunks" in itl
     assert lab_main("report", str(b), state_dir=tmp_path).returncode == 0
     assert "imported from guidellm 0.8.1" in (b / "report.html").read_text()
+
+
+def test_as_names_the_scenario_and_level_to_pair_with_a_lab_runs(tmp_path: Path) -> None:
+    source = str(INTEROP / "vllm-bench-detailed.json")
+    folder = imported(tmp_path, "vllm-bench", source, "--as", "throughput/c2")
+    (entry,) = manifests.read(folder).scenarios
+    assert (entry.name, entry.levels) == ("throughput", ["c2"])
+    assert results.read_summary(folder / "throughput")["levels"]["c2"]["requests"] == 12
