@@ -11,7 +11,13 @@ the request reached the engine: the router's forwarding is the only other time i
 TTFT). Each client runs against a fresh engine, the lab's first.
 
 `--against stack`: the real local stack (brought up unless one is up), the two clients in
-interleaved pairs at each concurrency, medians side by side with their ratios.
+interleaved pairs at each concurrency, medians side by side with their ratios, and each held
+against the referee: the engine middleware's own record of when each request arrived and when
+its first token left (lab.inproc.referee), taken in each client's turn; and, per request,
+by the ID the referee returned, how far the lab's TTFT lies beyond the engine's. A stack this
+benchmark brings up has the referee on; one already up has it only if it was started with
+LAB_REFEREE_DIR set (its referee columns are empty otherwise). vllm bench serve's results are
+saved with --save-detailed, so that `lab import vllm-bench` reads them per request.
 
 vLLM's client runs from the installed vllm package (its `vllm` script does not), in its own
 process, as the lab's Locust does.
@@ -30,16 +36,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import httpx
 from rich.table import Table
 
+from lab import files
 from lab.config import commandlines, model, profile
 from lab.config.kinds import ThroughputScenario
 from lab.console import out
+from lab.inproc import referee
 from lab.load import levels, lifecycle, locust
 from lab.results import summary
 from lab.sim import SimOptions, running
@@ -74,7 +83,8 @@ def run_vllm_bench(
         "--random-input-len", str(lengths.prompt), "--random-output-len", str(lengths.output),
         "--num-prompts", str(n), "--ignore-eos", "--max-concurrency", str(concurrency),
         "--percentile-metrics", "ttft,tpot,itl,e2el", "--disable-tqdm",
-        "--save-result", "--result-dir", str(out), "--result-filename", "vllm.json",
+        "--save-result", "--save-detailed", "--result-dir", str(out),
+        "--result-filename", "vllm.json",
     ]  # fmt: skip
     out.mkdir(parents=True)
     with (out / "vllm.log").open("w") as log:
@@ -220,8 +230,12 @@ def against_sim(args: argparse.Namespace, work: Path) -> None:
 
 def against_stack(args: argparse.Namespace, work: Path) -> None:
     os.environ.setdefault("LAB_STATE_DIR", str(work / "state"))
+    # The engines this benchmark starts inherit it: their middleware then keeps the referee.
+    os.environ.setdefault(referee.DIR_ENV, str(work / "referee"))
     lab_profile = profile.load("cpu")
     existing = state.load()
+    if existing is not None:
+        out.print(f"a stack was up: its engines keep the referee only if {referee.DIR_ENV} was set")
     current = existing or lifecycle.up(lab_profile, "local")[1]
     owned = existing is None  # a stack this benchmark brought up is stopped by it
     try:
@@ -249,6 +263,45 @@ def one_run(
     return run_locust(endpoints, place / client, concurrency, args.duration, lengths, together)
 
 
+def refereed(run: Callable[[], dict]) -> tuple[dict, float | None]:
+    """A client's run, and the referee's median TTFT of the requests that reached the engines
+    during it (arrival to first token, on the engine's clock); None without a referee."""
+    began = time.time()
+    found = run()
+    ended = time.time()
+    folder = Path(os.environ[referee.DIR_ENV])
+    records = referee.read(folder) if folder.is_dir() else []
+    ttfts = [
+        r["first_token_ms"]
+        for r in records
+        if began <= r["arrived"] <= ended and r["status"] == 200 and r["first_token_ms"] is not None
+    ]
+    return found, statistics.median(ttfts) if ttfts else None
+
+
+def per_request_gap(requests: Path) -> str:
+    """The median over the lab's requests of its TTFT minus the referee's for the same request
+    (matched by the ID the referee returned, requests.csv's referee_id): the milliseconds the
+    lab's TTFT holds beyond the engine's own."""
+    folder = Path(os.environ[referee.DIR_ENV])
+    if not folder.is_dir():
+        return "-"
+    engine = {r["id"]: r["first_token_ms"] for r in referee.read(folder) if r["first_token_ms"]}
+    gaps = [
+        float(row["ttft_ms"]) - engine[row["referee_id"]]
+        for _, row in files.csv_rows(requests, "requests.csv")
+        if row.get("ttft_ms") and row.get("referee_id") in engine
+    ]
+    return f"{statistics.median(gaps):+.1f} ({len(gaps)})" if gaps else "-"
+
+
+def ratio(client: float, engine: float | None) -> str:
+    """The referee's median, and the client's as a ratio of it."""
+    if engine is None:
+        return "-"
+    return f"{engine:.1f} ({client / engine:.2f})"
+
+
 def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
     """Interleaved runs of the lab (users started one after the other, as `lab run` does),
     vllm bench serve, and the lab with its users started together (as vllm bench serve's)."""
@@ -258,7 +311,9 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
         "out: medians, ms"
     )
     for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
-                   "together / vllm", "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
+                   "together / vllm", "referee: lab (lab / ref)", "referee: vllm (vllm / ref)",
+                   "lab - referee, per request (n)",
+                   "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
     # vLLM's client gets about as many requests as Locust sends in --duration s (a request
     # takes about half a second on the CPU stack).
@@ -268,8 +323,13 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
         place = work / f"c{concurrency}-pair{pair}"
         # Each pair in another order: the drift of a shared machine falls on every client.
         order = clients[pair % 3 :] + clients[: pair % 3]
-        found = {name: one_run(name, endpoints, place, concurrency, args, n) for name in order}
-        lab, vllm, same = found["lab"], found["vllm"], found["together"]
+        found = {
+            name: refereed(partial(one_run, name, endpoints, place, concurrency, args, n))
+            for name in order
+        }
+        (lab, lab_ref), (vllm, vllm_ref), (same, _) = (
+            found["lab"], found["vllm"], found["together"]
+        )  # fmt: skip
         ttft = vllm["median_ttft_ms"]
         table.add_row(
             str(pair + 1),
@@ -278,6 +338,9 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             f"{lab['p50_ttft_ms'] / ttft:.2f}",
             f"{same['p50_ttft_ms']:.1f}",
             f"{same['p50_ttft_ms'] / ttft:.2f}",
+            ratio(lab["p50_ttft_ms"], lab_ref),
+            ratio(ttft, vllm_ref),
+            per_request_gap(place / "lab" / "requests.csv"),
             f"{lab['p50_tpot_ms']:.1f}",
             f"{vllm['median_tpot_ms']:.1f}",
             f"{lab['p50_e2e_ms']:.0f}",

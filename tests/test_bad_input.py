@@ -253,6 +253,32 @@ def series(value: str) -> str:
     return f"time,level,source,metric,value\n1795759320,routing,engine-0,running,{value}\n"
 
 
+# Another tool's results (lab import), as the tool wrote them, changed by `change`.
+INTEROP = Path(__file__).parent / "data" / "interop"
+
+
+def tool_file(name: str, change: Callable[[dict], None] = lambda data: None) -> str:
+    data = json.loads((INTEROP / name).read_text())
+    change(data)
+    return json.dumps(data)
+
+
+def vllm_file(change: Callable[[dict], None]) -> str:
+    return tool_file("vllm-bench-detailed.json", change)
+
+
+def guidellm_file(change: Callable[[dict], None]) -> str:
+    return tool_file("guidellm-benchmarks.json", change)
+
+
+def first_request(key: str, value: object) -> Callable[[dict], None]:
+    return lambda data: data["benchmarks"][0]["requests"]["successful"][0].update({key: value})
+
+
+def two_benchmarks(data: dict) -> None:
+    data["benchmarks"] *= 2
+
+
 CASES = [
     # Profiles and --set
     Case(
@@ -1513,6 +1539,99 @@ CASES = [
         "release vllm not found in namespace vllm-lab of kube context prod: no Service labelled",
         files={"kubeconfig": kubeconfig_text(NO_RELEASE, ["prod"])},
         env={"KUBECONFIG": "{work}/kubeconfig", "LAB_KUBE_CONTEXT": "prod"},
+    ),
+    # lab import and export: another tool's result (docs/bad-input.md, last block).
+    Case("import-unknown-format", ("import", "csv", "r.json"), 2, "invalid choice: 'csv'"),
+    Case(
+        "import-vllm-missing-key",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: no 'completed' key, which vllm bench serve --save-result writes",
+        files={"r.json": vllm_file(lambda data: data.pop("completed"))},
+    ),
+    Case(
+        "import-vllm-per-request-without-detailed",
+        ("import", "vllm-bench", "r.json", "--per-request"),
+        2,
+        "r.json: no per-request arrays (start_times, ttfts, itls, latencies, input_lens, "
+        "output_lens, errors): saved without --save-detailed",
+        files={"r.json": tool_file("vllm-bench-summary.json")},
+    ),
+    Case(
+        "import-vllm-unequal-arrays",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: per-request arrays of unequal lengths (start_times 12, ttfts 11,",
+        files={"r.json": vllm_file(lambda data: data["ttfts"].pop())},
+    ),
+    Case(
+        "import-vllm-array-missing",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: per-request arrays without itls",
+        files={"r.json": vllm_file(lambda data: data.pop("itls"))},
+    ),
+    Case(
+        "import-vllm-ttft-nan",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: ttfts[0]: nan is not a finite number",
+        files={"r.json": vllm_file(lambda data: data["ttfts"].__setitem__(0, float("nan")))},
+    ),
+    Case(
+        "import-vllm-duration-infinity",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: duration: inf is not a finite number",
+        files={"r.json": vllm_file(lambda data: data.update(duration=float("inf")))},
+    ),
+    Case(
+        "import-vllm-ttft-negative",
+        ("import", "vllm-bench", "r.json"),
+        2,
+        "r.json: ttfts[3]: expected a number of at least 0, not -0.5",
+        files={"r.json": vllm_file(lambda data: data["ttfts"].__setitem__(3, -0.5))},
+    ),
+    Case(
+        "import-guidellm-missing-key",
+        ("import", "guidellm", "b.json"),
+        2,
+        "b.json: no benchmarks key, which GuideLLM's benchmarks.json has",
+        files={"b.json": guidellm_file(lambda data: data.pop("benchmarks"))},
+    ),
+    Case(
+        "import-guidellm-two-benchmarks",
+        ("import", "guidellm", "b.json"),
+        2,
+        "b.json: benchmarks: 2 benchmarks; lab import takes a file of one",
+        files={"b.json": guidellm_file(two_benchmarks)},
+    ),
+    Case(
+        "import-guidellm-ttft-infinity",
+        ("import", "guidellm", "b.json"),
+        2,
+        "time_to_first_token_ms: inf is not a finite number",
+        files={"b.json": guidellm_file(first_request("time_to_first_token_ms", float("inf")))},
+    ),
+    Case(
+        "import-as-a-path",
+        ("import", "vllm-bench", "r.json", "--as", "../up/level"),
+        2,
+        "--as '../up/level': expected SCENARIO/LEVEL",
+        files={"r.json": tool_file("vllm-bench-detailed.json")},
+    ),
+    Case(
+        "export-vllm-bench-not-a-run",
+        ("export", "vllm-bench", "nowhere"),
+        2,
+        "nowhere: not a folder",
+    ),
+    Case(
+        "export-vllm-bench-unknown-level",
+        ("export", "vllm-bench", "run", "--level", "x/y"),
+        2,
+        "--level x/y: not a level of run; its levels: routing/routing, throughput/c1",
+        prepare=results_copy(lambda run: None),
     ),
 ]
 

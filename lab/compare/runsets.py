@@ -79,15 +79,36 @@ def load_run(folder: Path) -> Run:
     scenarios = {}
     for entry in manifest.scenarios:
         if entry.levels:
-            place = results.scenario_place(folder, entry)
-            scenarios[entry.name] = _scenario(place, entry, span)
+            place = results.scenario_place(folder, entry, manifest.imported is not None)
+            scenarios[entry.name] = _scenario(place, entry, span, _imported(manifest))
     return Run(folder, manifest, scenarios)
 
 
-def _scenario(place: Path, entry: ScenarioRecord, span: tuple[float, float]) -> ScenarioRun:
+# What an import's manifest says its tool cannot give (lab.interop), as compare's families.
+IMPORTED_FAMILIES = {
+    "itl": ("itl",),
+    "goodput": ("goodput",),
+    "engines": ("hit_rate", "balance", "ttft_busiest_engine"),
+}
+
+
+def _imported(manifest: Manifest) -> dict[str, str]:
+    """The families another tool's result cannot give, each with why (none for a lab run)."""
+    said = (manifest.imported or {}).get("not_applicable", {})
+    return {
+        family: f"{why} ({manifest.imported and manifest.imported['tool']})"
+        for name, why in said.items()
+        for family in IMPORTED_FAMILIES.get(name, ())
+    }
+
+
+def _scenario(
+    place: Path, entry: ScenarioRecord, span: tuple[float, float], imported: dict[str, str]
+) -> ScenarioRun:
     requests, engines_file = place / "requests.csv", place / "engines.csv"
     summary.check_columns(requests)
-    _check_columns(engines_file, ENGINE_COLUMNS)
+    if engines_file.exists():  # another tool's result has none: its engine figures are n/a
+        _check_columns(engines_file, ENGINE_COLUMNS)
     samples = summary.read_samples(requests)
     engines = results.read_engines(engines_file)
     limited = _client_limited(place)
@@ -95,6 +116,7 @@ def _scenario(place: Path, entry: ScenarioRecord, span: tuple[float, float]) -> 
     doubts = ranges.merged(
         ranges.of_samples(samples, f"{named}/{requests.name}", span),
         ranges.of_engines(engines, f"{named}/{engines_file.name}"),
+        {level: imported for level in entry.levels if imported},
     )
     levels = {
         level: LevelData(

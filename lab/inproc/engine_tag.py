@@ -6,7 +6,9 @@
   and says how many at GET /lab/open-requests ({"engine": NAME, "open": N}): a request the API
   server holds before vLLM's engine sees it (tokenizing, queued in its event loop) or while its
   answer is still being written counts here, where the engine's running/waiting gauges do not
-  see it. A drain (lab.stack.drain) reads it.
+  see it. A drain (lab.stack.drain) reads it;
+- with $LAB_REFEREE_DIR set, it records when each API request arrived and when its first chunk
+  left, keyed by a request ID it returns (lab.inproc.referee).
 
 It adds one header and one path and changes nothing else, unless the profile sets
 engine.test_delay (tests and calibration only, docs/compare.md; $LAB_TEST_DELAY, JSON): then it
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lab.inproc import engine_faults
+from lab.inproc.referee import Referee
 
 HEADER = "x-lab-engine"
 OPEN_PATH = "/lab/open-requests"
@@ -48,6 +51,7 @@ class EngineTag:
         delay = json.loads(os.environ.get(TEST_DELAY_ENV) or "{}")
         self.first_chunk_s = float(delay.get("first_chunk_ms", 0)) / 1000
         self.ttft_share = float(delay.get("ttft_share", 0))
+        self.referee = Referee.from_env(self.name)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +65,7 @@ class EngineTag:
         finished = False
         arrived = time.monotonic()
         held = {"first": counted and (self.first_chunk_s > 0 or self.ttft_share > 0)}
+        call = self.referee.begin(scope) if self.referee else None
 
         def finish() -> None:
             nonlocal finished
@@ -72,10 +77,15 @@ class EngineTag:
             if message["type"] == "http.response.start":
                 held["first"] = held["first"] and _streamed(message)
                 message["headers"] = [*message.get("headers", []), (HEADER.encode(), self.tag)]
+                if call:
+                    call.started(message.get("status", 0))
+                    message["headers"].append(call.header())
             elif message["type"] == "http.response.body" and held["first"] and message.get("body"):
                 held["first"] = False
                 await asyncio.sleep(self._delay(time.monotonic() - arrived))
             await send(message)
+            if call and message["type"] == "http.response.body":
+                call.chunk(message.get("body", b""))
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 finish()  # the last byte is written: the client has its whole answer
 
@@ -85,6 +95,8 @@ class EngineTag:
             await self.app(scope, receive, tagged)
         finally:
             finish()
+            if call:
+                call.end()
 
     def _delay(self, to_first_chunk: float) -> float:
         """Seconds to hold back a first chunk that took `to_first_chunk` seconds to come."""

@@ -28,6 +28,7 @@ from lab.config import slo
 from lab.config.model import CORPUS
 from lab.inproc import arms, failures, streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
+from lab.inproc.referee import ANSWER_NAME as REFEREE_HEADER
 from lab.inproc.targets import TARGETS
 
 METRIC = "METRIC"  # the Type of the lab's metric rows in Locust's stats
@@ -292,6 +293,7 @@ class LLMUser(FastHttpUser):
             return None
         with answer as response:
             row["engine"] = (response.headers or {}).get(ENGINE_HEADER, "")
+            row["referee_id"] = (response.headers or {}).get(REFEREE_HEADER, "")
             if response.status_code != 200:
                 error = _refusal(response)
                 response.failure(error)

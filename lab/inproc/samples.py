@@ -27,6 +27,7 @@ COLUMNS: dict[str, bool] = {
     "slo_ok": False,  # 1 or 0 by the SLO's limits (--lab-slo); empty without one, and when drained
     "itl_ms": True,
     "arm": False,  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
+    "referee_id": False,  # the engine referee's ID for it (lab.inproc.referee), when it is on
 }
 SAMPLE_COLUMNS = tuple(COLUMNS)
 NEEDED_COLUMNS = tuple(name for name, needed in COLUMNS.items() if needed)

@@ -28,6 +28,8 @@ from lab.results import summary
 from lab.results.manifest import MANIFEST, ScenarioRecord
 
 SCENARIO_FILES = ("requests.csv", "engines.csv", "summary.json")  # of a scenario with levels
+# Another tool's result (lab.interop) saw no engine's counters: it has no engines.csv.
+IMPORTED_FILES = ("requests.csv", "summary.json")
 ENGINE_COLUMNS = (
     "level",
     "engine",
@@ -72,12 +74,13 @@ def new_folder(base: Path, name: str) -> Path:
     raise LabError(f"{base}: cannot find a free folder name for {name}")
 
 
-def scenario_place(folder: Path, entry: ScenarioRecord) -> Path:
-    """The folder of one scenario of a run. One with finished levels must hold its files: a
-    missing one is named, never skipped."""
+def scenario_place(folder: Path, entry: ScenarioRecord, imported: bool = False) -> Path:
+    """The folder of one scenario of a run (an `imported` one: another tool's result). One
+    with finished levels must hold its files: a missing one is named, never skipped."""
     place = folder / entry.name
     if entry.levels:
-        missing = [name for name in SCENARIO_FILES if not (place / name).exists()]
+        needed = IMPORTED_FILES if imported else SCENARIO_FILES
+        missing = [name for name in needed if not (place / name).exists()]
         if missing:
             raise ConfigError(
                 f"{place}: {', '.join(missing)} missing, though {folder / MANIFEST} lists "

@@ -5,7 +5,7 @@ the arms of a side-by-side A/B (lab.load.concurrent) all write through.
 
 Keys are written in the order runs of every lab version have written them. Keys that older
 runs lack are read as None: `images`, and a scenario's `seed` (None also for a scenario
-without one); `web_ui` and `ab` are None, and not written, in runs that are neither.
+without one); `web_ui`, `ab` and `imported` are None, and not written, in runs that are none.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class Manifest:
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     web_ui: dict[str, Any] | None = None  # a test started in the web UI (lab.load.web_runs)
     ab: dict[str, Any] | None = None  # an arm of a side-by-side A/B (lab.load.concurrent)
+    imported: dict[str, Any] | None = None  # another tool's result (lab.interop)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -117,6 +118,7 @@ class Manifest:
             scenarios=[ScenarioRecord.from_json(entry) for entry in data["scenarios"]],
             web_ui=data.get("web_ui"),
             ab=data.get("ab"),
+            imported=data.get("imported"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -129,9 +131,9 @@ class Manifest:
 _ORDER = (
     "schema_version", "lab_version", "profile_name", "profile_source", "profile", "helm_values",
     "platform", "endpoints", "versions", "images", "git_commit", "host", "started", "ended",
-    "status", "scenarios", "web_ui", "ab",
+    "status", "scenarios", "web_ui", "ab", "imported",
 )  # fmt: skip
-_OPTIONAL = ("images", "web_ui", "ab")  # not written when None
+_OPTIONAL = ("images", "web_ui", "ab", "imported")  # not written when None
 
 
 def start(profile: Profile, current: State, images: list[str]) -> Manifest:

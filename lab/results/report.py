@@ -68,7 +68,7 @@ def write(folder: Path) -> Path:
     manifest = Manifest.from_json(files.read_json(folder / MANIFEST, "manifest"))
     parts = [_header(manifest)]
     for entry in manifest.scenarios:
-        parts.append(_scenario(folder, entry))
+        parts.append(_scenario(folder, entry, manifest.imported is not None))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(folder.name)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
@@ -92,12 +92,23 @@ def _header(manifest: Manifest) -> str:
         f"<b>{_e(manifest.status)}</b> · routing {_e(manifest.endpoints['routing'])} over "
         f"{len(manifest.endpoints['engines'])} engines<br>{_e(versions)}<br>"
         f"{_e(host['cpu_model'])}, {host['cpu_count']} cores, {host['memory_gib']} GiB · "
-        f"commit {_e(str(manifest.git_commit)[:12])}</p>"
+        f"commit {_e(str(manifest.git_commit)[:12])}</p>" + _imported(manifest.imported)
     )
 
 
-def _scenario(folder: Path, entry: ScenarioRecord) -> str:
-    place = results.scenario_place(folder, entry)
+def _imported(record: dict[str, Any] | None) -> str:
+    """What another tool's result (lab import) could not give, and why."""
+    if record is None:
+        return ""
+    missing = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in record["not_applicable"].items())
+    return (
+        f"<p class='meta'>imported from {_e(record['tool'])} {_e(record['version'])}: "
+        f"{_e(record['source'])}</p><ul>{missing}</ul>"
+    )
+
+
+def _scenario(folder: Path, entry: ScenarioRecord, imported: bool) -> str:
+    place = results.scenario_place(folder, entry, imported)
     title = f"<h2>{_e(entry.name)} ({_e(entry.kind)}): {_e(entry.status)}</h2>"
     if entry.error:
         title += f"<p class='bad'>{_e(entry.error)}</p>"

@@ -48,6 +48,7 @@ class Scripted(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("x-lab-engine", "scripted")
+        self.send_header("x-lab-request-id", f"referee-{len(REQUESTS)}")  # as the referee's
         if self.chunked:
             self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
@@ -141,6 +142,7 @@ def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(one_user: OneUser) -> None:
         rows = list(csv.DictReader(file))
     assert len(rows) >= 5
     assert len(rows) == len(one_user.timelines)  # one user: requests and timelines in order
+    assert len({row["referee_id"] for row in rows}) == len(rows)  # each its own
     assert [row["phase"] for row in rows[:-1]] == ["run"] * (len(rows) - 1)
     for row, writes in zip(rows, one_user.timelines, strict=True):
         if row["phase"] == "drain":
@@ -161,6 +163,7 @@ def test_ttft_itl_e2e_within_5_ms_and_tokens_exact(one_user: OneUser) -> None:
         assert int(row["prompt_tokens"]) == PROMPT_TOKENS
         assert int(row["output_tokens"]) == len(GAPS_S) + 1
         assert row["engine"] == "scripted"
+        assert row["referee_id"].startswith("referee-")
         assert (row["scenario"], row["level"]) == ("accuracy", "c1")
 
 
