@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from lab.console import note
+from lab.load import background
 from lab.results import series
 from lab.stack import metrics
 from lab.stack.endpoints import Endpoints, Engine
@@ -28,14 +29,8 @@ IDLE_TIMEOUT = 60.0  # seconds to wait for engines to finish what an earlier lev
 @contextlib.contextmanager
 def sampling(endpoints: Endpoints, path: Path, level: str) -> Iterator[None]:
     """Sample in a background thread for the duration of the block."""
-    stop = threading.Event()
-    thread = threading.Thread(target=_sample, args=(endpoints, path, level, stop), daemon=True)
-    thread.start()
-    try:
+    with background.beside(_sample, endpoints, path, level):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def _sample(endpoints: Endpoints, path: Path, level: str, stop: threading.Event) -> None:

@@ -28,6 +28,7 @@ from lab.config.kinds import Scenario
 from lab.config.kinds.soak import SoakScenario
 from lab.console import bad, note, ok, say
 from lab.errors import StepFailed
+from lab.load import background
 from lab.results import soak
 from lab.stack import processes
 from lab.stack.state import State
@@ -52,15 +53,8 @@ def sampling(
     watched = _watched(current)
     if not watched:
         note("soak: the router and engines do not run on this machine; only Locust is sampled")
-    stop = threading.Event()
-    args = (watched, lead, place, level, scenario.interval, stop)
-    thread = threading.Thread(target=_sample, args=args, daemon=True)
-    thread.start()
-    try:
+    with background.beside(_sample, watched, lead, place, level, scenario.interval):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def _watched(current: State) -> dict[str, processes.Proc]:
