@@ -25,6 +25,19 @@ from tests.helpers.lab import gone, group_pids, port_shift
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
 
 
+# The tests that load both cores (real engines, Docker): full CI runs them one at a time, after
+# the others have run in parallel workers (noxfile.py's `tests` session, `--part`).
+SERIAL = ("stack", "docker")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--part",
+        choices=("parallel", "serial"),
+        help="run only the tests marked stack or docker (serial), or only the others (parallel)",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """A suite started in the background of a script (`.ci/run &`) inherits SIGINT ignored,
     and so would every `python -m lab` it starts: Python then raises no KeyboardInterrupt,
@@ -60,7 +73,26 @@ def _ports_of_this_worker() -> None:
     locust.MASTER_PORT += shift
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_part(config, items)
+    _order(items)
+
+
+def _keep_part(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --part, deselect the tests of the other part."""
+    part = config.getoption("part")
+    if part is None:
+        return
+    wanted = part == "serial"
+    mine = [any(item.get_closest_marker(name) for name in SERIAL) == wanted for item in items]
+    keep = [item for item, kept in zip(items, mine, strict=True) if kept]
+    dropped = [item for item, kept in zip(items, mine, strict=True) if not kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
+def _order(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
     the default ports and both cores to themselves. The timing tests come just before those,
     after the rest, when holding the other workers back costs least. The lab's runs on

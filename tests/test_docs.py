@@ -124,7 +124,7 @@ def test_lab_arguments_after_a_sessions_double_dash_parse() -> None:
 def test_nox_alone_runs_lint_and_the_fast_tier() -> None:
     noxfile = (ROOT / "noxfile.py").read_text()
     assert 'nox.options.sessions = ["lint", "fast"]' in noxfile
-    assert '"not stack and not docker and not browser"' in noxfile
+    assert '"not stack and not docker and not browser and not slow"' in noxfile
     # CI still runs the whole suite, the README's test command.
     assert "nox -s lint tests" in (ROOT / ".ci" / "run").read_text()
 
