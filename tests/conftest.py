@@ -20,6 +20,7 @@ from lab.stack import processes, state
 from lab.stack.state import State
 from tests.helpers import timing
 from tests.helpers.lab import gone, group_pids, port_shift
+from tests.helpers.stacks import RoutingRun, routing_run
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
@@ -163,3 +164,11 @@ def stack(engines_installed, tmp_path_factory) -> Iterator[State]:
         yield current
         platform.down(state.load() or current)
         assert processes.wait_until(lambda: not gone(started), timeout=30), gone(started)
+
+
+@pytest.fixture(scope="session")
+def routing_runs(stack: State, tmp_path_factory) -> dict[str, RoutingRun]:
+    """The routing scenario on the shared stack behind a round-robin, a session and a
+    prefix-aware router, run once for what tests/load/ and tests/compare/ assert on them."""
+    base = tmp_path_factory.mktemp("routing-runs")
+    return {r: routing_run(stack, r, base / r) for r in ("roundrobin", "session", "prefixaware")}
