@@ -35,12 +35,38 @@ def install_engine(session: nox.Session, extras: str = "engine,dev") -> None:
     session.run_install("python", "-m", "pip", "uninstall", "--yes", *MISMATCHED_WITH_CPU_TORCH)
 
 
+# Full CI in two passes (tests/conftest.py's --part): the tests that start no real engine and
+# no Docker share the two cores in three workers; the stack and Docker tests, each of which
+# loads both cores, then run one at a time.
+PARTS = (("parallel", "-n", "3"), ("serial",))
+NO_TESTS_SELECTED = 5  # pytest's exit status when the arguments leave a part with no test
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite, real CPU engines included (pytest arguments after --)."""
+    """Run the test suite, real CPU engines included (pytest arguments after --, to both parts)."""
     install_engine(session)
-    # Here a missing engine is a failure, never a skip.
-    session.run("pytest", *session.posargs, env={"LAB_STACK_TESTS": "required"})
+    ran, failed = [], []
+    for part, *workers in PARTS:
+        try:
+            # Here a missing engine is a failure, never a skip.
+            session.run(
+                "pytest",
+                "--part",
+                part,
+                *workers,
+                *session.posargs,
+                env={"LAB_STACK_TESTS": "required"},
+            )
+            ran.append(part)
+        except nox.command.CommandFailed as failure:
+            # The serial part runs even after the parallel one failed: CI reports every failure.
+            if failure.return_code != NO_TESTS_SELECTED:
+                failed.append(part)
+    if failed:
+        session.error(f"tests failed in the {' and the '.join(failed)} part")
+    if not ran:
+        session.error("the arguments after -- selected no test")
 
 
 @nox.session

@@ -20,9 +20,23 @@ from lab.stack import processes, state
 from lab.stack.state import State
 from tests.helpers import timing
 from tests.helpers.lab import gone, group_pids, port_shift
+from tests.helpers.stacks import RoutingRun, routing_run
 
 # nox -s tests sets this: there, a missing engine is an error, never a silent skip.
 STACK_REQUIRED = os.environ.get("LAB_STACK_TESTS") == "required"
+
+
+# The tests that load both cores (real engines, Docker): full CI runs them one at a time, after
+# the others have run in parallel workers (noxfile.py's `tests` session, `--part`).
+SERIAL = ("stack", "docker")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--part",
+        choices=("parallel", "serial"),
+        help="run only the tests marked stack or docker (serial), or only the others (parallel)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,7 +74,26 @@ def _ports_of_this_worker() -> None:
     locust.MASTER_PORT += shift
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_part(config, items)
+    _order(items)
+
+
+def _keep_part(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --part, deselect the tests of the other part."""
+    part = config.getoption("part")
+    if part is None:
+        return
+    wanted = part == "serial"
+    mine = [any(item.get_closest_marker(name) for name in SERIAL) == wanted for item in items]
+    keep = [item for item, kept in zip(items, mine, strict=True) if kept]
+    dropped = [item for item, kept in zip(items, mine, strict=True) if not kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
+def _order(items: list[pytest.Item]) -> None:
     """Tests that bring up labs of their own run before the shared stack starts: they need
     the default ports and both cores to themselves. The timing tests come just before those,
     after the rest, when holding the other workers back costs least. The lab's runs on
@@ -131,3 +164,11 @@ def stack(engines_installed, tmp_path_factory) -> Iterator[State]:
         yield current
         platform.down(state.load() or current)
         assert processes.wait_until(lambda: not gone(started), timeout=30), gone(started)
+
+
+@pytest.fixture(scope="session")
+def routing_runs(stack: State, tmp_path_factory) -> dict[str, RoutingRun]:
+    """The routing scenario on the shared stack behind a round-robin, a session and a
+    prefix-aware router, run once for what tests/load/ and tests/compare/ assert on them."""
+    base = tmp_path_factory.mktemp("routing-runs")
+    return {r: routing_run(stack, r, base / r) for r in ("roundrobin", "session", "prefixaware")}

@@ -1,36 +1,22 @@
 """compare on the real local stack: the routing scenario under session routing and under
 prefix-aware routing, each against one round-robin run on the same engines, compared the way a
-user would (lab.compare.run).
-
-Every run draws fresh prompts (a new seed), so a run never finds in the engines' prefix caches
-what the run before it left: only the routing differs.
+user would (lab.compare.run). The runs are the shared `routing_runs` (tests/conftest.py), which
+tests/load/test_scenarios_stack.py reads too.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from lab.compare import run as compare_run
 from lab.compare.outcomes import BETTER
-from lab.config import profile
-from lab.load import scenarios
-from lab.stack.state import State
-from tests.helpers.stacks import extra_router
+from tests.helpers.stacks import RoutingRun
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(1200)]
 GATED = ["prefix_cache_hit_rate", "session_stickiness", "error_rate"]
-
-
-def routing_run(stack: State, routing: str, base: Path) -> Path:
-    lab = profile.load("cpu", [f"router.routing={routing}"])
-    with extra_router(stack, routing) as endpoints:
-        return scenarios.run(
-            lab, dataclasses.replace(stack, endpoints=endpoints), ["routing"], base
-        )
 
 
 def compared(a: Path, b: Path, out: Path) -> dict[str, dict[str, str]]:
@@ -40,11 +26,11 @@ def compared(a: Path, b: Path, out: Path) -> dict[str, dict[str, str]]:
 
 
 def test_session_and_prefix_aware_routing_raise_the_hit_rate_significantly(
-    stack: State, tmp_path
+    routing_runs: dict[str, RoutingRun], tmp_path
 ) -> None:
-    round_robin = routing_run(stack, "roundrobin", tmp_path / "rr")
+    round_robin = routing_runs["roundrobin"].folder
     for routing in ("session", "prefixaware"):
-        routed = routing_run(stack, routing, tmp_path / routing)
+        routed = routing_runs[routing].folder
         found = compared(round_robin, routed, tmp_path / f"compare-{routing}")
         hit, errors = found["prefix_cache_hit_rate"], found["error_rate"]
         assert float(errors["a"]) == float(errors["b"]) == 0

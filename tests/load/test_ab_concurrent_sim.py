@@ -23,7 +23,7 @@ from tests.helpers.simstack import needs_router
 
 # The sim's own time to a first token is ttft_ms; the delay adds 20% of it on B.
 SIM = "engine.simulated={ttft_ms: 50, tpot_ms: 5}"
-COMMON = (SIM, "observability.prometheus=false", "scenarios[1].duration=24",
+COMMON = (SIM, "observability.prometheus=false", "scenarios[1].duration=12",
           "scenarios[1].concurrency=[4]")  # fmt: skip
 
 
@@ -67,6 +67,7 @@ def ab(tmp_path: Path, *options: str, repeat: int = 1) -> int:
     )  # fmt: skip
 
 
+@pytest.mark.slow  # three side-by-side repetitions, about a minute
 def test_a_known_ttft_delay_on_b_is_caught_side_by_side(tmp_path, started, came_up, capsys) -> None:
     # Three repetitions: side by side, as interleaved, the runs are the units of the verdict.
     delay = "--set-b=engine.test_delay={ttft_share: 0.2}"

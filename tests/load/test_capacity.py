@@ -301,6 +301,7 @@ def capacity_profile(write, **fields) -> Path:
 # The simulated engine's service rate is its clock: beside other workers on two cores it served
 # 10.6 requests/s of its 24, and the bracket missed.
 @pytest.mark.timing
+@pytest.mark.slow  # a whole search, alone on the machine; the modelled tests above are fast
 def test_the_search_finds_the_simulated_engines_service_rate(write, tmp_path) -> None:
     path = capacity_profile(write)
     with sim_stack(tmp_path / "state", name=str(path), simulated=SIM) as (platform, current):

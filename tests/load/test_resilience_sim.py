@@ -36,7 +36,10 @@ def short_settling(monkeypatch) -> None:
     monkeypatch.setattr(steady, "SETTLE", 2)
 
 
-@pytest.mark.parametrize("routing", ["roundrobin", "prefixaware"])
+# The drain under prefix-aware routing is the same path: full CI only (slow, about 20 s).
+@pytest.mark.parametrize(
+    "routing", ["roundrobin", pytest.param("prefixaware", marks=pytest.mark.slow)]
+)
 def test_scale_down_loses_no_request_and_says_how_long_the_drain_took(tmp_path, routing) -> None:
     sets = [f"router.routing={routing}", "router.health_check_interval=1"]
     with sim_stack(tmp_path / "state", *sets, simulated=SLOW) as (platform, current):

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers.foreign import Foreign, foreign_stack
 from tests.helpers.lab import lab_cli
 
-pytestmark = pytest.mark.stack  # sim engines, but as slow as a stack test
+pytestmark = pytest.mark.slow  # sim engines: full CI runs it in its parallel workers
 
 SHORT = ("scenarios[1].duration=3", "scenarios[1].concurrency=[2]", "scenarios[1].rates=[]")
 

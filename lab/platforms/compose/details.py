@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.platforms.protocol import Details, drains
+from lab.stack.state import State
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class ComposeDetails(Details):
     replicas: int = 0
     ports: dict[str, Any] = field(default_factory=dict)  # host ports: router, engines, ...
     phases: dict[str, float] | None = None  # seconds each phase of `up` took
+    override: str = ""  # the lab's Compose file, beside the base file
+    prometheus_config: str = ""  # Prometheus' scrape configuration
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ComposeDetails:
@@ -24,4 +27,12 @@ class ComposeDetails(Details):
             compose.get("replicas", 0),
             compose.get("ports", {}),
             data.get("phases"),
+            compose.get("override", ""),
+            compose.get("prometheus_config", ""),
         )
+
+
+def compose_details(current: State) -> ComposeDetails:
+    """The state's Compose details, typed. Read only: what changes them (`up`, scaling, the
+    router's new settings) writes the state's own record."""
+    return ComposeDetails.from_json(current.details)

@@ -18,6 +18,7 @@ from lab.console import bad, note, ok, say
 from lab.errors import ConfigError
 from lab.platforms.compose import composefile
 from lab.platforms.compose.composefile import Ports
+from lab.platforms.compose.details import compose_details
 from lab.runner import Runner
 from lab.stack import drain, endpoints, processes, state
 from lab.stack.endpoints import Engine
@@ -64,7 +65,7 @@ class EngineOps:
         container = self._engine_container(current, index)
         self.compose(current, "start", container.service)
         self.wait([container.service], profile.engine.startup_timeout)
-        port = current.details["compose"]["ports"]["engines"][index]
+        port = compose_details(current).ports["engines"][index]
         return f"restarted {container.service} (container {container.name}) on port {port}"
 
     def scale(self, current: State, replicas: int, profile: Profile) -> State:
@@ -72,9 +73,9 @@ class EngineOps:
         router first, drained (lab.stack.drain), then stopped and removed."""
         if replicas < 1:
             raise ConfigError(f"scale: replicas must be at least 1 (asked {replicas})")
-        details = current.details["compose"]
-        before = details["replicas"]
-        ports = Ports.from_json(details["ports"])
+        details = compose_details(current)
+        before = details.replicas
+        ports = Ports.from_json(details.ports)
         names = composefile.engine_names(max(before, replicas))
         if replicas > before:
             ports = self._more_ports(ports, replicas)
@@ -140,7 +141,7 @@ class EngineOps:
         if profile.router.implementation != "vllm-router":
             # Static backends are command-line arguments: the router is recreated with them.
             if remove:
-                ports = Ports.from_json(current.details["compose"]["ports"])
+                ports = Ports.from_json(compose_details(current).ports)
                 kept = dataclasses.replace(ports, engines=ports.engines[:replicas])
                 self._render(profile, replicas, kept, current)
             self.compose(current, "up", "--detach", "--no-color", "--no-deps", "router")

@@ -22,6 +22,7 @@ from lab.errors import ConfigError, LabError, StepFailed
 from lab.paths import state_dir
 from lab.platforms.compose import composefile, images
 from lab.platforms.compose.composefile import PROJECT, Ports
+from lab.platforms.compose.details import compose_details
 from lab.platforms.compose.engines import EngineOps, engine_list
 from lab.platforms.plan import Plan
 from lab.runner import Done, Runner
@@ -161,7 +162,7 @@ class ComposePlatform(EngineOps):
             return current
         except BaseException:
             # A failed step or Ctrl-C: remove what this `up` started, keep nothing half up.
-            if current.details.get("compose"):
+            if compose_details(current).command:
                 for line in self.down(current):
                     say(f"🧹 {line}")
             else:
@@ -238,11 +239,11 @@ class ComposePlatform(EngineOps):
             planned = State(self.name, profile.resolved, profile.source)
             ports = self._choose_ports(replicas)
             self._render(profile, replicas, ports, planned)
-            details = planned.details["compose"]
-            config = Path(details["prometheus_config"])
+            details = compose_details(planned)
+            config = Path(details.prometheus_config)
             say(f"[dry-run] {config}:")
             say(composefile.to_yaml(composefile.prometheus_config(profile, replicas)))
-            say(f"[dry-run] {details['override']} (with {composefile.base_file()}):")
+            say(f"[dry-run] {details.override} (with {composefile.base_file()}):")
             say(composefile.to_yaml(composefile.render(profile, replicas, ports, config)))
             services = composefile.services(profile, replicas)
             up = ("up", "--detach", "--no-color")
@@ -261,9 +262,9 @@ class ComposePlatform(EngineOps):
         problems = _router_problems(profile)
         if problems:
             raise ConfigError(problems)
-        details = current.details["compose"]
-        ports = Ports.from_json(details["ports"])
-        self._render(profile, details["replicas"], ports, current)
+        details = compose_details(current)
+        ports = Ports.from_json(details.ports)
+        self._render(profile, details.replicas, ports, current)
         state.save(current)
         up = ("up", "--detach", "--no-color", "--no-deps", "--force-recreate", "router")
         self.compose(current, *up, profile=profile)
@@ -353,7 +354,7 @@ class ComposePlatform(EngineOps):
     def down(self, current: State, volumes: bool = False) -> list[str]:
         """`down` of the lab's project (and, with volumes, its named volumes): its containers,
         including engines scaled away, and its network; nothing else on the daemon."""
-        if not current.details.get("compose"):
+        if not compose_details(current).command:
             state.clear()
             return ["nothing of the Compose project was started"]
         args = ["down", "--remove-orphans", "--timeout", "10"]
@@ -390,7 +391,7 @@ def _project_command(current: State) -> list[str]:
     """The Compose command for the lab's project, rebuilt from parts the lab knows: the state
     file only chooses between the two Compose tools, and a recorded command that is anything
     but the one the lab would build is refused, never run."""
-    recorded = [str(part) for part in current.details["compose"]["command"]]
+    recorded = list(compose_details(current).command)
     for tool in (["docker", "compose"], ["docker-compose"]):
         rebuilt = composefile.command_line(tool, _rendered_dir() / "lab.yml")
         if recorded == rebuilt:

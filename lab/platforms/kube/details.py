@@ -17,6 +17,7 @@ class KubeDetails(Details):
     replicas: int = 0
     created: dict[str, Any] = field(default_factory=dict)  # what the lab made (and deletes)
     engines: dict[str, str] = field(default_factory=dict)  # engine name -> pod
+    gpu_operator_found: bool = False  # the NVIDIA GPU operator was there before the lab
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KubeDetails:
@@ -29,6 +30,7 @@ class KubeDetails(Details):
             replicas=data.get("replicas", 0),
             created=data.get("created", {}),
             engines=data.get("engines", {}),
+            gpu_operator_found=data.get("gpu_operator_found", False),
         )
 
 

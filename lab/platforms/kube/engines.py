@@ -21,6 +21,7 @@ from lab.errors import ConfigError, StepFailed
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import portforward, readiness
 from lab.platforms.kube.api import Api, Clock, Group
+from lab.platforms.kube.details import KubeDetails
 from lab.runner import Runner
 from lab.stack import processes
 from lab.stack.endpoints import Engine
@@ -30,28 +31,34 @@ ENGINE_CONTAINER_PORT = 8000
 ROUTER_SERVICE_PORT = 80
 
 
-def engine_selector(details: dict[str, Any]) -> str:
+def engine_selector(details: KubeDetails) -> str:
     """The chart's standard labels of one model's engine pods."""
     return (
-        f"app.kubernetes.io/instance={details['release']},"
-        f"app.kubernetes.io/component=serving-engine,app.kubernetes.io/name={details['engine']}"
+        f"app.kubernetes.io/instance={details.release},"
+        f"app.kubernetes.io/component=serving-engine,app.kubernetes.io/name={details.engine}"
     )
 
 
-def router_selector(details: dict[str, Any]) -> str:
-    return f"app.kubernetes.io/instance={details['release']},app.kubernetes.io/component=router"
+def router_selector(details: KubeDetails) -> str:
+    return f"app.kubernetes.io/instance={details.release},app.kubernetes.io/component=router"
 
 
-def kubectl(details: dict[str, Any], *args: str) -> list[str]:
+def kubectl(details: KubeDetails, *args: str) -> list[str]:
     """A kubectl command in the lab's namespace, pinned to the lab's context."""
-    return ["kubectl", *args, "-n", details["namespace"], "--context", details["context"]]
+    return ["kubectl", *args, "-n", details.namespace, "--context", details.context]
+
+
+def kube(current: State) -> KubeDetails:
+    """The state's Kubernetes details, typed. Read only: the operations that change them (the
+    replica count, the engines' pods) write the state's own record."""
+    return KubeDetails.from_json(current.details)
 
 
 def rollout_router(current: State, run: Runner) -> str:
     """A router restart under load on Kubernetes: the chart's router Deployment rolled out
     again (its pods replaced, as `kubectl rollout restart` does), waited for."""
-    details = current.details
-    deployment = f"deployment/{details['release']}-deployment-router"
+    details = kube(current)
+    deployment = f"deployment/{details.release}-deployment-router"
     run.run(kubectl(details, "rollout", "restart", deployment))
     run.run(kubectl(details, "rollout", "status", deployment, "--timeout=300s"), query=True)
     return f"{deployment} rolled out again"
@@ -80,7 +87,7 @@ class EngineOps:
         name = f"engine-{index}"
         pod = _engine_pod(current, name)
         force = ["--grace-period=0", "--force", "--wait=false"]
-        self.run.run(kubectl(current.details, "delete", "pod", pod, *force))
+        self.run.run(kubectl(kube(current), "delete", "pod", pod, *force))
         return f"deleted pod {pod} ({name}) with no grace period; its Deployment starts another"
 
     def restart_engine(self, current: State, index: int, profile: Profile) -> str:
@@ -90,9 +97,10 @@ class EngineOps:
         name = f"engine-{index}"
         old = _engine_pod(current, name)
         if old in [readiness.name(pod) for pod in self._engine_pods(current)]:
-            self.run.run(kubectl(current.details, "delete", "pod", old, "--wait=false"))
-        others = {pod for key, pod in current.details["engines"].items() if key != name}
-        ready = self._wait_engines(current, current.details["replicas"])
+            self.run.run(kubectl(kube(current), "delete", "pod", old, "--wait=false"))
+        details = kube(current)
+        others = {pod for key, pod in details.engines.items() if key != name}
+        ready = self._wait_engines(current, details.replicas)
         fresh = [pod for pod in ready if pod not in others and pod != old]
         if not fresh:
             raise StepFailed(f"no replacement pod for {name} became ready")
@@ -103,29 +111,29 @@ class EngineOps:
         """`kubectl scale` of the engine Deployment. Removed pods get SIGTERM and their grace
         period to finish what they serve; port-forwards follow the pods that remain, and new
         pods get the lowest free engine names."""
-        details = current.details
-        deployment = f"deployment/{details['release']}-{details['engine']}-deployment-vllm"
+        details = kube(current)
+        deployment = f"deployment/{details.release}-{details.engine}-deployment-vllm"
         self.run.run(kubectl(details, "scale", deployment, f"--replicas={replicas}"))
-        details["replicas"] = replicas
+        current.details["replicas"] = replicas
         ready = self._wait_engines(current, replicas)
-        for name, pod in list(details["engines"].items()):
+        for name, pod in list(details.engines.items()):
             if pod not in ready:
                 self._stop_forward(current, name)
-                del details["engines"][name]
+                del current.details["engines"][name]
         for pod in ready:
-            if pod not in details["engines"].values():
-                self._reforward(current, _free_name(details["engines"]), pod)
+            if pod not in kube(current).engines.values():
+                self._reforward(current, _free_name(kube(current).engines), pod)
         self._save(current)
         return current
 
     # --- port-forwards --------------------------------------------------------------------------
 
     def _forward_router(self, current: State) -> str:
-        details = current.details
+        details = kube(current)
         port = self._port(current, "router", self.ports["router"])
-        service = f"svc/{details['release']}-router-service"
+        service = f"svc/{details.release}-router-service"
         argv = portforward.command(
-            details["context"], details["namespace"], service, port, ROUTER_SERVICE_PORT
+            details.context, details.namespace, service, port, ROUTER_SERVICE_PORT
         )
         proc = portforward.start(
             "forward-router", argv, port, self.run, meta={"component": "router"}
@@ -138,16 +146,16 @@ class EngineOps:
         return url
 
     def _forward_engine(self, current: State, name: str, pod: str, port: int = 0) -> Engine:
-        details = current.details
+        details = kube(current)
         port = port or self._port(current, name, self.ports["engine"] + _index(name))
         argv = portforward.command(
-            details["context"], details["namespace"], f"pod/{pod}", port, ENGINE_CONTAINER_PORT
+            details.context, details.namespace, f"pod/{pod}", port, ENGINE_CONTAINER_PORT
         )
         meta = {"engine": name, "pod": pod}
         proc = portforward.start(f"forward-{name}", argv, port, self.run, meta=meta)
         if proc:
             current.processes.append(proc)
-        details["engines"][name] = pod
+        current.details["engines"][name] = pod
         self._save(current)
         return Engine(name, f"http://127.0.0.1:{port}")
 
@@ -202,17 +210,17 @@ class EngineOps:
     # --- engine pods ----------------------------------------------------------------------------
 
     def _engine_pods(self, current: State) -> list[dict[str, Any]]:
-        pods = self._api(current).pods(
-            current.details["namespace"], engine_selector(current.details)
-        )
+        details = kube(current)
+        pods = self._api(current).pods(details.namespace, engine_selector(details))
         return [pod for pod in pods if not readiness.terminating(pod)]
 
     def _wait_engines(self, current: State, replicas: int) -> list[str]:
         """Names of the engine pods once exactly `replicas` of them are ready."""
-        group = Group("engine", engine_selector(current.details), replicas)
+        details = kube(current)
+        group = Group("engine", engine_selector(details), replicas)
         kubeapi.wait_pods(
             self._api(current),
-            current.details["namespace"],
+            details.namespace,
             [group],
             current.profile["kubernetes"]["ready_timeout"],
             self.clock,
@@ -222,7 +230,7 @@ class EngineOps:
 
 
 def _engine_pod(current: State, name: str) -> str:
-    engines = current.details.get("engines", {})
+    engines = kube(current).engines
     if name not in engines:
         raise ConfigError(f"no {name} in this lab (it has {', '.join(engines) or 'none'})")
     return engines[name]

@@ -28,7 +28,8 @@ from lab.config import values
 from lab.config.profile import Profile
 from lab.console import say
 from lab.errors import ConfigError, StepFailed
-from lab.platforms.kube.engines import kubectl
+from lab.platforms.kube.details import KubeDetails
+from lab.platforms.kube.engines import kube, kubectl
 from lab.platforms.kube.platform import LAB_LABEL
 from lab.runner import Runner
 from lab.stack.state import State
@@ -135,7 +136,7 @@ class ClusterWorkers:
     start and stop them around each level."""
 
     run: Runner
-    details: dict[str, Any]  # the Kubernetes state: context, namespace, release
+    details: KubeDetails  # the Kubernetes state: context, namespace, release
     image: str
     address: str  # this machine, as the pods reach it
     api_key: dict[str, str] | None = None
@@ -148,12 +149,11 @@ class ClusterWorkers:
     @property
     def router(self) -> str:
         """The router as the pods reach it: its Service, in-cluster."""
-        details = self.details
-        return f"http://{details['release']}-router-service.{details['namespace']}.svc:80"
+        return f"http://{self.details.release}-router-service.{self.details.namespace}.svc:80"
 
     def start(self, level: str, workers: int, port: int, command: list[str]) -> None:
         found = manifests(
-            self.details["namespace"], level, workers, self.image, self.address, port, command,
+            self.details.namespace, level, workers, self.image, self.address, port, command,
             self.api_key,
         )  # fmt: skip
         document = json.dumps({"apiVersion": "v1", "kind": "List", "items": found}, indent=2)
@@ -183,7 +183,7 @@ def cluster_workers(
     api_key = None
     if profile.engine.api_key_env:
         api_key = {**values.API_KEY_SECRET, "env": profile.engine.api_key_env}
-    return ClusterWorkers(run, current.details, profile.load.image, address, api_key)
+    return ClusterWorkers(run, kube(current), profile.load.image, address, api_key)
 
 
 def workers(
@@ -197,7 +197,7 @@ def workers(
     except StepFailed:
         if not placeholder:
             raise
-        return ClusterWorkers(run, current.details, profile.load.image, placeholder)
+        return ClusterWorkers(run, kube(current), profile.load.image, placeholder)
     assert found is not None  # the profile asks for cluster workers
     return found
 

@@ -23,7 +23,7 @@ from lab.errors import ConfigError, LabError, StepFailed
 from lab.platforms.kube import api as kubeapi
 from lab.platforms.kube import gpu, portforward, prereqs, readiness
 from lab.platforms.kube.api import Api, ApiFactory, Clock, Group
-from lab.platforms.kube.engines import EngineOps, engine_selector, kubectl, router_selector
+from lab.platforms.kube.engines import EngineOps, engine_selector, kube, kubectl, router_selector
 from lab.platforms.kube.teardown import Teardown, remove_from_cluster
 from lab.platforms.plan import Plan
 from lab.runner import Runner
@@ -162,16 +162,16 @@ class KubePlatform(EngineOps):
         return current
 
     def health(self, current: State) -> dict[str, str]:
-        details = current.details
+        details = kube(current)
         try:
-            selector = f"app.kubernetes.io/instance={details['release']}"
-            pods = self._api(current).pods(details["namespace"], selector)
+            selector = f"app.kubernetes.io/instance={details.release}"
+            pods = self._api(current).pods(details.namespace, selector)
         except Exception as exc:  # whatever the client raises, the cluster is not answering
             return {"router": f"cluster not answering ({type(exc).__name__})"}
         by_name = {readiness.name(pod): pod for pod in pods}
         routers = [pod for pod in pods if readiness.role(pod) == "router"]
         conditions = {"router": readiness.summary(routers[0]) if routers else "no router pod"}
-        for engine, pod in details.get("engines", {}).items():
+        for engine, pod in details.engines.items():
             found = by_name.get(pod)
             conditions[engine] = f"pod {pod}: {readiness.summary(found) if found else 'gone'}"
         for proc in current.processes:
@@ -195,11 +195,11 @@ class KubePlatform(EngineOps):
                 teardown.lines.append(processes.planned_stop(proc))
             else:
                 teardown.lines.append(portforward.stop(proc))
-        created = current.details.get("created", {})
+        created = kube(current).created
         if created.get("cluster"):
             self.delete_cluster(current, teardown)
         else:
-            remove_from_cluster(current.details, teardown)
+            remove_from_cluster(kube(current), teardown)
             if self.cluster_name:
                 teardown.lines.append(f"left {self.cluster_name}: it existed before the lab")
         for repo in created.get("helm_repos", []):
@@ -254,8 +254,8 @@ class KubePlatform(EngineOps):
 
     def _gpu_operator(self, profile: Profile, current: State) -> None:
         """NVIDIA's GPU operator, before the stack: engines need nvidia.com/gpu to schedule."""
-        created = current.details["created"]
-        context = current.details["context"]
+        created = current.details["created"]  # written below: the state's own record
+        context = kube(current).context
         created["gpu_namespace"] = True
         if self._asks_cluster(current):
             status = ["helm", "status", gpu.OPERATOR_RELEASE, "-n", gpu.OPERATOR_NAMESPACE]
@@ -286,9 +286,10 @@ class KubePlatform(EngineOps):
         """`helm upgrade --install` would take over a release someone else installed."""
         if not self._asks_cluster(current):
             return
-        release, namespace = current.details["release"], current.details["namespace"]
+        details = kube(current)
+        release, namespace = details.release, details.namespace
         status = ["helm", "status", release, "-n", namespace]
-        context = ["--kube-context", current.details["context"]]
+        context = ["--kube-context", details.context]
         if self.run.run([*status, *context], query=True, check=False).returncode == 0:
             raise StepFailed(
                 f"a Helm release {release} already exists in namespace {namespace}, not "
@@ -297,11 +298,12 @@ class KubePlatform(EngineOps):
             )
 
     def _namespace(self, current: State) -> None:
-        namespace = current.details["namespace"]
+        details = kube(current)
+        namespace = details.namespace
         if self._asks_cluster(current) and self._exists(current, "namespace", namespace):
             note(f"namespace {namespace} exists: the lab uses it and will leave it")
             return
-        context = ["--context", current.details["context"]]
+        context = ["--context", details.context]
         self.run.run(["kubectl", "create", "namespace", namespace, *context])
         current.details["created"]["namespace"] = True
         self._save(current)
@@ -318,10 +320,10 @@ class KubePlatform(EngineOps):
             secret = os.environ.get(variable) if variable else None
             if not secret:
                 continue
-            name, namespace = ref["secretName"], current.details["namespace"]
+            name, namespace = ref["secretName"], kube(current).namespace
             manifest = secret_manifest(name, namespace, ref["secretKey"], secret)
             self.run.run(
-                kubectl(current.details, "create", "-f", "-"), stdin=manifest, secret_stdin=True
+                kubectl(kube(current), "create", "-f", "-"), stdin=manifest, secret_stdin=True
             )
             current.details["created"]["secrets"].append(name)
             self._save(current)
@@ -338,25 +340,25 @@ class KubePlatform(EngineOps):
         token = bool(os.environ.get(profile.model.hf_token_env))
         rendered = values.to_yaml(values.render(profile, self.name, hf_token=token))
         path = self.run.write(self.files_dir() / "values.yaml", rendered)
-        details = current.details
-        details["values_file"] = str(path)
-        details["created"]["release"] = True  # before helm: a half-made release goes too
+        current.details["values_file"] = str(path)
+        current.details["created"]["release"] = True  # before helm: a half-made release goes too
         self._save(current)
+        details = kube(current)
         self.run.run(
             [
                 "helm",
                 "upgrade",
                 "--install",
-                details["release"],
+                details.release,
                 CHART,
                 "--version",
                 profile.kubernetes.chart_version,
                 "-n",
-                details["namespace"],
+                details.namespace,
                 "-f",
                 str(path),
                 "--kube-context",
-                details["context"],
+                details.context,
             ],
             timeout=900,
         )
@@ -370,11 +372,12 @@ class KubePlatform(EngineOps):
                 f"and {replicas} engine pods to be ready"
             )
             return [f"ENGINE-POD-{i}" for i in range(replicas)]
-        engines = Group("engine", engine_selector(current.details), replicas)
-        router = Group("router", router_selector(current.details), 1)
+        details = kube(current)
+        engines = Group("engine", engine_selector(details), replicas)
+        router = Group("router", router_selector(details), 1)
         kubeapi.wait_pods(
             self._api(current),
-            current.details["namespace"],
+            details.namespace,
             [router, engines],
             profile.kubernetes.ready_timeout,
             self.clock,
@@ -399,15 +402,15 @@ class KubePlatform(EngineOps):
     def _asks_cluster(self, current: State) -> bool:
         """Is there a cluster worth asking? Not one a dry run only plans, and nothing the lab
         did not put there is in one this `up` just created."""
-        return not self.planned_cluster and not current.details["created"]["cluster"]
+        return not self.planned_cluster and not kube(current).created["cluster"]
 
     def _api(self, current: State) -> Api:
-        return self.api_factory(current.details["context"])
+        return self.api_factory(kube(current).context)
 
     def _exists(self, current: State, kind: str, name: str) -> bool:
         """Does this cluster-scoped object exist? (a query)"""
         argv = ["kubectl", "get", kind, name, "-o", "name", "--ignore-not-found"]
-        argv += ["--context", current.details["context"]]
+        argv += ["--context", kube(current).context]
         return bool(self.run.run(argv, query=True, check=False).stdout.strip())
 
     def _save(self, current: State) -> None:

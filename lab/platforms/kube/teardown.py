@@ -5,9 +5,9 @@ each step as done, and say what is left because the lab did not create it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lab.platforms.kube import gpu
+from lab.platforms.kube.details import KubeDetails
 from lab.runner import Runner
 
 PAST = {"delete": "deleted", "uninstall": "uninstalled", "remove": "removed", "stop": "stopped"}
@@ -36,13 +36,12 @@ class Teardown:
             self.lines.append(f"❗ could not {what}")
 
 
-def remove_from_cluster(details: dict[str, Any], teardown: Teardown) -> None:
+def remove_from_cluster(details: KubeDetails, teardown: Teardown) -> None:
     """In a cluster the lab did not create: its release, its namespace if it created it (else
     only its Secrets), the GPU operator if it installed it."""
-    created = details.get("created", {})
-    release, namespace = details["release"], details["namespace"]
-    helm_context = ["--kube-context", details["context"]]
-    kubectl_context = ["--context", details["context"]]
+    created, release, namespace = details.created, details.release, details.namespace
+    helm_context = ["--kube-context", details.context]
+    kubectl_context = ["--context", details.context]
     if created.get("release"):
         status = ["helm", "status", release, "-n", namespace, *helm_context]
         if teardown.run.run(status, query=True, check=False).returncode == 0:
@@ -73,7 +72,7 @@ def remove_from_cluster(details: dict[str, Any], teardown: Teardown) -> None:
                 f"delete Secret {secret}",
             )
         teardown.lines.append(f"left namespace {namespace}: it existed before the lab")
-    if details.get("gpu_operator_found"):
+    if details.gpu_operator_found:
         teardown.lines.append("left the NVIDIA GPU operator: it was there before the lab")
     if created.get("gpu_operator"):
         teardown.act(
