@@ -27,6 +27,8 @@ COLUMNS: dict[str, bool] = {
     "slo_ok": False,  # 1 or 0 by the SLO's limits (--lab-slo); empty without one, and when drained
     "itl_ms": True,
     "arm": False,  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
+    # What the prompt was (lab.inproc.prompts): runs before it lack it, and cannot be exported.
+    "prompt": False,
 }
 SAMPLE_COLUMNS = tuple(COLUMNS)
 NEEDED_COLUMNS = tuple(name for name, needed in COLUMNS.items() if needed)

@@ -7,12 +7,18 @@ from __future__ import annotations
 from lab.config.kinds.base import REGISTRY, Kind
 from lab.config.kinds.capacity import CapacityScenario
 from lab.config.kinds.failover import FailoverScenario
+from lab.config.kinds.replay import ReplayScenario
 from lab.config.kinds.routing import RoutingScenario
 from lab.config.kinds.scale import ScaleScenario
 from lab.config.kinds.throughput import ThroughputScenario
 
 Scenario = (
-    RoutingScenario | ThroughputScenario | FailoverScenario | ScaleScenario | CapacityScenario
+    RoutingScenario
+    | ThroughputScenario
+    | FailoverScenario
+    | ScaleScenario
+    | CapacityScenario
+    | ReplayScenario
 )
 
 
