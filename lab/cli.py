@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from lab import __version__, console
-from lab.commands import compare, load, stack
+from lab.commands import compare, export, load, stack, trace
 from lab.errors import ConfigError, LabError
 
 
@@ -58,4 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add(verbs)
     load.add(verbs)
     compare.add(verbs)
+    export.add(verbs)
+    trace.add(verbs)
     return parser

@@ -60,7 +60,7 @@ class Item:
 class Trace:
     path: Path
     options: Options
-    tokens: Tokens | None
+    tokens: Tokens | None = None
 
     def format(self) -> str:
         return detect.decide(self.path) if self.options.format == "auto" else self.options.format
