@@ -14,7 +14,7 @@ def add(verbs: argparse._SubParsersAction) -> None:
     trace = formats.add_parser(
         "trace", help="a run's requests as a lab trace, to replay (scenario kind replay)"
     )
-    trace.add_argument("run", type=path, help="a run's results folder")
+    trace.add_argument("folder", metavar="RUN", type=path, help="a run's results folder")
     trace.add_argument(
         "--level", help="SCENARIO/LEVEL or LEVEL to export (needed when the run has several)"
     )
@@ -34,7 +34,7 @@ def _trace(args: argparse.Namespace) -> int:
     from lab.console import ok
     from lab.traces import export
 
-    run = Path(args.run)
+    run = Path(args.folder)
     out = Path(args.out) if args.out else run / "trace.jsonl"
     written = export.write(run, args.level, out)
     left = f" ({written.failed} failed left out)" if written.failed else ""

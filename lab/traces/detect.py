@@ -30,10 +30,7 @@ def decide(path: Path) -> str:
     if line.startswith("["):
         return "sharegpt"
     if line.startswith("{"):
-        try:
-            record = lines.parse(f"{path}:1", line)
-        except ConfigError:
-            record = None
+        record = lines.parse(f"{path}:1", line)  # a broken first line is refused as such
         if isinstance(record, dict):
             found = next((name for mark, name in MARKS if mark in record), "")
             if found:

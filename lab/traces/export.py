@@ -5,6 +5,7 @@ are left out (their answers' lengths are unknown), and said."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def levels(run: Path) -> dict[str, Path]:
         raise ConfigError(f"{run}: expected a run's results folder")
     found: dict[str, Path] = {}
     for samples in sorted(run.glob(f"*/{SAMPLES}")):
-        for _, row in files.csv_rows(samples, "samples file", ("level",)):
+        for _, row in _rows(samples):
             found.setdefault(f"{samples.parent.name}/{row['level']}", samples)
     if not found:
         raise ConfigError(f"{run}: no requests.csv in it: expected a run's results folder")
@@ -56,11 +57,7 @@ def rows(samples: Path, level: str) -> tuple[list[dict[str, Any]], int]:
     left out). A run without recorded prompts is refused, naming what it lacks."""
     kept: list[tuple[float, dict[str, Any]]] = []
     failed = 0
-    header = next(iter(files.csv_rows(samples, "samples file")), (0, {}))[1]
-    if missing := [name for name in NEEDED if name not in header]:
-        raise ConfigError(f"{samples}: no {', '.join(missing)} column: the run is from before the "
-                          "lab recorded its prompts, and cannot be exported")  # fmt: skip
-    for number, row in files.csv_rows(samples, "samples file", NEEDED):
+    for number, row in _rows(samples):
         if row["level"] != level:
             continue
         if row["status"] != "ok":
@@ -84,6 +81,16 @@ def rows(samples: Path, level: str) -> tuple[list[dict[str, Any]], int]:
     kept.sort(key=lambda pair: pair[0])
     start = kept[0][0]
     return [{"offset_ms": round((due - start) * 1000, 3), **line} for due, line in kept], failed
+
+
+def _rows(samples: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """requests.csv's rows, once it is known to hold what an export needs."""
+    with files.opened(samples, "samples file") as file:
+        header = file.readline(files.MAX_LINE).decode(errors="replace")
+    if missing := [name for name in NEEDED if name not in header.strip().split(",")]:
+        raise ConfigError(f"{samples}: no {', '.join(missing)} column: the run is from before the "
+                          "lab recorded its prompts, and cannot be exported")  # fmt: skip
+    return files.csv_rows(samples, "samples file", NEEDED)
 
 
 def write(run: Path, level: str | None, out: Path) -> Written:
