@@ -42,9 +42,7 @@ def options(parser) -> None:
     parser.add_argument("--lab-block-seed", type=int, default=0, help="seed of Mooncake blocks")
     parser.add_argument("--lab-block-tokens", type=int, default=512, help="tokens per hash id")
     parser.add_argument("--lab-vocab", type=int, default=32000, help="token IDs below this")
-    parser.add_argument(
-        "--lab-session-key", default="x-user-id", help="session header", **hidden
-    )
+    parser.add_argument("--lab-session-key", default="x-user-id", help="session header", **hidden)
 
 
 class Share:

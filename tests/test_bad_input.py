@@ -1451,8 +1451,11 @@ CASES = [
         2,
         "prompt: expected at most max_model_len (2048) tokens with its output; 1 prompt(s) are "
         "longer",
-        files={"t.jsonl": MOONCAKE.replace('"input_length": 5', '"input_length": 4000')
-               .replace('[1]', '[1, 2, 3, 4, 5, 6, 7, 8]')},  # fmt: skip
+        files={
+            "t.jsonl": MOONCAKE.replace('"input_length": 5', '"input_length": 4000').replace(
+                "[1]", "[1, 2, 3, 4, 5, 6, 7, 8]"
+            )
+        },
     ),
     Case(
         "trace-sample-larger",
@@ -1461,8 +1464,13 @@ CASES = [
         "t.jsonl: sample: expected at most the trace's 1 sessions, got 5",
         files={"t.jsonl": MOONCAKE},
     ),
-    Case("trace-empty", ("trace", "stats", "t.jsonl"), 2, "t.jsonl: an empty trace",
-         files={"t.jsonl": "\n\n"}),  # fmt: skip
+    Case(
+        "trace-empty",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl: an empty trace",
+        files={"t.jsonl": "\n\n"},
+    ),
     Case(
         "trace-binary",
         ("trace", "stats", "t.jsonl"),

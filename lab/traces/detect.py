@@ -19,8 +19,13 @@ READERS: dict[str, Reader] = {
 }
 FORMATS = ("auto", *READERS)
 # A first JSON line's field that names its format, in the order they are tried.
-MARKS = (("hash_ids", "mooncake"), ("conversations", "sharegpt"), ("offset_ms", "lab"),
-         ("messages", "openai-chat"), ("body", "openai-chat"))  # fmt: skip
+MARKS = (
+    ("hash_ids", "mooncake"),
+    ("conversations", "sharegpt"),
+    ("offset_ms", "lab"),
+    ("messages", "openai-chat"),
+    ("body", "openai-chat"),
+)
 
 
 def decide(path: Path) -> str:

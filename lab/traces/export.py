@@ -65,16 +65,22 @@ def rows(samples: Path, level: str) -> tuple[list[dict[str, Any]], int]:
             continue
         where = f"{samples}:{number}"
         if not row["prompt"]:
-            raise ConfigError(f"{where}: prompt: not recorded (longer than "
-                              f"{prompts.RECORD_CAP // 2**10} KiB packed): cannot be exported")  # fmt: skip
+            raise ConfigError(
+                f"{where}: prompt: not recorded (longer than "
+                f"{prompts.RECORD_CAP // 2**10} KiB packed): cannot be exported"
+            )
         try:
             prompt = prompts.read(row["prompt"])
             due = float(row["start_time"]) - float(row.get("lag_ms") or 0) / 1000
             output = int(row["output_tokens"])
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        line = {"session": row.get("session") or f"request-{number}",
-                "turn": int(row.get("round") or 0), **prompt, "output_tokens": output}  # fmt: skip
+        line = {
+            "session": row.get("session") or f"request-{number}",
+            "turn": int(row.get("round") or 0),
+            **prompt,
+            "output_tokens": output,
+        }
         kept.append((due, line))
     if not kept:
         raise ConfigError(f"{samples}: level {level}: no answered request to export")
@@ -88,8 +94,10 @@ def _rows(samples: Path) -> Iterator[tuple[int, dict[str, str]]]:
     with files.opened(samples, "samples file") as file:
         header = file.readline(files.MAX_LINE).decode(errors="replace")
     if missing := [name for name in NEEDED if name not in header.strip().split(",")]:
-        raise ConfigError(f"{samples}: no {', '.join(missing)} column: the run is from before the "
-                          "lab recorded its prompts, and cannot be exported")  # fmt: skip
+        raise ConfigError(
+            f"{samples}: no {', '.join(missing)} column: the run is from before the "
+            "lab recorded its prompts, and cannot be exported"
+        )
     return files.csv_rows(samples, "samples file", NEEDED)
 
 

@@ -33,13 +33,18 @@ def lab(path: Path, block_tokens: int) -> Iterator[Request]:
     order = Order()
     for where, value in lines.json_lines(path):
         record = mapping(where, value)
-        at = order.check(where, "offset_ms", millis(where, "offset_ms", need(where, record,
-                                                                             "offset_ms")))  # fmt: skip
+        at = order.check(
+            where, "offset_ms", millis(where, "offset_ms", need(where, record, "offset_ms"))
+        )
         given = [name for name in PROMPTS if name in record]
         if len(given) != 1:
             raise bad(where, "prompt", f"exactly one of {', '.join(PROMPTS)}", given or None)
-        request = Request(where, at, str(record.get("session", where)),
-                          count(where, "turn", record.get("turn", 0), least=0))  # fmt: skip
+        request = Request(
+            where,
+            at,
+            str(record.get("session", where)),
+            count(where, "turn", record.get("turn", 0), least=0),
+        )
         if "prompt_token_ids" in record:
             request.ids = token_ids(where, "prompt_token_ids", record["prompt_token_ids"])
         elif "prompt" in record:
@@ -56,18 +61,29 @@ def mooncake(path: Path, block_tokens: int) -> Iterator[Request]:
     order = Order()
     for where, value in lines.json_lines(path):
         record = mapping(where, value)
-        at = order.check(where, "timestamp",
-                         millis(where, "timestamp", need(where, record, "timestamp")))  # fmt: skip
+        at = order.check(
+            where, "timestamp", millis(where, "timestamp", need(where, record, "timestamp"))
+        )
         length = count(where, "input_length", need(where, record, "input_length"))
         output = count(where, "output_length", need(where, record, "output_length"))
         hashes = token_ids(where, "hash_ids", need(where, record, "hash_ids"))
         if len(hashes) * block_tokens < length:
-            raise bad(where, "hash_ids", f"enough blocks of {block_tokens} tokens for "
-                      f"input_length {length} (block_tokens may differ from the trace's)",
-                      f"{len(hashes)} blocks")  # fmt: skip
+            raise bad(
+                where,
+                "hash_ids",
+                f"enough blocks of {block_tokens} tokens for "
+                f"input_length {length} (block_tokens may differ from the trace's)",
+                f"{len(hashes)} blocks",
+            )
         session = str(record.get("session_id", where))
-        yield Request(where, at, session, blocks=hashes[: math.ceil(length / block_tokens)],
-                      length=length, output=output)  # fmt: skip
+        yield Request(
+            where,
+            at,
+            session,
+            blocks=hashes[: math.ceil(length / block_tokens)],
+            length=length,
+            output=output,
+        )
 
 
 def openai_chat(path: Path, block_tokens: int) -> Iterator[Request]:
@@ -79,10 +95,12 @@ def openai_chat(path: Path, block_tokens: int) -> Iterator[Request]:
         messages = chat(where, "messages", need(where, body, "messages"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         if limit is None:
-            raise bad(where, "max_tokens", "max_tokens or max_completion_tokens (the answer's "
-                      "length)")  # fmt: skip
-        yield Request(where, None, session, messages=messages,
-                      output=count(where, "max_tokens", limit))  # fmt: skip
+            raise bad(
+                where, "max_tokens", "max_tokens or max_completion_tokens (the answer's length)"
+            )
+        yield Request(
+            where, None, session, messages=messages, output=count(where, "max_tokens", limit)
+        )
 
 
 # CSV traces: the columns each source names its fields by, as they are.
@@ -121,8 +139,14 @@ def csv(path: Path, block_tokens: int) -> Iterator[Request]:
         if output == 0:
             raise bad(where, outputs, "a whole number of at least 1", 0)
         labels = {name: row[name] for name in LABELS if name in row}
-        yield Request(where, at - start, where, length=_csv_count(where, inputs, row[inputs]),
-                      output=output, labels=labels)  # fmt: skip
+        yield Request(
+            where,
+            at - start,
+            where,
+            length=_csv_count(where, inputs, row[inputs]),
+            output=output,
+            labels=labels,
+        )
 
 
 def _csv_time(where: str, name: str, value: str, dialect: str) -> float:

@@ -103,7 +103,8 @@ class Order:
 
     def check(self, where: str, name: str, at_ms: float) -> float:
         if at_ms < self.last:
-            raise bad(where, name, f"timestamps in order (the line before is at {self.last:g})",
-                      at_ms)  # fmt: skip
+            raise bad(
+                where, name, f"timestamps in order (the line before is at {self.last:g})", at_ms
+            )
         self.last = at_ms
         return at_ms

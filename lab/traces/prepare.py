@@ -105,8 +105,10 @@ class Trace:
         fmt, requests = detect.read(self.path, self.options.format, self.options.block_tokens)
         for request in requests:
             if self.options.timed and request.at_ms is None:
-                raise ConfigError(f"{self.path}: mode: timed needs timestamps, and {fmt} traces "
-                                  "have none: expected mode rate or concurrency")  # fmt: skip
+                raise ConfigError(
+                    f"{self.path}: mode: timed needs timestamps, and {fmt} traces "
+                    "have none: expected mode rate or concurrency"
+                )
             yield request
 
     def _chosen(self) -> set[str] | None:
@@ -120,8 +122,9 @@ class Trace:
             sizes[request.session] = sizes.get(request.session, 0) + 1
         have = len(sizes) if unit == "sessions" else sum(sizes.values())
         if wanted > have:
-            raise ConfigError(f"{self.path}: sample: expected at most the trace's {have} "
-                              f"{unit}, got {wanted}")  # fmt: skip
+            raise ConfigError(
+                f"{self.path}: sample: expected at most the trace's {have} {unit}, got {wanted}"
+            )
         order = list(sizes)
         if self.options.sample_seed is not None:
             random.Random(self.options.sample_seed).shuffle(order)
@@ -160,9 +163,13 @@ class Trace:
 
     def _tokenize(self, r: Request) -> list[int]:
         if self.tokens is None:
-            raise ConfigError(f"{r.where}: prompt: text needs the served model's tokenizer, "
-                              "and there is none (a stack up, or --tokenizer)")  # fmt: skip
-        return self.tokens.text(r.text) if r.text is not None else self.tokens.chat(r.messages or [])
+            raise ConfigError(
+                f"{r.where}: prompt: text needs the served model's tokenizer, "
+                "and there is none (a stack up, or --tokenizer)"
+            )
+        return (
+            self.tokens.text(r.text) if r.text is not None else self.tokens.chat(r.messages or [])
+        )
 
     def _output(self, r: Request) -> int:
         if self.options.output_tokens is not None:
@@ -173,13 +180,15 @@ class Trace:
             raise ConfigError(f"{r.where}: reply: its length needs the served model's tokenizer")
         counted = self.tokens.count(r.reply)
         if counted < 1:
-            raise ConfigError(f"{r.where}: reply: expected at least 1 output token, got 0 "
-                              "(an empty reply)")  # fmt: skip
+            raise ConfigError(
+                f"{r.where}: reply: expected at least 1 output token, got 0 (an empty reply)"
+            )
         return counted
 
 
-def _cut(line: dict[str, Any], keys: list[tuple[int, int]], length: int
-         ) -> tuple[dict[str, Any], list[tuple[int, int]]]:  # fmt: skip
+def _cut(
+    line: dict[str, Any], keys: list[tuple[int, int]], length: int
+) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """The prompt cut to `length` tokens (truncate: true)."""
     if "ids" in line:
         ids = line["ids"][:length]

@@ -16,9 +16,16 @@ from lab.errors import ConfigError
 from lab.traces import lines
 from lab.traces.model import Request, bad, mapping, need
 
-ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant",
-         "assistant": "assistant", "bard": "assistant", "bing": "assistant",
-         "system": "system"}  # fmt: skip
+ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+    "assistant": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "system": "system",
+}
 
 
 def read(path: Path, block_tokens: int) -> Iterator[Request]:
@@ -58,7 +65,6 @@ def turns(where: str, record: dict[str, Any]) -> Iterator[Request]:
             raise bad(where, f"{name}.value", "text", item.get("value"))
         role = ROLES[item["from"]]
         if role == "assistant" and messages and messages[-1]["role"] == "user":
-            yield Request(where, None, session, turn, messages=list(messages),
-                          reply=item["value"])  # fmt: skip
+            yield Request(where, None, session, turn, messages=list(messages), reply=item["value"])
             turn += 1
         messages.append({"role": role, "content": item["value"]})

@@ -26,8 +26,9 @@ class Tally:
     windows: dict[float, deque] = field(default_factory=lambda: {w: deque() for w in WINDOWS})
     peaks: dict[float, int] = field(default_factory=lambda: dict.fromkeys(WINDOWS, 0))
 
-    def add(self, at_ms: float | None, session: str, output: int, blocks: list[tuple[int, int]]
-            ) -> None:  # fmt: skip
+    def add(
+        self, at_ms: float | None, session: str, output: int, blocks: list[tuple[int, int]]
+    ) -> None:
         """One request: its blocks as (key, tokens), keys equal where the prefix is."""
         self.requests += 1
         self.sessions.add(hash(session))  # ints: a million sessions in a few MB

@@ -7,30 +7,43 @@ import json
 from pathlib import Path
 
 
-def mooncake(path: Path, requests: int = 40, shared: int = 6, own: int = 4, block: int = 64,
-             gap_ms: float = 50.0) -> Path:  # fmt: skip
+def mooncake(
+    path: Path,
+    requests: int = 40,
+    shared: int = 6,
+    own: int = 4,
+    block: int = 64,
+    gap_ms: float = 50.0,
+) -> Path:
     """Requests of `shared` blocks every one has, then `own` blocks of its own (the last cut
     by 10 tokens): a theoretical reuse of shared/(shared+own), less the first request's."""
     with path.open("w") as file:
         for n in range(requests):
             ids = list(range(shared)) + [1000 + n * own + i for i in range(own)]
-            line = {"timestamp": round(n * gap_ms, 3), "input_length": len(ids) * block - 10,
-                    "output_length": 3 + n % 4, "hash_ids": ids}  # fmt: skip
+            line = {
+                "timestamp": round(n * gap_ms, 3),
+                "input_length": len(ids) * block - 10,
+                "output_length": 3 + n % 4,
+                "hash_ids": ids,
+            }
             file.write(json.dumps(line) + "\n")
     return path
 
 
 CONVERSATIONS = [
-    {"id": f"conv-{n}", "conversations": [
-        {"from": "human", "value": f"Tell me about the lab, part {n}."},
-        {"from": "gpt", "value": "The lab brings up engines and a router. " * (2 + n)},
-        {"from": "human", "value": "And then what does it do with them?"},
-        {"from": "gpt", "value": "It puts them under load and compares the runs. " * 3},
-        {"from": "human", "value": "Thank you, that is clear."},
-        {"from": "gpt", "value": "You are welcome."},
-    ]}
+    {
+        "id": f"conv-{n}",
+        "conversations": [
+            {"from": "human", "value": f"Tell me about the lab, part {n}."},
+            {"from": "gpt", "value": "The lab brings up engines and a router. " * (2 + n)},
+            {"from": "human", "value": "And then what does it do with them?"},
+            {"from": "gpt", "value": "It puts them under load and compares the runs. " * 3},
+            {"from": "human", "value": "Thank you, that is clear."},
+            {"from": "gpt", "value": "You are welcome."},
+        ],
+    }
     for n in range(4)
-]  # fmt: skip
+]
 
 
 def sharegpt(path: Path, jsonl: bool = False) -> Path:
@@ -44,8 +57,9 @@ def sharegpt(path: Path, jsonl: bool = False) -> Path:
 def burstgpt(path: Path, rows: int = 20) -> Path:
     with path.open("w", newline="") as file:
         out = csv.writer(file)
-        out.writerow(["Timestamp", "Model", "Request tokens", "Response tokens",
-                      "Total tokens", "Log Type"])  # fmt: skip
+        out.writerow(
+            ["Timestamp", "Model", "Request tokens", "Response tokens", "Total tokens", "Log Type"]
+        )
         for n in range(rows):
             model = "ChatGPT" if n % 3 else "GPT-4"
             answer = 0 if n % 7 == 3 else 10 + n
@@ -65,9 +79,16 @@ def azure(path: Path, rows: int = 10) -> Path:
 def openai_batch(path: Path, rows: int = 5) -> Path:
     with path.open("w") as file:
         for n in range(rows):
-            body = {"model": "m", "messages": [{"role": "user", "content": f"Question {n}?"}],
-                    "max_tokens": 4 + n}  # fmt: skip
-            line = {"custom_id": f"r{n}", "method": "POST", "url": "/v1/chat/completions",
-                    "body": body}  # fmt: skip
+            body = {
+                "model": "m",
+                "messages": [{"role": "user", "content": f"Question {n}?"}],
+                "max_tokens": 4 + n,
+            }
+            line = {
+                "custom_id": f"r{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": body,
+            }
             file.write(json.dumps(line) + "\n")
     return path

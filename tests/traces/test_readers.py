@@ -54,8 +54,10 @@ def test_burstgpt_leaves_out_failed_rows_and_azure_counts_from_its_first_time(tm
     assert len(burst) == 14 - 2  # rows 3 and 10 logged 0 response tokens
     _, azure = detect.read(traces.azure(tmp_path / "a.csv", rows=3), "csv", 512)
     assert [(r.at_ms, r.length, r.output) for r in azure] == [
-        (0.0, 30, 5), (1000.0, 31, 6), (2000.0, 32, 7)
-    ]  # fmt: skip
+        (0.0, 30, 5),
+        (1000.0, 31, 6),
+        (2000.0, 32, 7),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +116,24 @@ def test_an_export_is_a_lab_trace_in_the_order_requests_were_due(tmp_path) -> No
     run = tmp_path / "run"
     (run / "replay").mkdir(parents=True)
     rows = [
-        {"start_time": "100.500", "lag_ms": "400", "round": "1", "session": "s",
-         "prompt": prompts.record({"prompt": [1, 2, 3]}), "output_tokens": "4"},
-        {"start_time": "100.000", "lag_ms": "0", "round": "0", "session": "s",
-         "prompt": prompts.record({"messages": [{"role": "user", "content": "hi"}]}),
-         "output_tokens": "2"},
+        {
+            "start_time": "100.500",
+            "lag_ms": "400",
+            "round": "1",
+            "session": "s",
+            "prompt": prompts.record({"prompt": [1, 2, 3]}),
+            "output_tokens": "4",
+        },
+        {
+            "start_time": "100.000",
+            "lag_ms": "0",
+            "round": "0",
+            "session": "s",
+            "prompt": prompts.record({"messages": [{"role": "user", "content": "hi"}]}),
+            "output_tokens": "2",
+        },
         {"start_time": "100.200", "status": "error", "prompt": "", "output_tokens": "0"},
-    ]  # fmt: skip
+    ]
     with (run / "replay" / "requests.csv").open("w", newline="") as file:
         writer = csv.DictWriter(file, SAMPLE_COLUMNS, restval="")
         writer.writeheader()

@@ -59,8 +59,15 @@ def test_a_mooncake_trace_keeps_its_prefix_sharing_and_an_export_replays_it_exac
     trace = traces.mooncake(tmp_path / "mooncake.jsonl", requests=40, shared=6, own=4)
     theory = Trace(trace, Options(block_tokens=64)).tally().reuse
     assert 0.55 < theory < 0.65
-    first = replay(stack, tmp_path / "a", monkeypatch, source=str(trace), block_tokens=64,
-                   mode="timed", speedup=4)  # fmt: skip
+    first = replay(
+        stack,
+        tmp_path / "a",
+        monkeypatch,
+        source=str(trace),
+        block_tokens=64,
+        mode="timed",
+        speedup=4,
+    )
     sent = [row for row in samples(first) if row["status"] == "ok"]
     assert len(sent) == 40
     assert abs(hit_rate(first) - theory) <= 0.05, (hit_rate(first), theory)
@@ -69,26 +76,35 @@ def test_a_mooncake_trace_keeps_its_prefix_sharing_and_an_export_replays_it_exac
 
     exported = export.write(first, None, tmp_path / "exported.jsonl")
     assert exported.requests == 40
-    again = replay(stack, tmp_path / "b", monkeypatch, source=str(tmp_path / "exported.jsonl"),
-                   mode="timed", speedup=4)  # fmt: skip
+    again = replay(
+        stack,
+        tmp_path / "b",
+        monkeypatch,
+        source=str(tmp_path / "exported.jsonl"),
+        mode="timed",
+        speedup=4,
+    )
     resent = [row for row in samples(again) if row["status"] == "ok"]
 
     def prompts(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
-        return sorted((hashlib.sha256(r["prompt"].encode()).hexdigest(), r["output_tokens"])
-                      for r in rows)  # fmt: skip
+        return sorted(
+            (hashlib.sha256(r["prompt"].encode()).hexdigest(), r["output_tokens"]) for r in rows
+        )
 
     assert prompts(resent) == prompts(sent)
 
 
 def test_sharegpt_conversations_keep_their_turns_in_order(stack, tmp_path, monkeypatch) -> None:
     trace = traces.sharegpt(tmp_path / "sharegpt.json")
-    folder = replay(stack, tmp_path, monkeypatch, source=str(trace), mode="concurrency",
-                    concurrency=[4])  # fmt: skip
+    folder = replay(
+        stack, tmp_path, monkeypatch, source=str(trace), mode="concurrency", concurrency=[4]
+    )
     turns = defaultdict(list)
     for row in samples(folder):
         assert row["status"] == "ok", row
-        turns[row["session"]].append((float(row["start_time"]), int(row["round"]),
-                                      int(row["prompt_tokens"])))  # fmt: skip
+        turns[row["session"]].append(
+            (float(row["start_time"]), int(row["round"]), int(row["prompt_tokens"]))
+        )
     assert sorted(turns) == [f"conv-{n}" for n in range(4)]
     for session, sent in turns.items():
         sent.sort()

@@ -83,8 +83,9 @@ def test_mooncake_timestamps_lengths_and_shared_prefixes_are_timed_traces(
     prompts = [blocks.from_blocks(line["blocks"], line["n"], 0, 32, tokens.vocab) for line in ours]
 
     def shared(a: list[int], b: list[int]) -> int:
-        return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
-                    min(len(a), len(b)))  # fmt: skip
+        return next(
+            (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+        )
 
     for index in range(1, 12):
         assert shared(prompts[0], prompts[index]) == shared(theirs[0].prompt, theirs[index].prompt)

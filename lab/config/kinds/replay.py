@@ -60,21 +60,42 @@ class Replay(Kind):
         once the trace is read, before the load)."""
         fixed = scenario.fixed_output
         if fixed is not None and fixed >= engines.max_model_len:
-            return [(".output_tokens", f"expected fewer than engine.max_model_len "
-                     f"({engines.max_model_len}) tokens, got {fixed}")]  # fmt: skip
+            return [
+                (
+                    ".output_tokens",
+                    f"expected fewer than engine.max_model_len "
+                    f"({engines.max_model_len}) tokens, got {fixed}",
+                )
+            ]
         return []
 
     @classmethod
     def levels(cls, scenario: ReplayScenario) -> list[Level]:
         s = scenario
         if s.mode == "timed":
-            return [Level("timed", LOCUSTFILE, s.users, s.users, s.duration,
-                          {"--lab-mode": "timed", "--lab-speedup": f"{s.speedup:g}"})]  # fmt: skip
+            return [
+                Level(
+                    "timed",
+                    LOCUSTFILE,
+                    s.users,
+                    s.users,
+                    s.duration,
+                    {"--lab-mode": "timed", "--lab-speedup": f"{s.speedup:g}"},
+                )
+            ]
         if s.mode == "rate":
             return [
-                Level(f"rate{rate:g}", LOCUSTFILE, users := max(s.users, open_loop_users(rate)),
-                      users, s.duration, {"--lab-mode": "rate", "--lab-rate": str(float(rate))})
+                Level(
+                    f"rate{rate:g}",
+                    LOCUSTFILE,
+                    users := max(s.users, open_loop_users(rate)),
+                    users,
+                    s.duration,
+                    {"--lab-mode": "rate", "--lab-rate": str(float(rate))},
+                )
                 for rate in s.rates
-            ]  # fmt: skip
-        return [Level(f"c{c}", LOCUSTFILE, c, c, s.duration, {"--lab-mode": "concurrency"})
-                for c in s.concurrency]  # fmt: skip
+            ]
+        return [
+            Level(f"c{c}", LOCUSTFILE, c, c, s.duration, {"--lab-mode": "concurrency"})
+            for c in s.concurrency
+        ]
