@@ -79,6 +79,13 @@ class Share:
         self.turns[line["s"]] = done = Event()
         return due, line, before, done
 
+    def answered(self, session: str, done: Event) -> None:
+        """A turn is over: the next one may go; a session with none after it is forgotten
+        (a trace of a million sessions is not kept in memory)."""
+        done.set()
+        if self.turns.get(session) is done:
+            del self.turns[session]
+
 
 def _mine(path: str, index: int, count: int) -> Iterator[dict[str, Any]]:
     with open(path, "rb") as file:
@@ -143,7 +150,7 @@ class ReplayUser(LLMUser):
                 lag_ms=f"{lag_ms:.1f}",
             )
         finally:
-            answered.set()
+            SHARE.answered(line["s"], answered)
 
     def finish(self) -> None:
         """No more requests for this user: it stays idle; the last user of the process to

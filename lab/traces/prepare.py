@@ -16,7 +16,7 @@ import orjson
 from lab.errors import ConfigError
 from lab.traces import blocks, detect
 from lab.traces.model import Request
-from lab.traces.stats import Tally
+from lab.traces.stats import NEVER, Tally
 
 
 class Tokens(Protocol):
@@ -157,7 +157,7 @@ class Trace:
             keys = [(h, min(size, r.length - i * size)) for i, h in enumerate(r.blocks)]
             return {"blocks": r.blocks, "n": r.length}, keys
         if r.ids is None and r.text is None and r.messages is None:  # a length alone
-            return {"fill": r.length, "key": index}, [(hash(("fill", index)), r.length)]
+            return {"fill": r.length, "key": index}, [(NEVER, r.length)]
         ids = r.ids if r.ids is not None else self._tokenize(r)
         return {"ids": ids}, blocks.chained(ids)
 
