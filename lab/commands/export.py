@@ -1,31 +1,25 @@
-"""The verb that writes a run in another form: export, one subcommand per format (each format's
-work in its own package: a `lab` trace's in lab.traces.export)."""
+"""The verb that writes a run in another form: export FORMAT RUN, one format a function here,
+each format's work in its own package (a `lab` trace's: lab.traces.export)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from lab.commands.options import path
 
 
 def add(verbs: argparse._SubParsersAction) -> None:
     export = verbs.add_parser("export", help="write a run in another form")
-    formats = export.add_subparsers(title="formats", metavar="FORMAT")
-    trace = formats.add_parser(
-        "trace", help="a run's requests as a lab trace, to replay (scenario kind replay)"
+    export.add_argument(
+        "format", choices=sorted(FORMATS), help="trace: a lab trace, to replay (kind replay)"
     )
-    trace.add_argument("folder", metavar="RUN", type=path, help="a run's results folder")
-    trace.add_argument(
+    export.add_argument("folder", metavar="RUN", type=path, help="a run's results folder")
+    export.add_argument(
         "--level", help="SCENARIO/LEVEL or LEVEL to export (needed when the run has several)"
     )
-    trace.add_argument("--out", type=path, help="the trace file (default: RUN/trace.jsonl)")
-    trace.set_defaults(run=_trace)
-    export.set_defaults(run=lambda _: _help(export))
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    export.add_argument("--out", type=path, help="the file to write (default: in RUN)")
+    export.set_defaults(run=lambda args: FORMATS[args.format](args))
 
 
 def _trace(args: argparse.Namespace) -> int:
@@ -40,3 +34,6 @@ def _trace(args: argparse.Namespace) -> int:
     left = f" ({written.failed} failed left out)" if written.failed else ""
     ok(f"{written.level}: {written.requests} requests{left} → {out}")
     return 0
+
+
+FORMATS: dict[str, Callable[[argparse.Namespace], int]] = {"trace": _trace}

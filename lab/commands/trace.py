@@ -1,4 +1,4 @@
-"""The verb that reads a trace file on its own: trace stats."""
+"""The verb that reads a trace file on its own: trace stats FILE."""
 
 from __future__ import annotations
 
@@ -9,35 +9,29 @@ from lab.commands.options import path
 
 def add(verbs: argparse._SubParsersAction) -> None:
     trace = verbs.add_parser("trace", help="what a trace file holds")
-    parts = trace.add_subparsers(title="commands", metavar="COMMAND")
-    stats = parts.add_parser(
-        "stats",
-        help="requests, sessions, duration, peak rates, token percentiles, theoretical prefix "
-        "reuse",
+    trace.add_argument(
+        "action",
+        choices=["stats"],
+        help="stats: requests, sessions, duration, peak rates, token percentiles, theoretical "
+        "prefix reuse",
     )
-    stats.add_argument("file", type=path, help="a trace (docs/traces.md)")
-    stats.add_argument(
+    trace.add_argument("file", type=path, help="a trace (docs/traces.md)")
+    trace.add_argument(
         "--format",
         default="auto",
         choices=("auto", "lab", "mooncake", "sharegpt", "openai-chat", "csv"),
         help="the trace's format (default: decided from its content)",
     )
-    stats.add_argument(
+    trace.add_argument(
         "--block-tokens", type=int, default=512, help="tokens per Mooncake hash id (default: 512)"
     )
-    stats.add_argument(
+    trace.add_argument(
         "--tokenizer",
         type=path,
         default="",
         help="a model folder whose tokenizer counts text (default: the lab's tiny model)",
     )
-    stats.set_defaults(run=_stats)
-    trace.set_defaults(run=lambda _: _help(trace))
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    trace.set_defaults(run=_stats)
 
 
 def _stats(args: argparse.Namespace) -> int:
