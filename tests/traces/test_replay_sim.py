@@ -32,12 +32,12 @@ def stack(tmp_path_factory) -> Iterator:
         yield up
 
 
-def replay(stack, tmp_path: Path, monkeypatch, **fields) -> Path:
+def replay(stack, tmp_path: Path, monkeypatch, *sets: str, **fields) -> Path:
     """A run of one replay scenario; its folder."""
     without_report(monkeypatch)
     platform, current = stack
     scenario = {"name": "replay", "kind": "replay", **fields}
-    lab = profile.load("cpu", [*SETS, f"scenarios=[{json.dumps(scenario)}]"])
+    lab = profile.load("cpu", [*SETS, f"scenarios=[{json.dumps(scenario)}]", *sets])
     return scenarios.run(lab, current, ["replay"], tmp_path / "results", platform)
 
 
@@ -94,18 +94,32 @@ def test_a_mooncake_trace_keeps_its_prefix_sharing_and_an_export_replays_it_exac
     assert prompts(resent) == prompts(sent)
 
 
-def test_sharegpt_conversations_keep_their_turns_in_order(stack, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    "processes", [1, pytest.param(2, marks=pytest.mark.slow)], ids=["one", "two-processes"]
+)
+def test_sharegpt_conversations_keep_their_turns_in_order(
+    stack, tmp_path, monkeypatch, processes
+) -> None:
     trace = traces.sharegpt(tmp_path / "sharegpt.json")
     folder = replay(
-        stack, tmp_path, monkeypatch, source=str(trace), mode="concurrency", concurrency=[4]
+        stack,
+        tmp_path,
+        monkeypatch,
+        f"load.processes={processes}",
+        source=str(trace),
+        mode="concurrency",
+        concurrency=[4],
     )
     turns = defaultdict(list)
+    workers = defaultdict(set)  # a user's number modulo the processes is its process's index
     for row in samples(folder):
         assert row["status"] == "ok", row
+        workers[row["session"]].add(int(row["user"]) % processes)
         turns[row["session"]].append(
             (float(row["start_time"]), int(row["round"]), int(row["prompt_tokens"]))
         )
     assert sorted(turns) == [f"conv-{n}" for n in range(4)]
+    assert all(len(sent_by) == 1 for sent_by in workers.values()), workers
     for session, sent in turns.items():
         sent.sort()
         assert [turn for _, turn, _ in sent] == [0, 1, 2], session
