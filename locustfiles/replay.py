@@ -135,11 +135,13 @@ class ReplayUser(LLMUser):
         due, line, before, answered = claimed
         try:
             gevent.sleep(max(0.0, due - time.monotonic()))
-            if before is not None:
+            ready = due
+            if before is not None and not before.is_set():
                 before.wait()  # the session's turn before this one is answered first
+                ready = time.monotonic()  # waiting on the stack is not the client being late
             if STOPPING["since"]:
                 return
-            lag_ms = (time.monotonic() - due) * 1000
+            lag_ms = (time.monotonic() - ready) * 1000
             options = self.environment.parsed_options
             self.complete(
                 prompt(line, options),
