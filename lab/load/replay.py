@@ -13,6 +13,7 @@ from lab.config.kinds.plan import Level
 from lab.config.profile import Profile
 from lab.console import say
 from lab.traces.prepare import Options, Tokens, Trace
+from lab.traces.stats import Tally
 from lab.traces.tokens import ModelTokens
 
 SCHEDULE = "schedule.jsonl"  # in the scenario's folder
@@ -60,17 +61,33 @@ def check(profile: Profile, scenarios: list[Scenario], source: str = "") -> None
         say(f"📼 {scenario.name}: {scenario.source}: {said}")
 
 
-def schedule(scenario: ReplayScenario, profile: Profile, place: Path, source: str = "") -> dict:
-    """Write the scenario's schedule; the Locust options its levels need to send it."""
+def schedule(
+    scenario: ReplayScenario, profile: Profile, place: Path, source: str = ""
+) -> tuple[Tally, dict[str, str]]:
+    """Write the scenario's schedule; the figures of what it holds, and the Locust options its
+    levels need to send it."""
     tokens = tokens_of(profile, source)
     path = place / SCHEDULE
-    trace(scenario, profile, tokens).write(path)
-    return {
+    tally = trace(scenario, profile, tokens).write(path)
+    return tally, {
         "--lab-schedule": str(path),
         "--lab-block-seed": str(scenario.seed or 0),
         "--lab-block-tokens": str(scenario.block_tokens),
         "--lab-vocab": str(tokens.vocab if tokens else 32000),
     }
+
+
+def say_against(scenario: ReplayScenario, level: str, tally: Tally, figures: dict) -> None:
+    """The trace's rate against what the level sent, its theoretical prefix reuse against the
+    hit rate the engines' counters measured."""
+    parts = []
+    if (duration := tally.duration_s) and scenario.mode == "timed":
+        rate = tally.requests / duration * scenario.speedup
+        parts.append(f"the trace's rate {rate:.2f} req/s, sent {figures['requests_per_s']:.2f}")
+    measured = figures.get("prefix_cache_hit_rate")
+    shown = "-" if measured is None else f"{measured:.0%}"
+    parts.append(f"theoretical prefix reuse {tally.reuse:.0%}, measured hit rate {shown}")
+    say(f"📼 {scenario.name}/{level}: {'; '.join(parts)}")
 
 
 def with_schedule(level: Level, options: dict) -> Level:

@@ -115,8 +115,11 @@ def _run_scenario(
     status, error = "running", ""
     search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
     planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
+    trace = None
     if isinstance(scenario, ReplayScenario):
-        options = replay.schedule(scenario, profile, place, current.require_endpoints().tokenizer)
+        trace, options = replay.schedule(
+            scenario, profile, place, current.require_endpoints().tokenizer
+        )
         planned = [replay.with_schedule(level, options) for level in planned]
     try:
         for index, level in enumerate(planned):
@@ -143,6 +146,8 @@ def _run_scenario(
                 shared=current.require_endpoints().shared,
             )
             progress.say_level(scenario.name, level.name, units[level.name])
+            if trace is not None and isinstance(scenario, ReplayScenario):
+                replay.say_against(scenario, level.name, trace, units[level.name])
             recorder.save()
         status, error = "completed", ""
     except KeyboardInterrupt:

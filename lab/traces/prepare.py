@@ -92,14 +92,14 @@ class Trace:
             tally.add(item.at_ms, item.session, item.output, item.keys)
         return tally
 
-    def write(self, out: Path) -> int:
-        """The schedule file; how many requests it holds."""
-        written = 0
+    def write(self, out: Path) -> Tally:
+        """The schedule file; the figures of what it holds."""
+        tally = Tally()
         with out.open("wb") as file:
             for item in self.items():
                 file.write(orjson.dumps(item.line) + b"\n")
-                written += 1
-        return written
+                tally.add(item.at_ms, item.session, item.output, item.keys)
+        return tally
 
     def _read(self) -> Iterator[Request]:
         fmt, requests = detect.read(self.path, self.options.format, self.options.block_tokens)
