@@ -21,6 +21,7 @@ from lab.traces.model import (
     mapping,
     millis,
     need,
+    own_session,
     text,
     token_ids,
 )
@@ -42,7 +43,7 @@ def lab(path: Path, block_tokens: int) -> Iterator[Request]:
         request = Request(
             where,
             at,
-            str(record.get("session", where)),
+            str(record.get("session") or own_session(where)),
             count(where, "turn", record.get("turn", 0), least=0),
         )
         if "prompt_token_ids" in record:
@@ -75,7 +76,7 @@ def mooncake(path: Path, block_tokens: int) -> Iterator[Request]:
                 f"input_length {length} (block_tokens may differ from the trace's)",
                 f"{len(hashes)} blocks",
             )
-        session = str(record.get("session_id", where))
+        session = str(record.get("session_id") or own_session(where))
         yield Request(
             where,
             at,
@@ -90,7 +91,7 @@ def openai_chat(path: Path, block_tokens: int) -> Iterator[Request]:
     """One chat request per line: the body itself, or an OpenAI batch line ({custom_id, body})."""
     for where, value in lines.json_lines(path):
         record = mapping(where, value)
-        session = str(record.get("custom_id", where))
+        session = str(record.get("custom_id") or own_session(where))
         body = mapping(where, record["body"]) if "body" in record else record
         messages = chat(where, "messages", need(where, body, "messages"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
@@ -142,7 +143,7 @@ def csv(path: Path, block_tokens: int) -> Iterator[Request]:
         yield Request(
             where,
             at - start,
-            where,
+            own_session(where),
             length=_csv_count(where, inputs, row[inputs]),
             output=output,
             labels=labels,

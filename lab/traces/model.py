@@ -31,6 +31,13 @@ class Request:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def own_session(where: str) -> str:
+    """The session of a request the trace gives none: its own, named by its line
+    ("line-12") or its place in a JSON array ("conversation-3"), never by the file's path."""
+    tail = where.rsplit(":", 1)[-1].strip()
+    return f"line-{tail}" if tail.isdigit() else tail.replace(" ", "-")
+
+
 def bad(where: str, name: str, expected: str, got: Any = None) -> ConfigError:
     shown = "" if got is None else f", got {_shown(got)}"
     return ConfigError(f"{where}: {name}: expected {expected}{shown}")

@@ -14,7 +14,7 @@ import ijson
 from lab import files
 from lab.errors import ConfigError
 from lab.traces import lines
-from lab.traces.model import Request, bad, mapping, need
+from lab.traces.model import Request, bad, mapping, need, own_session
 
 ROLES = {
     "human": "user",
@@ -53,7 +53,7 @@ def turns(where: str, record: dict[str, Any]) -> Iterator[Request]:
     talk = need(where, record, "conversations")
     if not isinstance(talk, list):
         raise bad(where, "conversations", "a list of {from, value} turns", talk)
-    session = str(record.get("id", where))
+    session = str(record.get("id") or own_session(where))
     messages: list[dict[str, str]] = []
     turn = 0
     for index, item in enumerate(talk):
