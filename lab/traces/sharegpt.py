@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ijson
 
@@ -38,14 +38,36 @@ def read(path: Path, block_tokens: int) -> Iterator[Request]:
 
 
 def _array(path: Path) -> Iterator[tuple[str, Any]]:
-    """The array's items one at a time, each checked as plain data; where: its index."""
+    """The array's items one at a time, each checked as plain data; where: its index. An item
+    is held to a trace line's cap (lines.MAX_LINE), counted in the bytes read for it."""
     with files.opened(path, "trace") as file:
+        capped = Capped(file, path)
         try:
-            for index, item in enumerate(ijson.items(file, "item", use_float=True)):
+            for index, item in enumerate(ijson.items(capped, "item", use_float=True)):
                 where = f"{path}: conversation {index}"
+                capped.since = 0
                 yield where, files.plain(item, where)
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid JSON ({str(exc)[:200]})") from None
+
+
+class Capped:
+    """A file read through, refused once one item has taken more than a line may."""
+
+    SLACK = 2**16  # what ijson reads ahead of the item it is building
+
+    def __init__(self, file: BinaryIO, path: Path) -> None:
+        self.file, self.path, self.since = file, path, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size)
+        self.since += len(data)
+        if self.since > lines.MAX_LINE + self.SLACK:
+            raise ConfigError(
+                f"{self.path}: a conversation: expected at most "
+                f"{lines.MAX_LINE // 2**20} MB, got a longer one"
+            )
+        return data
 
 
 def turns(where: str, record: dict[str, Any]) -> Iterator[Request]:
