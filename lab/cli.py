@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from lab import __version__, console
-from lab.commands import compare, export, interop, load, stack
+from lab.commands import compare, export, interop, load, stack, trace
 from lab.errors import ConfigError, LabError
 
 
@@ -60,4 +60,5 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add(verbs)
     interop.add(verbs)
     export.add(verbs)
+    trace.add(verbs)
     return parser

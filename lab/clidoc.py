@@ -34,23 +34,12 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
     lines += [f"| [`{name}`](#{name}) | {_cell(helps)} |" for name, helps, _ in verbs]
     for name, helps, sub in verbs:
         lines.append(f"\n## {name}\n\n{helps}.\n")
-        # A verb of subcommands (export FORMAT): a section of its own for each.
-        for part, part_helps, part_parser in _verbs(sub):
-            lines.append(f"\n### {name} {part}\n\n{part_helps}.\n")
-            lines += _section(f"{name} {part}", part_parser)
-        if not _verbs(sub):
-            lines += _section(name, sub)
+        lines.append(f"```console\n$ vllm-lab {name} {_usage(sub)}\n```\n")
+        rows = [_row(action) for action in sub._actions if not _is_help(action)]
+        if rows:
+            lines.append("| argument | meaning |\n| --- | --- |")
+            lines += rows
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _section(command: str, parser: argparse.ArgumentParser) -> list[str]:
-    """A command's usage line and the table of its arguments."""
-    lines = [f"```console\n$ vllm-lab {command} {_usage(parser)}\n```\n"]
-    rows = [_row(action) for action in parser._actions if not _is_help(action)]
-    if rows:
-        lines.append("| argument | meaning |\n| --- | --- |")
-        lines += rows
-    return lines
 
 
 def _verbs(

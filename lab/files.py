@@ -134,6 +134,12 @@ def _at(source: str, where: tuple[Any, ...]) -> str:
     return f"{source}: {json_path(where)}: " if where else f"{source}: "
 
 
+def opened(path: Path, what: str = "file") -> BinaryIO:
+    """A regular file opened for reading as bytes, for a reader that streams it under caps of
+    its own (lab.traces)."""
+    return _open(path, what)
+
+
 def _open(path: Path, what: str) -> BinaryIO:
     """A regular file opened for reading. Its kind is checked before it is opened, and again
     on what was opened (opened without blocking): a FIFO would wait for a writer for ever, a

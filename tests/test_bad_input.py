@@ -31,6 +31,9 @@ from tests.helpers.lab import lab_cli, lab_main
 from tests.helpers.runs import RR1, RR2
 
 RUN = sorted((Path(__file__).parent / "data" / "compare" / "roundrobin").iterdir())[0]
+# One Mooncake request, and a replay scenario of it, for the trace cases.
+MOONCAKE = '{"timestamp": 0, "input_length": 5, "output_length": 3, "hash_ids": [1]}\n'
+REPLAY = "scenarios=[{name: r, kind: replay, source: t.jsonl, block_tokens: 512}]"
 SECRET = "hf_" + "Q7" * 17  # shaped like a Hugging Face token; must never be printed
 
 # Targets that answer wrongly, for the attach platform (served by this test process).
@@ -1632,6 +1635,130 @@ CASES = [
         2,
         "--level x/y: not a level of run; its levels: routing/routing, throughput/c1",
         prepare=results_copy(lambda run: None),
+    ),
+    # Traces (lab.traces): each refusal names file:line and the field.
+    Case(
+        "trace-malformed-json",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: not valid JSON",
+        files={"t.jsonl": '{"timestamp": 0, "input_length": 5,\n'},
+    ),
+    Case(
+        "trace-missing-field",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:2: output_length: expected this field (it is missing)",
+        files={"t.jsonl": MOONCAKE + '{"timestamp": 9, "input_length": 5, "hash_ids": [1]}\n'},
+    ),
+    Case(
+        "trace-wrong-type",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: input_length: expected a whole number of at least 1, got 'ten'",
+        files={"t.jsonl": MOONCAKE.replace('"input_length": 5', '"input_length": "ten"')},
+    ),
+    Case(
+        "trace-negative-timestamp",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: timestamp: expected a timestamp of 0 or more, got -5",
+        files={"t.jsonl": MOONCAKE.replace('"timestamp": 0', '"timestamp": -5')},
+    ),
+    Case(
+        "trace-out-of-order",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:2: timestamp: expected timestamps in order (the line before is at 10)",
+        files={"t.jsonl": MOONCAKE.replace('"timestamp": 0', '"timestamp": 10') + MOONCAKE},
+    ),
+    Case(
+        "trace-zero-output",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: output_length: expected a whole number of at least 1, got 0",
+        files={"t.jsonl": MOONCAKE.replace('"output_length": 3', '"output_length": 0')},
+    ),
+    Case(
+        "trace-not-finite",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: not valid JSON",
+        files={"t.jsonl": MOONCAKE.replace('"timestamp": 0', '"timestamp": NaN')},
+    ),
+    Case(
+        "trace-prompt-too-long",
+        ("run", "--dry-run", "--set", REPLAY),
+        2,
+        "prompt: expected at most max_model_len (2048) tokens with its output; 1 prompt(s) are "
+        "longer",
+        files={
+            "t.jsonl": MOONCAKE.replace('"input_length": 5', '"input_length": 4000').replace(
+                "[1]", "[1, 2, 3, 4, 5, 6, 7, 8]"
+            )
+        },
+    ),
+    Case(
+        "trace-sample-larger",
+        ("run", "--dry-run", "--set", REPLAY.replace("}]", ", sample: {sessions: 5}}]")),
+        2,
+        "t.jsonl: sample: expected at most the trace's 1 sessions, got 5",
+        files={"t.jsonl": MOONCAKE},
+    ),
+    Case(
+        "trace-empty",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl: an empty trace",
+        files={"t.jsonl": "\n\n"},
+    ),
+    Case(
+        "trace-binary",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: not a text trace (a NUL byte: binary data)",
+        files={"t.jsonl": b"\x1f\x8b\x08\x00\x00\x00\x00"},
+    ),
+    Case(
+        "trace-folder",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl: cannot read trace: a folder, not a regular file",
+        prepare=lambda work: (work / "t.jsonl").mkdir(),
+    ),
+    Case(
+        "trace-format-undecided",
+        ("trace", "stats", "t.txt"),
+        2,
+        "t.txt:1: format: cannot be decided from the first line",
+        files={"t.txt": "hello world\n"},
+    ),
+    Case(
+        "trace-line-over-10mb",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:2: line: expected at most 10 MB, got a longer line",
+        files={"t.jsonl": MOONCAKE + '{"prompt": "' + "x" * (10 * 2**20) + '"}\n'},
+    ),
+    Case(
+        "trace-sharegpt-role",
+        ("trace", "stats", "t.jsonl"),
+        2,
+        "t.jsonl:1: conversations[0].from: expected one of human",
+        files={"t.jsonl": '{"conversations": [{"from": "robot", "value": "hi"}]}\n'},
+    ),
+    Case(
+        "trace-csv-header",
+        ("trace", "stats", "t.csv", "--format", "csv"),
+        2,
+        "t.csv:1: header: expected the columns of one of: Timestamp, Request tokens",
+        files={"t.csv": "time,in,out\n1,2,3\n"},
+    ),
+    Case(
+        "export-run-without-prompts",
+        ("export", "trace", str(RUN)),
+        2,
+        "no prompt column: the run is from before the lab recorded its prompts",
     ),
 ]
 

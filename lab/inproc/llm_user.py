@@ -26,7 +26,7 @@ from locust.env import Environment
 
 from lab.config import slo
 from lab.config.model import CORPUS
-from lab.inproc import arms, failures, streaming, swarm
+from lab.inproc import arms, failures, prompts, streaming, swarm
 from lab.inproc.engine_tag import HEADER as ENGINE_HEADER
 from lab.inproc.referee import ANSWER_NAME as REFEREE_HEADER
 from lab.inproc.targets import TARGETS
@@ -267,6 +267,7 @@ class LLMUser(FastHttpUser):
             "scenario": options.lab_scenario,
             "level": options.lab_level,
             "user": self.number,
+            "prompt": prompts.record(prompt),  # so the run can be exported and sent again
             **sample,
         }
         # The clock starts once the request is ready to go: making it is the client's work.

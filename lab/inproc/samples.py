@@ -28,6 +28,8 @@ COLUMNS: dict[str, bool] = {
     "itl_ms": True,
     "arm": False,  # A or B in a side-by-side A/B (lab.inproc.arms), else empty
     "referee_id": False,  # the engine referee's ID for it (lab.inproc.referee), when it is on
+    # What the prompt was (lab.inproc.prompts): runs before it lack it, and cannot be exported.
+    "prompt": False,
 }
 SAMPLE_COLUMNS = tuple(COLUMNS)
 NEEDED_COLUMNS = tuple(name for name, needed in COLUMNS.items() if needed)

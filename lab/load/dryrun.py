@@ -14,7 +14,7 @@ from lab.config.kinds.plan import Level
 from lab.config.profile import Profile
 from lab.console import say
 from lab.errors import ConfigError
-from lab.load import capacity, levels, locust
+from lab.load import capacity, levels, locust, replay
 from lab.platforms import RemoteWorkers
 from lab.runner import Runner
 from lab.stack.endpoints import Endpoints
@@ -35,6 +35,7 @@ def run_plan(profile: Profile, current: State | None, names: list[str], base: Pa
     words = levels.word_list(profile)
     folder = base / "<run>"
     endpoints = current.require_endpoints()
+    replay.check(profile, chosen, endpoints.tokenizer)  # each trace read through, its figures said
     for scenario in chosen:
         for level in _levels(scenario):
             say(f"[dry-run] {scenario.name}/{level.name}: {level.users} users, up to "

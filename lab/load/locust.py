@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lab.config.kinds import RoutingScenario, Scenario
+from lab.config.kinds import ReplayScenario, RoutingScenario, Scenario
 from lab.config.kinds.plan import Level
 from lab.inproc.samples import ABORT, CPU_FILE
 from lab.paths import asset
@@ -125,6 +125,8 @@ def _lab_options(level: Level, scenario: Scenario, endpoints: Endpoints, words: 
     ]
     if isinstance(scenario, RoutingScenario):
         options += routing_options(endpoints)
+    if isinstance(scenario, ReplayScenario):  # its sessions' header; its prompts are token IDs
+        options += ["--lab-session-key", endpoints.session_key]
     if getattr(scenario, "direct", False):  # the router bypassed: the engines in turn
         options += ["--lab-direct", ",".join(engine.url for engine in endpoints.engines)]
     if scenario.slo is not None:  # each request is judged as it is recorded (slo_ok)

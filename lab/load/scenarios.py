@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import platforms
-from lab.config.kinds import FailoverScenario, RoutingScenario, Scenario
+from lab.config.kinds import FailoverScenario, ReplayScenario, RoutingScenario, Scenario
 from lab.config.kinds.steady import SteadyLoadScenario
 from lab.config.profile import Profile
 from lab.config.timeouts import Timeouts
 from lab.console import bad, note, ok, say
 from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
-from lab.load import capacity, gauges, levels, locust, progress, resilience, soak
+from lab.load import capacity, gauges, levels, locust, progress, replay, resilience, soak
 from lab.platforms import Platform
 from lab.results import figures, report, series
 from lab.results import folder as results
@@ -49,6 +49,7 @@ def run(
         raise LabError(f"{profile.source}: the profile has no scenarios to run")
     if endpoints.tokenizer and any(isinstance(s, RoutingScenario) for s in chosen):
         chat_tokens.tokenizer(endpoints.tokenizer)  # refused here, not by every request
+    replay.check(profile, chosen, endpoints.tokenizer)  # a bad trace: before anything is written
     generator = _generator(profile, current)
     folder = results.create(base, profile)
     images = platforms.images(current.platform, profile)
@@ -124,6 +125,12 @@ def _run_scenario(
     status, error = "running", ""
     search = capacity.Search(scenario, place, units) if capacity.wanted(scenario) else None
     planned: Iterable[levels.Level] = search if search is not None else levels.levels(scenario)
+    trace = None
+    if isinstance(scenario, ReplayScenario):
+        trace, options = replay.schedule(
+            scenario, profile, place, current.require_endpoints().tokenizer
+        )
+        planned = [replay.with_schedule(level, options) for level in planned]
     try:
         for index, level in enumerate(planned):
             if search is not None:
@@ -149,6 +156,8 @@ def _run_scenario(
                 shared=current.require_endpoints().shared,
             )
             progress.say_level(scenario.name, level.name, units[level.name])
+            if trace is not None and isinstance(scenario, ReplayScenario):
+                replay.say_against(scenario, level.name, trace, units[level.name])
             recorder.save()
             soak.judge(scenario, place, level.name, deltas)
         status, error = "completed", ""

@@ -67,6 +67,9 @@ def test_every_kind_plans_its_levels_or_searches() -> None:
     loaded = {s.kind: s for name in ("cpu", "cpu-resilience", "cpu-capacity", "cpu-soak",
                                          "faults")
               for s in profile.load(name).scenarios}  # fmt: skip
+    # No shipped profile replays a trace (a trace is the user's own file): one on the cpu stack.
+    replay = profile.load("cpu", ["scenarios=[{name: r, kind: replay, source: t.jsonl}]"])
+    loaded["replay"] = replay.scenarios[0]
     assert set(loaded) == set(REGISTRY)
     for name, scenario in loaded.items():
         kind = kinds.get(name)

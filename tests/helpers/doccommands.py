@@ -126,10 +126,7 @@ def problems(parser: argparse.ArgumentParser, command: Command) -> list[str]:
     known = verbs(parser)
     if verb not in known:
         return [f"{command.where}: {verb!r} is not a verb (have: {', '.join(known)})"]
-    sub, named = known[verb], [verb]
-    while rest and rest[0] in verbs(sub):  # a verb's subcommand (export vllm-bench)
-        sub, named, rest = verbs(sub)[rest[0]], [*named, rest[0]], rest[1:]
-    verb = " ".join(named)
+    sub = known[verb]
     if not rest:  # the verb named in a sentence (`vllm-lab ab`): it exists and has its help
         rest = ["--help"]
     found = []
@@ -141,10 +138,10 @@ def problems(parser: argparse.ArgumentParser, command: Command) -> list[str]:
             found.append(f"{command.where}: {verb}: no option {option}")
     if found:
         return found
-    argv = [*named, *_filled(sub, rest)]
+    argv = [verb, *_filled(sub, rest)]
     if "--dry-run" in sub._option_string_actions and "--dry-run" not in argv:
         argv.append("--dry-run")
-    for attempt in (argv, [*named, "--help"]):
+    for attempt in (argv, [verb, "--help"]):
         status, said = _parse(parser, attempt)
         if status not in (None, 0):
             found.append(f"{command.where}: {shlex.join(attempt)}: {said.strip()}")

@@ -8,6 +8,7 @@ from lab.config.kinds.base import REGISTRY, Kind
 from lab.config.kinds.capacity import CapacityScenario
 from lab.config.kinds.failover import FailoverScenario
 from lab.config.kinds.faults import FaultsScenario
+from lab.config.kinds.replay import ReplayScenario
 from lab.config.kinds.routing import RoutingScenario
 from lab.config.kinds.scale import ScaleScenario
 from lab.config.kinds.soak import SoakScenario
@@ -21,6 +22,7 @@ Scenario = (
     | CapacityScenario
     | SoakScenario
     | FaultsScenario
+    | ReplayScenario
 )
 
 
