@@ -1756,7 +1756,7 @@ CASES = [
     ),
     Case(
         "export-run-without-prompts",
-        ("export", "trace", str(RUN)),
+        ("export", "trace", str(RUN), "--level", "throughput/c1"),
         2,
         "no prompt column: the run is from before the lab recorded its prompts",
     ),

@@ -13,14 +13,14 @@ from lab.paths import safe_name
 from lab.results import folder as results
 from lab.results import manifest as manifests
 from lab.results import summary
-from lab.results.manifest import Manifest, ScenarioRecord
+from lab.results.manifest import Manifest
 
 
 def vllm_bench_file(run: Path, level: str | None, out: Path | None) -> Path:
     """`run`'s level (SCENARIO/LEVEL; its only one when None) as vllm bench serve's detailed
     result, in `out` (by default beside the run's own files)."""
     manifest = manifests.read(run)
-    entry, name = _chosen(manifest, run, level)
+    entry, name = manifests.chosen_level(manifest, run, level)
     place = results.scenario_place(run, entry, manifest.imported is not None)
     samples = [
         s for s in summary.read_samples(place / "requests.csv") if s.level == name and s.measured
@@ -31,21 +31,6 @@ def vllm_bench_file(run: Path, level: str | None, out: Path | None) -> Path:
     target = out or run / safe_name(f"vllm-bench-{entry.name}-{name}.json")
     _write(target, vllm_bench.export(samples, _settings(manifest, offered)))
     return target
-
-
-def _chosen(manifest: Manifest, run: Path, level: str | None) -> tuple[ScenarioRecord, str]:
-    """The scenario and level --level names (SCENARIO/LEVEL), or the run's only level."""
-    levels = [(entry, name) for entry in manifest.scenarios for name in entry.levels]
-    named = [f"{entry.name}/{name}" for entry, name in levels]
-    if level is None and len(levels) == 1:
-        return levels[0]
-    if level is None:
-        raise ConfigError(
-            f"{run}: {len(levels)} levels; name one with --level: {', '.join(named) or 'none'}"
-        )
-    if level not in named:
-        raise ConfigError(f"--level {level}: not a level of {run}; its levels: {', '.join(named)}")
-    return levels[named.index(level)]
 
 
 def _settings(manifest: Manifest, offered: dict[str, Any]) -> dict[str, Any]:

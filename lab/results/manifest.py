@@ -166,6 +166,28 @@ def start(profile: Profile, current: State, images: list[str]) -> Manifest:
     )
 
 
+def chosen_level(manifest: Manifest, run: Path, level: str | None) -> tuple[ScenarioRecord, str]:
+    """The scenario and level that --level names (SCENARIO/LEVEL, or a LEVEL only one of the
+    run's scenarios has), or the run's only level when it names none."""
+    levels = [(entry, name) for entry in manifest.scenarios for name in entry.levels]
+    named = [f"{entry.name}/{name}" for entry, name in levels]
+    if level is None and len(levels) == 1:
+        return levels[0]
+    if level is None:
+        raise ConfigError(
+            f"{run}: {len(levels)} levels; name one with --level: {', '.join(named) or 'none'}"
+        )
+    matches = [i for i, full in enumerate(named) if level in (full, full.split("/", 1)[1])]
+    if len(matches) > 1:
+        raise ConfigError(
+            f"--level {level}: a level of several scenarios of {run}; name one as "
+            f"SCENARIO/LEVEL: {', '.join(named[i] for i in matches)}"
+        )
+    if not matches:
+        raise ConfigError(f"--level {level}: not a level of {run}; its levels: {', '.join(named)}")
+    return levels[matches[0]]
+
+
 def read(folder: Path) -> Manifest:
     """A results folder's manifest, validated; ConfigError names what is wrong."""
     path = folder / MANIFEST

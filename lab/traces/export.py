@@ -15,6 +15,8 @@ import orjson
 from lab import files
 from lab.errors import ConfigError
 from lab.inproc import prompts
+from lab.results import folder as results
+from lab.results import manifest as manifests
 
 SAMPLES = "requests.csv"
 NEEDED = ("start_time", "level", "status", "output_tokens", "prompt")
@@ -25,31 +27,6 @@ class Written:
     requests: int
     failed: int
     level: str
-
-
-def levels(run: Path) -> dict[str, Path]:
-    """Each level of a run ("scenario/level") and its scenario's requests.csv."""
-    if not run.is_dir():
-        raise ConfigError(f"{run}: expected a run's results folder")
-    found: dict[str, Path] = {}
-    for samples in sorted(run.glob(f"*/{SAMPLES}")):
-        for _, row in _rows(samples):
-            found.setdefault(f"{samples.parent.name}/{row['level']}", samples)
-    if not found:
-        raise ConfigError(f"{run}: no requests.csv in it: expected a run's results folder")
-    return found
-
-
-def choose(run: Path, level: str | None) -> tuple[str, Path]:
-    known = levels(run)
-    if level is None:
-        if len(known) == 1:
-            return next(iter(known.items()))
-        raise ConfigError(f"{run}: --level: expected one of {', '.join(known)}")
-    matches = [name for name in known if level in (name, name.split("/", 1)[1])]
-    if len(matches) != 1:
-        raise ConfigError(f"{run}: --level {level}: expected one of {', '.join(known)}")
-    return matches[0], known[matches[0]]
 
 
 def rows(samples: Path, level: str) -> tuple[list[dict[str, Any]], int]:
@@ -102,9 +79,11 @@ def _rows(samples: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def write(run: Path, level: str | None, out: Path) -> Written:
-    name, samples = choose(run, level)
-    lines, failed = rows(samples, name.split("/", 1)[1])
+    manifest = manifests.read(run)
+    entry, name = manifests.chosen_level(manifest, run, level)
+    place = results.scenario_place(run, entry, manifest.imported is not None)
+    lines, failed = rows(place / SAMPLES, name)
     with out.open("wb") as file:
         for line in lines:
             file.write(orjson.dumps(line) + b"\n")
-    return Written(len(lines), failed, name)
+    return Written(len(lines), failed, f"{entry.name}/{name}")

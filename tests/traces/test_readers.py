@@ -18,6 +18,7 @@ from lab.traces import detect, export
 from lab.traces.prepare import Options, Trace
 from lab.traces.tokens import ModelTokens
 from tests.helpers import traces
+from tests.helpers.runs import RR1, copy, edit_manifest
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "trace.schema.json").read_text())
 
@@ -112,9 +113,19 @@ def test_a_recorded_prompt_reads_back_as_it_was() -> None:
     assert prompts.record({"prompt": list(range(100_000))}) == ""  # beyond the cap
 
 
+def replayed(manifest: dict) -> None:
+    manifest["scenarios"] = [
+        {"name": "replay", "kind": "replay", "status": "completed", "started": "t0",
+         "ended": "t1", "levels": ["timed"], "error": ""}
+    ]  # fmt: skip
+
+
 def test_an_export_is_a_lab_trace_in_the_order_requests_were_due(tmp_path) -> None:
-    run = tmp_path / "run"
-    (run / "replay").mkdir(parents=True)
+    run = copy(RR1, tmp_path / "run")  # a real run's manifest, rewritten to a replay run's
+    edit_manifest(run, replayed)
+    (run / "replay").mkdir()
+    for name in ("engines.csv", "summary.json"):
+        (run / "replay" / name).write_text("")  # present, as a finished level's are; not read
     rows = [
         {
             "start_time": "100.500",
