@@ -174,9 +174,9 @@ def _cutting(send: Any) -> Any:
 
     async def cut(message: Message) -> None:
         await send(message)
-        if message["type"] == "http.response.body" and message.get("more_body", False):
-            if message.get("body"):
-                raise Cut("the lab cut this stream midway")
+        body = message["type"] == "http.response.body" and bool(message.get("body"))
+        if body and message.get("more_body", False):
+            raise Cut("the lab cut this stream midway")
 
     return cut
 
