@@ -19,6 +19,14 @@ benchmark brings up has the referee on; one already up has it only if it was sta
 LAB_REFEREE_DIR set (its referee columns are empty otherwise). vllm bench serve's results are
 saved with --save-detailed, so that `lab import vllm-bench` reads them per request.
 
+Both stack pairs and `--against sim-series` (the two clients turn about, in pairs, against one
+simulated engine behind vllm-router; its send log stands in for the referee) then make each
+turn a results folder (lab.interop.refereed; vllm bench's through `lab import vllm-bench
+--per-request`), and the referee's view of it another, and print `compare --paired` of each
+client against the referee and of the lab against vllm bench serve.
+
+    nox -s benchmark -- locust-vs-vllm-bench --against sim-series --pairs 2 --duration 8
+
 vLLM's client runs from the installed vllm package (its `vllm` script does not), in its own
 process, as the lab's Locust does.
 """
@@ -49,9 +57,10 @@ from lab.config import commandlines, model, profile
 from lab.config.kinds import ThroughputScenario
 from lab.console import out
 from lab.inproc import referee
+from lab.interop import refereed
 from lab.load import levels, lifecycle, locust
 from lab.results import summary
-from lab.sim import SimOptions, running
+from lab.sim import SimOptions, running, sendlog
 from lab.stack import processes, state
 from lab.stack.endpoints import Endpoints, Engine
 
@@ -263,14 +272,23 @@ def one_run(
     return run_locust(endpoints, place / client, concurrency, args.duration, lengths, together)
 
 
-def refereed(run: Callable[[], dict]) -> tuple[dict, float | None]:
+def referee_records() -> list[dict]:
+    """The stack's referee records so far (none when its engines keep no referee)."""
+    folder = Path(os.environ[referee.DIR_ENV])
+    return referee.read(folder) if folder.is_dir() else []
+
+
+def judged(
+    run: Callable[[], dict], series: refereed.Series, client: str, place: Path
+) -> tuple[dict, float | None]:
     """A client's run, and the referee's median TTFT of the requests that reached the engines
-    during it (arrival to first token, on the engine's clock); None without a referee."""
+    during it (arrival to first token, on the engine's clock); None without a referee. The
+    turn joins the series."""
     began = time.time()
     found = run()
     ended = time.time()
-    folder = Path(os.environ[referee.DIR_ENV])
-    records = referee.read(folder) if folder.is_dir() else []
+    series.add(client, place / client, began, ended)
+    records = series.records()
     ttfts = [
         r["first_token_ms"]
         for r in records
@@ -319,12 +337,15 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     # takes about half a second on the CPU stack).
     n = max(20, int(concurrency * args.duration / 0.5))
     clients = ("lab", "vllm", "together")
+    series = refereed.Series(work / f"c{concurrency}-series", referee_records)
     for pair in range(args.pairs):
         place = work / f"c{concurrency}-pair{pair}"
         # Each pair in another order: the drift of a shared machine falls on every client.
         order = clients[pair % 3 :] + clients[: pair % 3]
         found = {
-            name: refereed(partial(one_run, name, endpoints, place, concurrency, args, n))
+            name: judged(
+                partial(one_run, name, endpoints, place, concurrency, args, n), series, name, place
+            )
             for name in order
         }
         (lab, lab_ref), (vllm, vllm_ref), (same, _) = (
@@ -347,11 +368,53 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             f"{vllm['median_e2el_ms']:.0f}",
         )
     out.print(table)
+    compare_series(series)
+
+
+# --- the series as results folders, compared paired ----------------------------------------
+
+COMPARED = (("referee-lab", "lab"), ("referee-vllm", "vllm"), ("vllm", "lab"))
+
+
+def compare_series(series: refereed.Series) -> None:
+    """compare --paired of each client against the referee, and of the lab against vllm bench
+    serve (A first, then B), printed as compare prints them."""
+    for a, b in COMPARED:
+        if not (series.place / a).is_dir() or not (series.place / b).is_dir():
+            out.print(f"{a} against {b}: not compared, {series.place} has no turns of one")
+            continue
+        out.print(f"[bold]compare --paired {a} {b}[/bold] (A: {a}, B: {b})")
+        report = series.place / f"compare-{a}-vs-{b}"
+        command = [sys.executable, "-m", "lab", "compare", "--paired",
+                   str(series.place / a), str(series.place / b), "--out", str(report)]  # fmt: skip
+        subprocess.run(command, check=False)
+
+
+def against_sim_series(args: argparse.Namespace, work: Path) -> None:
+    """The two clients turn about against one simulated engine on the known timeline, as the
+    stack's pairs, and the series compared paired."""
+    lengths = Lengths(args.prompt, args.output)
+    log = work / "engine.jsonl"
+    with sim_behind_router(log) as endpoints:
+        for concurrency in args.concurrency:
+            request_s = (SIM_TTFT_MS + (lengths.output - 1) * SIM_TPOT_MS) / 1000
+            n = max(20, int(concurrency * args.duration / request_s))
+            series = refereed.Series(
+                work / f"c{concurrency}-series", partial(sendlog.as_referee, log)
+            )
+            for pair in range(args.pairs):
+                place = work / f"c{concurrency}-pair{pair}"
+                for client in ("lab", "vllm") if pair % 2 == 0 else ("vllm", "lab"):
+                    judged(
+                        partial(one_run, client, endpoints, place, concurrency, args, n),
+                        series, client, place,
+                    )  # fmt: skip
+            compare_series(series)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", choices=("sim", "stack"), default="sim")
+    parser.add_argument("--against", choices=("sim", "sim-series", "stack"), default="sim")
     parser.add_argument("--concurrency", type=int, nargs="+", default=None)
     parser.add_argument("--duration", type=int, default=20, help="seconds per Locust run")
     parser.add_argument("--pairs", type=int, default=4, help="interleaved pairs (stack)")
@@ -363,7 +426,8 @@ def main() -> None:
     model.ensure_tiny()
     work = Path(tempfile.mkdtemp(prefix="lab-vs-vllm-"))
     began = time.monotonic()
-    (against_sim if args.against == "sim" else against_stack)(args, work)
+    run = {"sim": against_sim, "sim-series": against_sim_series, "stack": against_stack}
+    run[args.against](args, work)
     out.print(f"done in {time.monotonic() - began:.0f} s")
 
 

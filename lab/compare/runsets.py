@@ -87,6 +87,8 @@ def load_run(folder: Path) -> Run:
 # What an import's manifest says its tool cannot give (lab.interop), as compare's families.
 IMPORTED_FAMILIES = {
     "itl": ("itl",),
+    "tpot": ("tpot",),
+    "output_tokens": ("throughput",),  # the engine referee's (lab.interop.refereed)
     "goodput": ("goodput",),
     "engines": ("hit_rate", "balance", "ttft_busiest_engine"),
 }

@@ -4,6 +4,11 @@ cut after the first chunk (errors). Both the ASGI middleware of vLLM engines (la
 engine_tag wraps the app in `wrap`) and the simulated engine (lab.sim.server) keep one `Faults`
 and read it per request.
 
+On vLLM the same `Faults` also carries the profile's engine.test_delay ($LAB_TEST_DELAY, set at
+start, no token needed) as its `standing` delay: a slow fault adds to it, and clearing the
+run-time faults leaves it in force, so an engine slowed on purpose stays slowed as its manifest
+says. (A simulated engine has its test delay in its ttft_ms instead: lab.config.commandlines.)
+
 The control is POST /lab/faults with a JSON body of settings ({} clears them), and is there only
 when the lab started the engine with a token in $LAB_FAULT_TOKEN (a profile with a faults
 scenario): a request without that token in the x-lab-fault-token header is refused, so nothing
@@ -13,15 +18,14 @@ publishes it there only), so nothing beyond this machine reaches it at all.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 TOKEN_ENV = "LAB_FAULT_TOKEN"
+TEST_DELAY_ENV = "LAB_TEST_DELAY"  # lab.config.commandlines sets it from engine.test_delay
 TOKEN_HEADER = "x-lab-fault-token"
 PATH = "/lab/faults"
 GOLDEN = (5**0.5 - 1) / 2  # spreads any run of requests evenly over [0, 1), as lab.sim does
@@ -29,15 +33,40 @@ SETTINGS = {"first_chunk_ms": float, "ttft_share": float, "error_share": float, 
 MODES = ("http_500", "cut")
 
 
+@dataclass(frozen=True)
+class Delay:
+    """How long a first chunk is held back: `first_chunk_ms` plus `ttft_share` of the time that
+    answer took to its first chunk."""
+
+    first_chunk_ms: float = 0.0
+    ttft_share: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> Delay:
+        """The test delay the lab started this engine with (none: no delay)."""
+        delay = json.loads(os.environ.get(TEST_DELAY_ENV) or "{}")
+        return cls(float(delay.get("first_chunk_ms", 0)), float(delay.get("ttft_share", 0)))
+
+    @property
+    def on(self) -> bool:
+        return self.first_chunk_ms > 0 or self.ttft_share > 0
+
+    def seconds(self, to_first_chunk: float) -> float:
+        """Seconds to hold back a first chunk that took `to_first_chunk` seconds to come."""
+        return self.first_chunk_ms / 1000 + self.ttft_share * to_first_chunk
+
+
 @dataclass
 class Faults:
-    """The settings in force, and how many requests have met the error draw."""
+    """The run-time settings in force on top of the standing test delay, and how many requests
+    have met the error draw."""
 
     first_chunk_ms: float = 0.0
     ttft_share: float = 0.0
     error_share: float = 0.0
     error_mode: str = "http_500"
     drawn: int = 0
+    standing: Delay = Delay()
 
     def apply(self, body: Any) -> None:
         """Replace every setting with the body's (absent: off); ValueError when it is not a
@@ -60,12 +89,12 @@ class Faults:
             setattr(self, name, getattr(fresh, name))
 
     @property
-    def slowing(self) -> bool:
-        return self.first_chunk_ms > 0 or self.ttft_share > 0
-
-    def delay(self, to_first_chunk: float) -> float:
-        """Seconds to hold back a first chunk that took `to_first_chunk` seconds to come."""
-        return self.first_chunk_ms / 1000 + self.ttft_share * to_first_chunk
+    def slow(self) -> Delay:
+        """The standing test delay and a slow fault's, added."""
+        return Delay(
+            self.standing.first_chunk_ms + self.first_chunk_ms,
+            self.standing.ttft_share + self.ttft_share,
+        )
 
     def draw(self) -> str:
         """ "" or the error mode this request meets: request n stands at the fractional part of
@@ -103,15 +132,16 @@ class Cut(Exception):
     """Ends a response midway: the server drops the connection without finishing it."""
 
 
-def wrap(app: Any) -> Any:
-    """`app` with run-time faults, when the lab gave this engine a token; else `app` itself."""
+def wrap(app: Any, faults: Faults) -> Any:
+    """`app` with run-time control of `faults` and their errors, when the lab gave this engine a
+    token; else `app` itself. The caller holds first chunks back (EngineTag), with or without."""
     expected = token()
-    return FaultyApp(app, expected) if expected else app
+    return FaultyApp(app, expected, faults) if expected else app
 
 
 class FaultyApp:
-    def __init__(self, app: Any, expected: str) -> None:
-        self.app, self.expected, self.faults = app, expected, Faults()
+    def __init__(self, app: Any, expected: str, faults: Faults) -> None:
+        self.app, self.expected, self.faults = app, expected, faults
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -125,21 +155,7 @@ class FaultyApp:
         if broken == "http_500":
             await _reply(send, 500, {"error": {"message": "a fault the lab injected", "code": 500}})
             return
-        await self.app(scope, receive, self._sender(send, broken == "cut"))
-
-    def _sender(self, send: Any, cut: bool) -> Any:
-        arrived, first = time.monotonic(), {"held": self.faults.slowing}
-
-        async def faulty(message: Message) -> None:
-            chunk = message["type"] == "http.response.body" and bool(message.get("body"))
-            if chunk and first["held"]:
-                first["held"] = False
-                await asyncio.sleep(self.faults.delay(time.monotonic() - arrived))
-            await send(message)
-            if chunk and cut and message.get("more_body", False):
-                raise Cut("the lab cut this stream midway")
-
-        return faulty
+        await self.app(scope, receive, _cutting(send) if broken == "cut" else send)
 
     async def _control(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         body, more = b"", True
@@ -151,6 +167,18 @@ class FaultyApp:
         given = headers.get(TOKEN_HEADER.encode(), b"").decode("latin-1")
         status, data = answer(self.faults, given, self.expected, body)
         await _reply(send, status, data)
+
+
+def _cutting(send: Any) -> Any:
+    """`send` that ends the response after its first chunk of a body that goes on."""
+
+    async def cut(message: Message) -> None:
+        await send(message)
+        body = message["type"] == "http.response.body" and bool(message.get("body"))
+        if body and message.get("more_body", False):
+            raise Cut("the lab cut this stream midway")
+
+    return cut
 
 
 async def _reply(send: Any, status: int, data: dict) -> None:

@@ -15,7 +15,8 @@ engine.test_delay (tests and calibration only, docs/compare.md; $LAB_TEST_DELAY,
 holds back the first chunk of every streamed answer (text/event-stream) under /v1/ by
 `first_chunk_ms` plus `ttft_share` of the time that answer took to its first chunk, so the
 client's TTFT grows by a known amount. Later chunks are not delayed: they follow at the pace
-vLLM makes them. Faults a faults scenario injects at run time: lab.inproc.engine_faults.
+vLLM makes them. Faults a faults scenario injects at run time: lab.inproc.engine_faults, whose
+`Faults` holds this test delay too (a slow fault adds to it), so one delay is applied, once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from lab.inproc.referee import Referee
 HEADER = "x-lab-engine"
 OPEN_PATH = "/lab/open-requests"
 COUNTED_PREFIX = "/v1/"
-TEST_DELAY_ENV = "LAB_TEST_DELAY"  # lab.config.commandlines sets it from engine.test_delay
 STREAM_TYPE = b"text/event-stream"
 
 Message = dict[str, Any]
@@ -44,13 +44,12 @@ App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 
 class EngineTag:
     def __init__(self, app: App) -> None:
-        self.app = engine_faults.wrap(app)  # run-time faults, only where the lab asked for them
+        self.faults = engine_faults.Faults(standing=engine_faults.Delay.from_env())
+        # run-time faults, only where the lab asked for them
+        self.app = engine_faults.wrap(app, self.faults)
         self.name = os.environ.get("LAB_ENGINE_NAME", "engine")
         self.tag = self.name.encode()
         self.open = 0
-        delay = json.loads(os.environ.get(TEST_DELAY_ENV) or "{}")
-        self.first_chunk_s = float(delay.get("first_chunk_ms", 0)) / 1000
-        self.ttft_share = float(delay.get("ttft_share", 0))
         self.referee = Referee.from_env(self.name)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -64,7 +63,7 @@ class EngineTag:
         counted = path.startswith(COUNTED_PREFIX)
         finished = False
         arrived = time.monotonic()
-        held = {"first": counted and (self.first_chunk_s > 0 or self.ttft_share > 0)}
+        held = {"first": False}
         call = self.referee.begin(scope) if self.referee else None
 
         def finish() -> None:
@@ -75,14 +74,15 @@ class EngineTag:
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
-                held["first"] = held["first"] and _streamed(message)
+                # Read when the answer starts, so a slow fault set meanwhile counts.
+                held["first"] = counted and _streamed(message) and self.faults.slow.on
                 message["headers"] = [*message.get("headers", []), (HEADER.encode(), self.tag)]
                 if call:
                     call.started(message.get("status", 0))
                     message["headers"].append(call.header())
             elif message["type"] == "http.response.body" and held["first"] and message.get("body"):
                 held["first"] = False
-                await asyncio.sleep(self._delay(time.monotonic() - arrived))
+                await asyncio.sleep(self.faults.slow.seconds(time.monotonic() - arrived))
             await send(message)
             if call and message["type"] == "http.response.body":
                 call.chunk(message.get("body", b""))
@@ -97,10 +97,6 @@ class EngineTag:
             finish()
             if call:
                 call.end()
-
-    def _delay(self, to_first_chunk: float) -> float:
-        """Seconds to hold back a first chunk that took `to_first_chunk` seconds to come."""
-        return self.first_chunk_s + self.ttft_share * to_first_chunk
 
     async def _say_open(self, send: Send) -> None:
         body = json.dumps({"engine": self.name, "open": self.open}).encode()

@@ -63,3 +63,24 @@ def record(
         "finished_reason": finished_reason,
         "chunk_times": chunk_times,
     }
+
+
+def as_referee(path: Path) -> list[dict[str, Any]]:
+    """The log in the engine referee's terms (lab.inproc.referee), so that a benchmark on the
+    simulated engine refers to it as to the referee of a real one: when each request arrived,
+    and its first and last token left (the last token, not the stream's end marker)."""
+    records = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        sent = json.loads(line)
+        first, last = sent["first_token"], sent["last_token"]
+        records.append(
+            {
+                "id": sent["id"],
+                "engine": "sim",
+                "arrived": sent["arrival"],
+                "first_token_ms": None if first is None else (first - sent["arrival"]) * 1000,
+                "end_ms": None if last is None else (last - sent["arrival"]) * 1000,
+                "status": 200,
+            }
+        )
+    return records

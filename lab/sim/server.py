@@ -170,8 +170,8 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
         if job.stream:
             response = web.StreamResponse(headers={"Content-Type": SSE})
             await response.prepare(request)  # headers now, before prefill, as vLLM does
-            if sim.runtime.slowing:  # a slow fault: the first chunk later by a known amount
-                await asyncio.sleep(sim.runtime.delay(sim.engine.timing.ttft))
+            if sim.runtime.slow.on:  # a slow fault: the first chunk later by a known amount
+                await asyncio.sleep(sim.runtime.slow.seconds(sim.engine.timing.ttft))
             chunks = api.stream_chunks(job, rid, sim.model, count, reason)
             if fault == "garble_share":
                 await response.write(b"data: {not json\n\n")

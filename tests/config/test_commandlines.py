@@ -88,9 +88,9 @@ def test_a_simulated_engine_takes_the_profiles_timing_and_model() -> None:
 
 
 def test_a_test_delay_reaches_the_middleware_and_the_simulated_engine() -> None:
-    from lab.inproc import engine_tag
+    from lab.inproc import engine_faults
 
-    assert commandlines.TEST_DELAY_ENV == engine_tag.TEST_DELAY_ENV
+    assert commandlines.TEST_DELAY_ENV == engine_faults.TEST_DELAY_ENV
     lab = load("engine.test_delay={ttft_share: 0.2}")
     assert json.loads(commandlines.engine_env(lab, 0)["LAB_TEST_DELAY"]) == {
         "first_chunk_ms": 0,

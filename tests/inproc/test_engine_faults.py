@@ -11,14 +11,25 @@ import time
 import pytest
 
 from lab.inproc import engine_faults
-from lab.inproc.engine_faults import PATH, TOKEN_ENV, TOKEN_HEADER, Cut, Faults
+from lab.inproc.engine_faults import (
+    PATH,
+    TEST_DELAY_ENV,
+    TOKEN_ENV,
+    TOKEN_HEADER,
+    Cut,
+    Delay,
+    Faults,
+)
 from lab.inproc.engine_tag import HEADER, EngineTag
 
 TOKEN = "s3cret-token-of-this-run"
 
 
+STREAMED = [(b"content-type", b"text/event-stream")]
+
+
 async def stream(scope, receive, send):  # two chunks of a streamed answer
-    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.start", "status": 200, "headers": STREAMED})
     await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
@@ -40,7 +51,7 @@ def call(app, path: str, body: bytes = b"", token: str = "") -> list[dict]:
 
 def test_without_a_token_the_control_is_not_there(monkeypatch) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
-    assert engine_faults.wrap(stream) is stream
+    assert engine_faults.wrap(stream, Faults()) is stream
     answered = call(EngineTag(stream), PATH, b'{"error_share": 1}', token=TOKEN)
     assert answered[0]["status"] == 200  # the app's own answer: no control path was served
 
@@ -84,6 +95,32 @@ def test_a_slow_fault_holds_back_the_first_chunk_only(monkeypatch) -> None:
     began = time.monotonic()
     call(tag, "/v1/completions")
     assert time.monotonic() - began >= 0.2
+
+
+def test_a_test_delay_holds_from_the_start_adds_to_a_slow_fault_and_outlives_its_clearing(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(TEST_DELAY_ENV, '{"first_chunk_ms": 150, "ttft_share": 0}')
+    tag = EngineTag(stream)
+
+    def took() -> float:
+        began = time.monotonic()
+        call(tag, "/v1/completions")
+        return time.monotonic() - began
+
+    assert took() >= 0.15  # no token, no control call: the test delay is there from the start
+    answered = call(tag, PATH, b'{"first_chunk_ms": 200}', token=TOKEN)
+    assert json.loads(answered[1]["body"])["first_chunk_ms"] == 200  # the run-time part only
+    assert took() >= 0.35  # one sleep of both, added
+    call(tag, PATH, b"{}", token=TOKEN)
+    assert 0.15 <= took() < 0.34  # cleared: the test delay is still in force, alone
+
+
+def test_one_delay_formula_for_both() -> None:
+    faults = Faults(ttft_share=0.5, standing=Delay(first_chunk_ms=100, ttft_share=0.25))
+    assert faults.slow.seconds(2.0) == pytest.approx(0.1 + 0.75 * 2.0)
+    assert not Faults().slow.on and Faults(standing=Delay(ttft_share=0.1)).slow.on
 
 
 def test_an_error_share_fails_that_share_of_any_run_of_requests() -> None:
