@@ -1699,6 +1699,13 @@ CASES = [
         },
     ),
     Case(
+        "trace-malformed-before-cycle-starts-a-stack",
+        ("cycle", "--platform", "local", "--set", REPLAY),
+        2,
+        "t.jsonl:1: not valid JSON",
+        files={"t.jsonl": '{"timestamp": 0, "input_length": 5,\n'},
+    ),
+    Case(
         "trace-sample-larger",
         ("run", "--dry-run", "--set", REPLAY.replace("}]", ", sample: {sessions: 5}}]")),
         2,

@@ -13,7 +13,7 @@ from lab.config.kinds import FailoverScenario, FaultsScenario, ScaleScenario
 from lab.config.profile import Profile
 from lab.console import note, ok, say
 from lab.errors import ConfigError, LabError
-from lab.load import dryrun, faults, scenarios
+from lab.load import dryrun, faults, replay, scenarios
 from lab.platforms import Plan, Platform
 from lab.platforms.protocol import KILL, ONLY_PROCESSES, RESTART, RESTART_ROUTER, SCALE
 from lab.stack import processes, routing_check, smoke, state
@@ -133,6 +133,8 @@ def cycle(
 ) -> State:
     """up -> smoke -> routing check -> scenarios -> down (unless keep). Raises on a failed step;
     the stack is torn down whatever happened."""
+    chosen = [profile.scenario(n) for n in scenario_names or []] or list(profile.scenarios)
+    replay.check(profile, chosen)  # a bad trace is refused before anything starts, not after
     platform, current = up(profile, requested_platform, run_smoke=False)
     try:
         # Smoke inside the try: a stack that fails it comes down like any other failed cycle.
