@@ -12,6 +12,7 @@ from lab.config.kinds import ReplayScenario, Scenario
 from lab.config.kinds.plan import Level
 from lab.config.profile import Profile
 from lab.console import say
+from lab.results import replay_figures
 from lab.traces.prepare import Options, Tokens, Trace
 from lab.traces.stats import Tally
 from lab.traces.tokens import ModelTokens
@@ -77,17 +78,26 @@ def schedule(
     }
 
 
-def say_against(scenario: ReplayScenario, level: str, tally: Tally, figures: dict) -> None:
+def against(scenario: ReplayScenario, level: str, tally: Tally, figures: dict) -> dict:
     """The trace's rate against what the level sent, its theoretical prefix reuse against the
-    hit rate the engines' counters measured."""
+    hit rate the engines' counters measured: said, and returned for summary.json."""
+    duration = tally.duration_s
+    rate = (
+        tally.requests / duration * scenario.speedup
+        if duration and scenario.mode == "timed"
+        else None
+    )
+    found = replay_figures.figures(
+        rate, figures["requests_per_s"], tally.reuse, figures.get("prefix_cache_hit_rate")
+    )
     parts = []
-    if (duration := tally.duration_s) and scenario.mode == "timed":
-        rate = tally.requests / duration * scenario.speedup
+    if rate is not None:
         parts.append(f"the trace's rate {rate:.2f} req/s, sent {figures['requests_per_s']:.2f}")
-    measured = figures.get("prefix_cache_hit_rate")
+    measured = found["measured_hit_rate"]
     shown = "-" if measured is None else f"{measured:.0%}"
     parts.append(f"theoretical prefix reuse {tally.reuse:.0%}, measured hit rate {shown}")
     say(f"📼 {scenario.name}/{level}: {'; '.join(parts)}")
+    return found
 
 
 def with_schedule(level: Level, options: dict) -> Level:

@@ -21,7 +21,7 @@ from lab.errors import LabError, StepFailed
 from lab.inproc import chat_tokens
 from lab.load import capacity, gauges, levels, locust, progress, replay, resilience, soak
 from lab.platforms import Platform
-from lab.results import figures, report, series
+from lab.results import figures, replay_figures, report, series
 from lab.results import folder as results
 from lab.results import manifest as manifests
 from lab.stack import metrics
@@ -157,7 +157,9 @@ def _run_scenario(
             )
             progress.say_level(scenario.name, level.name, units[level.name])
             if trace is not None and isinstance(scenario, ReplayScenario):
-                replay.say_against(scenario, level.name, trace, units[level.name])
+                units[level.name][replay_figures.KEY] = replay.against(
+                    scenario, level.name, trace, units[level.name]
+                )
             recorder.save()
             soak.judge(scenario, place, level.name, deltas)
         status, error = "completed", ""

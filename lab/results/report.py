@@ -18,7 +18,7 @@ from lab.config import kinds
 from lab.config.kinds.base import ROUTING
 from lab.errors import ConfigError
 from lab.files import shorten
-from lab.results import fault_figures, resilience_figures, series, soak, summary
+from lab.results import fault_figures, replay_figures, resilience_figures, series, soak, summary
 from lab.results import folder as results
 from lab.results import level as level_figures
 from lab.results.manifest import MANIFEST, Manifest, ScenarioRecord
@@ -146,6 +146,7 @@ def _scenario(folder: Path, entry: ScenarioRecord, imported: bool) -> str:
         + _resilience(figures)
         + soak.section(soak.read_verdicts(place))
         + fault_figures.timeline(figures)
+        + replay_figures.section(figures)
         + "".join(f"<img src='data:image/png;base64,{img}'>" for img in images if img)
     )
 

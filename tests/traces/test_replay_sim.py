@@ -71,6 +71,12 @@ def test_a_mooncake_trace_keeps_its_prefix_sharing_and_an_export_replays_it_exac
     sent = [row for row in samples(first) if row["status"] == "ok"]
     assert len(sent) == 40
     assert abs(hit_rate(first) - theory) <= 0.05, (hit_rate(first), theory)
+    # summary.json keeps both, for the report's table (lab.results.replay_figures).
+    levels = json.loads((first / "replay" / "summary.json").read_text())["levels"]
+    kept = levels["timed"]["replay"]
+    assert kept["theoretical_reuse"] == pytest.approx(theory)
+    assert kept["measured_hit_rate"] == pytest.approx(hit_rate(first), abs=0.01)
+    assert kept["sent_rps"] > 0 and kept["trace_rate_rps"] > 0
     lag = sorted(float(row["lag_ms"]) for row in sent)
     assert lag[int(0.9 * len(lag))] < 500  # loose: the figure itself is benchmarks/replay_timing
 
