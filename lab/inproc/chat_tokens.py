@@ -19,8 +19,13 @@ from lab.errors import ConfigError
 def tokenizer(source: str) -> Any:
     """The model's fast tokenizer (tokenizer.json, as vllm-router itself reads), from a folder
     or a Hugging Face id. Imported here, not with transformers' model stack: 2 s, not 7."""
-    from transformers import PreTrainedTokenizerFast
-
+    try:
+        from transformers import PreTrainedTokenizerFast
+    except ImportError:
+        raise ConfigError(
+            f"tokenizer {source}: transformers is not installed here; install the lab with its "
+            "engine extra (nox -s cpu-lab does) to read text and chats as tokens"
+        ) from None
     try:
         loaded = PreTrainedTokenizerFast.from_pretrained(source)
     except (OSError, ValueError) as exc:

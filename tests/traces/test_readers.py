@@ -159,3 +159,25 @@ def test_an_export_is_a_lab_trace_in_the_order_requests_were_due(tmp_path) -> No
     assert lines[1]["prompt_token_ids"] == [1, 2, 3] and lines[0]["turn"] == 0
     _, again = detect.read(tmp_path / "out.jsonl", "auto", 512)
     assert [r.output for r in again] == [2, 4]
+
+
+def test_a_text_trace_without_transformers_is_one_line_not_a_traceback(
+    tmp_path, monkeypatch
+) -> None:
+    """The lab without its engine extra: no transformers to count text with."""
+    import builtins
+
+    from lab.inproc import chat_tokens
+
+    real = builtins.__import__
+
+    def without_transformers(name: str, *args, **kwargs):
+        if name.startswith("transformers"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    chat_tokens.tokenizer.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", without_transformers)
+    with pytest.raises(ConfigError, match="transformers is not installed here"):
+        chat_tokens.tokenizer(str(tmp_path))
+    chat_tokens.tokenizer.cache_clear()
