@@ -55,16 +55,15 @@ class Api:
         self.core = client.CoreV1Api(api_client)
 
     def pods(self, namespace: str, selector: str) -> list[Pod]:
-        raw: Any = self.core.list_namespaced_pod(
-            namespace,
-            label_selector=selector,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        return json.loads(raw.data).get("items", [])
+        return self._listed(self.core.list_namespaced_pod, namespace, selector)
 
     def services(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        raw: Any = self.core.list_namespaced_service(
+        return self._listed(self.core.list_namespaced_service, namespace, selector)
+
+    @staticmethod
+    def _listed(listing: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The items of a namespaced list call, as plain JSON (not the client's models)."""
+        raw: Any = listing(
             namespace,
             label_selector=selector,
             _preload_content=False,
