@@ -28,8 +28,12 @@ from lab.console import say
 from lab.load import faults
 from lab.results import resilience_figures
 from lab.stack import state
+from lab.stack.endpoints import Endpoints
 from lab.stack.router import Router
 from lab.stack.state import State
+
+# vllm-router's default --health-success-threshold, which the lab leaves as it is.
+ROUTER_SUCCESS_CHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,35 @@ def inject(events: list[Event], began: float, place: Path, current: State) -> No
     finally:
         stop.set()
         sampler.join(timeout=5)
+
+
+def await_router(endpoints: Endpoints, interval: int) -> None:
+    """Wait until the router takes back every engine that answers its own /health: vllm-router
+    does so after ROUTER_SUCCESS_CHECKS health checks in a row, `interval` seconds apart, the
+    first of them up to an interval away. Without a /workers API, wait that long."""
+    if interval <= 0:
+        return
+    deadline = time.time() + (ROUTER_SUCCESS_CHECKS + 1) * interval
+    router = Router(endpoints.router)
+    with httpx.Client(timeout=2) as client:
+        while time.time() < deadline:
+            try:
+                taken = sum(w.healthy for w in router.workers(client))
+            except (httpx.HTTPError, ValueError):
+                time.sleep(max(0.0, deadline - time.time()))
+                return
+            # Counted, not matched by URL: a router in a container knows its engines by
+            # other names than the lab does.
+            if taken >= sum(_answers(client, e.url) for e in endpoints.engines):
+                return
+            time.sleep(1.0)
+
+
+def _answers(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(f"{url}/health").status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _engine_names(current: State) -> set[str]:

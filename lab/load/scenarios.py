@@ -198,9 +198,9 @@ def _target(scenario: Scenario, current: State) -> Engine | None:
 
 
 def _router_check_interval(current: State) -> int:
-    """Seconds vllm-router (the router of a platform that always runs it, or chosen) may take
-    to notice that a worker is back; the load goes on that long after the last event, so that
-    it is seen."""
+    """Seconds between vllm-router's health checks (the router of a platform that always runs
+    it, or chosen): the load goes on until it has taken back every live worker, so that this
+    is seen; 0 for a router that does not check."""
     router = current.profile["router"]
     if (platforms.facts(current.platform).router or router["implementation"]) == "vllm-router":
         return router["health_check_interval"]
@@ -237,8 +237,8 @@ def _run_level(
         ):
             if events:
                 resilience.inject(events, began, place, current)
-                settle = level.settle + _router_check_interval(current)
-                end = max(began + level.minimum, time.time() + settle)
+                resilience.await_router(endpoints, _router_check_interval(current))
+                end = max(began + level.minimum, time.time() + level.settle)
                 time.sleep(max(0.0, end - time.time()))
                 stop_file.touch()  # Locust ends the run and writes its files
             code = swarm.wait(timeout=level.run_time + locust.STOP_TIMEOUT + 120)

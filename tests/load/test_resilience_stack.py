@@ -40,9 +40,9 @@ def assert_nothing_lost_silently(rows: list[dict], final: list[dict]) -> None:
 
 @pytest.fixture(autouse=True)
 def short_settle(monkeypatch) -> None:
-    """Load for 10 s after the last event, not 30: with the router's 10 s health check that is
-    20 s at 4 requests/s, enough requests after a restart or a scale-down for what is asserted
-    here (the engine load an event waits for takes most of each test's time)."""
+    """Load for 10 s after the last event and the router's taking back of every live engine,
+    not 30: at 4 requests/s, enough requests after a restart or a scale-down for what is
+    asserted here (the engine load an event waits for takes most of each test's time)."""
     monkeypatch.setattr(steady, "SETTLE", 10)
 
 

@@ -12,17 +12,19 @@ import httpx
 import pytest
 
 from lab.config import commandlines, profile
+from lab.load import resilience
 from lab.sim import SimOptions, running
 from lab.stack import processes
+from lab.stack.endpoints import Endpoints, Engine
 from lab.stack.router import Router
 from tests.helpers.lab import port_shift
 from tests.helpers.simstack import needs_router
 
 
 @contextlib.contextmanager
-def router_over(urls: list[str], routing: str, tmp_path) -> Iterator[Router]:
+def router_over(urls: list[str], routing: str, tmp_path, *sets: str) -> Iterator[Router]:
     needs_router()
-    lab = profile.load("cpu", [f"router.routing={routing}"])
+    lab = profile.load("cpu", [f"router.routing={routing}", *sets])
     port = processes.free_port(31050 + port_shift())
     metrics = processes.free_port(31550 + port_shift())
     proc = processes.spawn(
@@ -93,3 +95,26 @@ def test_round_robin_keeps_no_count_so_a_drain_does_not_ask_it(engines, tmp_path
         assert all(w.load == 0 for w in router.workers())  # in flight, but not counted
         thread.join()
         assert done == [200]
+
+
+def healthy_workers(router: Router) -> int:
+    return sum(worker.healthy for worker in router.workers())
+
+
+def test_the_load_waits_until_the_router_takes_a_restarted_engine_back(engines, tmp_path) -> None:
+    """vllm-router takes a worker back only after two passed health checks in a row: a
+    resilience run goes on loading until it has, so that the restarted engine is seen serving."""
+    port = processes.free_port(31150 + port_shift())
+    options = SimOptions(served_model_name="tiny-llama")
+    back = Engine("engine-1", f"http://127.0.0.1:{port}")
+    down = contextlib.ExitStack()
+    down.enter_context(running(options, port=port))
+    urls = [engines[0], back.url]
+    with router_over(urls, "roundrobin", tmp_path, "router.health_check_interval=1") as router:
+        down.close()  # the engine dies; three failed checks later the router leaves it out
+        assert processes.wait_until(lambda: healthy_workers(router) == 1, timeout=20)
+        with running(options, port=port):
+            endpoints = Endpoints(router.url, (Engine("engine-0", engines[0]), back),
+                                  "tiny-llama", "roundrobin", "x-user-id")  # fmt: skip
+            resilience.await_router(endpoints, 1)
+            assert healthy_workers(router) == 2

@@ -28,8 +28,8 @@ class SteadyLoadScenario:
 def steady_level(s: SteadyLoadScenario) -> Level:
     """Steady load (closed loop, or Poisson arrivals at `rate`) while the scenario's events
     happen. An engine may take minutes to load on a busy machine, so the load lasts until the
-    last event is done and SETTLE seconds more (and at least `duration`), within
-    EVENT_ALLOWANCE."""
+    last event is done, the router has taken back every live engine (lab.load.resilience
+    .await_router), and SETTLE seconds more (and at least `duration`), within EVENT_ALLOWANCE."""
     options = lengths(s.prompt_tokens, s.output_tokens)
     users = s.users
     if s.rate is not None:
