@@ -14,7 +14,8 @@ TTFT). Each client runs against a fresh engine, the lab's first.
 interleaved pairs at each concurrency, medians side by side with their ratios, and each held
 against the referee: the engine middleware's own record of when each request arrived and when
 its first token left (lab.inproc.referee), taken in each client's turn; and, per request,
-by the ID the referee returned, how far the lab's TTFT lies beyond the engine's. A stack this
+by the ID the referee returned, how far the lab's TTFT lies beyond the engine's; and, on the
+engine's clock, how much later the first text left than the first token. A stack this
 benchmark brings up has the referee on; one already up has it only if it was started with
 LAB_REFEREE_DIR set (its referee columns are empty otherwise). vllm bench serve's results are
 saved with --save-detailed, so that `lab import vllm-bench` reads them per request.
@@ -290,9 +291,9 @@ def judged(
     series.add(client, place / client, began, ended)
     records = series.records()
     ttfts = [
-        r["first_token_ms"]
+        r["first_chunk_ms"]
         for r in records
-        if began <= r["arrived"] <= ended and r["status"] == 200 and r["first_token_ms"] is not None
+        if began <= r["arrived"] <= ended and r["status"] == 200 and r["first_chunk_ms"] is not None
     ]
     return found, statistics.median(ttfts) if ttfts else None
 
@@ -304,13 +305,31 @@ def per_request_gap(requests: Path) -> str:
     folder = Path(os.environ[referee.DIR_ENV])
     if not folder.is_dir():
         return "-"
-    engine = {r["id"]: r["first_token_ms"] for r in referee.read(folder) if r["first_token_ms"]}
+    engine = {r["id"]: r["first_chunk_ms"] for r in referee.read(folder) if r["first_chunk_ms"]}
     gaps = [
         float(row["ttft_ms"]) - engine[row["referee_id"]]
         for _, row in files.csv_rows(requests, "requests.csv")
         if row.get("ttft_ms") and row.get("referee_id") in engine
     ]
     return f"{statistics.median(gaps):+.1f} ({len(gaps)})" if gaps else "-"
+
+
+def text_wait(began: float, ended: float) -> str:
+    """On the engine's clock, over the requests that arrived between `began` and `ended`: the
+    median of first text minus first chunk (what a client that waits for text adds to TTFT),
+    and the share of requests whose first token carried no text: a wait of over 1 ms, a token's
+    time at the least (a chat stream's role chunk goes a fraction of a millisecond before its
+    first token's)."""
+    waits = [
+        r["first_text_ms"] - r["first_chunk_ms"]
+        for r in referee_records()
+        if began <= r["arrived"] <= ended and r["status"] == 200
+        and r["first_text_ms"] is not None and r["first_chunk_ms"] is not None
+    ]  # fmt: skip
+    if not waits:
+        return "-"
+    held = sum(wait > 1.0 for wait in waits) / len(waits)
+    return f"{statistics.median(waits):.1f} ({held:.0%})"
 
 
 def ratio(client: float, engine: float | None) -> str:
@@ -330,7 +349,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     )
     for column in ("pair", "lab TTFT", "vllm TTFT", "lab / vllm", "lab together",
                    "together / vllm", "referee: lab (lab / ref)", "referee: vllm (vllm / ref)",
-                   "lab - referee, per request (n)",
+                   "lab - referee, per request (n)", "text - first chunk (no text)",
                    "lab TPOT", "vllm TPOT", "lab E2E", "vllm E2E"):  # fmt: skip
         table.add_column(column, justify="right")
     # vLLM's client gets about as many requests as Locust sends in --duration s (a request
@@ -342,6 +361,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
         place = work / f"c{concurrency}-pair{pair}"
         # Each pair in another order: the drift of a shared machine falls on every client.
         order = clients[pair % 3 :] + clients[: pair % 3]
+        began = time.time()
         found = {
             name: judged(
                 partial(one_run, name, endpoints, place, concurrency, args, n), series, name, place
@@ -362,6 +382,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             ratio(lab["p50_ttft_ms"], lab_ref),
             ratio(ttft, vllm_ref),
             per_request_gap(place / "lab" / "requests.csv"),
+            text_wait(began, time.time()),
             f"{lab['p50_tpot_ms']:.1f}",
             f"{vllm['median_tpot_ms']:.1f}",
             f"{lab['p50_e2e_ms']:.0f}",

@@ -95,7 +95,7 @@ def classify(error: BaseException) -> str:
         return error.kind
     if isinstance(error, ValueError):  # orjson's JSONDecodeError: a garbled chunk
         return BAD_RESPONSE
-    if isinstance(error, streaming.NoText):
+    if isinstance(error, streaming.NoToken):
         return BAD_RESPONSE  # a complete answer that carried no completion at all
     if isinstance(error, (streaming.StreamError, http.client.HTTPException, OSError)):
         return STREAM_CUT

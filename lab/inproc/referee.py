@@ -8,12 +8,14 @@ It is off unless $LAB_REFEREE_DIR names a folder; each engine then appends one J
 API request to <folder>/<engine>.jsonl:
 
     {"id": ..., "engine": ..., "path": "/v1/chat/completions", "arrived": <Unix time>,
-     "first_chunk_ms": ..., "first_token_ms": ..., "end_ms": ..., "status": 200}
+     "first_chunk_ms": ..., "first_text_ms": ..., "end_ms": ..., "status": 200}
 
-`first_chunk_ms` is the first body chunk written, `first_token_ms` the first that carries
-generated text (a chat stream's first chunk may carry only the role), both from arrival; null
-when there was none. The engine histograms cannot serve: their buckets (…10, 20, 40 ms…) cannot
-resolve a few milliseconds at medians near 20 ms.
+`first_chunk_ms` is the first body chunk written: vLLM's first token, the TTFT that clients
+are held to (vLLM streams a chunk per token, a chat stream's role chunk with the first one).
+`first_text_ms` is the first chunk that carries generated text: later when the first tokens'
+text is empty (lab.inproc.streaming says when). Both from arrival; null when there was none.
+The engine histograms cannot serve: their buckets (…10, 20, 40 ms…) cannot resolve a few
+milliseconds at medians near 20 ms.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class Call:
         self.began = time.perf_counter()
         self.status = 0
         self.first_chunk_ms: float | None = None
-        self.first_token_ms: float | None = None
+        self.first_text_ms: float | None = None
         self.written = False
 
     def header(self) -> tuple[bytes, bytes]:
@@ -85,13 +87,13 @@ class Call:
 
     def chunk(self, body: bytes) -> None:
         """A body chunk leaving now."""
-        if not body or self.first_token_ms is not None:
+        if not body or self.first_text_ms is not None:
             return
         now = self._ms()
         if self.first_chunk_ms is None:
             self.first_chunk_ms = now
         if carries_text(body):
-            self.first_token_ms = now
+            self.first_text_ms = now
 
     def end(self) -> None:
         """The answer's last byte left (or the request ended without one): written once."""
@@ -105,7 +107,7 @@ class Call:
                 "path": self.path,
                 "arrived": self.arrived,
                 "first_chunk_ms": self.first_chunk_ms,
-                "first_token_ms": self.first_token_ms,
+                "first_text_ms": self.first_text_ms,
                 "end_ms": self._ms(),
                 "status": self.status,
             }

@@ -1,8 +1,13 @@
 """Timing a streamed OpenAI-compatible answer, with the definitions of `vllm bench serve`.
 
-- TTFT: from sending the request to the first chunk that carries generated text.
-- ITL: every gap between two text-bearing chunks (pooled per token, not per request).
-- E2E: from sending to the last text-bearing chunk (the trailing usage chunk does not count).
+- A token chunk is one that carries a choice, other than a chat stream's opening role chunk
+  (vLLM sends that just before the first token's). vLLM streams one per token, and its text may
+  be empty: a token whose bytes do not make a whole character yet (byte-level vocabularies such
+  as the lab's tiny model's), or a special token. Waiting for text instead would add those
+  tokens' time to TTFT.
+- TTFT: from sending the request to the first token chunk.
+- ITL: every gap between two token chunks (pooled per token, not per request).
+- E2E: from sending to the last token chunk (the trailing usage chunk carries no choice).
 - TPOT: (E2E - TTFT) / (output tokens - 1), per request.
 - Token counts: from the usage chunk (`stream_options.include_usage`), with the prompt tokens
   served from the prefix cache when the engine reports them (`--enable-prompt-tokens-details`).
@@ -30,7 +35,6 @@ class Measurement:
     prompt_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int | None = None  # prompt tokens served from the prefix cache, if told
-    chunks: int = 0
     finish_reason: str = ""
     pieces: list[str] = field(default_factory=list)  # the answer's text, chunk by chunk
 
@@ -83,8 +87,8 @@ class StreamError(Exception):
     """The stream carried an error, or ended without a finish reason."""
 
 
-class NoText(StreamError):
-    """The stream ended without any generated text."""
+class NoToken(StreamError):
+    """The stream ended without any token."""
 
 
 def read(
@@ -112,25 +116,31 @@ def read(
             result.output_tokens = usage.get("completion_tokens", 0)
             if details := usage.get("prompt_tokens_details"):
                 result.cached_tokens = details.get("cached_tokens")
-        for choice in data.get("choices") or []:
+        choices = [choice for choice in data.get("choices") or [] if not _opening(choice)]
+        if not choices:
+            continue
+        for choice in choices:
             if choice.get("finish_reason"):
                 result.finish_reason = choice["finish_reason"]
-            text = _text(choice)
-            if not text:
-                continue
-            result.pieces.append(text)
-            result.chunks += 1
-            if result.ttft_ms is None:
-                result.ttft_ms = (now - sent) * 1000
-            else:
-                result.itl_ms.append((now - last) * 1000)
-            last = now
-            result.e2e_ms = (now - sent) * 1000
+            if text := _text(choice):
+                result.pieces.append(text)
+        if result.ttft_ms is None:
+            result.ttft_ms = (now - sent) * 1000
+        else:
+            result.itl_ms.append((now - last) * 1000)
+        last = now
+        result.e2e_ms = (now - sent) * 1000
     if result.ttft_ms is None:
-        raise NoText("the stream ended without any generated text")
+        raise NoToken("the stream ended without any token")
     if not result.finish_reason:  # an engine that stopped mid-answer, its stream ended for it
         raise StreamError("the stream ended without a finish reason")
     return result
+
+
+def _opening(choice: dict) -> bool:
+    """A chat stream's first chunk, which names the role and carries no token."""
+    delta = choice.get("delta") or {}
+    return "role" in delta and not _text(choice) and not choice.get("finish_reason")
 
 
 def _text(choice: dict) -> str:

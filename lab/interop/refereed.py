@@ -5,9 +5,10 @@ turn (`referee_turn`, lab.inproc.referee). vllm bench serve's turn is imported a
 `lab import vllm-bench --per-request` imports it. A `Series` keeps each in a folder of runs.
 
 The referee times a request on the engine's side: TTFT from its arrival at the engine's API
-server to the first chunk that carries text, E2E from arrival to its last byte written. It
-counts no tokens, so TPOT and output tokens/s are n/a in its folder (requests/s with them: one
-family), and it keeps no gaps between chunks, so ITL is n/a too. Nothing is filled in for them.
+server to its first chunk (vLLM's first token, lab.inproc.referee), E2E from arrival to its
+last byte written. It counts no tokens, so TPOT and output tokens/s are n/a in its folder
+(requests/s with them: one family), and it keeps no gaps between chunks, so ITL is n/a too.
+Nothing is filled in for them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ NO_THROUGHPUT = (
 NO_GAPS = "the engine referee keeps the first chunk's time only, not the gaps after it"
 REFEREE_DEFINITIONS = {
     "ttft": "engine side: from the request's arrival at the engine's API server to its first "
-    "chunk carrying text (the referee's first_token_ms)",
+    "chunk, the first token (the referee's first_chunk_ms)",
     "e2e": "engine side: from the request's arrival to its last byte written (end_ms)",
 }
 LAB_DEFINITIONS = {"all": "the lab's own: its Locust client's requests.csv, as a run records it"}
@@ -117,7 +118,7 @@ def _turn(tool: str, source: str, began: float, ended: float, rows: list) -> Imp
 
 
 def _row(record: dict[str, Any]) -> dict[str, str]:
-    ttft, end = record.get("first_token_ms"), record.get("end_ms")
+    ttft, end = record.get("first_chunk_ms"), record.get("end_ms")
     ok = record.get("status") == 200 and ttft is not None
     return row(
         request_id=str(record.get("id", "")),
@@ -126,7 +127,7 @@ def _row(record: dict[str, Any]) -> dict[str, str]:
         ttft_ms=f"{ttft:.3f}" if ok else "",
         e2e_ms=f"{end:.3f}" if ok and end is not None else "",
         status="ok" if ok else "error",
-        error="" if ok else f"engine answered {record.get('status')} without text",
+        error="" if ok else f"engine answered {record.get('status')} without a chunk",
         phase="run",
         referee_id=str(record.get("id", "")),
     )

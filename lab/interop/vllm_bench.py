@@ -2,7 +2,8 @@
 arrays), read into the lab's terms and written from a lab run.
 
 Its definitions are the lab's (vllm/benchmarks/serve.py, calculate_metrics): TTFT from sending
-the request to its first content chunk; TPOT (latency - TTFT) / (output tokens - 1), so
+the request to its first chunk with a choice, whose text may be empty (lab.inproc.streaming);
+TPOT (latency - TTFT) / (output tokens - 1), so
 without the first token, over requests of more than one output token; ITL every gap between
 chunks after the first, pooled; E2E the request's latency. Its goodput counts requests within
 --goodput limits that the file does not record, so it is not the lab's (a request within the
@@ -35,7 +36,7 @@ SETTINGS = (
 )  # fmt: skip
 SAME = "as the lab's"
 DEFINITIONS = {
-    "ttft": f"{SAME}: from sending the request to its first content chunk",
+    "ttft": f"{SAME}: from sending the request to its first chunk with a choice, text or not",
     "tpot": f"{SAME}: (latency - TTFT) / (output tokens - 1), without the first token",
     "itl": f"{SAME}: each gap between chunks after the first, pooled",
     "e2e": f"{SAME}: the request's latency",

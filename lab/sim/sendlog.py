@@ -78,7 +78,8 @@ def as_referee(path: Path) -> list[dict[str, Any]]:
                 "id": sent["id"],
                 "engine": "sim",
                 "arrived": sent["arrival"],
-                "first_token_ms": None if first is None else (first - sent["arrival"]) * 1000,
+                "first_chunk_ms": None if first is None else (first - sent["arrival"]) * 1000,
+                "first_text_ms": None if first is None else (first - sent["arrival"]) * 1000,
                 "end_ms": None if last is None else (last - sent["arrival"]) * 1000,
                 "status": 200,
             }

@@ -66,7 +66,7 @@ def test_a_timer_that_is_not_the_limits_own_is_left_alone() -> None:
     [
         (failures.TimedOut(failures.TIMEOUT_STALL), failures.TIMEOUT_STALL),
         (ValueError("garbled"), failures.BAD_RESPONSE),
-        (streaming.NoText("no text"), failures.BAD_RESPONSE),
+        (streaming.NoToken("no text"), failures.BAD_RESPONSE),
         (streaming.StreamError("no finish reason"), failures.STREAM_CUT),
         (http.client.HTTPException("incomplete"), failures.STREAM_CUT),
         (ConnectionResetError(), failures.STREAM_CUT),

@@ -52,7 +52,6 @@ class Scripted(BaseHTTPRequestHandler):
         if self.chunked:
             self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.chunk({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
         writes: list[float] = []
         TIMELINES.append(writes)
         delays = (TTFT_S, *GAPS_S)
@@ -62,8 +61,10 @@ class Scripted(BaseHTTPRequestHandler):
             finish = "length" if index == len(delays) - 1 else None  # as vLLM ends a stream
             if self.path == "/v1/completions":
                 self.chunk({"choices": [{"text": "tok", "finish_reason": finish}]})
-            else:
-                self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": finish}]})
+                continue
+            if index == 0:  # vLLM opens a chat stream with the role, sent with the first token
+                self.chunk({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+            self.chunk({"choices": [{"delta": {"content": "tok"}, "finish_reason": finish}]})
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(GAPS_S) + 1}
         self.chunk({"choices": [], "usage": usage})
         self.send(b"data: [DONE]\n\n")

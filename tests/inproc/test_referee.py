@@ -50,7 +50,7 @@ def requests(tag: EngineTag, *headers: list[tuple[bytes, bytes]]) -> list[list[d
     return asyncio.run(all_of())
 
 
-def test_the_referee_times_first_chunk_and_first_token_under_each_requests_id(
+def test_the_referee_times_first_chunk_and_first_text_under_each_requests_id(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("LAB_ENGINE_NAME", "engine-0")
@@ -64,13 +64,13 @@ def test_the_referee_times_first_chunk_and_first_token_under_each_requests_id(
     assert dict(carried[0]["headers"])[referee.ANSWER_HEADER] == b"bench-7"
     for record in records:
         assert record["engine"] == "engine-0" and record["status"] == 200
-        # The role chunk is the first chunk, not the first token; each no earlier than the app
+        # The role chunk is the first chunk, before the first text; each no earlier than the app
         # sent it, and well within a loaded machine's slack of it.
         prefill = PREFILL_S * 1000
         assert prefill - EARLY_MS <= record["first_chunk_ms"] < prefill + SLACK_MS
-        gap = record["first_token_ms"] - record["first_chunk_ms"]
+        gap = record["first_text_ms"] - record["first_chunk_ms"]
         assert ROLE_TO_TOKEN_S * 1000 - EARLY_MS <= gap < ROLE_TO_TOKEN_S * 1000 + SLACK_MS
-        assert record["end_ms"] >= record["first_token_ms"]
+        assert record["end_ms"] >= record["first_text_ms"]
     assert records[0]["arrived"] <= records[1]["arrived"]
 
 

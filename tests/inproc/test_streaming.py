@@ -47,12 +47,22 @@ def test_ttft_itl_e2e_tpot_and_tokens() -> None:
     ]
     times = [10.05, 10.06, 10.2, 10.21, 10.25, 10.4, 10.41, 10.42]
     m = streaming.read(lines, sent=10.0, started=1000.0, clock=Clock(times))
-    assert m.ttft_ms == pytest.approx(200)  # the role-only chunk carries no text
+    assert m.ttft_ms == pytest.approx(200)  # the role chunk carries no token
     assert m.itl_ms == pytest.approx([50, 150])
-    assert m.e2e_ms == pytest.approx(400)  # the usage chunk does not count
+    assert m.e2e_ms == pytest.approx(400)  # the usage chunk carries no choice
     assert m.tpot_ms == pytest.approx((400 - 200) / 2)
-    assert (m.prompt_tokens, m.output_tokens, m.chunks) == (12, 3, 3)
+    assert (m.prompt_tokens, m.output_tokens) == (12, 3)
     assert m.text == "abc" and m.finish_reason == "length"
+
+
+def test_a_token_whose_text_is_held_back_is_the_first_token() -> None:
+    """vLLM streams a chunk per token, its text empty while the token's bytes make no whole
+    character yet: TTFT is that chunk's, as vllm bench serve and the engine's clock have it."""
+    held = event({"choices": [{"text": "", "finish_reason": None}]})
+    whole = event({"choices": [{"text": "é", "finish_reason": "length"}]})
+    m = streaming.read([held, whole, usage(4, 2)], 0.0, 0.0, Clock([0.02, 0.05, 0.06]))
+    assert m.ttft_ms == pytest.approx(20) and m.itl_ms == pytest.approx([30])
+    assert m.e2e_ms == pytest.approx(50) and m.text == "é"
 
 
 def test_cached_prompt_tokens_are_read_when_reported() -> None:
@@ -85,15 +95,15 @@ def test_one_token_has_no_tpot() -> None:
     assert m.tpot_ms is None and m.itl_ms_mean is None
 
 
-def test_a_stream_without_text_fails() -> None:
-    with pytest.raises(streaming.StreamError, match="without any generated text"):
+def test_a_stream_without_a_token_fails() -> None:
+    with pytest.raises(streaming.StreamError, match="without any token"):
         streaming.read([usage(1, 0), event("[DONE]")], 0.0, 0.0, Clock([0.1, 0.2]))
 
 
 def test_a_stream_that_ends_without_a_finish_reason_was_cut() -> None:
     with pytest.raises(streaming.StreamError, match="without a finish reason") as raised:
         streaming.read([chat("a"), chat("b"), event("[DONE]")], 0.0, 0.0, Clock([0.1, 0.2, 0.3]))
-    assert not isinstance(raised.value, streaming.NoText)
+    assert not isinstance(raised.value, streaming.NoToken)
 
 
 def test_an_error_event_fails_with_its_message() -> None:

@@ -45,7 +45,7 @@ def referee_records(began: float, ttft_ms: float) -> list[dict]:
             "id": f"r{i}",
             "engine": "engine-0",
             "arrived": began + i * SPACING_S + 0.001,
-            "first_token_ms": ttft_ms + i % 3,
+            "first_chunk_ms": ttft_ms + i % 3,
             "end_ms": ttft_ms + 68 + i % 3,
             "status": 200,
         }
