@@ -237,7 +237,9 @@ def _run_level(
         ):
             if events:
                 resilience.inject(events, began, place, current)
-                resilience.await_router(endpoints, _router_check_interval(current))
+                # Read again: a scale event changed the engines since the level began.
+                now_up = current.require_endpoints()
+                resilience.await_router(now_up, _router_check_interval(current))
                 end = max(began + level.minimum, time.time() + level.settle)
                 time.sleep(max(0.0, end - time.time()))
                 stop_file.touch()  # Locust ends the run and writes its files
