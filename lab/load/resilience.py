@@ -27,7 +27,7 @@ from lab.config.profile import Profile
 from lab.console import say
 from lab.load import faults
 from lab.results import resilience_figures
-from lab.stack import state
+from lab.stack import state, status
 from lab.stack.endpoints import Endpoints
 from lab.stack.router import Router
 from lab.stack.state import State
@@ -130,16 +130,9 @@ def await_router(endpoints: Endpoints, interval: int) -> None:
                 return
             # Counted, not matched by URL: a router in a container knows its engines by
             # other names than the lab does.
-            if taken >= sum(_answers(client, e.url) for e in endpoints.engines):
+            if taken >= sum(status.answers(client, f"{e.url}/health") for e in endpoints.engines):
                 return
             time.sleep(1.0)
-
-
-def _answers(client: httpx.Client, url: str) -> bool:
-    try:
-        return client.get(f"{url}/health").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _engine_names(current: State) -> set[str]:

@@ -26,14 +26,14 @@ def show(current: State, conditions: dict[str, str]) -> bool:
     )
     healthy = True
     with httpx.Client(timeout=3) as client:
-        router_ok = _answers(client, f"{endpoints.router}/health")
+        router_ok = answers(client, f"{endpoints.router}/health")
         healthy &= router_ok
         out.print(
             f"🔀 router     {endpoints.router}  {endpoints.routing}  "
             f"{_mark(router_ok, conditions.get('router'))}"
         )
         for engine in endpoints.engines:
-            engine_ok = _answers(client, f"{engine.url}/health")
+            engine_ok = answers(client, f"{engine.url}/health")
             healthy &= engine_ok
             served = ""
             if engine_ok:
@@ -63,7 +63,8 @@ def _prometheus_line(url: str) -> bool:
     return True
 
 
-def _answers(client: httpx.Client, url: str) -> bool:
+def answers(client: httpx.Client, url: str) -> bool:
+    """Whether `url` answers 200 (any HTTP error, a refused connection included, is no)."""
     try:
         return client.get(url).status_code == 200
     except httpx.HTTPError:

@@ -31,7 +31,7 @@ from lab.config.profile import Profile
 from lab.console import bad, note, ok, say
 from lab.errors import ConfigError, LabError, StepFailed
 from lab.platforms.plan import Plan
-from lab.stack import drain, endpoints, fault_control, processes, prometheus, state
+from lab.stack import drain, endpoints, fault_control, processes, prometheus, state, status
 from lab.stack.endpoints import Engine
 from lab.stack.processes import Outcome, Proc
 from lab.stack.router import Router
@@ -455,7 +455,7 @@ def _wait_engines(engines: list[Engine], procs: list[Proc], timeout: int) -> Non
                 proc = by_name[name]
                 if not processes.alive(proc):
                     _failed(name, proc, "exited while loading")
-                if _answers(client, f"{engine.url}/health"):
+                if status.answers(client, f"{engine.url}/health"):
                     if not processes.listens(proc, _port(engine.url)):
                         _failed(name, proc, f"port {_port(engine.url)} answers from another server")
                     ok(f"{name}: healthy at {engine.url} after {time.monotonic() - began:.1f} s")
@@ -474,7 +474,7 @@ def _wait_engines(engines: list[Engine], procs: list[Proc], timeout: int) -> Non
 def _wait_healthy(name: str, proc: Proc, url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2) as client:
-        while not _answers(client, url):
+        while not status.answers(client, url):
             if not processes.alive(proc):
                 _failed(name, proc, "exited while starting")
             if time.monotonic() > deadline:
@@ -484,13 +484,6 @@ def _wait_healthy(name: str, proc: Proc, url: str, timeout: float) -> None:
 
 def _port(url: str) -> int:
     return httpx.URL(url).port or 80
-
-
-def _answers(client: httpx.Client, url: str) -> bool:
-    try:
-        return client.get(url).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _failed(name: str, proc: Proc, why: str) -> None:
