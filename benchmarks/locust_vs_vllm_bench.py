@@ -10,8 +10,10 @@ each client's medians of TTFT and TPOT are held to the log's (the log starts the
 the request reached the engine: the router's forwarding is the only other time in a client's
 TTFT). Each client runs against a fresh engine, the lab's first.
 
-`--against stack`: the real local stack (brought up unless one is up), the two clients in
-interleaved pairs at each concurrency, medians side by side with their ratios, and each held
+`--against stack`: the real local stack (brought up unless one is up), a warm-up turn of each
+client, then the clients (`--clients`) in interleaved pairs at each concurrency, until the
+lab's TTFT p50 against the referee's and against vllm bench serve's resolves ±10% (`--resolve`)
+or `--pairs` is reached; medians side by side with their ratios, and each held
 against the referee: the engine middleware's own record of when each request arrived and when
 its first token left (lab.inproc.referee), taken in each client's turn; and, per request,
 by the ID the referee returned, how far the lab's TTFT lies beyond the engine's; and, on the
@@ -52,6 +54,7 @@ from pathlib import Path
 
 import httpx
 from rich.table import Table
+from scipy import stats
 
 from lab import files
 from lab.config import commandlines, model, profile
@@ -299,9 +302,9 @@ def judged(
 
 
 def per_request_gap(requests: Path) -> str:
-    """The median over the lab's requests of its TTFT minus the referee's for the same request
-    (matched by the ID the referee returned, requests.csv's referee_id): the milliseconds the
-    lab's TTFT holds beyond the engine's own."""
+    """The median and p90 over the lab's requests of its TTFT minus the referee's for the same
+    request (matched by the ID the referee returned, requests.csv's referee_id): the
+    milliseconds the lab's TTFT holds beyond the engine's own."""
     folder = Path(os.environ[referee.DIR_ENV])
     if not folder.is_dir():
         return "-"
@@ -311,7 +314,10 @@ def per_request_gap(requests: Path) -> str:
         for _, row in files.csv_rows(requests, "requests.csv")
         if row.get("ttft_ms") and row.get("referee_id") in engine
     ]
-    return f"{statistics.median(gaps):+.1f} ({len(gaps)})" if gaps else "-"
+    if len(gaps) < 10:
+        return "-"
+    p90 = statistics.quantiles(gaps, n=10)[-1]
+    return f"{statistics.median(gaps):+.1f} / {p90:+.1f} ({len(gaps)})"
 
 
 def text_wait(began: float, ended: float) -> str:
@@ -339,9 +345,33 @@ def ratio(client: float, engine: float | None) -> str:
     return f"{engine:.1f} ({client / engine:.2f})"
 
 
+def resolved(ratios: list[float], within: float) -> bool:
+    """Whether the paired 90% interval of the geometric mean of per-pair `ratios` lies within
+    a factor of 1 + `within` either side of it: enough pairs to resolve a change that size."""
+    if len(ratios) < MIN_PAIRS:
+        return False
+    logs = [math.log(ratio) for ratio in ratios]
+    half = stats.t.ppf(0.95, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(half) - 1 <= within
+
+
+MIN_PAIRS = 4
+
+
+def warm_up(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
+    """One turn of each client, not counted: a stack just brought up (or idle since) answers its
+    first requests slower, and the first pair would carry that."""
+    place = work / f"c{concurrency}-warm-up"
+    short = argparse.Namespace(**{**vars(args), "duration": 5})
+    for client in args.clients:
+        one_run(client, endpoints, place, concurrency, short, max(10, concurrency * 10))
+
+
 def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
     """Interleaved runs of the lab (users started one after the other, as `lab run` does),
-    vllm bench serve, and the lab with its users started together (as vllm bench serve's)."""
+    vllm bench serve, and the lab with its users started together (as vllm bench serve's),
+    after a warm-up turn of each; as many pairs as it takes the lab's TTFT p50, against the
+    referee's and against vllm bench serve's, to resolve ±`args.resolve` (up to `args.pairs`)."""
     lengths = Lengths(args.prompt, args.output)
     table = Table(
         title=f"real stack, concurrency {concurrency}, {lengths.prompt} in / {lengths.output} "
@@ -355,12 +385,15 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     # vLLM's client gets about as many requests as Locust sends in --duration s (a request
     # takes about half a second on the CPU stack).
     n = max(20, int(concurrency * args.duration / 0.5))
-    clients = ("lab", "vllm", "together")
+    clients = args.clients
     series = refereed.Series(work / f"c{concurrency}-series", referee_records)
+    warm_up(endpoints, work, concurrency, args)
+    to_referee: list[float] = []
+    to_vllm: list[float] = []
     for pair in range(args.pairs):
         place = work / f"c{concurrency}-pair{pair}"
         # Each pair in another order: the drift of a shared machine falls on every client.
-        order = clients[pair % 3 :] + clients[: pair % 3]
+        order = clients[pair % len(clients) :] + clients[: pair % len(clients)]
         began = time.time()
         found = {
             name: judged(
@@ -368,17 +401,19 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             )
             for name in order
         }
-        (lab, lab_ref), (vllm, vllm_ref), (same, _) = (
-            found["lab"], found["vllm"], found["together"]
-        )  # fmt: skip
+        (lab, lab_ref), (vllm, vllm_ref) = found["lab"], found["vllm"]
+        same = found.get("together", (None, None))[0]
         ttft = vllm["median_ttft_ms"]
+        if lab_ref is not None:
+            to_referee.append(lab["p50_ttft_ms"] / lab_ref)
+        to_vllm.append(lab["p50_ttft_ms"] / ttft)
         table.add_row(
             str(pair + 1),
             f"{lab['p50_ttft_ms']:.1f}",
             f"{ttft:.1f}",
             f"{lab['p50_ttft_ms'] / ttft:.2f}",
-            f"{same['p50_ttft_ms']:.1f}",
-            f"{same['p50_ttft_ms'] / ttft:.2f}",
+            f"{same['p50_ttft_ms']:.1f}" if same else "-",
+            f"{same['p50_ttft_ms'] / ttft:.2f}" if same else "-",
             ratio(lab["p50_ttft_ms"], lab_ref),
             ratio(ttft, vllm_ref),
             per_request_gap(place / "lab" / "requests.csv"),
@@ -388,6 +423,10 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
             f"{lab['p50_e2e_ms']:.0f}",
             f"{vllm['median_e2el_ms']:.0f}",
         )
+        out.print(f"pair {pair + 1} at concurrency {concurrency} done")
+        if resolved(to_vllm, args.resolve) and (not lab_ref or resolved(to_referee, args.resolve)):
+            out.print(f"resolved to ±{args.resolve:.0%} after {pair + 1} pairs")
+            break
     out.print(table)
     compare_series(series)
 
@@ -438,11 +477,24 @@ def main() -> None:
     parser.add_argument("--against", choices=("sim", "sim-series", "stack"), default="sim")
     parser.add_argument("--concurrency", type=int, nargs="+", default=None)
     parser.add_argument("--duration", type=int, default=20, help="seconds per Locust run")
-    parser.add_argument("--pairs", type=int, default=4, help="interleaved pairs (stack)")
+    parser.add_argument(
+        "--pairs", type=int, default=4, help="interleaved pairs at most (stack: fewer once the "
+        "paired intervals resolve --resolve)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--resolve", type=float, default=0.10, help="stack: stop once the lab's TTFT p50 against "
+        "the referee's and vllm bench serve's has a 90%% interval within this (0.10: ±10%%)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--clients", nargs="+", choices=("lab", "vllm", "together"),
+        default=["lab", "vllm", "together"], help="stack: the clients of each pair",
+    )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="runs of each concurrency (sim)")
     parser.add_argument("--prompt", type=int, default=Lengths.prompt, help="prompt tokens")
     parser.add_argument("--output", type=int, default=Lengths.output, help="output tokens")
     args = parser.parse_args()
+    if not {"lab", "vllm"} <= set(args.clients):
+        parser.error("--clients: a pair needs lab and vllm")
     args.concurrency = args.concurrency or ([1, 2, 8, 32] if args.against == "sim" else [2])
     model.ensure_tiny()
     work = Path(tempfile.mkdtemp(prefix="lab-vs-vllm-"))
