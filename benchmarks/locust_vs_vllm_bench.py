@@ -30,6 +30,15 @@ client against the referee and of the lab against vllm bench serve.
 
     nox -s benchmark -- locust-vs-vllm-bench --against sim-series --pairs 2 --duration 8
 
+`--against wire`: where the lab's TTFT goes. The lab's throughput scenario on the real stack
+(referee on), with tcpdump on the loopback (Debian's package; root or CAP_NET_RAW): each
+request's TTFT split, by the referee ID its answer carries, into the client's send, the
+router's forwarding, the engine's API server reading it (to the referee's arrival), the engine
+(the referee's first chunk), the engine's write of the first token, the router's return of it,
+and the client's read of it: kernel timestamps on the wire between the processes' own clocks.
+
+    nox -s benchmark -- locust-vs-vllm-bench --against wire --concurrency 1 2 --duration 20
+
 vLLM's client runs from the installed vllm package (its `vllm` script does not), in its own
 process, as the lab's Locust does.
 """
@@ -42,6 +51,9 @@ import itertools
 import json
 import math
 import os
+import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +63,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from rich.table import Table
@@ -88,7 +101,11 @@ serve.main(parser.parse_args(sys.argv[1:]))
 def run_vllm_bench(
     endpoints: Endpoints, out: Path, concurrency: int, n: int, lengths: Lengths
 ) -> dict:
-    """vllm bench serve at a fixed concurrency: its result JSON."""
+    """vllm bench serve at a fixed concurrency: its result JSON. Each run with a seed of its
+    own: vllm bench serve's random dataset is seeded (--seed, 0 by default), so runs with one
+    seed send the same prompts, and from the second on they are in the engines' prefix cache
+    (the referee saw the engine's TTFT halve), where the lab's prompts are new each run."""
+    seed = random.randrange(1 << 31)
     args = [
         "--backend", "openai-chat", "--base-url", endpoints.router,
         "--endpoint", "/v1/chat/completions", "--model", endpoints.model,
@@ -97,7 +114,7 @@ def run_vllm_bench(
         "--num-prompts", str(n), "--ignore-eos", "--max-concurrency", str(concurrency),
         "--percentile-metrics", "ttft,tpot,itl,e2el", "--disable-tqdm",
         "--save-result", "--save-detailed", "--result-dir", str(out),
-        "--result-filename", "vllm.json",
+        "--result-filename", "vllm.json", "--seed", str(seed),
     ]  # fmt: skip
     out.mkdir(parents=True)
     with (out / "vllm.log").open("w") as log:
@@ -241,22 +258,27 @@ def against_sim(args: argparse.Namespace, work: Path) -> None:
 # --- against the real stack -----------------------------------------------------------------
 
 
-def against_stack(args: argparse.Namespace, work: Path) -> None:
+@contextlib.contextmanager
+def referee_stack(work: Path) -> Iterator[Endpoints]:
+    """The local `cpu` stack with the referee on: brought up (and down after), or the one up."""
     os.environ.setdefault("LAB_STATE_DIR", str(work / "state"))
     # The engines this benchmark starts inherit it: their middleware then keeps the referee.
     os.environ.setdefault(referee.DIR_ENV, str(work / "referee"))
-    lab_profile = profile.load("cpu")
     existing = state.load()
     if existing is not None:
         out.print(f"a stack was up: its engines keep the referee only if {referee.DIR_ENV} was set")
-    current = existing or lifecycle.up(lab_profile, "local")[1]
-    owned = existing is None  # a stack this benchmark brought up is stopped by it
+    current = existing or lifecycle.up(profile.load("cpu"), "local")[1]
     try:
-        for concurrency in args.concurrency:
-            pairs(current.require_endpoints(), work, concurrency, args)
+        yield current.require_endpoints()
     finally:
-        if owned:
+        if existing is None:  # a stack this benchmark brought up is stopped by it
             lifecycle.down()
+
+
+def against_stack(args: argparse.Namespace, work: Path) -> None:
+    with referee_stack(work) as endpoints:
+        for concurrency in args.concurrency:
+            pairs(endpoints, work, concurrency, args)
 
 
 def one_run(
@@ -431,6 +453,163 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
     compare_series(series)
 
 
+# --- on the wire: where the lab's TTFT goes between the client, the router and the engine -----
+
+ID_HEADER = re.compile(rb"(?i)\r\n" + re.escape(referee.ANSWER_HEADER) + rb": *([^\r\n]+)")
+EVENT = re.compile(rb"data: (\{[^\n]*\})")
+HOPS = ("client sends", "router forwards", "engine reads", "engine: first chunk",
+        "engine writes", "router returns", "client reads")  # fmt: skip
+
+
+@dataclass
+class Exchange:
+    """One request and its answer on one TCP connection, as tcpdump saw them (Unix times)."""
+
+    sent: float
+    id: str = ""
+    first_token: float | None = None
+
+
+@contextlib.contextmanager
+def captured(file: Path, ports: list[int]) -> Iterator[None]:
+    """tcpdump on the loopback, on the router's and the engines' ports, for the block."""
+    wanted = " or ".join(f"port {port}" for port in ports)
+    command = ["tcpdump", "-i", "lo", "-s", "0", "-U", "-B", "16384", "-w", str(file),
+               f"tcp and ({wanted})"]  # fmt: skip
+    log = file.with_suffix(".log")
+    with log.open("w") as errors:
+        dump = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        if not processes.wait_until(lambda: "listening" in log.read_text(), timeout=10):
+            raise SystemExit(f"tcpdump did not start: {log.read_text().strip()}")
+        yield
+    finally:
+        dump.terminate()
+        dump.wait(timeout=10)
+
+
+def tcp_payloads(file: Path) -> Iterator[tuple[float, tuple[int, int], bytes]]:
+    """Each TCP segment with a payload in a pcap of the loopback (Ethernet framing, IPv4):
+    its time, (source port, destination port) and payload."""
+    data = file.read_bytes()
+    magic = int.from_bytes(data[:4], "little")
+    scale = 1e-9 if magic == 0xA1B23C4D else 1e-6  # nanosecond or microsecond timestamps
+    at = 24
+    while at + 16 <= len(data):
+        seconds, fraction, length = (int.from_bytes(data[at + i : at + i + 4], "little")
+                                     for i in (0, 4, 8))  # fmt: skip
+        frame = data[at + 16 : at + 16 + length]
+        at += 16 + length
+        if frame[12:14] != b"\x08\x00":  # not IPv4
+            continue
+        ip = frame[14:]
+        header = (ip[0] & 0x0F) * 4
+        total = int.from_bytes(ip[2:4], "big")
+        tcp = ip[header:total]
+        payload = tcp[(tcp[12] >> 4) * 4 :]
+        if payload:
+            ports = (int.from_bytes(tcp[0:2], "big"), int.from_bytes(tcp[2:4], "big"))
+            yield seconds + fraction * scale, ports, payload
+
+
+def exchanges(file: Path, server_port: int) -> dict[str, Exchange]:
+    """The exchanges with a server on `server_port`, by the referee's ID their answers carry:
+    when the request's first segment left, and when the segment with its first token did (a
+    chunk with a choice, not a chat stream's role chunk, as the lab's TTFT counts it)."""
+    talks: dict[int, list[Exchange]] = {}  # by the client's port: its exchanges in order
+    answering: dict[int, int] = {}  # by the client's port: how many answers have begun
+    for when, (source, destination), payload in tcp_payloads(file):
+        if destination == server_port and payload.startswith(b"POST "):
+            talks.setdefault(source, []).append(Exchange(when))
+        elif source == server_port and destination in talks:
+            if payload.startswith(b"HTTP/1.") and answering.get(destination, 0) < len(
+                talks[destination]
+            ):  # an answer to a request sent before the capture began is not counted
+                answering[destination] = answering.get(destination, 0) + 1
+                found = ID_HEADER.search(payload)
+                exchange = talks[destination][answering[destination] - 1]
+                exchange.id = found.group(1).decode("latin-1") if found else ""
+            if answering.get(destination):  # the headers' segment may carry the first events
+                exchange = talks[destination][answering[destination] - 1]
+                if exchange.first_token is None and carries_token(payload):
+                    exchange.first_token = when
+    return {e.id: e for talk in talks.values() for e in talk if e.id}
+
+
+def carries_token(payload: bytes) -> bool:
+    for event in EVENT.findall(payload):
+        with contextlib.suppress(ValueError):
+            for choice in json.loads(event).get("choices") or []:
+                if "role" not in (choice.get("delta") or {}):
+                    return True
+    return False
+
+
+def hops(requests: Path, capture: Path, endpoints: Endpoints) -> dict[str, list[float]]:
+    """For each of the lab's requests seen on both hops and by the referee, the milliseconds of
+    its TTFT spent in each hop (HOPS, in order; they add up to the lab's TTFT)."""
+    router = exchanges(capture, urlsplit(endpoints.router).port or 80)
+    engine: dict[str, Exchange] = {}
+    for each in endpoints.engines:
+        engine |= exchanges(capture, urlsplit(each.url).port or 80)
+    judged = {r["id"]: r for r in referee_records()}
+    spent: dict[str, list[float]] = {hop: [] for hop in HOPS}
+    for _, row in files.csv_rows(requests, "requests.csv"):
+        key = row.get("referee_id", "")
+        front, back, ref = router.get(key), engine.get(key), judged.get(key)
+        if not (row.get("ttft_ms") and front and back and ref and ref["first_chunk_ms"]):
+            continue
+        if front.first_token is None or back.first_token is None:
+            continue
+        start = float(row["start_time"])
+        chunk = ref["arrived"] + ref["first_chunk_ms"] / 1000
+        times = (start, front.sent, back.sent, ref["arrived"], chunk, back.first_token,
+                 front.first_token, start + float(row["ttft_ms"]) / 1000)  # fmt: skip
+        for hop, (a, b) in zip(HOPS, itertools.pairwise(times), strict=True):
+            spent[hop].append((b - a) * 1000)
+    return spent
+
+
+def wire_table(spent: dict[str, list[float]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("hop", "median ms", "p90 ms", "mean ms", "share of mean TTFT"):
+        table.add_column(column, justify="right")
+    total = sum(statistics.fmean(values) for values in spent.values() if values)
+    for hop, values in spent.items():
+        if len(values) < 10:
+            table.add_row(hop, "-", "-", "-", "-")
+            continue
+        mean = statistics.fmean(values)
+        p90 = statistics.quantiles(values, n=10)[-1]
+        table.add_row(hop, f"{statistics.median(values):.2f}", f"{p90:.2f}", f"{mean:.2f}",
+                      f"{mean / total:.0%}")  # fmt: skip
+    return table
+
+
+def on_the_wire(args: argparse.Namespace, work: Path) -> None:
+    """The lab's throughput scenario at each concurrency with tcpdump on the loopback: each of
+    its requests' TTFT split into hops, by the referee ID its answer carries."""
+
+    def turns(endpoints: Endpoints) -> None:
+        ports = [
+            urlsplit(u).port or 80 for u in (endpoints.router, *(e.url for e in endpoints.engines))
+        ]
+        for concurrency in args.concurrency:
+            place = work / f"c{concurrency}-wire"
+            lengths = Lengths(args.prompt, args.output)
+            run_locust(endpoints, place / "warm-up", concurrency, 5, lengths)
+            capture = place / "lo.pcap"
+            with captured(capture, ports):
+                run_locust(endpoints, place / "lab", concurrency, args.duration, lengths)
+            spent = hops(place / "lab" / "requests.csv", capture, endpoints)
+            out.print(wire_table(spent, f"the lab's TTFT by hop, concurrency {concurrency}, "
+                                 f"{lengths.prompt} in / {lengths.output} out, "
+                                 f"{len(spent[HOPS[0]])} requests"))  # fmt: skip
+
+    with referee_stack(work) as endpoints:
+        turns(endpoints)
+
+
 # --- the series as results folders, compared paired ----------------------------------------
 
 COMPARED = (("referee-lab", "lab"), ("referee-vllm", "vllm"), ("vllm", "lab"))
@@ -474,7 +653,9 @@ def against_sim_series(args: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", choices=("sim", "sim-series", "stack"), default="sim")
+    parser.add_argument(
+        "--against", choices=("sim", "sim-series", "stack", "wire"), default="sim"
+    )  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=None)
     parser.add_argument("--duration", type=int, default=20, help="seconds per Locust run")
     parser.add_argument(
@@ -496,10 +677,13 @@ def main() -> None:
     if not {"lab", "vllm"} <= set(args.clients):
         parser.error("--clients: a pair needs lab and vllm")
     args.concurrency = args.concurrency or ([1, 2, 8, 32] if args.against == "sim" else [2])
+    if args.against == "wire" and not shutil.which("tcpdump"):
+        parser.error("--against wire: needs tcpdump (Debian's package), run as root")
     model.ensure_tiny()
     work = Path(tempfile.mkdtemp(prefix="lab-vs-vllm-"))
     began = time.monotonic()
-    run = {"sim": against_sim, "sim-series": against_sim_series, "stack": against_stack}
+    run = {"sim": against_sim, "sim-series": against_sim_series, "stack": against_stack,
+           "wire": on_the_wire}  # fmt: skip
     run[args.against](args, work)
     out.print(f"done in {time.monotonic() - began:.0f} s")
 
