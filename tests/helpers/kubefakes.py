@@ -10,7 +10,6 @@ serves HTTP on its local port until it is stopped, as the real one listens.
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import sys
@@ -21,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers.lab import claim_block
 
 TOOLS = ("kind", "minikube", "helm", "kubectl", "docker", "nvidia-smi")
 
@@ -374,7 +375,6 @@ def router_service(release: str = "vllm", port: int = 80) -> dict[str, Any]:
 # --- one test's machine ----------------------------------------------------------------------
 
 CONTEXTS = ("kind-vllm-lab", "vllm-lab", "prod-cluster")
-_BASES = itertools.count(42000, 100)
 
 
 class Lab:
@@ -383,7 +383,6 @@ class Lab:
 
     def __init__(self, tmp: Path, monkeypatch: Any) -> None:
         from lab.config import model
-        from lab.stack import processes
 
         self.tmp = tmp
         self.clock = FakeClock()
@@ -403,10 +402,8 @@ class Lab:
         tiny = model.tiny_dir()
         tiny.mkdir(parents=True)
         (tiny / model.RECIPE_FILE).write_text(model.RECIPE + "\n")
-        # A fresh block per test: a port a test's forward just closed lingers in TIME_WAIT.
-        base = next(_BASES)
-        while not all(processes.port_free(base + offset) for offset in range(0, 60)):
-            base = next(_BASES)
+        # A block of ports of its own: no other test's at once, none lingering in TIME_WAIT.
+        base, self._block = claim_block(used=60)
         self.ports = {"router": base + 10, "engine": base + 20, "grafana": base + 40}
         self.ports["prometheus"] = base + 50
 
@@ -444,6 +441,7 @@ class Lab:
         for proc in current.processes if current else []:
             processes.stop(proc, grace=1)
         self.api.close()
+        self._block.close()
 
 
 def machine(tmp: Path, monkeypatch: Any) -> Iterator[Lab]:

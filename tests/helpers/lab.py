@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import functools
 import io
+import itertools
 import os
 import signal
 import subprocess
@@ -50,6 +51,32 @@ def port_shift() -> int:
         _SLOTS_HELD.append(held)
         return 100 * slot
     return 100 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
+# Blocks of loopback ports that tests take one at a time (the Kubernetes fakes' port-forwards),
+# above the slots' ports; every test process counts through all of them, round and round.
+BLOCKS = range(42000, 65500, 100)
+_next_block = itertools.cycle(BLOCKS)
+
+
+def claim_block(used: int = 100) -> tuple[int, IO[str]]:
+    """A block of ports for one test: its first `used` ports free (not even in TIME_WAIT after
+    an earlier test), and no other test process's at the same time, by a lock on a file that
+    lasts until the returned file is closed. Without the lock every pytest-xdist worker counted
+    from 42000 alike, and two tests running at once found one block free and both bound it."""
+    folder = Path(tempfile.gettempdir()) / "lab-test-ports"
+    folder.mkdir(exist_ok=True)
+    for base in itertools.islice(_next_block, 2 * len(BLOCKS)):
+        held = (folder / f"block-{base}").open("w")
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.close()
+            continue
+        if all(processes.port_free(base + offset) for offset in range(used)):
+            return base, held
+        held.close()
+    raise RuntimeError(f"no free block of {used} ports in {BLOCKS.start}..{BLOCKS.stop - 1}")
 
 
 def lab_cli(
