@@ -367,6 +367,9 @@ def ratio(client: float, engine: float | None) -> str:
     return f"{engine:.1f} ({client / engine:.2f})"
 
 
+MIN_PAIRS = 4
+
+
 def resolved(ratios: list[float], within: float) -> bool:
     """Whether the paired 90% interval of the geometric mean of per-pair `ratios` lies within
     a factor of 1 + `within` either side of it: enough pairs to resolve a change that size."""
@@ -375,9 +378,6 @@ def resolved(ratios: list[float], within: float) -> bool:
     logs = [math.log(ratio) for ratio in ratios]
     half = stats.t.ppf(0.95, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(half) - 1 <= within
-
-
-MIN_PAIRS = 4
 
 
 def warm_up(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Namespace) -> None:
@@ -457,6 +457,7 @@ def pairs(endpoints: Endpoints, work: Path, concurrency: int, args: argparse.Nam
 
 ID_HEADER = re.compile(rb"(?i)\r\n" + re.escape(referee.ANSWER_HEADER) + rb": *([^\r\n]+)")
 EVENT = re.compile(rb"data: (\{[^\n]*\})")
+ETHERNET = 1  # the pcap link type of Linux's loopback
 HOPS = ("client sends", "router forwards", "engine reads", "engine: first chunk",
         "engine writes", "router returns", "client reads")  # fmt: skip
 
@@ -492,6 +493,8 @@ def tcp_payloads(file: Path) -> Iterator[tuple[float, tuple[int, int], bytes]]:
     """Each TCP segment with a payload in a pcap of the loopback (Ethernet framing, IPv4):
     its time, (source port, destination port) and payload."""
     data = file.read_bytes()
+    if int.from_bytes(data[20:24], "little") != ETHERNET:
+        raise SystemExit(f"{file}: not a capture of the loopback with Ethernet framing")
     magic = int.from_bytes(data[:4], "little")
     scale = 1e-9 if magic == 0xA1B23C4D else 1e-6  # nanosecond or microsecond timestamps
     at = 24
@@ -506,6 +509,8 @@ def tcp_payloads(file: Path) -> Iterator[tuple[float, tuple[int, int], bytes]]:
         header = (ip[0] & 0x0F) * 4
         total = int.from_bytes(ip[2:4], "big")
         tcp = ip[header:total]
+        if len(tcp) < 20:  # a segment cut short (the capture ended in it)
+            continue
         payload = tcp[(tcp[12] >> 4) * 4 :]
         if payload:
             ports = (int.from_bytes(tcp[0:2], "big"), int.from_bytes(tcp[2:4], "big"))
@@ -589,25 +594,20 @@ def wire_table(spent: dict[str, list[float]], title: str) -> Table:
 def on_the_wire(args: argparse.Namespace, work: Path) -> None:
     """The lab's throughput scenario at each concurrency with tcpdump on the loopback: each of
     its requests' TTFT split into hops, by the referee ID its answer carries."""
-
-    def turns(endpoints: Endpoints) -> None:
-        ports = [
-            urlsplit(u).port or 80 for u in (endpoints.router, *(e.url for e in endpoints.engines))
-        ]
+    lengths = Lengths(args.prompt, args.output)
+    with referee_stack(work) as endpoints:
+        urls = (endpoints.router, *(engine.url for engine in endpoints.engines))
+        ports = [urlsplit(url).port or 80 for url in urls]
         for concurrency in args.concurrency:
             place = work / f"c{concurrency}-wire"
-            lengths = Lengths(args.prompt, args.output)
             run_locust(endpoints, place / "warm-up", concurrency, 5, lengths)
             capture = place / "lo.pcap"
             with captured(capture, ports):
                 run_locust(endpoints, place / "lab", concurrency, args.duration, lengths)
             spent = hops(place / "lab" / "requests.csv", capture, endpoints)
-            out.print(wire_table(spent, f"the lab's TTFT by hop, concurrency {concurrency}, "
-                                 f"{lengths.prompt} in / {lengths.output} out, "
-                                 f"{len(spent[HOPS[0]])} requests"))  # fmt: skip
-
-    with referee_stack(work) as endpoints:
-        turns(endpoints)
+            title = (f"the lab's TTFT by hop, concurrency {concurrency}, {lengths.prompt} in / "
+                     f"{lengths.output} out, {len(spent[HOPS[0]])} requests")  # fmt: skip
+            out.print(wire_table(spent, title))
 
 
 # --- the series as results folders, compared paired ----------------------------------------
