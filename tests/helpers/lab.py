@@ -30,6 +30,20 @@ PORT_SLOTS = 20
 _SLOTS_HELD: list[IO[str]] = []  # open, locked: a slot is this process's until it ends
 
 
+def _lock(name: str) -> IO[str] | None:
+    """The lock file `name` of the tests' ports, held exclusively until the returned file is
+    closed (or its process ends); None while another test process holds it."""
+    folder = Path(tempfile.gettempdir()) / "lab-test-ports"
+    folder.mkdir(exist_ok=True)
+    held = (folder / name).open("w")
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.close()
+        return None
+    return held
+
+
 @functools.cache
 def port_shift() -> int:
     """How far this test process's preferred ports lie from the lab's defaults: 100 times a
@@ -39,14 +53,9 @@ def port_shift() -> int:
     one engine would then find another server answering on its port. Each process holds its slot
     by a lock on a file, which ends with the process. With every slot held (more than 20 test
     processes at once), the worker's number picks one, as before."""
-    folder = Path(tempfile.gettempdir()) / "lab-test-ports"
-    folder.mkdir(exist_ok=True)
     for slot in range(PORT_SLOTS):
-        held = (folder / f"slot-{slot}").open("w")
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.close()
+        held = _lock(f"slot-{slot}")
+        if held is None:
             continue
         _SLOTS_HELD.append(held)
         return 100 * slot
@@ -64,14 +73,9 @@ def claim_block(used: int = 100) -> tuple[int, IO[str]]:
     an earlier test), and no other test process's at the same time, by a lock on a file that
     lasts until the returned file is closed. Without the lock every pytest-xdist worker counted
     from 42000 alike, and two tests running at once found one block free and both bound it."""
-    folder = Path(tempfile.gettempdir()) / "lab-test-ports"
-    folder.mkdir(exist_ok=True)
     for base in itertools.islice(_next_block, 2 * len(BLOCKS)):
-        held = (folder / f"block-{base}").open("w")
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.close()
+        held = _lock(f"block-{base}")
+        if held is None:
             continue
         if all(processes.port_free(base + offset) for offset in range(used)):
             return base, held
