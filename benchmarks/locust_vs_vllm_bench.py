@@ -78,7 +78,7 @@ from lab.interop import refereed
 from lab.load import levels, lifecycle, locust
 from lab.results import summary
 from lab.sim import SimOptions, running, sendlog
-from lab.stack import processes, state
+from lab.stack import processes, state, status
 from lab.stack.endpoints import Endpoints, Engine
 
 
@@ -169,18 +169,13 @@ def sim_behind_router(send_log: Path) -> Iterator[Endpoints]:
         router = processes.spawn("router", command, send_log.with_suffix(".router.log"))
         url = f"http://127.0.0.1:{port}"
         try:
-            if not processes.wait_until(lambda: _answers(f"{url}/health"), timeout=30):
+            with httpx.Client(timeout=2) as health:
+                started = processes.wait_until(lambda: status.answers(health, f"{url}/health"), 30)
+            if not started:
                 raise SystemExit(f"vllm-router did not start: {processes.tail(router.log)}")
             yield Endpoints(url, (Engine("sim", sim.url),), "tiny-llama", "roundrobin", "x-user-id")
         finally:
             processes.stop(router)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -517,27 +512,29 @@ def tcp_payloads(file: Path) -> Iterator[tuple[float, tuple[int, int], bytes]]:
             yield seconds + fraction * scale, ports, payload
 
 
-def exchanges(file: Path, server_port: int) -> dict[str, Exchange]:
-    """The exchanges with a server on `server_port`, by the referee's ID their answers carry:
+def exchanges(file: Path, servers: set[int]) -> dict[str, Exchange]:
+    """The exchanges with the servers on these ports, by the referee's ID their answers carry:
     when the request's first segment left, and when the segment with its first token did (a
     chunk with a choice, not a chat stream's role chunk, as the lab's TTFT counts it)."""
-    talks: dict[int, list[Exchange]] = {}  # by the client's port: its exchanges in order
-    answering: dict[int, int] = {}  # by the client's port: how many answers have begun
+    talks: dict[tuple[int, int], list[Exchange]] = {}  # by (server, client) port: in order
+    answering: dict[tuple[int, int], int] = {}  # by (server, client) port: answers begun
     for when, (source, destination), payload in tcp_payloads(file):
-        if destination == server_port and payload.startswith(b"POST "):
-            talks.setdefault(source, []).append(Exchange(when))
-        elif source == server_port and destination in talks:
-            if payload.startswith(b"HTTP/1.") and answering.get(destination, 0) < len(
-                talks[destination]
-            ):  # an answer to a request sent before the capture began is not counted
-                answering[destination] = answering.get(destination, 0) + 1
-                found = ID_HEADER.search(payload)
-                exchange = talks[destination][answering[destination] - 1]
-                exchange.id = found.group(1).decode("latin-1") if found else ""
-            if answering.get(destination):  # the headers' segment may carry the first events
-                exchange = talks[destination][answering[destination] - 1]
-                if exchange.first_token is None and carries_token(payload):
-                    exchange.first_token = when
+        if destination in servers and payload.startswith(b"POST "):
+            talks.setdefault((destination, source), []).append(Exchange(when))
+            continue
+        talk = (source, destination)
+        if talk not in talks:
+            continue
+        if payload.startswith(b"HTTP/1.") and answering.get(talk, 0) < len(talks[talk]):
+            # (an answer to a request sent before the capture began is not counted)
+            answering[talk] = answering.get(talk, 0) + 1
+            found = ID_HEADER.search(payload)
+            exchange = talks[talk][answering[talk] - 1]
+            exchange.id = found.group(1).decode("latin-1") if found else ""
+        if answering.get(talk):  # the headers' segment may carry the first events
+            exchange = talks[talk][answering[talk] - 1]
+            if exchange.first_token is None and carries_token(payload):
+                exchange.first_token = when
     return {e.id: e for talk in talks.values() for e in talk if e.id}
 
 
@@ -553,10 +550,8 @@ def carries_token(payload: bytes) -> bool:
 def hops(requests: Path, capture: Path, endpoints: Endpoints) -> dict[str, list[float]]:
     """For each of the lab's requests seen on both hops and by the referee, the milliseconds of
     its TTFT spent in each hop (HOPS, in order; they add up to the lab's TTFT)."""
-    router = exchanges(capture, urlsplit(endpoints.router).port or 80)
-    engine: dict[str, Exchange] = {}
-    for each in endpoints.engines:
-        engine |= exchanges(capture, urlsplit(each.url).port or 80)
+    router = exchanges(capture, {urlsplit(endpoints.router).port or 80})
+    engine = exchanges(capture, {urlsplit(each.url).port or 80 for each in endpoints.engines})
     judged = {r["id"]: r for r in referee_records()}
     spent: dict[str, list[float]] = {hop: [] for hop in HOPS}
     for _, row in files.csv_rows(requests, "requests.csv"):

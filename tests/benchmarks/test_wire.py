@@ -74,7 +74,7 @@ def test_each_exchange_has_its_request_and_first_token_times_by_id(bench, tmp_pa
         ],
         nano,
     )
-    found = bench.exchanges(path, ROUTER)
+    found = bench.exchanges(path, {ROUTER})
     assert set(found) == {"a", "b"}
     assert found["a"].sent == pytest.approx(1.000, abs=1e-6)
     assert found["a"].first_token == pytest.approx(1.015, abs=1e-6)
@@ -91,4 +91,4 @@ def test_an_answer_without_a_token_has_no_first_token_time(bench, tmp_path) -> N
             (1.2, ENGINE, 40000, ROLE + b"data: [DONE]\n\n"),
         ],
     )
-    assert bench.exchanges(path, ENGINE)["a"].first_token is None
+    assert bench.exchanges(path, {ENGINE})["a"].first_token is None
